@@ -1,0 +1,43 @@
+#pragma once
+// Plain data for one outgoing HTTP exchange. The whole body is held in memory: this client is for
+// identity providers, metadata services and control calls (small bodies). The streaming data path
+// (proxy mode) has its own streaming interface.
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gw::http {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct TlsOptions {
+  bool verifyPeer = true;          // false only when the operator explicitly set VerifySSL: false
+  std::string caBundle;            // PEM file; empty: system default
+  std::string clientCertificate;   // PEM file for mTLS (RFC 8705); empty: none
+  std::string clientKey;           // PEM file; empty: none
+  std::string clientKeyPassword;   // secret; never logged
+};
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string url;
+  Headers headers;
+  std::string body;
+  std::chrono::milliseconds timeout{10000};         // whole exchange
+  std::chrono::milliseconds connectTimeout{5000};
+  TlsOptions tls;
+  size_t maxResponseBytes = 4 * 1024 * 1024;        // larger answers fail with NET-006
+};
+
+struct HttpResponse {
+  long status = 0;
+  Headers headers;   // names lower-cased
+  std::string body;
+
+  // First value of a header (name compared case-insensitively), if present.
+  std::optional<std::string> Header(std::string_view name) const;
+};
+
+}  // namespace gw::http

@@ -1,0 +1,99 @@
+#pragma once
+// The Lua 5.4 runtime as the rest of the gateway sees it.
+//
+// Scripts (lua/providers/*.lua, lua/policies/**/*.lua) are untrusted text. Reload() compiles every
+// script of the configured folders in a throwaway state, checks each script's contract table and,
+// only if all of them pass, publishes a new immutable Snapshot atomically. Calls in flight keep the
+// snapshot they started with (they hold a shared_ptr); a failed reload leaves the serving snapshot
+// untouched and returns the first problem with file and line.
+//
+// Call() leases a lua_State from the current snapshot's pool (one thread per state at a time),
+// converts the argument (JSON) into a fresh Lua table, runs `script.fn(arg)` under the memory cap
+// and instruction deadline, and converts the first result back to JSON. Script errors fail closed:
+// they become an Error, never a default value.
+//
+// Error codes:
+//   LUA-001 syntax error            LUA-002 error while running the chunk at load
+//   LUA-003 invalid contract table  LUA-004 instruction deadline exceeded
+//   LUA-005 memory limit exceeded   LUA-006 runtime error during a call
+//   LUA-007 unknown script/function LUA-008 invalid return value (not JSON-convertible)
+//   LUA-009 the script returned an error (`return nil, "reason"` or `nil, {code=..., message=...}`;
+//           a `code` given by the script replaces LUA-009)
+//   LUA-010 no scripts / folder unreadable / duplicate script name
+// Thread safety: every public method may be called from any thread.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "gw/common/Error.h"
+#include "gw/http/IHttpClient.h"
+
+namespace gw::lua {
+
+struct ScriptInfo {
+  std::string file;     // path as loaded
+  std::string name;     // contract `name`, unique within a snapshot
+  std::string version;  // contract `version`
+  std::string kind;     // "provider" | "policy" | "audit"
+};
+
+struct SnapshotInfo {
+  uint64_t version = 0;          // 1 for the first published snapshot, +1 per successful reload
+  std::string digest;            // SHA-256 (hex) over the file names and contents, in order
+  int64_t publishedAtUnixMs = 0;
+  std::vector<ScriptInfo> scripts;
+};
+
+struct EngineOptions {
+  std::vector<std::string> scriptDirs;          // searched recursively for *.lua, sorted by path
+  size_t memoryLimitBytes = 32u * 1024 * 1024;  // per lua_State
+  std::chrono::milliseconds defaultBudget{5000};
+  size_t maxStatesPerSnapshot = 16;             // pool cap; callers beyond it wait for a lease
+  std::vector<std::string> envAllowlist;        // names gw.env.get may read
+  std::vector<std::string> fileAllowlist;       // path prefixes gw.file.read may read
+  std::shared_ptr<http::IHttpClient> http;      // used by gw.http.request; may be null (then it errors)
+};
+
+class Snapshot;  // opaque, immutable once published
+
+class ScriptEngine {
+ public:
+  explicit ScriptEngine(EngineOptions options);
+  ~ScriptEngine();
+  ScriptEngine(const ScriptEngine&) = delete;
+  ScriptEngine& operator=(const ScriptEngine&) = delete;
+
+  // Builds and checks a new snapshot off the request path; publishes it only if valid.
+  Result<SnapshotInfo> Reload();
+
+  // Builds and checks a snapshot without publishing it (used by `dicomweb-oauth check-config`).
+  Result<SnapshotInfo> Check() const;
+
+  // Info of the serving snapshot (version 0 before the first successful Reload()).
+  SnapshotInfo CurrentInfo() const;
+
+  bool HasScript(std::string_view script) const;
+  bool HasFunction(std::string_view script, std::string_view fn) const;
+
+  // Runs script.fn(arg) on the current snapshot. budget 0 = options.defaultBudget.
+  Result<rapidjson::Document> Call(std::string_view script, std::string_view fn,
+                                   const rapidjson::Value& arg,
+                                   std::chrono::milliseconds budget = std::chrono::milliseconds{0});
+
+  // Watches the script folders (inotify) and calls Reload() after changes settle (~200 ms);
+  // `onReload` receives each outcome. Idempotent; StopWatching() joins the watcher thread.
+  void StartWatching(std::function<void(const Result<SnapshotInfo>&)> onReload);
+  void StopWatching();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gw::lua
