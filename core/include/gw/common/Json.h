@@ -1,0 +1,47 @@
+#pragma once
+// Small conveniences over RapidJSON used across the gateway: a writer that owns its buffer and
+// takes std::string, and a parser that returns an Error with the offset instead of a flag.
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "gw/common/Error.h"
+
+namespace gw::json {
+
+class Writer {
+ public:
+  Writer() : writer_(buffer_) {}
+  void StartObject() { writer_.StartObject(); }
+  void EndObject() { writer_.EndObject(); }
+  void StartArray() { writer_.StartArray(); }
+  void EndArray() { writer_.EndArray(); }
+  void Key(std::string_view k) { writer_.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
+  void String(std::string_view s) {
+    writer_.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  }
+  void Bool(bool b) { writer_.Bool(b); }
+  void Int(int64_t i) { writer_.Int64(i); }
+  void Uint(uint64_t u) { writer_.Uint64(u); }
+  void Double(double d) { writer_.Double(d); }
+  void Null() { writer_.Null(); }
+  void Value(const rapidjson::Value& v) { v.Accept(writer_); }
+  // Returns the document written so far and resets nothing: call once, at the end.
+  std::string Take() { return std::string(buffer_.GetString(), buffer_.GetSize()); }
+
+ private:
+  rapidjson::StringBuffer buffer_;
+  rapidjson::Writer<rapidjson::StringBuffer> writer_;
+};
+
+// Serialises any RapidJSON value.
+std::string Stringify(const rapidjson::Value& value);
+
+// Parses `text` (comments allowed when `allowComments`); errors carry `code` and the byte offset.
+Result<rapidjson::Document> Parse(std::string_view text, const char* code, bool allowComments = false);
+
+}  // namespace gw::json

@@ -1,0 +1,40 @@
+# Sourced by scripts/test.sh and scripts/demo.sh: installs what the project needs on Debian 12.
+# apt-get update runs once, and only when a package is missing.
+
+GW_APT_PACKAGES=(
+  # build
+  cmake g++ make pkg-config
+  liblua5.4-dev libcurl4-openssl-dev libssl-dev rapidjson-dev orthanc-dev catch2 libhiredis-dev
+  # real components used by integration tests and the demo
+  orthanc orthanc-dicomweb nginx libnginx-mod-http-js redis-server dcmtk openssl
+  nodejs npm python3 iproute2 util-linux curl ca-certificates
+)
+
+gw_install_deps() {
+  local missing=()
+  local p
+  for p in "${GW_APT_PACKAGES[@]}"; do
+    # nodejs/npm may come from another repository already set up on the machine: accept the commands.
+    if [[ $p == nodejs ]] && command -v node >/dev/null 2>&1; then continue; fi
+    if [[ $p == npm ]] && command -v npm >/dev/null 2>&1; then continue; fi
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo "== installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+  # Debian's orthanc package starts a system service; we never use it.
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now orthanc >/dev/null 2>&1 || true; fi
+}
+
+gw_install_node_fixtures() {
+  local dir=$1
+  if [[ -f $dir/package-lock.json ]]; then
+    if [[ ! -d $dir/node_modules || $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
+      echo "== npm ci in ${dir#$GW_ROOT/}"
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+  fi
+}

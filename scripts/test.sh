@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds everything and runs every test: unit tests, Lua script tests and integration tests with a real
+# Orthanc, a real identity provider, nginx and Redis (each inside a private network namespace), then the
+# unit and integration suites again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Usage: ./scripts/test.sh [--fast]   (--fast: skip the sanitizer pass)
+set -euo pipefail
+GW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$GW_ROOT"
+source scripts/lib/deps.sh
+
+fast=0
+[[ ${1:-} == --fast ]] && fast=1
+jobs=$(nproc 2>/dev/null || echo 2)
+
+gw_install_deps
+gw_install_node_fixtures "$GW_ROOT/tests/fixtures/idp"
+
+echo "== build (RelWithDebInfo)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+
+status=0
+echo "== tests"
+ctest --test-dir build --output-on-failure -j"$jobs" || status=1
+
+if ((fast == 0)); then
+  echo "== build (ASan + UBSan)"
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DGW_SANITIZE=ON -DGW_BUILD_BENCH=OFF >/dev/null
+  cmake --build build-asan -j"$jobs"
+  echo "== tests under ASan + UBSan"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure -j"$jobs" -L unit || status=1
+fi
+exit $status
