@@ -5,6 +5,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -29,6 +30,10 @@ struct HttpRequest {
   std::chrono::milliseconds connectTimeout{5000};
   TlsOptions tls;
   size_t maxResponseBytes = 4 * 1024 * 1024;        // larger answers fail with NET-006
+  // Off by default: a token endpoint must not be able to bounce client credentials to another URL.
+  // When on, only http/https targets are followed, at most maxRedirects hops.
+  bool followRedirects = false;
+  long maxRedirects = 5;
 };
 
 struct HttpResponse {

@@ -1,0 +1,154 @@
+#pragma once
+// The validated `DicomWebOAuth` section of Orthanc's configuration, plus the few settings of other
+// sections the gateway depends on. Plain data: produced once by ConfigParser, then read-only and
+// safe to share between threads. Key names, types and defaults are in docs/configuration.md.
+//
+// Secrets (clientSecret, password, clientKeyPassword, certificateKeyPassword, token,
+// redisEncryptionKey, HttpHeaders values) are held in clear because the gateway must use them;
+// CollectSecrets() lists them so the caller can register them with SecretRegistry.
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "gw/common/Log.h"
+
+namespace gw::config {
+
+enum class CacheType { Memory, Redis };
+enum class ServerMode { Inject, Proxy };
+enum class RetryStrategy { Fixed, Linear, Exponential };
+// None: the provider does not authenticate a client at a token endpoint (managed identity,
+// Google, AWS, static or file tokens, custom scripts that handle it themselves).
+enum class ClientAuthMethod {
+  None,
+  ClientSecretPost,
+  ClientSecretBasic,
+  ClientSecretJwt,
+  PrivateKeyJwt,
+  TlsClientAuth,
+  SelfSignedTlsClientAuth
+};
+
+const char* ToString(CacheType value);         // "memory" | "redis"
+const char* ToString(ServerMode value);        // "inject" | "proxy"
+const char* ToString(RetryStrategy value);     // "fixed" | "linear" | "exponential"
+const char* ToString(ClientAuthMethod value);  // "none" | "client_secret_post" | ...
+
+// `ResilienceConfig` of the Python plugin; times in seconds.
+struct ResilienceConfig {
+  bool circuitBreakerEnabled = true;
+  int circuitBreakerFailureThreshold = 5;
+  double circuitBreakerTimeoutSeconds = 60.0;
+  int retryMaxAttempts = 3;
+  RetryStrategy retryStrategy = RetryStrategy::Exponential;
+  double retryInitialDelaySeconds = 1.0;
+  double retryMultiplier = 2.0;
+  double retryMaxDelaySeconds = 30.0;
+  double retryIncrementSeconds = 1.0;
+};
+
+// One entry of `DicomWebOAuth.Servers`. Paths to files are absolute (relative ones are resolved
+// against the configuration's folder). Empty string = not configured.
+struct ServerConfig {
+  std::string name;                       // key in Servers: [A-Za-z0-9._-]+
+  std::string url;                        // the real DICOMweb upstream, http(s)
+  std::string tokenEndpoint;
+  std::string clientId;
+  std::string clientSecret;               // secret
+  std::string scope;
+  int tokenRefreshBufferSeconds = 300;
+  std::string providerType = "auto";      // lower case: auto|azure|google|keycloak|generic|aws|
+                                          // azuremanagedidentity|auth0|okta|entra|static|file
+  std::string provider;                   // custom provider script name; overrides providerType
+  bool verifySsl = true;
+  std::string caBundle;                   // from CaBundle, or VerifySSL given as a path
+  ClientAuthMethod clientAuthMethod = ClientAuthMethod::None;
+  std::string privateKeyFile;
+  std::string privateKeyId;
+  std::string signingAlgorithm;           // RS256|ES256|HS256; empty unless a JWT method is used
+  std::string clientCertificate;
+  std::string clientKey;
+  std::string clientKeyPassword;          // secret
+  std::string jwtPublicKey;               // PEM text (Python plugin semantics)
+  std::string jwksUrl;
+  std::string jwtAudience;
+  std::string jwtIssuer;
+  std::vector<std::string> jwtAlgorithms;
+  bool disableJwtValidation = false;
+  std::string tenantId;
+  std::string audience;
+  std::string resource;
+  std::string region;
+  std::string signingService;
+  std::string token;                      // secret; ProviderType static
+  std::string tokenFile;                  // ProviderType file
+  std::map<std::string, std::string> extraTokenParameters;
+  ServerMode mode = ServerMode::Inject;   // default: proxy for the aws_sigv4 provider
+  bool modeExplicit = false;              // Mode was given in the configuration
+
+  // Fields of the DICOMweb plugin's server definition, carried over when the gateway writes it.
+  std::string username;
+  std::string password;                   // secret
+  std::optional<bool> hasDelete;
+  std::optional<bool> chunkedTransfers;
+  std::optional<int> timeoutSeconds;
+  std::map<std::string, std::string> httpHeaders;  // never contains Authorization
+  std::string certificateFile;
+  std::string certificateKeyFile;
+  std::string certificateKeyPassword;     // secret
+
+  ResilienceConfig resilience;
+
+  // The server's JSON object as configured (after ${VAR} substitution, secrets included):
+  // provider scripts receive every key, custom providers read their own. Never log it.
+  std::shared_ptr<const rapidjson::Document> raw;
+};
+
+// An entry of `DicomWeb.Servers` (string, array or object form), as the DICOMweb plugin sees it.
+struct DicomWebServerDefinition {
+  std::string url;
+  std::string username;
+  std::string password;                   // secret
+  std::map<std::string, std::string> httpHeaders;
+  std::shared_ptr<const rapidjson::Document> raw;  // the object form as configured; null otherwise
+};
+
+// Settings read from outside the `DicomWebOAuth` section.
+struct OrthancSettings {
+  int httpPort = 8042;                                        // `HttpPort`
+  bool dicomWebServersInDatabase = false;                     // `DicomWeb.ServersInDatabase`
+  std::map<std::string, DicomWebServerDefinition> dicomWebServers;  // `DicomWeb.Servers`
+};
+
+struct GlobalConfig {
+  bool enabled = true;
+  std::optional<LogLevel> logLevel;        // unset: keep Orthanc's verbosity
+  int rateLimitRequests = 0;               // 0: no rate limit
+  int rateLimitWindowSeconds = 60;
+  CacheType cacheType = CacheType::Memory;
+  std::string redisUrl;                    // redis://host[:port][/db] or a unix socket path
+  std::string redisEncryptionKey;          // secret: 32 raw bytes (configured as hex or base64)
+  std::vector<std::string> scriptDirectories;  // absolute
+  int luaMemoryLimitMb = 32;
+  int luaTimeoutMs = 5000;
+  int luaPoolSize = 16;
+  bool watchScripts = true;
+  std::vector<std::string> envAllowlist;
+  std::vector<std::string> fileAllowlist;  // absolute path prefixes
+  bool allowInjectWithServersInDatabase = false;
+};
+
+struct GatewayConfig {
+  GlobalConfig global;
+  std::map<std::string, ServerConfig> servers;  // by name
+  OrthancSettings orthanc;
+};
+
+// Every secret value of the configuration (non-empty), for SecretRegistry::Add.
+std::vector<std::string> CollectSecrets(const GatewayConfig& config);
+
+}  // namespace gw::config

@@ -1,0 +1,29 @@
+#pragma once
+// Digests, MAC, constant-time comparison and random bytes (OpenSSL 3 EVP). Outputs are raw bytes in
+// a std::string; use HexEncode / Base64UrlEncode for text. Thread safe.
+// The digest and MAC functions only fail when OpenSSL itself fails (out of memory, broken
+// provider configuration); they then throw std::runtime_error rather than return a wrong value.
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "gw/common/Error.h"
+
+namespace gw::crypto {
+
+// SHA-256 (32 bytes).
+std::string Sha256(std::string_view data);
+// SHA-1 (20 bytes). Only for the legacy "x5t" certificate thumbprint, which RFC 7515 defines as
+// SHA-1; never for signatures or integrity.
+std::string Sha1(std::string_view data);
+// HMAC-SHA256 (32 bytes, RFC 2104). Any key length, including empty.
+std::string HmacSha256(std::string_view key, std::string_view data);
+
+// True when a and b are equal. The time taken depends on the lengths only, not on where the
+// contents differ (for MACs, tokens, secrets).
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
+// `count` bytes from OpenSSL's CSPRNG; CRY-008 if it cannot deliver.
+Result<std::string> RandomBytes(size_t count);
+
+}  // namespace gw::crypto

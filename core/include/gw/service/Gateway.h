@@ -1,0 +1,80 @@
+#pragma once
+// The gateway as one object: validated configuration, the Lua script engine, and (per server) the
+// token state. The Orthanc plugin and the CLI both drive it, so what `dicomweb-oauth check-config`
+// accepts is exactly what the plugin accepts. No Orthanc type appears here: the plugin turns the
+// JSON answers below into HTTP responses.
+//
+// Thread safety: all methods may be called concurrently once Create() has returned.
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "gw/common/Error.h"
+#include "gw/config/GatewayConfig.h"
+#include "gw/http/IHttpClient.h"
+#include "gw/lua/ScriptEngine.h"
+
+namespace gw::service {
+
+// A JSON answer for a REST route: body and the HTTP status that goes with it.
+struct JsonAnswer {
+  int status = 200;
+  std::string body;
+};
+
+// Where a script reload came from, for status and logs.
+enum class ReloadTrigger { Start, Rest, FileWatch };
+const char* ToString(ReloadTrigger trigger);
+
+class Gateway {
+ public:
+  // Builds the script engine over the configured script folders, loads the first snapshot and
+  // checks that every server's provider script is in it. Fails (nothing started) with LUA-xxx
+  // or CFG-002 naming the server and the missing script.
+  static Result<std::unique_ptr<Gateway>> Create(config::GatewayConfig config,
+                                                 std::shared_ptr<http::IHttpClient> httpClient);
+  ~Gateway();
+
+  const config::GatewayConfig& Config() const { return config_; }
+  lua::ScriptEngine& Engine() { return *engine_; }
+
+  // GET /dicomweb-oauth/status: 200 when every server can work, 503 ("degraded") otherwise.
+  JsonAnswer Status() const;
+  // GET /dicomweb-oauth/servers: name, upstream URL, provider, mode, token state; never a secret.
+  JsonAnswer Servers() const;
+  // POST /dicomweb-oauth/reload: 200 with the new snapshot, or 422 with file/line of the problem
+  // while the previous snapshot keeps serving.
+  JsonAnswer Reload(ReloadTrigger trigger);
+
+  // Starts the file watch on the script folders if the configuration asks for it.
+  void StartWatching();
+  void Stop();
+
+  // Name of the provider script each server uses (resolved once at Create()).
+  const std::string& ProviderOf(const std::string& server) const;
+
+ private:
+  struct ReloadRecord {
+    bool ok = true;
+    ReloadTrigger trigger = ReloadTrigger::Start;
+    int64_t atUnixMs = 0;
+    uint64_t snapshotVersion = 0;
+    Error error;
+    uint64_t failures = 0;
+  };
+
+  Gateway(config::GatewayConfig config, std::unique_ptr<lua::ScriptEngine> engine);
+  Status CheckProviders(const lua::SnapshotInfo& snapshot) const;
+  void RecordReload(ReloadTrigger trigger, const Result<lua::SnapshotInfo>& outcome);
+
+  config::GatewayConfig config_;
+  std::unique_ptr<lua::ScriptEngine> engine_;
+  std::map<std::string, std::string> providers_;  // server -> provider script
+
+  mutable std::mutex reloadMutex_;
+  ReloadRecord lastReload_;
+};
+
+}  // namespace gw::service

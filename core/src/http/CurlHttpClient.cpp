@@ -1,0 +1,392 @@
+#include "gw/http/CurlHttpClient.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <stdexcept>
+
+#include <strings.h>
+
+#include "gw/common/SecretRegistry.h"
+
+namespace gw::http {
+
+namespace {
+
+thread_local long tLastNewConnections = -1;
+
+// curl_global_init is not reference-counted across threads in every libcurl version; once per
+// process is enough, and curl_global_cleanup is never called (other parts of the host process, such
+// as Orthanc itself, use libcurl too).
+void GlobalInitOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      throw std::runtime_error("NET-005: curl_global_init failed");
+    }
+  });
+}
+
+Error NetError(const char* code, const std::string& target, const std::string& reason) {
+  // 504 for a timeout, 502 for every other failure to talk to an upstream.
+  const int status = std::strcmp(code, "NET-002") == 0 ? 504 : 502;
+  return MakeError(code, SecretRegistry::Redact("request to " + target + " failed: " + reason), status);
+}
+
+// Removes every occurrence of `needle` from `text` (used to keep URLs out of curl's messages).
+void Erase(std::string& text, const std::string& needle) {
+  if (needle.empty()) return;
+  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos)) {
+    text.replace(pos, needle.size(), "<url>");
+    pos += 5;
+  }
+}
+
+bool IsTokenChar(char c) {
+  // RFC 9110 tchar
+  return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+bool IsValidHeaderValue(const std::string& v) {
+  for (char c : v) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return true;
+}
+
+std::string Trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+struct Transfer {
+  HttpResponse* response = nullptr;
+  size_t maxBody = 0;
+  size_t maxHeaderBytes = 0;
+  size_t headerBytes = 0;
+  bool tooLarge = false;
+};
+
+size_t OnBody(char* data, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = size * count;
+  if (t->response->body.size() + n > t->maxBody) {
+    t->tooLarge = true;
+    return 0;  // aborts the transfer with CURLE_WRITE_ERROR
+  }
+  t->response->body.append(data, n);
+  return n;
+}
+
+size_t OnHeader(char* data, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = size * count;
+  t->headerBytes += n;
+  if (t->headerBytes > t->maxHeaderBytes) {
+    t->tooLarge = true;
+    return 0;
+  }
+  std::string_view line(data, n);
+  auto& headers = t->response->headers;
+  if (line.rfind("HTTP/", 0) == 0) {
+    // A new status line: 1xx interim answers and redirect hops each start a new header block, and
+    // only the last block belongs to the response we return.
+    headers.clear();
+    return n;
+  }
+  if (line == "\r\n" || line == "\n") return n;
+  if ((line[0] == ' ' || line[0] == '\t') && !headers.empty()) {  // obsolete line folding
+    headers.back().second += " " + Trim(line);
+    return n;
+  }
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) return n;  // not a header line; ignore
+  std::string name(line.substr(0, colon));
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  headers.emplace_back(std::move(name), Trim(line.substr(colon + 1)));
+  return n;
+}
+
+// Parsed pieces of the request URL used for checks and for messages.
+struct Target {
+  std::string scheme;
+  std::string hostPort;  // "host:port", safe to show
+};
+
+Result<Target> ParseTarget(const std::string& url) {
+  for (char c : url) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      return NetError("NET-004", "<invalid url>", "the URL contains a space or a control character");
+    }
+  }
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), &curl_url_cleanup);
+  if (!u) return NetError("NET-005", "<url>", "out of memory");
+  if (curl_url_set(u.get(), CURLUPART_URL, url.c_str(), CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+    return NetError("NET-004", "<invalid url>", "the URL cannot be parsed");
+  }
+  auto part = [&](CURLUPart which, unsigned flags) {
+    char* value = nullptr;
+    std::string out;
+    if (curl_url_get(u.get(), which, &value, flags) == CURLUE_OK && value != nullptr) out = value;
+    curl_free(value);
+    return out;
+  };
+  Target t;
+  t.scheme = part(CURLUPART_SCHEME, 0);
+  std::transform(t.scheme.begin(), t.scheme.end(), t.scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string host = part(CURLUPART_HOST, 0);
+  const std::string port = part(CURLUPART_PORT, CURLU_DEFAULT_PORT);
+  t.hostPort = host + (port.empty() ? "" : ":" + port);
+  if (t.scheme != "http" && t.scheme != "https") {
+    return NetError("NET-004", t.hostPort, "URL scheme '" + t.scheme + "' is not allowed (http, https only)");
+  }
+  if (host.empty()) return NetError("NET-004", "<invalid url>", "the URL has no host");
+  return t;
+}
+
+const char* CodeFor(CURLcode rc, const Transfer& t, bool https, const char* errbuf) {
+  if (t.tooLarge) return "NET-006";
+  switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+      return "NET-001";
+    case CURLE_OPERATION_TIMEDOUT:
+      return "NET-002";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_USE_SSL_FAILED:
+    case CURLE_SSL_CLIENTCERT:
+      return "NET-003";
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+      // With TLS 1.3 a server that rejects the client certificate sends its alert after the
+      // client considers the handshake done, so libcurl reports it as a read error.
+      if (https && std::strstr(errbuf, "alert") != nullptr) return "NET-003";
+      return "NET-005";
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+      return "NET-004";
+    case CURLE_FILESIZE_EXCEEDED:
+      return "NET-006";
+    default:
+      return "NET-005";
+  }
+}
+
+}  // namespace
+
+struct CurlHttpClient::Share {
+  CURLSH* handle = nullptr;
+  std::array<std::mutex, CURL_LOCK_DATA_LAST> locks;
+};
+
+namespace {
+void CurlLock(CURL*, curl_lock_data data, curl_lock_access, void* user) {
+  static_cast<std::array<std::mutex, CURL_LOCK_DATA_LAST>*>(user)->at(data).lock();
+}
+void CurlUnlock(CURL*, curl_lock_data data, void* user) {
+  static_cast<std::array<std::mutex, CURL_LOCK_DATA_LAST>*>(user)->at(data).unlock();
+}
+}  // namespace
+
+CurlHttpClient::CurlHttpClient(CurlHttpClientOptions options)
+    : options_(std::move(options)), share_(std::make_unique<Share>()) {
+  GlobalInitOnce();
+  share_->handle = curl_share_init();
+  if (share_->handle == nullptr) throw std::runtime_error("NET-005: curl_share_init failed");
+  curl_share_setopt(share_->handle, CURLSHOPT_USERDATA, &share_->locks);
+  curl_share_setopt(share_->handle, CURLSHOPT_LOCKFUNC, &CurlLock);
+  curl_share_setopt(share_->handle, CURLSHOPT_UNLOCKFUNC, &CurlUnlock);
+  curl_share_setopt(share_->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  curl_share_setopt(share_->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt(share_->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+}
+
+CurlHttpClient::~CurlHttpClient() {
+  for (void* h : idle_) curl_easy_cleanup(static_cast<CURL*>(h));
+  idle_.clear();
+  if (share_ && share_->handle != nullptr) curl_share_cleanup(share_->handle);
+}
+
+long CurlHttpClient::LastNewConnections() { return tLastNewConnections; }
+
+void* CurlHttpClient::AcquireHandle() {
+  {
+    std::lock_guard<std::mutex> lock(poolMutex_);
+    if (!idle_.empty()) {
+      void* h = idle_.back();
+      idle_.pop_back();
+      return h;
+    }
+  }
+  CURL* h = curl_easy_init();
+  if (h != nullptr) curl_easy_setopt(h, CURLOPT_SHARE, share_->handle);
+  return h;
+}
+
+void CurlHttpClient::ReleaseHandle(void* handle) {
+  auto* h = static_cast<CURL*>(handle);
+  // Reset drops every option of the finished request (URL, headers, key password...) but keeps the
+  // share attachment, so connections and TLS sessions stay reusable.
+  curl_easy_reset(h);
+  {
+    std::lock_guard<std::mutex> lock(poolMutex_);
+    if (idle_.size() < options_.maxIdleHandles) {
+      idle_.push_back(h);
+      return;
+    }
+  }
+  curl_easy_cleanup(h);
+}
+
+Result<HttpResponse> CurlHttpClient::Perform(const HttpRequest& request) {
+  tLastNewConnections = -1;
+  auto target = ParseTarget(request.url);
+  if (!target) return target.GetError();
+  const std::string& where = target.Value().hostPort;
+  const bool https = target.Value().scheme == "https";
+
+  if (request.method.empty() ||
+      !std::all_of(request.method.begin(), request.method.end(), [](char c) { return IsTokenChar(c); })) {
+    return NetError("NET-004", where, "invalid HTTP method");
+  }
+  if (request.timeout.count() <= 0) return NetError("NET-002", where, "no time left for the request");
+
+  // Header list; "Expect:" disables 100-continue (an extra round trip for nothing here).
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headerList(nullptr, &curl_slist_free_all);
+  bool callerSetExpect = false;
+  for (const auto& [name, value] : request.headers) {
+    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return IsTokenChar(c); })) {
+      return NetError("NET-004", where, "invalid request header name");
+    }
+    if (!IsValidHeaderValue(value)) {
+      return NetError("NET-004", where, "request header '" + name + "' contains CR, LF or NUL");
+    }
+    if (strcasecmp(name.c_str(), "expect") == 0) callerSetExpect = true;
+    // "Name;" is libcurl's way to send a header with an empty value.
+    const std::string line = value.empty() ? name + ";" : name + ": " + value;
+    curl_slist* next = curl_slist_append(headerList.get(), line.c_str());
+    if (next == nullptr) return NetError("NET-005", where, "out of memory");
+    headerList.release();
+    headerList.reset(next);
+  }
+  if (!callerSetExpect) {
+    curl_slist* next = curl_slist_append(headerList.get(), "Expect:");
+    if (next == nullptr) return NetError("NET-005", where, "out of memory");
+    headerList.release();
+    headerList.reset(next);
+  }
+
+  CURL* h = static_cast<CURL*>(AcquireHandle());
+  if (h == nullptr) return NetError("NET-005", where, "could not create a libcurl handle");
+  struct Lease {
+    CurlHttpClient* self;
+    CURL* h;
+    ~Lease() { self->ReleaseHandle(h); }
+  } lease{this, h};
+
+  HttpResponse response;
+  Transfer transfer;
+  transfer.response = &response;
+  transfer.maxBody = request.maxResponseBytes;
+  transfer.maxHeaderBytes = options_.maxHeaderBytes;
+  char errbuf[CURL_ERROR_SIZE] = {0};
+
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, request.followRedirects ? 1L : 0L);
+  curl_easy_setopt(h, CURLOPT_MAXREDIRS, request.maxRedirects);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // required with threads; the resolver is threaded
+  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(std::max<int64_t>(1, request.connectTimeout.count())));
+  curl_easy_setopt(h, CURLOPT_USERAGENT, options_.userAgent.c_str());
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headerList.get());
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &OnBody);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &OnHeader);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &transfer);
+  curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(request.maxResponseBytes));
+
+  // TLS
+  curl_easy_setopt(h, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, request.tls.verifyPeer ? 1L : 0L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, request.tls.verifyPeer ? 2L : 0L);
+  if (!request.tls.caBundle.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, request.tls.caBundle.c_str());
+  if (!request.tls.clientCertificate.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLCERT, request.tls.clientCertificate.c_str());
+    curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+  }
+  if (!request.tls.clientKey.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLKEY, request.tls.clientKey.c_str());
+    curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+  }
+  if (!request.tls.clientKeyPassword.empty()) {
+    curl_easy_setopt(h, CURLOPT_KEYPASSWD, request.tls.clientKeyPassword.c_str());
+  }
+
+  // Method and body
+  if (request.method == "GET" && request.body.empty()) {
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+  } else if (request.method == "HEAD") {
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  } else {
+    if (request.method == "POST") {
+      curl_easy_setopt(h, CURLOPT_POST, 1L);
+    } else {
+      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    }
+    if (request.method == "POST" || !request.body.empty()) {
+      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+      curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data());
+    }
+  }
+
+  const CURLcode rc = curl_easy_perform(h);
+  long newConnections = -1;
+  if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &newConnections) == CURLE_OK) {
+    tLastNewConnections = newConnections;
+  }
+
+  if (rc != CURLE_OK) {
+    const char* code = CodeFor(rc, transfer, https, errbuf);
+    std::string reason;
+    if (std::strcmp(code, "NET-006") == 0) {
+      reason = "response larger than " + std::to_string(request.maxResponseBytes) + " bytes (body) or " +
+               std::to_string(options_.maxHeaderBytes) + " bytes (headers)";
+    } else {
+      reason = errbuf[0] != '\0' ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
+      // curl's messages name hosts, not URLs; make sure no URL (with its query) slips through.
+      Erase(reason, request.url);
+    }
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
+    return NetError(code, where, reason);
+  }
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
+  return response;
+}
+
+}  // namespace gw::http

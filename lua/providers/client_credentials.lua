@@ -1,0 +1,206 @@
+-- Generic OAuth2 client credentials provider (RFC 6749 section 4.4).
+--
+-- Serves Keycloak, Okta, Auth0, Entra ID (v2 endpoint) and any standard token endpoint.
+-- Client authentication methods (config key ClientAuthMethod):
+--   client_secret_post (default)  client_id + client_secret in the form body
+--   client_secret_basic           HTTP Basic with the form-encoded id and secret (RFC 6749 2.3.1)
+--   client_secret_jwt             HS256 client assertion keyed with the secret (RFC 7523)
+--   private_key_jwt               RS256 / ES256 client assertion signed with PrivateKeyFile
+--   tls_client_auth, self_signed_tls_client_auth
+--                                 mutual TLS with ClientCertificate / ClientKey (RFC 8705)
+-- Extra form parameters: Scope, Audience (Auth0), Resource (Entra v1 style), ExtraTokenParameters.
+--
+-- Returns {access_token, token_type, expires_in, scope} or nil, {code, message, status}:
+--   AUTH-001 the IdP refused the client's credentials or grant (never retried)
+--   AUTH-002 the IdP answered another 4xx error
+--   AUTH-005 the IdP answered 429 or 5xx (retried)
+--   TOK-004  a 2xx answer without a usable bearer token (retried)
+--   CFG-002  the server configuration cannot work with this provider
+
+local gw = gw
+local json = gw.json
+local string_format = string.format
+local tostring, tonumber, type, pairs = tostring, tonumber, type, pairs
+
+local ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+local ASSERTION_LIFETIME = 300
+-- Used only when the IdP gives no expires_in and the token is not a JWT with an exp claim.
+local DEFAULT_LIFETIME = 300
+
+-- IdP error codes that mean "these credentials or this grant will not work": retrying cannot help.
+local CREDENTIAL_ERRORS = {
+  invalid_client = true, unauthorized_client = true, invalid_grant = true,
+  invalid_scope = true, access_denied = true, invalid_target = true,
+}
+
+local function fail(code, message, status)
+  return nil, { code = code, message = message, status = status }
+end
+
+local function config_string(config, key)
+  local v = config[key]
+  if type(v) == "string" and v ~= "" then return v end
+  return nil
+end
+
+local function tls_options(config)
+  local tls = { verify = true }
+  local verify = config.VerifySSL
+  if verify == false then
+    tls.verify = false
+  elseif type(verify) == "string" and verify ~= "" then
+    tls.ca_file = verify
+  end
+  tls.ca_file = config_string(config, "CaBundle") or tls.ca_file
+  tls.cert_file = config_string(config, "ClientCertificate")
+  tls.key_file = config_string(config, "ClientKey")
+  tls.key_password = config_string(config, "ClientKeyPassword")
+  return tls
+end
+
+local function client_assertion(config, endpoint, method)
+  local now = gw.time.now()
+  local claims = {
+    iss = config.ClientId, sub = config.ClientId, aud = endpoint,
+    jti = gw.crypto.random_hex(16), iat = math.floor(now), nbf = math.floor(now),
+    exp = math.floor(now) + ASSERTION_LIFETIME,
+  }
+  if method == "client_secret_jwt" then
+    return gw.jwt.sign { alg = "HS256", secret = config.ClientSecret, claims = claims }
+  end
+  local key_file = config_string(config, "PrivateKeyFile")
+  if not key_file then
+    return nil, "private_key_jwt needs PrivateKeyFile"
+  end
+  return gw.jwt.sign {
+    alg = config_string(config, "SigningAlgorithm") or "RS256",
+    key_file = key_file,
+    kid = config_string(config, "PrivateKeyId"),
+    x5t_file = config_string(config, "ClientCertificate"),
+    claims = claims,
+  }
+end
+
+-- Builds the form, headers and TLS options for the configured client authentication method.
+local function build_request(config, endpoint)
+  local method = config_string(config, "ClientAuthMethod") or "client_secret_post"
+  local form = { grant_type = "client_credentials" }
+  local headers = {
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+    ["Accept"] = "application/json",
+  }
+  local client_id = config_string(config, "ClientId")
+  if not client_id then return fail("CFG-001", "ClientId is required by client_credentials") end
+
+  if method == "client_secret_post" or method == "client_secret_basic"
+      or method == "client_secret_jwt" then
+    if not config_string(config, "ClientSecret") then
+      return fail("CFG-003", "ClientSecret is empty; " .. method .. " needs it")
+    end
+  end
+
+  if method == "client_secret_post" then
+    form.client_id = client_id
+    form.client_secret = config.ClientSecret
+  elseif method == "client_secret_basic" then
+    local pair = gw.url.form_escape(client_id) .. ":" .. gw.url.form_escape(config.ClientSecret)
+    headers["Authorization"] = "Basic " .. gw.base64.encode(pair)
+  elseif method == "client_secret_jwt" or method == "private_key_jwt" then
+    local assertion, err = client_assertion(config, endpoint, method)
+    if not assertion then return fail("CFG-002", "cannot build client assertion: " .. tostring(err)) end
+    form.client_id = client_id
+    form.client_assertion_type = ASSERTION_TYPE
+    form.client_assertion = assertion
+  elseif method == "tls_client_auth" or method == "self_signed_tls_client_auth" then
+    if not (config_string(config, "ClientCertificate") and config_string(config, "ClientKey")) then
+      return fail("CFG-001", method .. " needs ClientCertificate and ClientKey")
+    end
+    form.client_id = client_id
+  else
+    return fail("CFG-002", "unsupported ClientAuthMethod '" .. method .. "'")
+  end
+
+  form.scope = config_string(config, "Scope")
+  form.audience = config_string(config, "Audience")
+  form.resource = config_string(config, "Resource")
+  if type(config.ExtraTokenParameters) == "table" then
+    for k, v in pairs(config.ExtraTokenParameters) do
+      if form[k] == nil then form[k] = tostring(v) end
+    end
+  end
+  return { method = "POST", url = endpoint, headers = headers, body = gw.url.form_encode(form),
+           tls = tls_options(config) }
+end
+
+local function lifetime_of(body)
+  local expires_in = tonumber(body.expires_in)  -- Entra v1 and some IdPs send a string
+  if expires_in and expires_in > 0 then return expires_in end
+  local decoded = gw.jwt.decode(body.access_token)
+  if decoded and type(decoded.claims) == "table" and tonumber(decoded.claims.exp) then
+    local remaining = tonumber(decoded.claims.exp) - gw.time.now()
+    if remaining > 0 then return remaining end
+  end
+  return DEFAULT_LIFETIME
+end
+
+local function interpret(response)
+  local status = response.status
+  local body = nil
+  if response.body and response.body ~= "" then
+    local ok, decoded = pcall(json.decode, response.body)
+    if ok and type(decoded) == "table" then body = decoded end
+  end
+
+  if status >= 200 and status < 300 then
+    if not body or type(body.access_token) ~= "string" or body.access_token == "" then
+      return fail("TOK-004", string_format("token endpoint answered %d without an access_token", status), 502)
+    end
+    local token_type = body.token_type
+    if token_type ~= nil and (type(token_type) ~= "string" or token_type:lower() ~= "bearer") then
+      return fail("TOK-004", "unsupported token_type '" .. tostring(token_type) .. "'", 502)
+    end
+    return {
+      access_token = body.access_token,
+      token_type = "Bearer",
+      expires_in = lifetime_of(body),
+      scope = type(body.scope) == "string" and body.scope or nil,
+      refresh_in = tonumber(body.refresh_in),
+    }
+  end
+
+  local idp_error = body and type(body.error) == "string" and body.error or nil
+  local description = body and type(body.error_description) == "string" and body.error_description or nil
+  local detail = string_format("token endpoint answered %d", status)
+  if idp_error then detail = detail .. " error=" .. idp_error end
+  if description then detail = detail .. " (" .. description .. ")" end
+
+  if status == 429 or status >= 500 then return fail("AUTH-005", detail, 503) end
+  if (idp_error and CREDENTIAL_ERRORS[idp_error]) or status == 401 or status == 403 then
+    return fail("AUTH-001", detail, 503)
+  end
+  return fail("AUTH-002", detail, 503)
+end
+
+return {
+  name = "client_credentials",
+  version = "1.0.0",
+  kind = "provider",
+  schema = {
+    required = { "TokenEndpoint", "ClientId" },
+    optional = { "ClientSecret", "ClientAuthMethod", "Scope", "Audience", "Resource",
+                 "PrivateKeyFile", "PrivateKeyId", "SigningAlgorithm", "ClientCertificate",
+                 "ClientKey", "ClientKeyPassword", "ExtraTokenParameters", "VerifySSL", "CaBundle" },
+  },
+
+  -- ctx = { server = <name>, config = <the server's configuration object> }
+  acquire = function(ctx)
+    local config = ctx.config
+    local endpoint = config_string(config, "TokenEndpoint")
+    if not endpoint then return fail("CFG-001", "TokenEndpoint is required by client_credentials") end
+    local request, err = build_request(config, endpoint)
+    if not request then return nil, err end
+    local response, http_err = gw.http.request(request)
+    if not response then return nil, http_err end
+    return interpret(response)
+  end,
+}

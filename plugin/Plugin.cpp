@@ -1,0 +1,141 @@
+// Orthanc entry points: version check, configuration, the Gateway's lifetime and route registration.
+// All Orthanc glue lives in plugin/; the engine in core/ knows nothing of Orthanc.
+#include <orthanc/OrthancCPlugin.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "OrthancGlue.h"
+#include "RestRoutes.h"
+#include "gw/common/Log.h"
+#include "gw/common/SecretRegistry.h"
+#include "gw/config/ConfigLoader.h"
+#include "gw/config/ConfigParser.h"
+#include "gw/http/CurlHttpClient.h"
+#include "gw/service/Gateway.h"
+
+namespace {
+
+constexpr const char* kPluginName = "dicomweb-oauth-gateway";
+
+// The oldest Orthanc whose SDK offers every function this plugin calls. The newest of them is
+// OrthancPluginCallRestApi (1.9.2, used by inject mode); keep this in step with the README.
+constexpr int kMinimumMajor = 1;
+constexpr int kMinimumMinor = 9;
+constexpr int kMinimumRevision = 2;
+
+class OrthancLogSink : public gw::ILogSink {
+ public:
+  void Write(gw::LogLevel level, std::string_view message) override {
+    const std::string line = std::string("[dicomweb-oauth] ") + std::string(message);
+    auto* ctx = gw::plugin::Context();
+    switch (level) {
+      case gw::LogLevel::Error: OrthancPluginLogError(ctx, line.c_str()); break;
+      case gw::LogLevel::Warning: OrthancPluginLogWarning(ctx, line.c_str()); break;
+      default: OrthancPluginLogInfo(ctx, line.c_str()); break;
+    }
+  }
+};
+
+std::string TakeOrthancString(char* s) {
+  if (s == nullptr) return {};
+  std::string out(s);
+  OrthancPluginFreeString(gw::plugin::Context(), s);
+  return out;
+}
+
+// Reads the configuration Orthanc hands us (variables already substituted) and, for CFG-003
+// messages that name the variable, the ${VAR} references of the raw files.
+gw::config::ParseResult ReadConfiguration() {
+  auto* ctx = gw::plugin::Context();
+  const std::string text = TakeOrthancString(OrthancPluginGetConfiguration(ctx));
+  const std::string path = TakeOrthancString(OrthancPluginGetConfigurationPath(ctx));
+
+  gw::config::LoadResult raw;
+  gw::config::ParseOptions options;
+  if (!path.empty()) {
+    raw = gw::config::ConfigLoader::Load(path, gw::config::ProcessEnvironment());
+    options.baseDirectory = raw.baseDirectory;
+    options.variables = &raw.variables;
+  }
+  std::vector<gw::config::Diagnostic> loadProblems;
+  auto doc = gw::config::ConfigLoader::ParseText(text, "Orthanc configuration", loadProblems);
+  if (!doc) {
+    gw::config::ParseResult failed;
+    failed.section = gw::config::SectionStatus::Present;
+    failed.diagnostics = loadProblems;
+    return failed;
+  }
+  return gw::config::ConfigParser::Parse(*doc, options);
+}
+
+}  // namespace
+
+extern "C" {
+
+ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* context) {
+  gw::plugin::SetContext(context);
+  if (!OrthancPluginCheckVersionAdvanced(context, kMinimumMajor, kMinimumMinor, kMinimumRevision)) {
+    const std::string msg = std::string("[dicomweb-oauth] this plugin needs Orthanc >= ") +
+                            std::to_string(kMinimumMajor) + "." + std::to_string(kMinimumMinor) + "." +
+                            std::to_string(kMinimumRevision) + ", running " + context->orthancVersion;
+    OrthancPluginLogError(context, msg.c_str());
+    return -1;
+  }
+  gw::SetLogSink(std::make_shared<OrthancLogSink>());
+  OrthancPluginSetDescription(context,
+                              "OAuth2 and cloud identity for Orthanc's DICOMweb client (Lua providers)");
+  try {
+    auto parsed = ReadConfiguration();
+    if (parsed.section == gw::config::SectionStatus::Missing) {
+      gw::LogInfo("no DicomWebOAuth section in the configuration: the gateway stays disabled");
+      gw::plugin::RegisterDisabledRoutes("no DicomWebOAuth section in the configuration");
+      return 0;
+    }
+    // Secrets first, so nothing logged from here on can show them.
+    for (const auto& s : gw::config::CollectSecrets(parsed.bestEffort)) gw::SecretRegistry::Add(s);
+    for (const auto& d : parsed.diagnostics) {
+      if (d.severity == gw::config::Severity::Error) gw::LogError(d.ToString());
+      else gw::LogWarning(d.ToString());
+    }
+    if (!parsed.Ok()) {
+      gw::LogError("invalid DicomWebOAuth configuration (" +
+                   std::to_string(gw::config::CountSeverity(parsed.diagnostics, gw::config::Severity::Error)) +
+                   " error(s)): the plugin refuses to start");
+      return -1;
+    }
+    gw::config::GatewayConfig config = std::move(*parsed.config);
+    if (config.global.logLevel) gw::SetLogLevel(*config.global.logLevel);
+    if (!config.global.enabled) {
+      gw::LogInfo("DicomWebOAuth.Enabled is false: the gateway stays disabled");
+      gw::plugin::RegisterDisabledRoutes("DicomWebOAuth.Enabled is false");
+      return 0;
+    }
+
+    auto gateway = gw::service::Gateway::Create(std::move(config), std::make_shared<gw::http::CurlHttpClient>());
+    if (!gateway.Ok()) {
+      gw::LogError("cannot start: " + gateway.GetError().ToString());
+      return -1;
+    }
+    gw::plugin::InstallGateway(std::move(gateway).Value());
+    gw::plugin::RegisterRoutes();
+    gw::LogInfo("started: " + std::to_string(gw::plugin::ServerCount()) + " server(s), Lua " +
+                gw::lua::ScriptEngine::LuaVersion());
+    return 0;
+  } catch (const std::exception& e) {
+    gw::LogError(std::string("GW-500 cannot start: ") + e.what());
+    return -1;
+  }
+}
+
+ORTHANC_PLUGINS_API void OrthancPluginFinalize() {
+  gw::plugin::UninstallGateway();
+  gw::SetLogSink(nullptr);
+}
+
+ORTHANC_PLUGINS_API const char* OrthancPluginGetName() { return kPluginName; }
+
+ORTHANC_PLUGINS_API const char* OrthancPluginGetVersion() { return GW_VERSION; }
+
+}  // extern "C"
