@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "gw/config/JsonPath.h"
+
 namespace gw::config {
 namespace {
 

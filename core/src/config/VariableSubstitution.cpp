@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "gw/config/JsonPath.h"
+
 namespace gw::config {
 namespace {
 
@@ -40,14 +42,6 @@ std::optional<Reference> MatchAt(std::string_view t, size_t i) {
     }
   }
   return std::nullopt;
-}
-
-std::string SanitizeKey(const std::string& key) {
-  std::string out = key;
-  for (char& c : out) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  }
-  return out;
 }
 
 // Minimal decoding of a JSON string body (for key names): common escapes and \uXXXX as UTF-8.
@@ -105,14 +99,6 @@ std::string DecodeJsonString(std::string_view body) {
 }
 
 }  // namespace
-
-std::string JoinPath(const std::string& parent, const std::string& key) {
-  return parent.empty() ? SanitizeKey(key) : parent + "." + SanitizeKey(key);
-}
-
-std::string JoinIndex(const std::string& parent, size_t index) {
-  return parent + "[" + std::to_string(index) + "]";
-}
 
 EnvLookup ProcessEnvironment() {
   return [](const std::string& name) -> std::optional<std::string> {

@@ -94,8 +94,9 @@ Result<JwsAlgorithm> ParseJwsAlgorithm(std::string_view name) {
   if (name == "HS256") return JwsAlgorithm::HS256;
   if (name == "RS256") return JwsAlgorithm::RS256;
   if (name == "ES256") return JwsAlgorithm::ES256;
-  if (name == "none") return MakeError(errc::kUnsupported, "algorithm 'none' (unsigned token) is refused");
-  return MakeError(errc::kUnsupported, "algorithm '" + detail::Printable(name) + "' is not supported (HS256, RS256, ES256)");
+  if (name == "none") return MakeError(errc::kUnsupported, "algorithm 'none' (unsigned token) is refused", 401);
+  return MakeError(errc::kUnsupported, "algorithm '" + detail::Printable(name) + "' is not supported (HS256, RS256, ES256)",
+                   401);
 }
 
 JwsAlgorithm AlgorithmFor(const AsymmetricKey& key) {
@@ -139,25 +140,25 @@ Result<std::string> SignJws(const JwsKey& key, std::string_view signingInput) {
 Status VerifyJwsSignature(JwsAlgorithm alg, const AsymmetricKey& key, std::string_view signingInput,
                           std::string_view signature) {
   if (alg == JwsAlgorithm::HS256) {
-    return MakeError(errc::kUnsupported, "HS256 is refused when verifying with a public key");
+    return MakeError(errc::kUnsupported, "HS256 is refused when verifying with a public key", 401);
   }
   if (AlgorithmFor(key) != alg) {
     return MakeError(errc::kUnsupported,
-                     std::string("algorithm ") + ToString(alg) + " does not match the " + ToString(key.Type()) + " key");
+                     std::string("algorithm ") + ToString(alg) + " does not match the " + ToString(key.Type()) + " key", 401);
   }
   if (alg == JwsAlgorithm::ES256) {
     if (signature.size() != 2 * kP256CoordinateBytes) {
-      return MakeError(errc::kBadSignature, "ES256 signature must be 64 bytes, got " + std::to_string(signature.size()));
+      return MakeError(errc::kBadSignature, "ES256 signature must be 64 bytes, got " + std::to_string(signature.size()), 401);
     }
     const std::string der = RawToDer(signature);
     if (der.empty() || !DigestVerify(key.Native(), signingInput, der)) {
       detail::ClearOpenSslErrors();
-      return MakeError(errc::kBadSignature, "ES256 signature does not verify");
+      return MakeError(errc::kBadSignature, "ES256 signature does not verify", 401);
     }
     return Status::Success();
   }
   if (!DigestVerify(key.Native(), signingInput, signature)) {
-    return MakeError(errc::kBadSignature, "RS256 signature does not verify");
+    return MakeError(errc::kBadSignature, "RS256 signature does not verify", 401);
   }
   return Status::Success();
 }

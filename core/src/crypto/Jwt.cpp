@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <ctime>
+#include <functional>
 
 #include "Json.h"
 #include "gw/crypto/Encoding.h"
@@ -150,7 +151,7 @@ Status VerifySignatureHmac(const DecodedJwt& jwt, std::string_view secret) {
   auto alg = ParseJwsAlgorithm(jwt.alg);
   if (!alg) return alg.GetError();
   if (alg.Value() != JwsAlgorithm::HS256) {
-    return MakeError(errc::kUnsupported, "algorithm " + jwt.alg + " cannot be verified with a shared secret", 401);
+    return MakeError(errc::kUnsupported, "algorithm " + detail::Printable(jwt.alg) + " cannot be verified with a shared secret", 401);
   }
   if (secret.empty()) return MakeError(errc::kBadKey, "HS256 verification needs a non-empty secret");
   if (!ConstantTimeEquals(HmacSha256(secret, jwt.signingInput), jwt.signature)) {

@@ -36,7 +36,7 @@ class LuaState {
   void Kill(KillReason reason);
 
   // True if an allocation was refused and not resolved by Lua's retry after a full collection.
-  bool MemoryExhausted() const { return oomPending_; }
+  bool MemoryExhausted() const { return oomPending_ || oomConfirmed_; }
 
   // Installs `context` for one call and arms the deadline hook; the destructor disarms the hook
   // first, then clears the context. Scopes do not nest.
@@ -63,6 +63,7 @@ class LuaState {
   // Last refused allocation. Lua retries the same request once after an emergency collection;
   // only a refusal that is not followed by a successful identical retry means memory is exhausted.
   bool oomPending_ = false;
+  bool oomConfirmed_ = false;
   const void* refusedBlock_ = nullptr;
   size_t refusedOld_ = 0;
   size_t refusedNew_ = 0;

@@ -89,16 +89,13 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(config::GatewayConfig config,
   }
   options.http = std::move(httpClient);
   // A snapshot that lacks a provider script some server uses is refused like a broken script.
-  options.validator = [providers](const lua::SnapshotInfo& snapshot) -> Status {
-    for (const auto& [server, script] : providers) {
-      bool found = false;
-      for (const auto& s : snapshot.scripts) found = found || (s.name == script && s.kind == "provider");
-      if (!found) {
-        return MakeError("CFG-002", "DicomWebOAuth.Servers." + server + ": provider script '" + script +
-                                        "' not found in the script folders", 422);
-      }
-    }
-    return Status::Success();
+  options.validator = [cfg = std::make_shared<config::GatewayConfig>(config)](
+                          const lua::SnapshotInfo& snapshot) -> Status {
+    std::map<std::string, std::string> scripts;
+    for (const auto& s : snapshot.scripts) scripts[s.name] = s.kind;
+    auto problems = config::VerifyProviderScripts(*cfg, scripts);
+    if (problems.empty()) return Status::Success();
+    return MakeError(problems.front().code, problems.front().path + ": " + problems.front().message, 422);
   };
 
   auto engine = std::make_unique<lua::ScriptEngine>(std::move(options));

@@ -53,8 +53,4 @@ class VariableSubstitution {
   static VariableMap Scan(std::string_view raw, const EnvLookup& env);
 };
 
-// Joins JSON path components the way diagnostics print them: "A.B", "A[3]".
-std::string JoinPath(const std::string& parent, const std::string& key);
-std::string JoinIndex(const std::string& parent, size_t index);
-
 }  // namespace gw::config
