@@ -38,6 +38,15 @@ std::vector<std::string> CollectSecrets(const GatewayConfig& config) {
     if (!value.empty()) out.push_back(value);
   };
   add(config.global.redisEncryptionKey);
+  // redis://user:password@host: the password part.
+  const std::string& redis = config.global.redisUrl;
+  if (redis.rfind("redis://", 0) == 0) {
+    const size_t at = redis.rfind('@');
+    const size_t colon = redis.find(':', 8);
+    if (at != std::string::npos && colon != std::string::npos && colon < at) {
+      add(redis.substr(colon + 1, at - colon - 1));
+    }
+  }
   for (const auto& [name, server] : config.servers) {
     add(server.clientSecret);
     add(server.clientKeyPassword);

@@ -26,7 +26,7 @@ Result<rapidjson::Document> ParseObject(std::string_view text, const char* what)
                                                Printable({m.name.GetString(), m.name.GetStringLength()}) + "'", 400);
     }
   }
-  return std::move(doc);  // Document is move-only
+  return Result<rapidjson::Document>(std::move(doc));  // Document is move-only
 }
 
 std::string Serialize(const rapidjson::Value& value) {

@@ -3,6 +3,8 @@
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
 
+#include <optional>
+
 #include "Json.h"
 #include "OpenSsl.h"
 #include "gw/common/Log.h"

@@ -44,7 +44,7 @@ Result<DecodedJwt> VerifyWith(std::string_view token, const ClaimChecks& checks,
   if (!jwt) return jwt.GetError();
   if (auto s = verify(jwt.Value()); !s) return s.GetError();
   if (auto s = CheckClaims(jwt.Value().claims, checks); !s) return s.GetError();
-  return std::move(jwt);
+  return jwt;
 }
 
 }  // namespace
@@ -89,7 +89,7 @@ Result<DecodedJwt> DecodeJwt(std::string_view token) {
   }
   jwt.signingInput.assign(token.substr(0, dot2));
   jwt.signature = std::move(signature.Value());
-  return std::move(jwt);
+  return Result<DecodedJwt>(std::move(jwt));
 }
 
 Status CheckClaims(const rapidjson::Value& claims, const ClaimChecks& checks) {

@@ -150,9 +150,29 @@ Result<Target> ParseTarget(const std::string& url) {
   return t;
 }
 
-const char* CodeFor(CURLcode rc, const Transfer& t, bool https, const char* errbuf) {
-  if (t.tooLarge) return "NET-006";
-  switch (rc) {
+// What libcurl saw when the transfer failed, beyond the CURLcode.
+struct Failure {
+  CURLcode rc = CURLE_OK;
+  bool https = false;
+  bool tooLarge = false;
+  bool handshakeDone = false;    // TLS handshake completed on this transfer's connection
+  bool nothingReceived = false;  // not a single response header byte
+  bool newConnection = false;
+  const char* errbuf = "";
+};
+
+// True when an https server dropped a connection that we had just opened, right after the TLS
+// handshake and before answering. With TLS 1.3 that is how a server refuses a missing or rejected
+// client certificate: its alert arrives after the client considers the handshake done, and
+// depending on timing libcurl reports the alert (read error) or a reset (send error).
+bool DroppedAfterHandshake(const Failure& f) {
+  if (!f.https || !f.handshakeDone || !f.nothingReceived || !f.newConnection) return false;
+  return f.rc == CURLE_SEND_ERROR || f.rc == CURLE_RECV_ERROR || f.rc == CURLE_GOT_NOTHING;
+}
+
+const char* CodeFor(const Failure& f) {
+  if (f.tooLarge) return "NET-006";
+  switch (f.rc) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_CONNECT:
@@ -177,9 +197,9 @@ const char* CodeFor(CURLcode rc, const Transfer& t, bool https, const char* errb
       return "NET-003";
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
-      // With TLS 1.3 a server that rejects the client certificate sends its alert after the
-      // client considers the handshake done, so libcurl reports it as a read error.
-      if (https && std::strstr(errbuf, "alert") != nullptr) return "NET-003";
+    case CURLE_GOT_NOTHING:
+      if (f.https && std::strstr(f.errbuf, "alert") != nullptr) return "NET-003";
+      if (DroppedAfterHandshake(f)) return "NET-003";
       return "NET-005";
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
@@ -319,6 +339,7 @@ Result<HttpResponse> CurlHttpClient::Perform(const HttpRequest& request) {
   curl_easy_setopt(h, CURLOPT_MAXREDIRS, request.maxRedirects);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // required with threads; the resolver is threaded
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(h, CURLOPT_MAXCONNECTS, options_.maxCachedConnections);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(std::max<int64_t>(1, request.connectTimeout.count())));
@@ -371,7 +392,17 @@ Result<HttpResponse> CurlHttpClient::Perform(const HttpRequest& request) {
   }
 
   if (rc != CURLE_OK) {
-    const char* code = CodeFor(rc, transfer, https, errbuf);
+    Failure f;
+    f.rc = rc;
+    f.https = https;
+    f.tooLarge = transfer.tooLarge;
+    curl_off_t appConnect = 0;
+    f.handshakeDone = curl_easy_getinfo(h, CURLINFO_APPCONNECT_TIME_T, &appConnect) == CURLE_OK && appConnect > 0;
+    long headerBytes = 0;
+    f.nothingReceived = curl_easy_getinfo(h, CURLINFO_HEADER_SIZE, &headerBytes) == CURLE_OK && headerBytes == 0;
+    f.newConnection = newConnections > 0;
+    f.errbuf = errbuf;
+    const char* code = CodeFor(f);
     std::string reason;
     if (std::strcmp(code, "NET-006") == 0) {
       reason = "response larger than " + std::to_string(request.maxResponseBytes) + " bytes (body) or " +
@@ -380,6 +411,10 @@ Result<HttpResponse> CurlHttpClient::Perform(const HttpRequest& request) {
       reason = errbuf[0] != '\0' ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
       // curl's messages name hosts, not URLs; make sure no URL (with its query) slips through.
       Erase(reason, request.url);
+      if (DroppedAfterHandshake(f) && std::strstr(errbuf, "alert") == nullptr) {
+        reason += " (the server closed the connection right after the TLS handshake: usually a client "
+                  "certificate that is required but missing or refused)";
+      }
     }
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
     return NetError(code, where, reason);

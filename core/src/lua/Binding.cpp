@@ -1,7 +1,5 @@
 #include "lua/Binding.h"
 
-#include <cmath>
-
 namespace gw::lua {
 namespace {
 

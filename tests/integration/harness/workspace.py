@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import HarnessError
-from .process import ManagedProcess
+from .process import ManagedProcess, stop_together
 
 
 class PortAllocator:
@@ -78,7 +78,8 @@ class Workspace:
         return candidate
 
     def dir(self, name):
-        """A fresh directory inside the workspace (unique name)."""
+        """A fresh directory inside the workspace; its name (d.name) is `name` made unique. Components
+        use that name for their log file too, so a component's files are easy to find."""
         d = self.path / self.unique_name(name)
         d.mkdir(parents=True)
         return d
@@ -104,9 +105,8 @@ class Workspace:
         return proc
 
     def stop_all(self):
-        for proc in reversed(self._processes):
-            if proc.running:
-                proc.stop()
+        """Stop every process still running (in parallel, newest first)."""
+        stop_together([p for p in self._processes if p.running])
 
     # -- end of run ------------------------------------------------------------------------------
 

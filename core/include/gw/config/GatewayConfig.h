@@ -104,7 +104,8 @@ struct ServerConfig {
   ResilienceConfig resilience;
 
   // The server's JSON object as configured (after ${VAR} substitution, secrets included):
-  // provider scripts receive every key, custom providers read their own. Never log it.
+  // provider scripts receive every key, custom providers read their own. File keys hold their
+  // resolved absolute paths, like the fields above. Never log it.
   std::shared_ptr<const rapidjson::Document> raw;
 };
 

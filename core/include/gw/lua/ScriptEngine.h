@@ -20,6 +20,7 @@
 //   LUA-009 the script returned an error (`return nil, "reason"` or `nil, {code=..., message=...}`;
 //           a `code` given by the script replaces LUA-009)
 //   LUA-010 no scripts / folder unreadable / duplicate script name
+//   LUA-011 a script's self_test failed during Reload()/Check()
 // Thread safety: every public method may be called from any thread.
 #include <chrono>
 #include <cstdint>
@@ -82,14 +83,33 @@ class ScriptEngine {
   bool HasFunction(std::string_view script, std::string_view fn) const;
 
   // Runs script.fn(arg) on the current snapshot. budget 0 = options.defaultBudget.
+  // `return value` is success (the value as JSON); `return nil, "reason"` and
+  // `return nil, {code=, message=, status=}` are errors (LUA-009 or the code given); a bare
+  // `return nil`/no value is LUA-008; a raised error is LUA-006 with the script's file:line.
+  // The budget covers waiting for a free state, the script and any HTTP it does.
   Result<rapidjson::Document> Call(std::string_view script, std::string_view fn,
                                    const rapidjson::Value& arg,
                                    std::chrono::milliseconds budget = std::chrono::milliseconds{0});
 
   // Watches the script folders (inotify) and calls Reload() after changes settle (~200 ms);
   // `onReload` receives each outcome. Idempotent; StopWatching() joins the watcher thread.
+  // A change that leaves every script byte-identical (touch, editor scratch files) publishes
+  // nothing and does not call `onReload`.
   void StartWatching(std::function<void(const Result<SnapshotInfo>&)> onReload);
   void StopWatching();
+
+  // The Lua library linked into this binary, as its _VERSION reports it at run time ("Lua 5.4").
+  static std::string LuaVersion();
+
+  // Diagnostics and tests: the pool of the serving snapshot. `idleStackTops` holds lua_gettop of
+  // every idle state; all 0 when the glue keeps the Lua stack balanced.
+  struct PoolDebugInfo {
+    size_t liveStates = 0;
+    size_t idleStates = 0;
+    uint64_t retiredStates = 0;  // closed after hitting a limit
+    std::vector<int> idleStackTops;
+  };
+  PoolDebugInfo DebugPoolInfo() const;
 
  private:
   struct Impl;

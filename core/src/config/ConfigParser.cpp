@@ -1,0 +1,1033 @@
+#include "gw/config/ConfigParser.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "gw/config/HttpUrl.h"
+#include "gw/config/JsonPath.h"
+#include "gw/config/ProviderResolver.h"
+
+#ifndef GW_DEFAULT_SCRIPT_DIR
+#define GW_DEFAULT_SCRIPT_DIR "/usr/local/share/dicomweb-oauth/lua"
+#endif
+
+namespace gw::config {
+
+const char* DefaultScriptDirectory() { return GW_DEFAULT_SCRIPT_DIR; }
+
+namespace {
+
+namespace fs = std::filesystem;
+using rapidjson::Value;
+
+const char* const kSection = "DicomWebOAuth";
+
+// The keys each object accepts; anything else is a CFG-004 warning.
+const std::vector<std::string> kGlobalKeys = {
+    "ConfigVersion", "Enabled", "LogLevel", "RateLimitRequests", "RateLimitWindowSeconds", "CacheType",
+    "RedisUrl", "RedisEncryptionKey", "ScriptDirectories", "LuaMemoryLimitMB", "LuaTimeoutMs",
+    "LuaPoolSize", "WatchScripts", "EnvAllowlist", "FileAllowlist", "AllowInjectWithServersInDatabase",
+    "Servers"};
+
+const std::vector<std::string> kServerKeys = {
+    "Url", "TokenEndpoint", "ClientId", "ClientSecret", "Scope", "TokenRefreshBufferSeconds",
+    "ProviderType", "Provider", "VerifySSL", "CaBundle", "ClientAuthMethod", "PrivateKeyFile",
+    "PrivateKeyId", "SigningAlgorithm", "ClientCertificate", "ClientKey", "ClientKeyPassword",
+    "JWTPublicKey", "JWKSUrl", "JWTAudience", "JWTIssuer", "JWTAlgorithms", "DisableJWTValidation",
+    "TenantId", "Audience", "Resource", "Region", "SigningService", "Token", "TokenFile",
+    "ExtraTokenParameters", "Mode", "Username", "Password", "HasDelete", "ChunkedTransfers", "Timeout",
+    "HttpHeaders", "CertificateFile", "CertificateKeyFile", "CertificateKeyPassword", "ResilienceConfig"};
+
+const std::vector<std::string> kResilienceKeys = {
+    "CircuitBreakerEnabled", "CircuitBreakerFailureThreshold", "CircuitBreakerTimeout", "RetryMaxAttempts",
+    "RetryStrategy", "RetryInitialDelay", "RetryMultiplier", "RetryMaxDelay", "RetryIncrement"};
+
+const std::vector<std::string> kProviderTypes = {"auto",  "azure", "google", "keycloak", "generic",
+                                                 "aws",   "azuremanagedidentity", "auth0", "okta",
+                                                 "entra", "static", "file"};
+
+std::string Lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string Upper(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool EndsWith(const std::string& text, std::string_view suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += ", ";
+    out += item;
+  }
+  return out;
+}
+
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t cost = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                                  std::tolower(static_cast<unsigned char>(b[j - 1]))
+                              ? 0
+                              : 1;
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+bool IsServerName(const std::string& name) {
+  if (name.empty()) return false;
+  bool onlyDots = true;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') return false;
+    if (c != '.') onlyDots = false;
+  }
+  return !onlyDots;  // "." and ".." would be path segments in the routes that carry the name
+}
+
+bool IsScriptName(const std::string& name) { return IsServerName(name); }
+
+bool IsEnvName(const std::string& name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+bool IsHeaderName(const std::string& name) {
+  static const std::string kExtra = "!#$%&'*+-.^_`|~";
+  if (name.empty()) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || kExtra.find(c) != std::string::npos;
+  });
+}
+
+bool HasLineBreakOrNul(const std::string& value) {
+  return value.find_first_of(std::string("\r\n\0", 3)) != std::string::npos;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// 64 hex digits, or standard / URL-safe base64 (padding optional), decoding to 32 bytes.
+std::optional<std::string> DecodeAes256Key(const std::string& text) {
+  if (text.size() == 64) {
+    std::string out;
+    bool ok = true;
+    for (size_t i = 0; i < 64 && ok; i += 2) {
+      const int hi = HexValue(text[i]);
+      const int lo = HexValue(text[i + 1]);
+      ok = hi >= 0 && lo >= 0;
+      out += static_cast<char>(hi * 16 + lo);
+    }
+    if (ok) return out;
+  }
+  std::string body = text;
+  while (!body.empty() && body.back() == '=') body.pop_back();
+  std::string out;
+  unsigned buffer = 0;
+  int bits = 0;
+  for (char c : body) {
+    int v;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') v = c - '0' + 52;
+    else if (c == '+' || c == '-') v = 62;
+    else if (c == '/' || c == '_') v = 63;
+    else return std::nullopt;
+    buffer = (buffer << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((buffer >> bits) & 0xFF);
+    }
+  }
+  if (out.size() != 32) return std::nullopt;
+  return out;
+}
+
+// redis://[[user]:password@]host[:port][/db], unix:///path, or /path (a unix socket).
+bool IsValidRedisUrl(const std::string& url, std::string& why) {
+  if (url.rfind("rediss://", 0) == 0) {
+    why = "rediss:// (Redis over TLS) is not supported; use redis:// on a private network or a unix socket";
+    return false;
+  }
+  if (url.rfind("unix://", 0) == 0) {
+    if (url.size() > 7 && url[7] == '/') return true;
+    why = "a unix:// Redis URL must name an absolute socket path (unix:///run/redis/redis.sock)";
+    return false;
+  }
+  if (!url.empty() && url[0] == '/') return true;
+  if (url.rfind("redis://", 0) != 0) {
+    why = "must be redis://host[:port][/db], unix:///path/to/socket or an absolute socket path";
+    return false;
+  }
+  std::string rest = url.substr(8);
+  const size_t at = rest.rfind('@');
+  if (at != std::string::npos) rest = rest.substr(at + 1);
+  const size_t slash = rest.find('/');
+  const std::string authority = rest.substr(0, slash);
+  if (slash != std::string::npos) {
+    const std::string db = rest.substr(slash + 1);
+    if (!db.empty() && !std::all_of(db.begin(), db.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+      why = "the database after the host must be a number (redis://host:6379/0)";
+      return false;
+    }
+  }
+  const size_t colon = authority.rfind(':');
+  const std::string host = authority.substr(0, colon);
+  if (host.empty()) {
+    why = "has no host name";
+    return false;
+  }
+  if (colon != std::string::npos) {
+    const std::string port = authority.substr(colon + 1);
+    if (port.empty() || port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
+        std::stoi(port) < 1 || std::stoi(port) > 65535) {
+      why = "has an invalid port (expected 1-65535)";
+      return false;
+    }
+  }
+  return true;
+}
+
+// How an empty string is treated by a string reader.
+enum class Empty {
+  Allowed,
+  Substitution,  // CFG-003: secrets and identifiers that usually come from ${VAR}
+  Invalid        // CFG-002
+};
+
+// The parser's working state; ConfigParser::Parse is a thin wrapper around it.
+class Parser {
+ public:
+  explicit Parser(const ParseOptions& options) : options_(options) {}
+
+  ParseResult Run(const Value& root) {
+    ParseResult result;
+    if (!root.IsObject()) {
+      Error("CFG-002", "", "the Orthanc configuration must be a JSON object");
+      result.diagnostics = std::move(diagnostics_);
+      return result;
+    }
+    const auto section = root.FindMember(kSection);
+    if (section == root.MemberEnd()) {
+      result.section = SectionStatus::Missing;
+      return result;
+    }
+    result.section = SectionStatus::Present;
+    GatewayConfig& config = result.bestEffort;
+    ParseOrthancSettings(root, config.orthanc);
+    if (!section->value.IsObject()) {
+      Error("CFG-002", kSection, "must be a JSON object");
+    } else {
+      ParseGlobal(section->value, config);
+    }
+    result.diagnostics = std::move(diagnostics_);
+    if (!HasErrors(result.diagnostics)) result.config = result.bestEffort;
+    return result;
+  }
+
+ private:
+  // --- diagnostics ---------------------------------------------------------------------------
+
+  void Error(const char* code, const std::string& path, std::string message) {
+    diagnostics_.push_back({Severity::Error, code, path, std::move(message)});
+  }
+  void Warning(const char* code, const std::string& path, std::string message) {
+    diagnostics_.push_back({Severity::Warning, code, path, std::move(message)});
+  }
+
+  // CFG-003, naming the ${VAR} that produced the empty value when the raw text is known.
+  void EmptyAfterSubstitution(const std::string& path, const std::string& key) {
+    static const std::vector<VariableUse> kNone;
+    const std::vector<VariableUse>& uses = options_.variables ? options_.variables->At(path) : kNone;
+    std::vector<std::string> unset, setEmpty, emptyDefault;
+    for (const VariableUse& use : uses) {
+      const std::string ref = "${" + use.name + "}";
+      if (!use.set && !use.hasDefault) unset.push_back(ref);
+      else if (use.set && use.resultEmpty) setEmpty.push_back(ref);
+      else if (!use.set && use.resultEmpty) emptyDefault.push_back(ref);
+    }
+    std::string message = "`" + key + "` is empty";
+    if (!unset.empty()) {
+      message += ": " + Join(unset) + (unset.size() > 1 ? " are" : " is") +
+                 " not set in Orthanc's environment, and Orthanc replaces an unset ${VAR} with an "
+                 "empty string; set the variable or the value";
+    } else if (!setEmpty.empty()) {
+      message += ": " + Join(setEmpty) + (setEmpty.size() > 1 ? " are" : " is") + " set to an empty value";
+    } else if (!emptyDefault.empty()) {
+      message += ": " + Join(emptyDefault) + " is not set and its default value is empty";
+    } else {
+      message += ". If it comes from a ${VAR} reference, that variable is not set: Orthanc replaces an "
+                 "unset variable with an empty string";
+    }
+    Error("CFG-003", path, message);
+  }
+
+  void CheckUnknownKeys(const Value& object, const std::string& path, const std::vector<std::string>& known) {
+    for (const auto& member : object.GetObject()) {
+      const std::string key(member.name.GetString(), member.name.GetStringLength());
+      if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+      std::string hint;
+      size_t best = 3;
+      for (const std::string& candidate : known) {
+        const size_t d = EditDistance(key, candidate);
+        if (d < best && d <= candidate.size() / 4 + 1) {
+          best = d;
+          hint = candidate;
+        }
+      }
+      std::string message = "unknown key, ignored";
+      if (!hint.empty()) {
+        message += Lower(hint) == Lower(key) ? "; keys are case-sensitive, did you mean `" + hint + "`?"
+                                             : "; did you mean `" + hint + "`?";
+      }
+      Warning("CFG-004", JoinPath(path, key), message);
+    }
+  }
+
+  // --- typed readers: absent -> nullopt without diagnostic; invalid -> diagnostic + nullopt -----
+
+  static const Value* Find(const Value& object, const char* key) {
+    const auto it = object.FindMember(key);
+    return it == object.MemberEnd() ? nullptr : &it->value;
+  }
+
+  std::optional<bool> ReadBool(const Value& object, const char* key, const std::string& parent) {
+    const Value* v = Find(object, key);
+    if (!v) return std::nullopt;
+    if (!v->IsBool()) {
+      Error("CFG-002", JoinPath(parent, key), "must be true or false");
+      return std::nullopt;
+    }
+    return v->GetBool();
+  }
+
+  std::optional<int64_t> ReadInteger(const Value& object, const char* key, const std::string& parent,
+                                     int64_t min, int64_t max) {
+    const Value* v = Find(object, key);
+    if (!v) return std::nullopt;
+    const std::string path = JoinPath(parent, key);
+    int64_t value = 0;
+    if (v->IsInt64()) {
+      value = v->GetInt64();
+    } else if (v->IsDouble() && std::isfinite(v->GetDouble()) && std::trunc(v->GetDouble()) == v->GetDouble() &&
+               std::fabs(v->GetDouble()) < 9.0e15) {
+      value = static_cast<int64_t>(v->GetDouble());
+    } else if (v->IsUint64()) {
+      value = std::numeric_limits<int64_t>::max();
+    } else {
+      Error("CFG-002", path, "must be an integer");
+      return std::nullopt;
+    }
+    if (value < min || value > max) {
+      Error("CFG-002", path,
+            "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                (v->IsUint64() && !v->IsInt64() ? "" : " (got " + std::to_string(value) + ")"));
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  std::optional<double> ReadNumber(const Value& object, const char* key, const std::string& parent, double min,
+                                   bool minExclusive, double max) {
+    const Value* v = Find(object, key);
+    if (!v) return std::nullopt;
+    const std::string path = JoinPath(parent, key);
+    if (!v->IsNumber() || !std::isfinite(v->GetDouble())) {
+      Error("CFG-002", path, "must be a number");
+      return std::nullopt;
+    }
+    const double value = v->GetDouble();
+    if ((minExclusive ? value <= min : value < min) || value > max) {
+      std::string range = minExclusive ? "greater than " + Short(min) : "at least " + Short(min);
+      range += " and at most " + Short(max);
+      Error("CFG-002", path, "must be " + range + " (got " + Short(value) + ")");
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  static std::string Short(double value) {
+    std::string text = std::to_string(value);
+    while (!text.empty() && text.back() == '0') text.pop_back();
+    if (!text.empty() && text.back() == '.') text.pop_back();
+    return text;
+  }
+
+  std::optional<std::string> ReadString(const Value& object, const char* key, const std::string& parent,
+                                        Empty empty) {
+    const Value* v = Find(object, key);
+    if (!v) return std::nullopt;
+    const std::string path = JoinPath(parent, key);
+    if (!v->IsString()) {
+      Error("CFG-002", path, "must be a string");
+      return std::nullopt;
+    }
+    std::string value(v->GetString(), v->GetStringLength());
+    if (value.empty()) {
+      if (empty == Empty::Substitution) {
+        EmptyAfterSubstitution(path, key);
+        return std::nullopt;
+      }
+      if (empty == Empty::Invalid) {
+        Error("CFG-002", path, "must not be empty");
+        return std::nullopt;
+      }
+    }
+    return value;
+  }
+
+  // A case-insensitive choice among `allowed`; returns the lower-case form.
+  std::optional<std::string> ReadChoice(const Value& object, const char* key, const std::string& parent,
+                                        const std::vector<std::string>& allowed) {
+    const std::optional<std::string> text = ReadString(object, key, parent, Empty::Allowed);
+    if (!text) return std::nullopt;
+    const std::string lower = Lower(*text);
+    if (std::find(allowed.begin(), allowed.end(), lower) == allowed.end()) {
+      Error("CFG-002", JoinPath(parent, key), "must be one of: " + Join(allowed) + " (case-insensitive)");
+      return std::nullopt;
+    }
+    return lower;
+  }
+
+  std::optional<std::vector<std::string>> ReadStringArray(const Value& object, const char* key,
+                                                          const std::string& parent) {
+    const Value* v = Find(object, key);
+    if (!v) return std::nullopt;
+    const std::string path = JoinPath(parent, key);
+    if (!v->IsArray()) {
+      Error("CFG-002", path, "must be an array of strings");
+      return std::nullopt;
+    }
+    std::vector<std::string> out;
+    bool ok = true;
+    size_t index = 0;
+    for (const Value& item : v->GetArray()) {
+      if (!item.IsString() || item.GetStringLength() == 0) {
+        Error("CFG-002", JoinIndex(path, index), "must be a non-empty string");
+        ok = false;
+      } else {
+        out.emplace_back(item.GetString(), item.GetStringLength());
+      }
+      ++index;
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+
+  std::optional<std::map<std::string, std::string>> ReadStringMap(const Value& object, const char* key,
+                                                                  const std::string& parent) {
+    const Value* v = Find(object, key);
+    if (!v) return std::nullopt;
+    const std::string path = JoinPath(parent, key);
+    if (!v->IsObject()) {
+      Error("CFG-002", path, "must be an object of string values");
+      return std::nullopt;
+    }
+    std::map<std::string, std::string> out;
+    bool ok = true;
+    for (const auto& member : v->GetObject()) {
+      const std::string name(member.name.GetString(), member.name.GetStringLength());
+      if (!member.value.IsString()) {
+        Error("CFG-002", JoinPath(path, name), "must be a string");
+        ok = false;
+        continue;
+      }
+      if (name.empty()) {
+        Error("CFG-002", path, "contains an empty name");
+        ok = false;
+        continue;
+      }
+      out[name] = std::string(member.value.GetString(), member.value.GetStringLength());
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+
+  // --- paths -----------------------------------------------------------------------------------
+
+  std::string Resolve(const std::string& path) const {
+    fs::path p(path);
+    if (p.is_relative()) {
+      std::error_code ec;
+      fs::path base = options_.baseDirectory.empty() ? fs::current_path(ec) : fs::path(options_.baseDirectory);
+      p = base / p;
+    }
+    return p.lexically_normal().string();
+  }
+
+  // A file key: resolved, and (with checkFiles) checked to be a readable regular file.
+  std::optional<std::string> ReadFileKey(const Value& object, const char* key, const std::string& parent,
+                                         bool mustExist = true) {
+    const std::optional<std::string> text = ReadString(object, key, parent, Empty::Substitution);
+    if (!text) return std::nullopt;
+    const std::string resolved = Resolve(*text);
+    if (options_.checkFiles) CheckReadableFile(resolved, JoinPath(parent, key), mustExist);
+    SetRawString(key, resolved);
+    return resolved;
+  }
+
+  void SetRawString(const char* key, const std::string& value) {
+    if (raw_ == nullptr) return;
+    const auto it = raw_->FindMember(key);
+    if (it != raw_->MemberEnd()) it->value.SetString(value.c_str(), static_cast<rapidjson::SizeType>(value.size()), raw_->GetAllocator());
+  }
+
+  void CheckReadableFile(const std::string& file, const std::string& path, bool mustExist) {
+    std::error_code ec;
+    const fs::file_status status = fs::status(file, ec);
+    if (!fs::exists(status)) {
+      if (mustExist) Error("CFG-002", path, "file not found: " + file);
+      else Warning("CFG-002", path, "file does not exist yet: " + file);
+      return;
+    }
+    if (fs::is_directory(status)) {
+      Error("CFG-002", path, "is a folder, a file is expected: " + file);
+      return;
+    }
+    std::ifstream in(file, std::ios::binary);
+    if (!in) Error("CFG-002", path, "file not readable by this process: " + file);
+  }
+
+  // --- sections --------------------------------------------------------------------------------
+
+  void ParseOrthancSettings(const Value& root, OrthancSettings& out) {
+    if (auto port = ReadInteger(root, "HttpPort", "", 1, 65535)) out.httpPort = static_cast<int>(*port);
+    const Value* dicomWeb = Find(root, "DicomWeb");
+    if (!dicomWeb) return;
+    if (!dicomWeb->IsObject()) {
+      Error("CFG-002", "DicomWeb", "must be a JSON object");
+      return;
+    }
+    if (auto inDb = ReadBool(*dicomWeb, "ServersInDatabase", "DicomWeb")) out.dicomWebServersInDatabase = *inDb;
+    const Value* servers = Find(*dicomWeb, "Servers");
+    if (!servers) return;
+    const std::string serversPath = "DicomWeb.Servers";
+    if (!servers->IsObject()) {
+      Error("CFG-002", serversPath, "must be a JSON object (server name -> definition)");
+      return;
+    }
+    for (const auto& member : servers->GetObject()) {
+      const std::string name(member.name.GetString(), member.name.GetStringLength());
+      const std::string path = JoinPath(serversPath, name);
+      const Value& v = member.value;
+      DicomWebServerDefinition def;
+      if (v.IsString()) {
+        def.url = v.GetString();
+      } else if (v.IsArray()) {
+        const auto items = v.GetArray();
+        const bool allStrings = std::all_of(items.begin(), items.end(), [](const Value& i) { return i.IsString(); });
+        if (!allStrings || (items.Size() != 1 && items.Size() != 3)) {
+          Error("CFG-002", path, "the array form must be [url] or [url, username, password]");
+          continue;
+        }
+        def.url = items[0].GetString();
+        if (items.Size() == 3) {
+          def.username = items[1].GetString();
+          def.password = items[2].GetString();
+        }
+      } else if (v.IsObject()) {
+        const std::optional<std::string> url = ReadString(v, "Url", path, Empty::Allowed);
+        if (!url && !Find(v, "Url")) Error("CFG-001", JoinPath(path, "Url"), "required");
+        def.url = url.value_or("");
+        def.username = ReadString(v, "Username", path, Empty::Allowed).value_or("");
+        def.password = ReadString(v, "Password", path, Empty::Allowed).value_or("");
+        def.httpHeaders = ReadStringMap(v, "HttpHeaders", path).value_or(std::map<std::string, std::string>{});
+        auto raw = std::make_shared<rapidjson::Document>();
+        raw->CopyFrom(v, raw->GetAllocator());
+        def.raw = std::move(raw);
+      } else {
+        Error("CFG-002", path, "must be a URL string, an array [url, username, password] or an object");
+        continue;
+      }
+      out.dicomWebServers[name] = std::move(def);
+    }
+  }
+
+  void ParseGlobal(const Value& section, GatewayConfig& config) {
+    const std::string p = kSection;
+    GlobalConfig& g = config.global;
+    CheckUnknownKeys(section, p, kGlobalKeys);
+
+    ReadString(section, "ConfigVersion", p, Empty::Allowed);  // the Python plugin's; accepted, unused
+    if (auto v = ReadBool(section, "Enabled", p)) g.enabled = *v;
+    if (auto v = ReadString(section, "LogLevel", p, Empty::Invalid)) {
+      LogLevel level;
+      const std::string lower = Lower(*v);
+      if (lower == "critical" || lower == "fatal") {
+        g.logLevel = LogLevel::Error;  // Python logging's CRITICAL
+      } else if (ParseLogLevel(lower, level)) {
+        g.logLevel = level;
+      } else {
+        Error("CFG-002", JoinPath(p, "LogLevel"),
+              "must be one of: error, warning, info, debug (also critical, trace; case-insensitive)");
+      }
+    }
+    if (auto v = ReadInteger(section, "RateLimitRequests", p, 0, std::numeric_limits<int>::max())) {
+      g.rateLimitRequests = static_cast<int>(*v);
+    }
+    if (auto v = ReadInteger(section, "RateLimitWindowSeconds", p, 1, 86400)) {
+      g.rateLimitWindowSeconds = static_cast<int>(*v);
+    }
+    if (auto v = ReadChoice(section, "CacheType", p, {"memory", "redis"})) {
+      g.cacheType = *v == "redis" ? CacheType::Redis : CacheType::Memory;
+    }
+    ParseRedis(section, g);
+    ParseScriptDirectories(section, g);
+    if (auto v = ReadInteger(section, "LuaMemoryLimitMB", p, 1, 1024)) g.luaMemoryLimitMb = static_cast<int>(*v);
+    if (auto v = ReadInteger(section, "LuaTimeoutMs", p, 10, 60000)) g.luaTimeoutMs = static_cast<int>(*v);
+    if (auto v = ReadInteger(section, "LuaPoolSize", p, 1, 256)) g.luaPoolSize = static_cast<int>(*v);
+    if (auto v = ReadBool(section, "WatchScripts", p)) g.watchScripts = *v;
+    if (auto v = ReadStringArray(section, "EnvAllowlist", p)) {
+      for (size_t i = 0; i < v->size(); ++i) {
+        if (!IsEnvName((*v)[i])) {
+          Error("CFG-002", JoinIndex(JoinPath(p, "EnvAllowlist"), i),
+                "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+        } else {
+          g.envAllowlist.push_back((*v)[i]);
+        }
+      }
+    }
+    if (auto v = ReadStringArray(section, "FileAllowlist", p)) {
+      for (size_t i = 0; i < v->size(); ++i) {
+        g.fileAllowlist.push_back(Resolve((*v)[i]));
+        if (g.fileAllowlist.back() == "/") {
+          Warning("CFG-006", JoinIndex(JoinPath(p, "FileAllowlist"), i),
+                  "lets scripts read every file this process can read");
+        }
+      }
+    }
+    if (auto v = ReadBool(section, "AllowInjectWithServersInDatabase", p)) g.allowInjectWithServersInDatabase = *v;
+
+    const Value* servers = Find(section, "Servers");
+    const std::string serversPath = JoinPath(p, "Servers");
+    if (!servers) {
+      Error("CFG-001", serversPath, "required: an object of server name -> server settings");
+      return;
+    }
+    if (!servers->IsObject()) {
+      Error("CFG-002", serversPath, "must be a JSON object (server name -> server settings)");
+      return;
+    }
+    if (servers->MemberCount() == 0) {
+      Warning("CFG-006", serversPath, "no server is configured: the gateway has nothing to do");
+    }
+    for (const auto& member : servers->GetObject()) {
+      ServerConfig server;
+      server.name.assign(member.name.GetString(), member.name.GetStringLength());
+      ParseServer(member.value, JoinPath(serversPath, server.name), config, server);
+      config.servers[server.name] = std::move(server);
+    }
+  }
+
+  void ParseRedis(const Value& section, GlobalConfig& g) {
+    const std::string p = kSection;
+    const std::optional<std::string> url = ReadString(section, "RedisUrl", p, Empty::Allowed);
+    if (url && !url->empty()) {
+      std::string why;
+      if (IsValidRedisUrl(*url, why)) g.redisUrl = *url;
+      else Error("CFG-002", JoinPath(p, "RedisUrl"), why);
+    }
+    if (g.cacheType == CacheType::Redis && (!url || url->empty())) {
+      if (Find(section, "RedisUrl") && url) EmptyAfterSubstitution(JoinPath(p, "RedisUrl"), "RedisUrl");
+      else if (!Find(section, "RedisUrl")) Error("CFG-001", JoinPath(p, "RedisUrl"), "required when CacheType is redis");
+    }
+    if (auto key = ReadString(section, "RedisEncryptionKey", p, Empty::Substitution)) {
+      if (auto decoded = DecodeAes256Key(*key)) {
+        g.redisEncryptionKey = *decoded;
+      } else {
+        Error("CFG-002", JoinPath(p, "RedisEncryptionKey"),
+              "must be a 256-bit key: 64 hexadecimal digits or the base64 encoding of 32 bytes");
+      }
+      if (g.cacheType != CacheType::Redis) {
+        Warning("CFG-006", JoinPath(p, "RedisEncryptionKey"), "ignored: CacheType is not redis");
+      }
+    }
+  }
+
+  void ParseScriptDirectories(const Value& section, GlobalConfig& g) {
+    const std::string path = JoinPath(kSection, "ScriptDirectories");
+    std::optional<std::vector<std::string>> dirs = ReadStringArray(section, "ScriptDirectories", kSection);
+    if (dirs && dirs->empty()) {
+      Error("CFG-002", path, "must list at least one folder");
+    }
+    if (!options_.scriptDirectoriesOverride.empty()) {
+      std::error_code ec;
+      for (const std::string& d : options_.scriptDirectoriesOverride) {
+        g.scriptDirectories.push_back(fs::absolute(d, ec).lexically_normal().string());
+      }
+    } else if (dirs) {
+      for (const std::string& d : *dirs) g.scriptDirectories.push_back(Resolve(d));
+    } else if (!Find(section, "ScriptDirectories")) {
+      g.scriptDirectories.push_back(options_.defaultScriptDirectory);
+    }
+    if (!options_.checkFiles) return;
+    for (size_t i = 0; i < g.scriptDirectories.size(); ++i) {
+      std::error_code ec;
+      if (!fs::is_directory(g.scriptDirectories[i], ec)) {
+        const bool configured = dirs.has_value() && options_.scriptDirectoriesOverride.empty();
+        Error("CFG-002", configured ? JoinIndex(path, i) : path,
+              "script folder not found: " + g.scriptDirectories[i] +
+                  (configured ? "" : (options_.scriptDirectoriesOverride.empty()
+                                          ? " (the default; set ScriptDirectories)"
+                                          : " (given with --scripts-dir)")));
+      }
+    }
+  }
+
+  void ParseServer(const Value& object, const std::string& p, const GatewayConfig& config, ServerConfig& s) {
+    if (!IsServerName(s.name)) {
+      Error("CFG-002", p,
+            "invalid server name: use letters, digits, '.', '_' and '-' only (and not only dots), since "
+            "the name becomes part of REST routes");
+    }
+    if (!object.IsObject()) {
+      Error("CFG-002", p, "must be a JSON object");
+      return;
+    }
+    // Provider scripts get the raw object; file keys in it are replaced by their resolved paths
+    // (ReadFileKey) so that a script opens the same file the gateway checked.
+    auto raw = std::make_shared<rapidjson::Document>();
+    raw->CopyFrom(object, raw->GetAllocator());
+    raw_ = raw.get();
+
+    if (auto v = ReadChoice(object, "ProviderType", p, kProviderTypes)) s.providerType = *v;
+    if (auto v = ReadString(object, "Provider", p, Empty::Invalid)) {
+      if (IsScriptName(*v)) s.provider = *v;
+      else Error("CFG-002", JoinPath(p, "Provider"), "must be a provider script name ([A-Za-z0-9._-]+)");
+    }
+    if (s.provider.empty()) CheckUnknownKeys(object, p, kServerKeys);
+
+    // Upstream and identity endpoints.
+    if (auto v = ReadString(object, "Url", p, Empty::Substitution)) {
+      s.url = *v;
+      CheckUrl(s.url, JoinPath(p, "Url"), "the access token would travel unencrypted to the DICOMweb server");
+    } else if (!Find(object, "Url")) {
+      Error("CFG-001", JoinPath(p, "Url"), "required: the DICOMweb server's base URL");
+    }
+    if (auto v = ReadString(object, "TokenEndpoint", p, Empty::Substitution)) {
+      s.tokenEndpoint = *v;
+      CheckUrl(s.tokenEndpoint, JoinPath(p, "TokenEndpoint"), "client credentials would travel unencrypted");
+    }
+    if (auto v = ReadString(object, "ClientId", p, Empty::Substitution)) s.clientId = *v;
+    if (auto v = ReadString(object, "ClientSecret", p, Empty::Substitution)) s.clientSecret = *v;
+    if (auto v = ReadString(object, "Scope", p, Empty::Allowed)) s.scope = *v;
+    if (auto v = ReadInteger(object, "TokenRefreshBufferSeconds", p, 0, 86400)) {
+      s.tokenRefreshBufferSeconds = static_cast<int>(*v);
+    }
+
+    // TLS towards the identity provider and the upstream.
+    ParseTls(object, p, s);
+
+    // Client authentication.
+    std::optional<std::string> method = ReadChoice(
+        object, "ClientAuthMethod", p,
+        {"client_secret_post", "client_secret_basic", "client_secret_jwt", "private_key_jwt", "tls_client_auth",
+         "self_signed_tls_client_auth"});
+    if (auto v = ReadFileKey(object, "PrivateKeyFile", p)) s.privateKeyFile = *v;
+    if (auto v = ReadString(object, "PrivateKeyId", p, Empty::Allowed)) s.privateKeyId = *v;
+    std::optional<std::string> algorithm;
+    if (auto v = ReadString(object, "SigningAlgorithm", p, Empty::Invalid)) {
+      const std::string upper = Upper(*v);
+      if (upper == "RS256" || upper == "ES256" || upper == "HS256") algorithm = upper;
+      else Error("CFG-002", JoinPath(p, "SigningAlgorithm"), "must be one of: RS256, ES256, HS256");
+    }
+    if (auto v = ReadFileKey(object, "ClientCertificate", p)) s.clientCertificate = *v;
+    if (auto v = ReadFileKey(object, "ClientKey", p)) s.clientKey = *v;
+    if (auto v = ReadString(object, "ClientKeyPassword", p, Empty::Substitution)) s.clientKeyPassword = *v;
+
+    // Token validation (Python plugin keys).
+    if (auto v = ReadString(object, "JWTPublicKey", p, Empty::Allowed)) s.jwtPublicKey = *v;
+    if (auto v = ReadString(object, "JWKSUrl", p, Empty::Allowed)) {
+      s.jwksUrl = *v;
+      if (!v->empty()) CheckUrl(s.jwksUrl, JoinPath(p, "JWKSUrl"), "");
+    }
+    if (auto v = ReadString(object, "JWTAudience", p, Empty::Allowed)) s.jwtAudience = *v;
+    if (auto v = ReadString(object, "JWTIssuer", p, Empty::Allowed)) s.jwtIssuer = *v;
+    if (auto v = ReadStringArray(object, "JWTAlgorithms", p)) s.jwtAlgorithms = *v;
+    if (auto v = ReadBool(object, "DisableJWTValidation", p)) s.disableJwtValidation = *v;
+
+    // Provider-specific identifiers.
+    if (auto v = ReadString(object, "TenantId", p, Empty::Allowed)) s.tenantId = *v;
+    if (auto v = ReadString(object, "Audience", p, Empty::Allowed)) s.audience = *v;
+    if (auto v = ReadString(object, "Resource", p, Empty::Allowed)) s.resource = *v;
+    if (auto v = ReadString(object, "Region", p, Empty::Allowed)) s.region = *v;
+    if (auto v = ReadString(object, "SigningService", p, Empty::Allowed)) s.signingService = *v;
+    if (auto v = ReadString(object, "Token", p, Empty::Substitution)) s.token = *v;
+    if (auto v = ReadFileKey(object, "TokenFile", p, /*mustExist=*/false)) s.tokenFile = *v;
+    if (auto v = ReadStringMap(object, "ExtraTokenParameters", p)) {
+      // Parameters that carry the grant or the client's credential come from their own keys, where
+      // they are validated and known to be secret.
+      static const std::vector<std::string> kReserved = {"grant_type", "client_id", "client_secret", "client_assertion",
+                                                         "client_assertion_type"};
+      for (const auto& [name, value] : *v) {
+        if (std::find(kReserved.begin(), kReserved.end(), Lower(name)) != kReserved.end()) {
+          Error("CFG-002", JoinPath(JoinPath(p, "ExtraTokenParameters"), name),
+                "is set by the provider (from ClientId, ClientSecret, PrivateKeyFile...); remove it here");
+        } else {
+          s.extraTokenParameters[name] = value;
+        }
+      }
+    }
+
+    // The DICOMweb plugin's server definition fields.
+    std::optional<std::string> mode = ReadChoice(object, "Mode", p, {"inject", "proxy"});
+    if (auto v = ReadString(object, "Username", p, Empty::Allowed)) s.username = *v;
+    if (auto v = ReadString(object, "Password", p, Empty::Substitution)) s.password = *v;
+    s.hasDelete = ReadBool(object, "HasDelete", p);
+    s.chunkedTransfers = ReadBool(object, "ChunkedTransfers", p);
+    if (auto v = ReadInteger(object, "Timeout", p, 0, 86400)) s.timeoutSeconds = static_cast<int>(*v);
+    ParseHttpHeaders(object, p, s);
+    if (auto v = ReadFileKey(object, "CertificateFile", p)) s.certificateFile = *v;
+    if (auto v = ReadFileKey(object, "CertificateKeyFile", p)) s.certificateKeyFile = *v;
+    if (auto v = ReadString(object, "CertificateKeyPassword", p, Empty::Substitution)) s.certificateKeyPassword = *v;
+
+    ParseResilience(object, p, s.resilience);
+
+    // Checks that depend on the provider the server resolves to.
+    const ProviderResolution resolved = ResolveProvider(s);
+    ApplyProviderRules(object, p, resolved, method, algorithm, s);
+    ApplyMode(p, resolved, mode, config, s);
+    raw_ = nullptr;
+    s.raw = std::move(raw);
+  }
+
+  void CheckUrl(const std::string& url, const std::string& path, const std::string& clearTextRisk) {
+    UrlProblem problem = UrlProblem::None;
+    const std::optional<HttpUrl> parsed = ParseHttpUrl(url, &problem);
+    if (!parsed) {
+      Error("CFG-002", path, Describe(problem));
+      return;
+    }
+    if (parsed->scheme == "http" && !parsed->IsLoopback() && !clearTextRisk.empty()) {
+      Warning("CFG-006", path, "plain http to a host other than loopback: " + clearTextRisk);
+    }
+  }
+
+  void ParseTls(const Value& object, const std::string& p, ServerConfig& s) {
+    const Value* verify = Find(object, "VerifySSL");
+    std::string caFromVerify;
+    if (verify) {
+      const std::string path = JoinPath(p, "VerifySSL");
+      if (verify->IsBool()) {
+        s.verifySsl = verify->GetBool();
+        if (!s.verifySsl) {
+          Warning("CFG-006", path,
+                  "TLS certificate verification is off: anyone on the network path can impersonate the "
+                  "identity provider and the DICOMweb server");
+        }
+      } else if (verify->IsString()) {
+        // The Python plugin's form: a CA bundle path. An empty string (an unset ${VAR}) would have
+        // turned verification off there; here it is an error.
+        if (verify->GetStringLength() == 0) {
+          EmptyAfterSubstitution(path, "VerifySSL");
+        } else {
+          caFromVerify = Resolve(verify->GetString());
+          if (options_.checkFiles) CheckReadableFile(caFromVerify, path, true);
+          SetRawString("VerifySSL", caFromVerify);
+        }
+      } else {
+        Error("CFG-002", path, "must be true, false, or the path of a CA bundle");
+      }
+    }
+    if (auto v = ReadFileKey(object, "CaBundle", p)) {
+      if (!caFromVerify.empty()) {
+        Error("CFG-002", JoinPath(p, "CaBundle"), "set either CaBundle or VerifySSL as a CA bundle path, not both");
+      } else if (verify && verify->IsBool() && !verify->GetBool()) {
+        Error("CFG-002", JoinPath(p, "CaBundle"), "contradicts VerifySSL: false");
+      }
+      s.caBundle = *v;
+    }
+    if (!caFromVerify.empty() && s.caBundle.empty()) s.caBundle = caFromVerify;
+  }
+
+  void ParseHttpHeaders(const Value& object, const std::string& p, ServerConfig& s) {
+    const std::optional<std::map<std::string, std::string>> headers = ReadStringMap(object, "HttpHeaders", p);
+    if (!headers) return;
+    const std::string path = JoinPath(p, "HttpHeaders");
+    for (const auto& [name, value] : *headers) {
+      if (Lower(name) == "authorization") {
+        Error("CFG-002", JoinPath(path, name),
+              "the gateway owns the Authorization header of this server; remove it from HttpHeaders");
+      } else if (!IsHeaderName(name)) {
+        Error("CFG-002", JoinPath(path, name), "is not a valid HTTP header name");
+      } else if (HasLineBreakOrNul(value)) {
+        Error("CFG-002", JoinPath(path, name), "the value must not contain line breaks or NUL characters");
+      } else {
+        s.httpHeaders[name] = value;
+      }
+    }
+  }
+
+  void ParseResilience(const Value& object, const std::string& parent, ResilienceConfig& r) {
+    const Value* v = Find(object, "ResilienceConfig");
+    if (!v) return;
+    const std::string p = JoinPath(parent, "ResilienceConfig");
+    if (!v->IsObject()) {
+      Error("CFG-002", p, "must be a JSON object");
+      return;
+    }
+    CheckUnknownKeys(*v, p, kResilienceKeys);
+    constexpr double kDay = 86400.0;
+    if (auto x = ReadBool(*v, "CircuitBreakerEnabled", p)) r.circuitBreakerEnabled = *x;
+    if (auto x = ReadInteger(*v, "CircuitBreakerFailureThreshold", p, 1, 1000000)) {
+      r.circuitBreakerFailureThreshold = static_cast<int>(*x);
+    }
+    if (auto x = ReadNumber(*v, "CircuitBreakerTimeout", p, 0.0, true, kDay)) r.circuitBreakerTimeoutSeconds = *x;
+    if (auto x = ReadInteger(*v, "RetryMaxAttempts", p, 1, 100)) r.retryMaxAttempts = static_cast<int>(*x);
+    if (auto x = ReadChoice(*v, "RetryStrategy", p, {"fixed", "linear", "exponential"})) {
+      r.retryStrategy = *x == "fixed" ? RetryStrategy::Fixed
+                        : *x == "linear" ? RetryStrategy::Linear
+                                         : RetryStrategy::Exponential;
+    }
+    if (auto x = ReadNumber(*v, "RetryInitialDelay", p, 0.0, false, kDay)) r.retryInitialDelaySeconds = *x;
+    if (auto x = ReadNumber(*v, "RetryMultiplier", p, 1.0, false, 1000.0)) r.retryMultiplier = *x;
+    if (auto x = ReadNumber(*v, "RetryMaxDelay", p, 0.0, false, kDay)) r.retryMaxDelaySeconds = *x;
+    if (auto x = ReadNumber(*v, "RetryIncrement", p, 0.0, false, kDay)) r.retryIncrementSeconds = *x;
+    if (r.retryMaxDelaySeconds < r.retryInitialDelaySeconds) {
+      Warning("CFG-006", JoinPath(p, "RetryMaxDelay"),
+              "is smaller than RetryInitialDelay: every retry waits RetryMaxDelay");
+    }
+  }
+
+  void Require(const Value& object, const std::string& p, const char* key, const std::string& why) {
+    // A key present but empty was already reported (CFG-003); only report absent ones here.
+    if (!Find(object, key)) Error("CFG-001", JoinPath(p, key), "required " + why);
+  }
+
+  void ApplyProviderRules(const Value& object, const std::string& p, const ProviderResolution& resolved,
+                          const std::optional<std::string>& method, const std::optional<std::string>& algorithm,
+                          ServerConfig& s) {
+    const std::string provider = "by the " + resolved.script + " provider (" + resolved.reason + ")";
+    const bool usesClientAuth = resolved.script == "client_credentials" || !s.provider.empty();
+
+    // Client authentication method: explicit, else inferred from the credential configured.
+    if (method) {
+      static const std::vector<std::pair<std::string, ClientAuthMethod>> kMethods = {
+          {"client_secret_post", ClientAuthMethod::ClientSecretPost},
+          {"client_secret_basic", ClientAuthMethod::ClientSecretBasic},
+          {"client_secret_jwt", ClientAuthMethod::ClientSecretJwt},
+          {"private_key_jwt", ClientAuthMethod::PrivateKeyJwt},
+          {"tls_client_auth", ClientAuthMethod::TlsClientAuth},
+          {"self_signed_tls_client_auth", ClientAuthMethod::SelfSignedTlsClientAuth}};
+      for (const auto& [name, value] : kMethods) {
+        if (*method == name) s.clientAuthMethod = value;
+      }
+    } else if (usesClientAuth) {
+      if (Find(object, "ClientSecret")) s.clientAuthMethod = ClientAuthMethod::ClientSecretPost;
+      else if (Find(object, "PrivateKeyFile")) s.clientAuthMethod = ClientAuthMethod::PrivateKeyJwt;
+      else if (Find(object, "ClientCertificate")) s.clientAuthMethod = ClientAuthMethod::TlsClientAuth;
+    }
+
+    switch (s.clientAuthMethod) {
+      case ClientAuthMethod::ClientSecretPost:
+      case ClientAuthMethod::ClientSecretBasic:
+        Require(object, p, "ClientSecret", "by ClientAuthMethod " + std::string(ToString(s.clientAuthMethod)));
+        break;
+      case ClientAuthMethod::ClientSecretJwt:
+        Require(object, p, "ClientSecret", "by ClientAuthMethod client_secret_jwt");
+        if (algorithm && *algorithm != "HS256") {
+          Error("CFG-002", JoinPath(p, "SigningAlgorithm"), "client_secret_jwt signs with HS256");
+        }
+        s.signingAlgorithm = "HS256";
+        break;
+      case ClientAuthMethod::PrivateKeyJwt:
+        Require(object, p, "PrivateKeyFile", "by ClientAuthMethod private_key_jwt");
+        if (algorithm && *algorithm == "HS256") {
+          Error("CFG-002", JoinPath(p, "SigningAlgorithm"), "private_key_jwt signs with RS256 or ES256");
+        }
+        s.signingAlgorithm = algorithm && *algorithm != "HS256" ? *algorithm : "RS256";
+        break;
+      case ClientAuthMethod::TlsClientAuth:
+      case ClientAuthMethod::SelfSignedTlsClientAuth:
+        Require(object, p, "ClientCertificate", "by ClientAuthMethod " + std::string(ToString(s.clientAuthMethod)));
+        Require(object, p, "ClientKey", "by ClientAuthMethod " + std::string(ToString(s.clientAuthMethod)));
+        break;
+      case ClientAuthMethod::None:
+        break;
+    }
+    if (s.signingAlgorithm.empty() && algorithm) s.signingAlgorithm = *algorithm;
+
+    if (resolved.script == "client_credentials") {
+      std::string hint;
+      if (const auto upstream = ParseHttpUrl(s.url); upstream && EndsWith(upstream->host, ".azurehealthcareapis.com")) {
+        hint = "; for an Azure managed identity set ProviderType: azuremanagedidentity instead";
+      }
+      Require(object, p, "TokenEndpoint", provider + hint);
+      Require(object, p, "ClientId", provider);
+      if (s.clientAuthMethod == ClientAuthMethod::None && !Find(object, "ClientSecret")) {
+        Error("CFG-001", JoinPath(p, "ClientSecret"),
+              "required " + provider +
+                  ": a client credential is needed (ClientSecret, or PrivateKeyFile for private_key_jwt, or "
+                  "ClientCertificate and ClientKey for tls_client_auth)");
+      }
+    } else if (resolved.script == "azure_managed_identity") {
+      if (!Find(object, "Scope") && !Find(object, "Resource")) {
+        Error("CFG-001", JoinPath(p, "Scope"), "required " + provider + ": the Scope (or Resource) to request");
+      } else if (s.scope.empty() && s.resource.empty()) {
+        EmptyAfterSubstitution(JoinPath(p, Find(object, "Scope") ? "Scope" : "Resource"),
+                               Find(object, "Scope") ? "Scope" : "Resource");
+      }
+    } else if (resolved.script == "static_token") {
+      Require(object, p, "Token", provider);
+    } else if (resolved.script == "token_file") {
+      Require(object, p, "TokenFile", provider);
+    }
+  }
+
+  void ApplyMode(const std::string& p, const ProviderResolution& resolved, const std::optional<std::string>& mode,
+                 const GatewayConfig& config, ServerConfig& s) {
+    const bool signsRequests = resolved.script == "aws_sigv4";
+    s.modeExplicit = mode.has_value();
+    if (mode) s.mode = *mode == "proxy" ? ServerMode::Proxy : ServerMode::Inject;
+    else s.mode = signsRequests ? ServerMode::Proxy : ServerMode::Inject;
+    const std::string path = JoinPath(p, "Mode");
+    if (signsRequests && s.mode == ServerMode::Inject) {
+      Error("CFG-002", path, "the aws_sigv4 provider signs every request and needs Mode proxy");
+      return;
+    }
+    if (s.mode == ServerMode::Inject && config.orthanc.dicomWebServersInDatabase &&
+        !config.global.allowInjectWithServersInDatabase) {
+      Error("CFG-002", path,
+            std::string("inject mode") + (s.modeExplicit ? "" : " (the default for this provider)") +
+                " would store every access token in plaintext in the Orthanc database, because "
+                "DicomWeb.ServersInDatabase is true; use Mode proxy, or set "
+                "DicomWebOAuth.AllowInjectWithServersInDatabase to true to accept that");
+    }
+  }
+
+  const ParseOptions& options_;
+  std::vector<Diagnostic> diagnostics_;
+  rapidjson::Document* raw_ = nullptr;  // raw object of the server being parsed
+};
+
+}  // namespace
+
+ParseResult ConfigParser::Parse(const rapidjson::Value& orthancRoot, const ParseOptions& options) {
+  return Parser(options).Run(orthancRoot);
+}
+
+}  // namespace gw::config

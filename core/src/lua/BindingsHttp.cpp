@@ -1,0 +1,170 @@
+// gw.http.request{...}: outgoing HTTP through the engine's IHttpClient.
+#include <algorithm>
+#include <chrono>
+#include <string>
+
+#include "gw/http/IHttpClient.h"
+#include "lua/BindingRegistry.h"
+#include "lua/EngineServices.h"
+#include "lua/LuaState.h"
+
+namespace gw::lua {
+namespace {
+
+constexpr const char* kFn = "gw.http.request";
+
+bool IsTokenChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool IsToken(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), IsTokenChar);
+}
+
+bool HasLineBreakOrNul(std::string_view text) {
+  return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    char c = text[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    if (c != prefix[i]) return false;
+  }
+  return true;
+}
+
+// stack: ... -> ..., nil, {code=, message=}
+int PushFailure(lua_State* L, std::string_view code, std::string_view message) {
+  lua_pushnil(L);
+  lua_createtable(L, 0, 2);
+  lua_pushlstring(L, code.data(), code.size());
+  lua_setfield(L, -2, "code");
+  lua_pushlstring(L, message.data(), message.size());
+  lua_setfield(L, -2, "message");
+  return 2;
+}
+
+// Reads the `headers` field ({name = value, ...}) of the options table at index 1.
+void ReadHeaders(lua_State* L, http::Headers& out) {
+  if (!PushFieldTable(L, 1, "headers", kFn)) return;  // stack: ..., headers
+  const int headers = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, headers) != 0) {                 // stack: ..., headers, name, value
+    if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
+      throw BindingError(std::string(kFn) + ": headers must map strings to strings");
+    }
+    size_t nameLength = 0;
+    size_t valueLength = 0;
+    const char* name = lua_tolstring(L, -2, &nameLength);
+    const char* value = lua_tolstring(L, -1, &valueLength);
+    const std::string_view nameView(name, nameLength);
+    if (!IsToken(nameView)) {
+      throw BindingError(std::string(kFn) + ": invalid header name '" + std::string(nameView.substr(0, 64)) + "'");
+    }
+    // The value is not quoted in the message: it may be a credential.
+    if (HasLineBreakOrNul(std::string_view(value, valueLength))) {
+      throw BindingError(std::string(kFn) + ": the value of header '" + std::string(nameView.substr(0, 64)) +
+                         "' contains a line break or NUL");
+    }
+    out.emplace_back(std::string(nameView), std::string(value, valueLength));
+    lua_pop(L, 1);                                    // stack: ..., headers, name
+  }
+  lua_pop(L, 1);                                      // stack: ...
+}
+
+void ReadTls(lua_State* L, http::TlsOptions& tls) {
+  if (!PushFieldTable(L, 1, "tls", kFn)) return;     // stack: ..., tls
+  const int t = lua_gettop(L);
+  if (auto verify = FieldBoolean(L, t, "verify", kFn)) tls.verifyPeer = *verify;
+  if (auto v = FieldString(L, t, "ca_file", kFn)) tls.caBundle = std::string(*v);
+  if (auto v = FieldString(L, t, "cert_file", kFn)) tls.clientCertificate = std::string(*v);
+  if (auto v = FieldString(L, t, "key_file", kFn)) tls.clientKey = std::string(*v);
+  if (auto v = FieldString(L, t, "key_password", kFn)) tls.clientKeyPassword = std::string(*v);
+  lua_pop(L, 1);                                      // stack: ...
+}
+
+// gw.http.request{method=, url=, headers=, body=, timeout_ms=, tls={verify=, ca_file=, cert_file=,
+// key_file=, key_password=}} -> {status=, headers={<lowercase name>=value}, body=}
+//                               or nil, {code=, message=} (transport failure, NET-xxx).
+// Raises on malformed options. The timeout is capped by what is left of the call's budget; with
+// nothing left the call is stopped (LUA-004).
+int Request(lua_State* L) {
+  ArgTable(L, 1, kFn, "options");
+  CallContext& context = RequireContext(L, kFn);
+
+  http::HttpRequest request;
+  const auto url = FieldString(L, 1, "url", kFn);
+  if (!url) throw BindingError(std::string(kFn) + ": field 'url' is required");
+  request.url = std::string(*url);
+  if (auto method = FieldString(L, 1, "method", kFn)) {
+    request.method = std::string(*method);
+    std::transform(request.method.begin(), request.method.end(), request.method.begin(),
+                   [](char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c; });
+    if (!IsToken(request.method)) throw BindingError(std::string(kFn) + ": invalid method");
+  }
+  ReadHeaders(L, request.headers);
+  if (auto body = FieldString(L, 1, "body", kFn)) request.body = std::string(*body);
+  std::chrono::milliseconds timeout = request.timeout;
+  if (auto ms = FieldInteger(L, 1, "timeout_ms", kFn)) {
+    if (*ms <= 0) throw BindingError(std::string(kFn) + ": timeout_ms must be positive");
+    timeout = std::chrono::milliseconds(*ms);
+  }
+  ReadTls(L, request.tls);
+
+  if (!StartsWithNoCase(request.url, "http://") && !StartsWithNoCase(request.url, "https://")) {
+    return PushFailure(L, "NET-004", "only http:// and https:// URLs are allowed");
+  }
+  const std::shared_ptr<http::IHttpClient>& client = context.services->Options().http;
+  if (!client) throw BindingError(std::string(kFn) + ": no HTTP client is configured");
+
+  const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+      context.deadline - std::chrono::steady_clock::now());
+  if (remaining.count() < 1) {
+    context.state->Kill(KillReason::Deadline);
+    throw BindingError(std::string(kFn) + ": the call has no time budget left");
+  }
+  request.timeout = std::min(timeout, remaining);
+  request.connectTimeout = std::min(request.connectTimeout, request.timeout);
+
+  Result<http::HttpResponse> result = client->Perform(request);  // blocks; no Lua call meanwhile
+  if (!result) return PushFailure(L, result.GetError().code, result.GetError().message);
+
+  const http::HttpResponse& response = result.Value();
+  lua_createtable(L, 0, 3);                                   // stack: ..., r
+  lua_pushinteger(L, static_cast<lua_Integer>(response.status));
+  lua_setfield(L, -2, "status");
+  lua_createtable(L, 0, static_cast<int>(response.headers.size()));  // stack: ..., r, h
+  for (const auto& [name, value] : response.headers) {
+    std::string lower(name);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; });
+    lua_pushlstring(L, lower.data(), lower.size());           // stack: ..., r, h, name
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);                                        // stack: ..., r, h, name, previous
+    if (lua_type(L, -1) == LUA_TSTRING) {                     // repeated header: join with ", "
+      lua_pushliteral(L, ", ");
+      lua_pushlstring(L, value.data(), value.size());
+      lua_concat(L, 3);                                       // stack: ..., r, h, name, joined
+    } else {
+      lua_pop(L, 1);
+      lua_pushlstring(L, value.data(), value.size());         // stack: ..., r, h, name, value
+    }
+    lua_rawset(L, -3);                                        // stack: ..., r, h
+  }
+  lua_setfield(L, -2, "headers");                             // stack: ..., r
+  lua_pushlstring(L, response.body.data(), response.body.size());
+  lua_setfield(L, -2, "body");
+  return 1;
+}
+
+}  // namespace
+
+const BindingNamespace& HttpNamespace() {
+  static const BindingNamespace ns{"http", {{"request", &Protect<Request>}}};
+  return ns;
+}
+
+}  // namespace gw::lua

@@ -1,0 +1,148 @@
+#include "lua/Sandbox.h"
+
+#include "lua/BindingRegistry.h"
+
+namespace gw::lua {
+namespace {
+
+// ---- The allowlist --------------------------------------------------------------------------------
+
+// Base functions copied into every _ENV (setmetatable is added separately, see SafeSetMetatable).
+constexpr const char* kBaseGlobals[] = {
+    "assert", "error",  "getmetatable", "ipairs",   "next",     "pairs",
+    "pcall",  "rawequal", "rawget",     "rawlen",   "rawset",   "select",
+    "tonumber", "tostring", "type",     "xpcall",   "_VERSION",
+};
+
+struct LibrarySpec {
+  const char* name;
+  lua_CFunction open;
+  const char* removed[2];  // fields deleted from the library itself (nullptr-terminated)
+};
+
+// Libraries every script gets a private copy of.
+//  - string.dump: turns functions into bytecode (bytecode is never loaded, but it also leaks
+//    upvalue layout); removed from the master table, which is also the string metatable's __index.
+//  - math.randomseed: the generator is shared by all scripts of a state; one script must not be
+//    able to make another's math.random predictable.
+constexpr LibrarySpec kLibraries[] = {
+    {"string", luaopen_string, {"dump", nullptr}},
+    {"table", luaopen_table, {nullptr, nullptr}},
+    {"math", luaopen_math, {"randomseed", nullptr}},
+    {"utf8", luaopen_utf8, {nullptr, nullptr}},
+};
+
+// Deliberately absent (everything not listed above): io, os (process, files, clock), debug
+// (breaks every guarantee), package/require/dofile/loadfile/load (code from outside the snapshot,
+// bytecode), collectgarbage (scripts must not stop or tune the collector the limits rely on),
+// coroutine (a coroutine would run without the call's hook), print (stdout; use gw.log).
+
+// Registry keys (addresses are unique).
+const char kTemplateKey = 0;   // table: base globals for a new _ENV
+const char kLibrariesKey = 0;  // table: name -> master library table
+const char kVersionKey = 0;    // string: _VERSION
+
+// setmetatable without finalizers: a __gc metamethod would run at collection time, outside any
+// call's deadline (even inside lua_close). Lua only registers a finalizer if __gc is present when
+// the metatable is set, so checking here is enough. upvalue 1: the original setmetatable.
+int SafeSetMetatable(lua_State* L) {
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");  // stack: t, mt, "__gc"
+    lua_rawget(L, 2);            // stack: t, mt, mt.__gc
+    const bool hasFinalizer = !lua_isnil(L, -1);
+    lua_pop(L, 1);               // stack: t, mt
+    if (hasFinalizer) return luaL_error(L, "setmetatable: __gc metamethods are not allowed in scripts");
+  }
+  lua_settop(L, 2);
+  lua_pushvalue(L, lua_upvalueindex(1));  // stack: t, mt, setmetatable
+  lua_insert(L, 1);                       // stack: setmetatable, t, mt
+  lua_call(L, 2, 1);                      // stack: t
+  return 1;
+}
+
+// stack: ..., src -> ..., src, copy  (shallow, raw)
+void PushShallowCopy(lua_State* L) {
+  const int source = lua_gettop(L);
+  lua_newtable(L);                    // stack: ..., src, copy
+  lua_pushnil(L);                     // stack: ..., src, copy, nil
+  while (lua_next(L, source) != 0) {  // stack: ..., src, copy, k, v
+    lua_pushvalue(L, -2);             // stack: ..., src, copy, k, v, k
+    lua_insert(L, -2);                // stack: ..., src, copy, k, k, v
+    lua_rawset(L, -4);                // stack: ..., src, copy, k
+  }
+}
+
+}  // namespace
+
+void InstallSandbox(lua_State* L) {
+  luaL_requiref(L, "_G", luaopen_base, 0);  // stack: G
+  const int globals = lua_gettop(L);
+
+  lua_getfield(L, globals, "_VERSION");             // stack: G, version
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kVersionKey);  // stack: G
+
+  lua_newtable(L);                                  // stack: G, template
+  for (const char* name : kBaseGlobals) {
+    lua_getfield(L, globals, name);                 // stack: G, template, value
+    lua_setfield(L, -2, name);                      // stack: G, template
+  }
+  lua_getfield(L, globals, "setmetatable");         // stack: G, template, setmetatable
+  lua_pushcclosure(L, &SafeSetMetatable, 1);        // stack: G, template, safe
+  lua_setfield(L, -2, "setmetatable");              // stack: G, template
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kTemplateKey); // stack: G
+
+  lua_newtable(L);                                  // stack: G, libraries
+  for (const LibrarySpec& library : kLibraries) {
+    luaL_requiref(L, library.name, library.open, 0);  // stack: G, libraries, lib
+    for (const char* removed : library.removed) {
+      if (removed == nullptr) break;
+      lua_pushnil(L);
+      lua_setfield(L, -2, removed);
+    }
+    lua_setfield(L, -2, library.name);              // stack: G, libraries
+  }
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kLibrariesKey);  // stack: G
+
+  // The shared string metatable: getmetatable("") returns "locked" and setmetatable cannot
+  // replace it, so scripts never reach its __index (the master string table).
+  lua_pushliteral(L, "");                           // stack: G, ""
+  if (lua_getmetatable(L, -1)) {                    // stack: G, "", mt
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);                                  // stack: G, ""
+  }
+  lua_pop(L, 1);                                    // stack: G
+
+  // Empty the real global table: nothing a script can reach refers to it, and keeping it empty
+  // means a future mistake cannot expose load, print or dofile through it.
+  lua_pushnil(L);                                   // stack: G, nil
+  while (lua_next(L, globals) != 0) {               // stack: G, k, v
+    lua_pop(L, 1);                                  // stack: G, k
+    lua_pushvalue(L, -1);                           // stack: G, k, k
+    lua_pushnil(L);                                 // stack: G, k, k, nil
+    lua_rawset(L, globals);                         // stack: G, k  (clearing a field during traversal is allowed)
+  }
+  lua_pop(L, 1);                                    // stack: (empty)
+
+  InstallGw(L);
+}
+
+void PushScriptEnv(lua_State* L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kTemplateKey);  // stack: ..., template
+  PushShallowCopy(L);                                // stack: ..., template, env
+  lua_remove(L, -2);                                 // stack: ..., env
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kLibrariesKey); // stack: ..., env, libraries
+  for (const LibrarySpec& library : kLibraries) {
+    lua_getfield(L, -1, library.name);               // stack: ..., env, libraries, lib
+    PushShallowCopy(L);                              // stack: ..., env, libraries, lib, copy
+    lua_setfield(L, -4, library.name);               // stack: ..., env, libraries, lib
+    lua_pop(L, 1);                                   // stack: ..., env, libraries
+  }
+  lua_pop(L, 1);                                     // stack: ..., env
+  PushGw(L);                                         // stack: ..., env, gw
+  lua_setfield(L, -2, "gw");                         // stack: ..., env
+}
+
+void PushLuaVersion(lua_State* L) { lua_rawgetp(L, LUA_REGISTRYINDEX, &kVersionKey); }
+
+}  // namespace gw::lua

@@ -1,0 +1,178 @@
+#include "gw/lua/ScriptEngine.h"
+
+#include <atomic>
+#include <mutex>
+
+#include <lua.hpp>
+
+#include "gw/common/Log.h"
+#include "lua/EngineServices.h"
+#include "lua/ScriptLoader.h"
+#include "lua/ScriptWatcher.h"
+#include "lua/Snapshot.h"
+
+namespace gw::lua {
+namespace {
+
+constexpr std::chrono::milliseconds kSettle{200};
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+struct ScriptEngine::Impl {
+  std::shared_ptr<EngineServices> services;
+  std::shared_ptr<Snapshot> current;  // read and replaced only through std::atomic_load/atomic_store
+  std::mutex reloadMutex;             // one reload at a time, so versions are consecutive
+  uint64_t version = 0;               // guarded by reloadMutex
+  std::mutex watcherMutex;
+  std::unique_ptr<ScriptWatcher> watcher;  // guarded by watcherMutex
+
+  std::shared_ptr<Snapshot> Current() const { return std::atomic_load(&current); }
+
+  Result<SnapshotInfo> Reload(bool onlyIfChanged, bool& unchanged) {
+    unchanged = false;
+    std::lock_guard<std::mutex> lock(reloadMutex);
+    Result<ScriptSet> set = ReadScripts(services->Options().scriptDirs);
+    if (!set) return Refused(set.GetError());
+    if (onlyIfChanged) {
+      const std::shared_ptr<Snapshot> serving = Current();
+      if (serving && serving->Info().digest == set.Value().digest) {
+        unchanged = true;
+        return serving->Info();
+      }
+    }
+    Result<std::shared_ptr<Snapshot>> built =
+        Snapshot::Build(std::move(set.Value().sources), std::move(set.Value().digest), services);
+    if (!built) return Refused(built.GetError());
+    std::shared_ptr<Snapshot> snapshot = built.Value();
+    if (Status warm = snapshot->Prewarm(); !warm) return Refused(warm.GetError());
+    snapshot->MarkPublished(version + 1, NowUnixMs());
+    ++version;
+    std::atomic_store(&current, snapshot);
+    LogInfo("Lua scripts published: version " + std::to_string(version) + ", " +
+            std::to_string(snapshot->Info().scripts.size()) + " script(s), digest " + snapshot->Info().digest);
+    return snapshot->Info();
+  }
+
+  Result<SnapshotInfo> Refused(const Error& error) {
+    const std::shared_ptr<Snapshot> serving = Current();
+    LogError("Lua reload refused, " +
+             (serving ? "version " + std::to_string(serving->Info().version) + " keeps serving"
+                      : std::string("no scripts are serving")) +
+             ": " + error.ToString());
+    return error;
+  }
+};
+
+ScriptEngine::ScriptEngine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->services = std::make_shared<EngineServices>(std::move(options));
+}
+
+ScriptEngine::~ScriptEngine() { StopWatching(); }
+
+Result<SnapshotInfo> ScriptEngine::Reload() {
+  bool unchanged = false;
+  return impl_->Reload(false, unchanged);
+}
+
+Result<SnapshotInfo> ScriptEngine::Check() const {
+  Result<ScriptSet> set = ReadScripts(impl_->services->Options().scriptDirs);
+  if (!set) return set.GetError();
+  Result<std::shared_ptr<Snapshot>> built =
+      Snapshot::Build(std::move(set.Value().sources), std::move(set.Value().digest), impl_->services);
+  if (!built) return built.GetError();
+  return built.Value()->Info();
+}
+
+SnapshotInfo ScriptEngine::CurrentInfo() const {
+  const std::shared_ptr<Snapshot> serving = impl_->Current();
+  return serving ? serving->Info() : SnapshotInfo{};
+}
+
+bool ScriptEngine::HasScript(std::string_view script) const {
+  const std::shared_ptr<Snapshot> serving = impl_->Current();
+  return serving && serving->FindScript(script).has_value();
+}
+
+bool ScriptEngine::HasFunction(std::string_view script, std::string_view fn) const {
+  const std::shared_ptr<Snapshot> serving = impl_->Current();
+  if (!serving) return false;
+  const auto index = serving->FindScript(script);
+  return index && serving->FindFunction(*index, fn).has_value();
+}
+
+Result<rapidjson::Document> ScriptEngine::Call(std::string_view script, std::string_view fn,
+                                               const rapidjson::Value& arg, std::chrono::milliseconds budget) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::shared_ptr<Snapshot> serving = impl_->Current();  // kept for the whole call
+  if (!serving) return MakeError("LUA-007", "no Lua scripts are loaded");
+  const auto index = serving->FindScript(script);
+  if (!index) return MakeError("LUA-007", "unknown Lua script '" + std::string(script) + "'");
+  const auto function = serving->FindFunction(*index, fn);
+  if (!function) {
+    return MakeError("LUA-007", "Lua script '" + std::string(script) + "' has no function '" + std::string(fn) + "'");
+  }
+  if (budget.count() <= 0) budget = impl_->services->Options().defaultBudget;
+  return serving->Call(*index, *function, arg, start + budget);
+}
+
+void ScriptEngine::StartWatching(std::function<void(const Result<SnapshotInfo>&)> onReload) {
+  std::lock_guard<std::mutex> lock(impl_->watcherMutex);
+  if (impl_->watcher) return;
+  Impl* impl = impl_.get();
+  auto watcher = std::make_unique<ScriptWatcher>(
+      impl->services->Options().scriptDirs, kSettle, [impl, onReload = std::move(onReload)]() {
+        bool unchanged = false;
+        Result<SnapshotInfo> outcome = impl->Reload(true, unchanged);
+        if (!unchanged && onReload) onReload(outcome);
+      });
+  if (Status started = watcher->Start(); !started) {
+    LogError("Lua script folders are not watched: " + started.GetError().ToString());
+    return;
+  }
+  impl_->watcher = std::move(watcher);
+}
+
+void ScriptEngine::StopWatching() {
+  std::unique_ptr<ScriptWatcher> watcher;
+  {
+    std::lock_guard<std::mutex> lock(impl_->watcherMutex);
+    watcher = std::move(impl_->watcher);
+  }
+  watcher.reset();  // joins outside the lock
+}
+
+std::string ScriptEngine::LuaVersion() {
+  static const std::string version = [] {
+    std::string text = "unknown";
+    lua_State* L = luaL_newstate();
+    if (L == nullptr) return text;
+    lua_pushcfunction(L, [](lua_State* S) -> int {
+      luaL_requiref(S, "_G", luaopen_base, 0);  // stack: G
+      lua_getfield(S, -1, "_VERSION");          // stack: G, version
+      return 1;
+    });
+    if (lua_pcall(L, 0, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING) text = lua_tostring(L, -1);
+    lua_close(L);
+    return text;
+  }();
+  return version;
+}
+
+ScriptEngine::PoolDebugInfo ScriptEngine::DebugPoolInfo() const {
+  PoolDebugInfo info;
+  const std::shared_ptr<Snapshot> serving = impl_->Current();
+  if (!serving) return info;
+  StatePool::Stats stats = serving->PoolStats();
+  info.liveStates = stats.live;
+  info.idleStates = stats.idle;
+  info.retiredStates = stats.retired;
+  info.idleStackTops = std::move(stats.idleStackTops);
+  return info;
+}
+
+}  // namespace gw::lua

@@ -1,0 +1,105 @@
+#include "lua/ScriptLoader.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+
+namespace gw::lua {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr uintmax_t kMaxScriptBytes = 1024 * 1024;
+
+bool Hidden(const fs::path& path) {
+  const std::string name = path.filename().string();
+  return !name.empty() && name[0] == '.';
+}
+
+struct Found {
+  std::string file;
+  std::string relative;
+};
+
+}  // namespace
+
+Result<ScriptSet> ReadScripts(const std::vector<std::string>& folders) {
+  if (folders.empty()) return MakeError("LUA-010", "no script folder is configured");
+  std::vector<Found> found;
+  for (const std::string& folder : folders) {
+    std::error_code ec;
+    if (!fs::is_directory(folder, ec)) {
+      return MakeError("LUA-010", "script folder '" + folder + "' is not a readable directory");
+    }
+    fs::recursive_directory_iterator it(folder, fs::directory_options::none, ec);
+    if (ec) return MakeError("LUA-010", "cannot read script folder '" + folder + "': " + ec.message());
+    for (const fs::recursive_directory_iterator end; it != end; it.increment(ec)) {
+      if (ec) return MakeError("LUA-010", "cannot read script folder '" + folder + "': " + ec.message());
+      const fs::path& path = it->path();
+      if (Hidden(path)) {
+        if (it->is_directory(ec)) it.disable_recursion_pending();
+        continue;
+      }
+      if (path.extension() != ".lua" || !it->is_regular_file(ec)) continue;  // follows file links
+      found.push_back(Found{path.string(), fs::relative(path, folder, ec).generic_string()});
+    }
+  }
+  std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.file < b.file; });
+
+  ScriptSet set;
+  std::set<std::string> canonicalSeen;
+  for (const Found& f : found) {
+    std::error_code ec;
+    const std::string canonical = fs::canonical(f.file, ec).string();
+    if (ec) return MakeError("LUA-010", "cannot resolve script '" + f.file + "': " + ec.message());
+    if (!canonicalSeen.insert(canonical).second) continue;  // overlapping folders
+    const uintmax_t size = fs::file_size(f.file, ec);
+    if (ec) return MakeError("LUA-010", "cannot read script '" + f.file + "': " + ec.message());
+    if (size > kMaxScriptBytes) return MakeError("LUA-010", "script '" + f.file + "' is larger than 1 MiB");
+    std::ifstream in(f.file, std::ios::binary);
+    if (!in.is_open()) return MakeError("LUA-010", "cannot open script '" + f.file + "'");
+    std::ostringstream text;
+    if (size > 0) text << in.rdbuf();
+    if (in.bad()) return MakeError("LUA-010", "cannot read script '" + f.file + "'");
+    set.sources.push_back(ScriptSource{f.file, f.relative, text.str()});
+  }
+  if (set.sources.empty()) {
+    std::string list;
+    for (const std::string& folder : folders) list += (list.empty() ? "" : ", ") + folder;
+    return MakeError("LUA-010", "no *.lua script found in " + list);
+  }
+  set.digest = DigestOf(set.sources);
+  if (set.digest.empty()) return MakeError("LUA-010", "cannot compute the digest of the scripts (OpenSSL)");
+  return set;
+}
+
+std::string DigestOf(const std::vector<ScriptSource>& sources) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1) return {};
+  const char nul = '\0';
+  for (const ScriptSource& source : sources) {
+    const std::string size = std::to_string(source.text.size());
+    EVP_DigestUpdate(context.get(), source.relative.data(), source.relative.size());
+    EVP_DigestUpdate(context.get(), &nul, 1);
+    EVP_DigestUpdate(context.get(), size.data(), size.size());
+    EVP_DigestUpdate(context.get(), &nul, 1);
+    EVP_DigestUpdate(context.get(), source.text.data(), source.text.size());
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_DigestFinal_ex(context.get(), digest, &length) != 1) return {};
+  static const char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(length * 2);
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 0x0f];
+  }
+  return hex;
+}
+
+}  // namespace gw::lua

@@ -1,0 +1,66 @@
+#include "lua/Snapshot.h"
+
+#include "lua/EngineServices.h"
+
+namespace gw::lua {
+
+Result<std::shared_ptr<Snapshot>> Snapshot::Build(std::vector<ScriptSource> sources, std::string digest,
+                                                  std::shared_ptr<EngineServices> services) {
+  std::vector<ScriptMeta> scripts;
+  {
+    auto checked = ScriptState::Load(sources, scripts, ScriptState::Mode::Check, *services);
+    if (!checked) return checked.GetError();
+  }  // the throwaway state is closed here: self_test side effects never reach a serving state
+  SnapshotInfo info;
+  info.digest = std::move(digest);
+  for (const ScriptMeta& meta : scripts) info.scripts.push_back(meta.info);
+  return std::make_shared<Snapshot>(std::move(sources), std::move(scripts), std::move(info), std::move(services));
+}
+
+Snapshot::Snapshot(std::vector<ScriptSource> sources, std::vector<ScriptMeta> scripts, SnapshotInfo info,
+                   std::shared_ptr<EngineServices> services)
+    : sources_(std::move(sources)),
+      scripts_(std::move(scripts)),
+      info_(std::move(info)),
+      services_(std::move(services)),
+      pool_(services_->Options().maxStatesPerSnapshot, [this]() {
+        std::vector<ScriptMeta> expected = scripts_;  // Load compares, never modifies, in Pool mode
+        return ScriptState::Load(sources_, expected, ScriptState::Mode::Pool, *services_);
+      }) {
+  for (size_t i = 0; i < scripts_.size(); ++i) byName_.emplace(scripts_[i].info.name, i);
+}
+
+void Snapshot::MarkPublished(uint64_t version, int64_t unixMs) {
+  info_.version = version;
+  info_.publishedAtUnixMs = unixMs;
+}
+
+std::optional<size_t> Snapshot::FindScript(std::string_view name) const {
+  const auto it = byName_.find(name);
+  if (it == byName_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<size_t> Snapshot::FindFunction(size_t script, std::string_view function) const {
+  const auto& functions = scripts_[script].functions;
+  for (size_t i = 0; i < functions.size(); ++i) {
+    if (functions[i] == function) return i;
+  }
+  return std::nullopt;
+}
+
+Result<rapidjson::Document> Snapshot::Call(size_t script, size_t function, const rapidjson::Value& arg,
+                                           std::chrono::steady_clock::time_point deadline) {
+  Result<StatePool::Lease> lease = pool_.Acquire(deadline);
+  if (!lease) return lease.GetError();
+  return (*lease.Value()).Invoke(script, function, scripts_[script], arg, deadline);
+}
+
+Status Snapshot::Prewarm() {
+  const auto deadline = std::chrono::steady_clock::now() + services_->Options().defaultBudget;
+  Result<StatePool::Lease> lease = pool_.Acquire(deadline);
+  if (!lease) return lease.GetError();
+  return Status::Success();
+}
+
+}  // namespace gw::lua

@@ -1,0 +1,74 @@
+#include "gw/token/CircuitBreaker.h"
+
+#include <algorithm>
+
+namespace gw::token {
+
+const char* ToString(CircuitState state) {
+  switch (state) {
+    case CircuitState::Closed: return "closed";
+    case CircuitState::Open: return "open";
+    case CircuitState::HalfOpen: return "half-open";
+  }
+  return "?";
+}
+
+CircuitBreaker::CircuitBreaker(int failureThreshold, std::chrono::milliseconds openDuration,
+                               std::shared_ptr<IClock> clock)
+    : threshold_(static_cast<uint32_t>(std::max(1, failureThreshold))),
+      openDuration_(std::max(std::chrono::milliseconds(0), openDuration)),
+      clock_(std::move(clock)) {}
+
+bool CircuitBreaker::TryAcquire() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  switch (state_) {
+    case CircuitState::Closed:
+      return true;
+    case CircuitState::Open:
+      if (clock_->SteadyNow() - openedAt_ < openDuration_) return false;
+      state_ = CircuitState::HalfOpen;
+      probeOut_ = true;
+      return true;
+    case CircuitState::HalfOpen:
+      if (probeOut_) return false;
+      probeOut_ = true;
+      return true;
+  }
+  return false;
+}
+
+void CircuitBreaker::RecordSuccess() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  failures_ = 0;
+  probeOut_ = false;
+  state_ = CircuitState::Closed;
+}
+
+void CircuitBreaker::RecordFailure() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++failures_;
+  if (state_ == CircuitState::HalfOpen || failures_ >= threshold_) {
+    state_ = CircuitState::Open;
+    openedAt_ = clock_->SteadyNow();
+  }
+  probeOut_ = false;
+}
+
+CircuitState CircuitBreaker::State() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return state_;
+}
+
+uint32_t CircuitBreaker::ConsecutiveFailures() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return failures_;
+}
+
+std::chrono::milliseconds CircuitBreaker::RemainingOpen() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (state_ != CircuitState::Open) return std::chrono::milliseconds(0);
+  auto left = openDuration_ - std::chrono::duration_cast<std::chrono::milliseconds>(clock_->SteadyNow() - openedAt_);
+  return std::max(std::chrono::milliseconds(0), left);
+}
+
+}  // namespace gw::token

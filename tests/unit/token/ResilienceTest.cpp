@@ -1,0 +1,322 @@
+#include <catch2/catch.hpp>
+
+#include <future>
+
+#include "FakeTokenSource.h"
+#include "gw/common/Metrics.h"
+#include "gw/token/CircuitBreaker.h"
+#include "gw/token/ManualClock.h"
+#include "gw/token/ResilienceConfig.h"
+#include "gw/token/ResilientFetch.h"
+#include "gw/token/RetryPolicy.h"
+#include "gw/token/TokenErrors.h"
+
+using namespace gw;
+using namespace gw::token;
+using gw::token::testing::FakeTokenSource;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+namespace {
+
+std::vector<int64_t> Delays(const RetryPolicy& p, int n) {
+  std::vector<int64_t> out;
+  for (int i = 0; i < n; ++i) out.push_back(p.BaseDelay(i).count());
+  return out;
+}
+
+ResilienceConfig NoJitter() {
+  ResilienceConfig c;
+  c.retryJitter = 0;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("ResilienceConfig/defaults and checks match the Python plugin's keys", "[resilience]") {
+  ResilienceConfig c;
+  CHECK_FALSE(c.circuitBreakerEnabled);
+  CHECK(c.circuitBreakerFailureThreshold == 5);
+  CHECK(c.circuitBreakerTimeout == 60.0);
+  CHECK(c.retryMaxAttempts == 3);
+  CHECK(c.retryStrategy == RetryStrategy::Exponential);
+  CHECK(c.retryInitialDelay == 1.0);
+  CHECK(c.retryMultiplier == 2.0);
+  CHECK_FALSE(c.retryMaxDelay.has_value());
+  CHECK(c.retryIncrement == 1.0);
+  CHECK(c.Check().empty());
+
+  SECTION("out of range values name their key") {
+    ResilienceConfig bad;
+    bad.retryMultiplier = 0.5;
+    CHECK(bad.Check() == "RetryMultiplier must be >= 1");
+    bad = ResilienceConfig{};
+    bad.circuitBreakerFailureThreshold = 0;
+    CHECK(bad.Check().find("CircuitBreakerFailureThreshold") == 0);
+    bad = ResilienceConfig{};
+    bad.retryMaxAttempts = 0;
+    CHECK(bad.Check().find("RetryMaxAttempts") == 0);
+    bad = ResilienceConfig{};
+    bad.retryMaxDelay = -1;
+    CHECK(bad.Check().find("RetryMaxDelay") == 0);
+    bad = ResilienceConfig{};
+    bad.retryJitter = 1.5;
+    CHECK(bad.Check().find("RetryJitter") == 0);
+    bad = ResilienceConfig{};
+    bad.acquisitionTimeout = 0;
+    CHECK(bad.Check().find("AcquisitionTimeout") == 0);
+  }
+  SECTION("strategy names") {
+    RetryStrategy s = RetryStrategy::Fixed;
+    CHECK(ParseRetryStrategy("Linear", s));
+    CHECK(s == RetryStrategy::Linear);
+    CHECK(ParseRetryStrategy("EXPONENTIAL", s));
+    CHECK(s == RetryStrategy::Exponential);
+    CHECK(ParseRetryStrategy("fixed", s));
+    CHECK(s == RetryStrategy::Fixed);
+    CHECK_FALSE(ParseRetryStrategy("random", s));
+    CHECK(std::string(ToString(RetryStrategy::Linear)) == "linear");
+  }
+}
+
+TEST_CASE("RetryPolicy/delay sequences per strategy", "[resilience]") {
+  ResilienceConfig c = NoJitter();
+  SECTION("exponential: initial * multiplier^attempt") {
+    CHECK(Delays(RetryPolicy(c), 5) == std::vector<int64_t>{1000, 2000, 4000, 8000, 16000});
+    c.retryInitialDelay = 0.5;
+    c.retryMultiplier = 3;
+    CHECK(Delays(RetryPolicy(c), 4) == std::vector<int64_t>{500, 1500, 4500, 13500});
+  }
+  SECTION("exponential capped by RetryMaxDelay") {
+    c.retryMaxDelay = 5.0;
+    CHECK(Delays(RetryPolicy(c), 5) == std::vector<int64_t>{1000, 2000, 4000, 5000, 5000});
+  }
+  SECTION("fixed") {
+    c.retryStrategy = RetryStrategy::Fixed;
+    c.retryInitialDelay = 2.0;
+    CHECK(Delays(RetryPolicy(c), 4) == std::vector<int64_t>{2000, 2000, 2000, 2000});
+  }
+  SECTION("linear: initial + attempt * increment, capped too") {
+    c.retryStrategy = RetryStrategy::Linear;
+    c.retryInitialDelay = 1.0;
+    c.retryIncrement = 1.5;
+    CHECK(Delays(RetryPolicy(c), 4) == std::vector<int64_t>{1000, 2500, 4000, 5500});
+    c.retryMaxDelay = 3.0;
+    CHECK(Delays(RetryPolicy(c), 4) == std::vector<int64_t>{1000, 2500, 3000, 3000});
+  }
+  SECTION("jitter removes at most RetryJitter of the delay") {
+    c.retryJitter = 0.25;
+    RetryPolicy p(c);
+    CHECK(p.Delay(2, 0.0) == milliseconds(4000));
+    CHECK(p.Delay(2, 0.5) == milliseconds(3500));
+    CHECK(p.Delay(2, 0.999999) >= milliseconds(3000));
+  }
+  SECTION("huge exponents stay finite") {
+    CHECK(RetryPolicy(c).BaseDelay(5000) == milliseconds(86400000));
+  }
+  CHECK(RetryPolicy(c).MaxAttempts() == 3);
+}
+
+TEST_CASE("ClassifyFailure/one table decides what is retried", "[resilience]") {
+  for (const char* code : {"NET-001", "NET-002", "NET-003", "NET-005", "AUTH-005", "TOK-004", "LUA-004"}) {
+    INFO(code);
+    CHECK(IsRetryable(MakeError(code, "x")));
+  }
+  for (const char* code : {"AUTH-001", "NET-004", "NET-006", "TOK-003", "TOK-007", "TOK-005", "LUA-006", "AUTH-002",
+                           "CFG-001", "", "net-001"}) {
+    INFO(code);
+    CHECK_FALSE(IsRetryable(MakeError(code, "x")));
+  }
+}
+
+TEST_CASE("TokenErrors/HTTP status per code", "[resilience]") {
+  CHECK(MakeTokenError(codes::kExpiredRefreshFailed, "m").httpStatus == 503);
+  CHECK(MakeTokenError(codes::kAcquisitionFailed, "m").httpStatus == 503);
+  CHECK(MakeTokenError(codes::kCircuitOpen, "m").httpStatus == 503);
+  CHECK(MakeTokenError(codes::kInvalidTokenResponse, "m").httpStatus == 502);
+  CHECK(MakeTokenError(codes::kValidationFailed, "m").httpStatus == 502);
+  CHECK(MakeTokenError(codes::kUnknownKey, "m").httpStatus == 404);
+  CHECK(MakeTokenError(codes::kDeadlineExceeded, "m").httpStatus == 503);
+  CHECK(MakeTokenError(codes::kDeadlineExceeded, "m").ToString() == "TOK-007: m");
+}
+
+TEST_CASE("CircuitBreaker/closed, open, half-open with one probe", "[resilience]") {
+  auto clock = std::make_shared<ManualClock>();
+  CircuitBreaker b(3, seconds(60), clock);
+  CHECK(b.State() == CircuitState::Closed);
+
+  SECTION("opens after the threshold of consecutive failures; a success resets the count") {
+    CHECK(b.TryAcquire());
+    b.RecordFailure();
+    CHECK(b.TryAcquire());
+    b.RecordFailure();
+    CHECK(b.TryAcquire());
+    b.RecordSuccess();
+    CHECK(b.ConsecutiveFailures() == 0);
+    for (int i = 0; i < 3; ++i) {
+      CHECK(b.TryAcquire());
+      b.RecordFailure();
+    }
+    CHECK(b.State() == CircuitState::Open);
+    CHECK_FALSE(b.TryAcquire());
+    CHECK(b.RemainingOpen() == seconds(60));
+  }
+
+  for (int i = 0; i < 3; ++i) {
+    b.TryAcquire();
+    b.RecordFailure();
+  }
+  REQUIRE(b.State() == CircuitState::Open);
+
+  SECTION("refuses until the timeout, then lets exactly one probe through") {
+    clock->Advance(seconds(59));
+    CHECK_FALSE(b.TryAcquire());
+    CHECK(b.RemainingOpen() == seconds(1));
+    clock->Advance(seconds(1));
+    CHECK(b.TryAcquire());
+    CHECK(b.State() == CircuitState::HalfOpen);
+    CHECK_FALSE(b.TryAcquire());  // the probe is out
+    CHECK_FALSE(b.TryAcquire());
+    b.RecordSuccess();
+    CHECK(b.State() == CircuitState::Closed);
+    CHECK(b.TryAcquire());
+    CHECK(b.TryAcquire());
+  }
+  SECTION("a failed probe opens it again for a full period") {
+    clock->Advance(seconds(60));
+    CHECK(b.TryAcquire());
+    b.RecordFailure();
+    CHECK(b.State() == CircuitState::Open);
+    clock->Advance(seconds(59));
+    CHECK_FALSE(b.TryAcquire());
+    clock->Advance(seconds(1));
+    CHECK(b.TryAcquire());
+    CHECK(b.State() == CircuitState::HalfOpen);
+  }
+  CHECK(std::string(ToString(CircuitState::HalfOpen)) == "half-open");
+}
+
+TEST_CASE("ResilientFetch/retries transient failures with the policy's delays", "[resilience]") {
+  auto clock = std::make_shared<ManualClock>();
+  auto inner = std::make_shared<FakeTokenSource>(clock);
+  auto metrics = std::make_shared<MetricsRegistry>();
+  ResilienceConfig c = NoJitter();
+  c.retryMaxAttempts = 4;
+  ResilientFetch fetch(inner, c, clock, "pacs", metrics, 42);
+  const SteadyTime t0 = clock->SteadyNow();
+
+  SECTION("NET-002, AUTH-005, TOK-004, then success: 4 attempts at 0 s, 1 s, 3 s, 7 s") {
+    inner->Script({MakeError("NET-002", "timeout"), MakeError("AUTH-005", "IdP answered 503"),
+                   MakeError("TOK-004", "no access_token")});
+    auto future = std::async(std::launch::async, [&] { return fetch.Fetch(t0 + seconds(30)); });
+    for (int64_t wake : {1, 3, 7}) {
+      INFO("waiting for the sleep that ends at +" << wake << " s");
+      REQUIRE(clock->WaitForWaiters(1, t0 + seconds(wake), milliseconds(10000)));
+      clock->Advance(t0 + seconds(wake) - clock->SteadyNow());
+    }
+    REQUIRE(future.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    auto r = future.get();
+    REQUIRE(r.Ok());
+    CHECK(r.Value().accessToken == "access-token-1");
+    CHECK(inner->Calls() == 4);
+    CHECK(metrics->GetCounter("dicomweb_oauth_retry_attempts_total", "", {{"server", "pacs"}}).Value() == 3);
+  }
+  SECTION("never retries bad credentials (AUTH-001)") {
+    inner->SetFailure(MakeError("AUTH-001", "invalid_client"));
+    auto r = fetch.Fetch(t0 + seconds(30));
+    REQUIRE_FALSE(r.Ok());
+    CHECK(r.GetError().code == "AUTH-001");
+    CHECK(r.GetError().message == "invalid_client");
+    CHECK(inner->Calls() == 1);
+  }
+  SECTION("unknown failures are not retried either") {
+    inner->SetFailure(MakeError("LUA-006", "attempt to index a nil value"));
+    CHECK(fetch.Fetch(t0 + seconds(30)).GetError().code == "LUA-006");
+    CHECK(inner->Calls() == 1);
+  }
+  SECTION("exhausted: the last error, saying how many attempts") {
+    c.retryMaxAttempts = 2;
+    ResilientFetch two(inner, c, clock, "pacs", nullptr, 1);
+    inner->SetFailure(MakeError("NET-001", "connection refused"));
+    auto future = std::async(std::launch::async, [&] { return two.Fetch(t0 + seconds(30)); });
+    REQUIRE(clock->WaitForWaiters(1, t0 + seconds(1), milliseconds(10000)));
+    clock->Advance(seconds(1));
+    auto r = future.get();
+    CHECK(r.GetError().code == "NET-001");
+    CHECK(r.GetError().message == "connection refused (after 2 attempts)");
+    CHECK(inner->Calls() == 2);
+  }
+  SECTION("respects the overall deadline: no attempt that cannot start in time") {
+    c.acquisitionTimeout = 5;
+    c.retryMaxAttempts = 10;
+    ResilientFetch bounded(inner, c, clock, "pacs", nullptr, 1);
+    inner->SetFailure(MakeError("NET-002", "timeout"));
+    auto future = std::async(std::launch::async, [&] { return bounded.Fetch(t0 + seconds(30)); });
+    for (int64_t wake : {1, 3}) {
+      REQUIRE(clock->WaitForWaiters(1, t0 + seconds(wake), milliseconds(10000)));
+      clock->Advance(t0 + seconds(wake) - clock->SteadyNow());
+    }
+    auto r = future.get();  // the next delay (4 s) would end at 7 s > 5 s
+    CHECK(r.GetError().code == "NET-002");
+    CHECK(r.GetError().message.find("no time left for attempt 4") != std::string::npos);
+    CHECK(inner->Calls() == 3);
+    CHECK(inner->LastDeadline() == t0 + seconds(5));  // the inner source got the overall deadline
+  }
+  SECTION("TOK-007 when the deadline has already passed") {
+    auto r = fetch.Fetch(t0);
+    CHECK(r.GetError().code == "TOK-007");
+    CHECK(r.GetError().httpStatus == 503);
+    CHECK(inner->Calls() == 0);
+  }
+  SECTION("Cancel() ends a pending delay at once") {
+    inner->SetFailure(MakeError("NET-001", "refused"));
+    auto future = std::async(std::launch::async, [&] { return fetch.Fetch(t0 + seconds(30)); });
+    REQUIRE(clock->WaitForWaiters(1, t0 + seconds(1), milliseconds(10000)));
+    fetch.Cancel();
+    REQUIRE(future.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    CHECK(future.get().GetError().message.find("cancelled") != std::string::npos);
+    CHECK(clock->SteadyNow() == t0);
+  }
+  SECTION("Invalidated() is forwarded") {
+    fetch.Invalidated();
+    CHECK(inner->Invalidations() == 1);
+  }
+}
+
+TEST_CASE("ResilientFetch/circuit breaker: TOK-003 while open, probe after the timeout", "[resilience]") {
+  auto clock = std::make_shared<ManualClock>();
+  auto inner = std::make_shared<FakeTokenSource>(clock);
+  auto metrics = std::make_shared<MetricsRegistry>();
+  ResilienceConfig c = NoJitter();
+  c.circuitBreakerEnabled = true;
+  c.circuitBreakerFailureThreshold = 2;
+  c.circuitBreakerTimeout = 30;
+  c.retryMaxAttempts = 1;
+  ResilientFetch fetch(inner, c, clock, "pacs", metrics, 7);
+  auto& state = metrics->GetGauge("dicomweb_oauth_circuit_breaker_state", "", {{"server", "pacs"}});
+  auto& rejected = metrics->GetCounter("dicomweb_oauth_circuit_breaker_rejections_total", "", {{"server", "pacs"}});
+  auto deadline = [&] { return clock->SteadyNow() + seconds(30); };
+
+  inner->SetFailure(MakeError("AUTH-005", "IdP answered 502"));
+  CHECK(fetch.Fetch(deadline()).GetError().code == "AUTH-005");
+  CHECK(state.Value() == 0);
+  CHECK(fetch.Fetch(deadline()).GetError().code == "AUTH-005");
+  CHECK(fetch.Circuit() == CircuitState::Open);
+  CHECK(state.Value() == 1);
+
+  auto refused = fetch.Fetch(deadline());
+  CHECK(refused.GetError().code == "TOK-003");
+  CHECK(refused.GetError().httpStatus == 503);
+  CHECK(refused.GetError().message ==
+        "circuit breaker open for server 'pacs' after AUTH-005: IdP answered 502; next probe in 30 s");
+  CHECK(inner->Calls() == 2);  // the IdP was not called
+  CHECK(rejected.Value() == 1);
+
+  clock->Advance(seconds(30));
+  inner->SetFailure(std::nullopt);
+  auto probe = fetch.Fetch(deadline());
+  REQUIRE(probe.Ok());
+  CHECK(fetch.Circuit() == CircuitState::Closed);
+  CHECK(state.Value() == 0);
+  CHECK(inner->Calls() == 3);
+}

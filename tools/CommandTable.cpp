@@ -1,0 +1,70 @@
+#include <algorithm>
+#include <exception>
+#include <sstream>
+
+#include "Commands.h"
+#include "gw/common/SecretRegistry.h"
+
+namespace gw::cli {
+namespace {
+
+std::vector<std::string> Words(const char* name) {
+  std::vector<std::string> out;
+  std::istringstream in(name);
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+}  // namespace
+
+const std::vector<Command>& Commands() {
+  static const std::vector<Command> kCommands = {
+      {"help", "[COMMAND]", "show the commands, or the details of one", "", RunHelp},
+      {"version", "", "print the version", "", RunVersion},
+      {"check-config", "PATH [--scripts-dir DIR]...",
+       "validate an Orthanc configuration (file or folder) the way the plugin will read it",
+       "Reads PATH like Orthanc does (one file, or every *.json file of a folder merged at top level),\n"
+       "substitutes ${VAR} from this environment like Orthanc, and validates the DicomWebOAuth section\n"
+       "with the plugin's own parser. Then compiles and checks every Lua script of the configured\n"
+       "ScriptDirectories and verifies that each server's provider script is among them.\n"
+       "Each problem is printed on its own line: <error|warning> <CODE> <json.path>: <message>.\n"
+       "\n"
+       "  --scripts-dir DIR   check these script folders instead of ScriptDirectories (repeatable)\n"
+       "\n"
+       "Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error.\n"
+       "Run it with the same environment variables as Orthanc: an unset ${VAR} becomes \"\".",
+       RunCheckConfig},
+  };
+  return kCommands;
+}
+
+int Dispatch(const std::vector<std::string>& words, Io io) {
+  const Command* best = nullptr;
+  size_t bestWords = 0;
+  for (const Command& command : Commands()) {
+    const std::vector<std::string> name = Words(command.name);
+    if (name.size() <= words.size() && name.size() > bestWords &&
+        std::equal(name.begin(), name.end(), words.begin())) {
+      best = &command;
+      bestWords = name.size();
+    }
+  }
+  if (words.empty() || words[0] == "-h" || words[0] == "--help") {
+    RunHelp({}, Io{words.empty() ? io.err : io.out, io.err});
+    return words.empty() ? kExitUsage : kExitOk;
+  }
+  if (best == nullptr) {
+    io.err << "dicomweb-oauth: unknown command '" << words[0] << "' (see: dicomweb-oauth help)\n";
+    return kExitUsage;
+  }
+  try {
+    return best->run(std::vector<std::string>(words.begin() + static_cast<long>(bestWords), words.end()), io);
+  } catch (const std::exception& e) {
+    io.err << "dicomweb-oauth: " << SecretRegistry::Redact(e.what()) << "\n";
+  } catch (...) {
+    io.err << "dicomweb-oauth: unexpected failure\n";
+  }
+  return kExitFailure;
+}
+
+}  // namespace gw::cli
