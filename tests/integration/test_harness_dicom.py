@@ -64,6 +64,18 @@ class DicomGeneratorTest(testing.TestCase):
         with self.assertRaises(HarnessError):
             dicom.read_elements(b"not dicom")
 
+    def test_reader_handles_implicit_vr(self):
+        d = self.ws.dir("implicit")
+        spec = dicom.InstanceSpec(rows=4, columns=4)
+        (d / "in.dcm").write_bytes(dicom.make_instance(spec))
+        conv = run("dcmconv", "+ti", d / "in.dcm", d / "out.dcm")
+        self.assertEqual(conv.returncode, 0, conv.stderr)
+        data = (d / "out.dcm").read_bytes()
+        self.assertEqual(dicom.read_elements(data)[(0x0002, 0x0010)].rstrip(b"\0"),
+                         dicom.IMPLICIT_VR_LITTLE_ENDIAN.encode())
+        self.assertEqual(dicom.uids(data), (spec.study_instance_uid, spec.series_instance_uid,
+                                            spec.sop_instance_uid))
+
     def test_thousand_instances_are_distinct(self):
         study = dicom.make_study(1000, series_count=4)
         self.assertEqual(len(study.sha256_by_sop), 1000)

@@ -11,6 +11,7 @@ from harness.idp import IdentityProvider, IdpClient, IdpResource
 from harness.pki import Pki
 
 JWT_RESOURCE = "https://dicom.example.test/"
+ES_RESOURCE = "https://es256.example.test/"
 
 
 def clients():
@@ -37,7 +38,8 @@ class IdpHarnessTest(testing.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         resources = [IdpResource(), IdpResource(JWT_RESOURCE, scopes=["https://dicom.example.test/.default"],
-                                                format="jwt")]
+                                                format="jwt"),
+                     IdpResource(ES_RESOURCE, format="jwt", jwt_alg="ES256", ttl=60)]
         cls.idp = cls.use_class(IdentityProvider(cls.ws, clients=clients(), resources=resources, tls=True))
 
     def setUp(self):
@@ -174,6 +176,11 @@ class IdpHarnessTest(testing.TestCase):
         info = self.idp.introspect(token)
         self.assertTrue(info["active"])
         self.assertEqual(info["aud"], JWT_RESOURCE)
+        # ES256-signed tokens of another resource, with that resource's lifetime
+        body = self.assert_token(self.idp.request_token("post", resource=ES_RESOURCE))
+        self.assertEqual(jose.decode(body["access_token"])[0]["alg"], "ES256")
+        payload = jose.verify(body["access_token"], self.idp.jwks())
+        self.assertEqual((payload["aud"], payload["exp"] - payload["iat"]), (ES_RESOURCE, 60))
 
     def test_short_ttl_expires(self):
         body = self.assert_token(self.idp.request_token("short"))

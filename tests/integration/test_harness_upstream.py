@@ -63,6 +63,16 @@ class IntrospectingUpstreamTest(testing.TestCase):
             self.assertEqual(self.upstream.qido("studies", token=token).status, 200)
         self.assertEqual(self.idp.stats()["introspection"]["requests"] - before, 3)
 
+    def test_introspection_failure_means_503(self):
+        token = self.idp.issue_token("svc")
+        self.idp.set_fault(route="introspection", status=500, count=1)
+        try:
+            r, entry = self.logged(lambda: self.upstream.qido("studies", token=token))
+        finally:
+            self.idp.clear_faults()
+        self.assertEqual((r.status, entry["auth"]), (503, "idp-error"))
+        self.assertEqual(self.upstream.qido("studies", token=token).status, 200)
+
     def test_stow_and_retrieve_are_byte_identical(self):
         token = self.idp.issue_token("svc")
         study = dicom.make_study(5, series_count=2, rows=128, columns=96, patient_id="UP-1")
@@ -84,7 +94,7 @@ class IntrospectingUpstreamTest(testing.TestCase):
             self.assertEqual(got, s.sha256_by_sop)
 
         # QIDO sees the study; the backend holds it (checked directly, bypassing nginx)
-        r = self.upstream.qido(f"studies?PatientID=UP-1", token=token)
+        r = self.upstream.qido("studies?PatientID=UP-1", token=token)
         self.assertEqual([x["0020000D"]["Value"][0] for x in r.json()], [study.study_instance_uid])
         self.assertEqual(self.upstream.backend.count_instances(), 8)
         sop = study.specs[0].sop_instance_uid

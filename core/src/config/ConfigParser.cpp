@@ -265,7 +265,8 @@ class Parser {
     const std::vector<VariableUse>& uses = options_.variables ? options_.variables->At(path) : kNone;
     std::vector<std::string> unset, setEmpty, emptyDefault;
     for (const VariableUse& use : uses) {
-      const std::string ref = "${" + use.name + "}";
+      // Only ordinary names are quoted: a malformed reference can span other text of the file.
+      const std::string ref = IsEnvName(use.name) ? "${" + use.name + "}" : "a ${...} reference";
       if (!use.set && !use.hasDefault) unset.push_back(ref);
       else if (use.set && use.resultEmpty) setEmpty.push_back(ref);
       else if (!use.set && use.resultEmpty) emptyDefault.push_back(ref);

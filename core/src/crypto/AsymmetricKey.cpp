@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 
 #include <cstring>
+#include <optional>
 
 #include "OpenSsl.h"
 #include "gw/crypto/Errors.h"
@@ -19,15 +20,33 @@ constexpr int kMaxRsaBits = 16384;  // larger keys only make verification slow (
 
 Error BadKey(const std::string& why) { return MakeError(errc::kBadKey, why); }
 
-// The label of the first "-----BEGIN <label>-----" line, or empty.
-std::string FirstPemLabel(std::string_view pem) {
+bool IsPrivateKeyLabel(std::string_view label) {
+  return label == "PRIVATE KEY" || label == "ENCRYPTED PRIVATE KEY" || label == "RSA PRIVATE KEY" ||
+         label == "EC PRIVATE KEY";
+}
+
+// One "-----BEGIN <label>-----" block: its label and the text up to its END line.
+struct PemBlock {
+  std::string label;
+  std::string_view text;
+};
+
+// The first private-key block of `pem` (a combined file may hold certificates before the key);
+// `found` lists the labels seen, for the error message.
+std::optional<PemBlock> FirstPrivateKeyBlock(std::string_view pem, std::string& found) {
   static constexpr std::string_view kBegin = "-----BEGIN ";
-  const size_t b = pem.find(kBegin);
-  if (b == std::string_view::npos) return {};
-  const size_t start = b + kBegin.size();
-  const size_t end = pem.find("-----", start);
-  if (end == std::string_view::npos || end - start > 64) return {};
-  return std::string(pem.substr(start, end - start));
+  for (size_t b = pem.find(kBegin); b != std::string_view::npos; b = pem.find(kBegin, b + 1)) {
+    const size_t start = b + kBegin.size();
+    const size_t end = pem.find("-----", start);
+    if (end == std::string_view::npos || end - start > 64) break;
+    const std::string label(pem.substr(start, end - start));
+    if (IsPrivateKeyLabel(label)) {
+      const size_t stop = pem.find("-----END ", end);
+      return PemBlock{label, pem.substr(b, stop == std::string_view::npos ? std::string_view::npos : stop - b)};
+    }
+    found += (found.empty() ? "'" : ", '") + label + "'";
+  }
+  return std::nullopt;
 }
 
 struct PasswordArg {
@@ -84,15 +103,17 @@ Result<AsymmetricKey> AsymmetricKey::Adopt(evp_pkey_st* raw, bool hasPrivate) {
 }
 
 Result<AsymmetricKey> AsymmetricKey::FromPrivatePem(std::string_view pem, std::string_view password) {
-  const std::string label = FirstPemLabel(pem);
-  if (label.empty()) return BadKey("no PEM block found in the private key text");
-  if (label != "PRIVATE KEY" && label != "ENCRYPTED PRIVATE KEY" && label != "RSA PRIVATE KEY" &&
-      label != "EC PRIVATE KEY") {
-    return BadKey("expected a private key PEM block, found '" + label + "'");
+  std::string found;
+  const auto block = FirstPrivateKeyBlock(pem, found);
+  if (!block) {
+    if (found.empty()) return BadKey("no PEM block found in the private key text");
+    return BadKey("expected a private key PEM block, found " + found);
   }
-  const bool encrypted = label == "ENCRYPTED PRIVATE KEY" || pem.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos;
+  const bool encrypted = block->label == "ENCRYPTED PRIVATE KEY" ||
+                         block->text.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos;
   if (encrypted && password.empty()) return BadKey("the private key is encrypted and no password was given");
 
+  // PEM_read_bio_PrivateKey skips blocks of other types (e.g. certificates before the key).
   auto bio = detail::MemoryBio(pem);
   if (!bio) return BadKey("out of memory");
   PasswordArg arg{password};

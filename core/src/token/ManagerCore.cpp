@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <stdexcept>
 
 #include "KeySlot.h"
 #include "gw/token/SystemClock.h"
@@ -29,8 +30,10 @@ void ManagerCore::Start() {
       for (const auto& slot : core->Slots()) slot->UpdateGauges(now);
     }
   });
-  threads_.emplace_back([this] { SchedulerLoop(); });
-  for (size_t i = 0; i < options_.fetchThreads; ++i) threads_.emplace_back([this] { WorkerLoop(); });
+  // Each thread holds the core, so the core outlives them even if Stop() had to detach one.
+  auto self = shared_from_this();
+  threads_.emplace_back([self] { self->SchedulerLoop(); });
+  for (size_t i = 0; i < options_.fetchThreads; ++i) threads_.emplace_back([self] { self->WorkerLoop(); });
 }
 
 void ManagerCore::Stop() {
@@ -69,6 +72,7 @@ void ManagerCore::Stop() {
 
 std::shared_ptr<KeySlot> ManagerCore::Register(const std::string& key, std::shared_ptr<ITokenSource> source,
                                                KeyOptions options) {
+  if (!source) throw std::invalid_argument("TokenManager::Register: null token source for key '" + key + "'");
   const std::string server = options.server;
   std::shared_ptr<KeySlot> existing;
   uint64_t seed;
@@ -210,7 +214,8 @@ void ManagerCore::WorkerLoop() {
     lock.unlock();
     slot->RunFetch();
     lock.lock();
-    running_.erase(std::find(running_.begin(), running_.end(), slot));
+    auto it = std::find(running_.begin(), running_.end(), slot);
+    if (it != running_.end()) running_.erase(it);
     idleCv_.notify_all();
   }
 }

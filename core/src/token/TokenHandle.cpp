@@ -9,7 +9,11 @@ namespace gw::token {
 
 namespace {
 Error EmptyHandle() { return MakeTokenError(codes::kUnknownKey, "empty token handle (no such server or key)"); }
-std::chrono::milliseconds NonNegative(std::chrono::milliseconds d) { return std::max(d, std::chrono::milliseconds(0)); }
+// Durations from callers are clamped to [0, 10 years] so that "now + d" cannot overflow.
+std::chrono::milliseconds Clamped(std::chrono::milliseconds d) {
+  constexpr std::chrono::milliseconds kMax = std::chrono::hours(24 * 3650);
+  return std::clamp(d, std::chrono::milliseconds(0), kMax);
+}
 }  // namespace
 
 const std::string& TokenHandle::Key() const {
@@ -20,7 +24,7 @@ const std::string& TokenHandle::Key() const {
 Result<const TokenRecord*> TokenHandle::Pin(std::chrono::milliseconds minRemaining,
                                             std::chrono::milliseconds maxWait) const {
   if (!slot_) return EmptyHandle();
-  return slot_->Pin(NonNegative(minRemaining), NonNegative(maxWait));
+  return slot_->Pin(Clamped(minRemaining), Clamped(maxWait));
 }
 
 void TokenHandle::Unpin() const {
@@ -30,7 +34,7 @@ void TokenHandle::Unpin() const {
 Result<std::shared_ptr<const TokenRecord>> TokenHandle::Get(std::chrono::milliseconds minRemaining,
                                                             std::chrono::milliseconds maxWait) const {
   if (!slot_) return EmptyHandle();
-  return slot_->Acquire(NonNegative(minRemaining), NonNegative(maxWait));
+  return slot_->Acquire(Clamped(minRemaining), Clamped(maxWait));
 }
 
 void TokenHandle::Invalidate() const {

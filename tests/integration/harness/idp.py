@@ -23,6 +23,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from typing import List, Optional
+from urllib.parse import quote_plus
 
 from . import env, jose
 from .errors import HarnessError
@@ -98,6 +99,8 @@ class IdentityProvider:
         self.name = self.dir.name
         self.state_dir = self.dir / "state"
         self.resources = list(resources) if resources is not None else [IdpResource()]
+        if not self.resources:
+            raise HarnessError("HAR-309", "the IdP needs at least one resource (tokens are issued for one)")
         self.access_token_ttl = access_token_ttl
         self.tls = tls
         self._pki = pki
@@ -424,7 +427,9 @@ class IdentityProvider:
         return self._admin("POST", "revoke", {"token": token})["revoked"]
 
     def set_fault(self, status=None, delay_ms=0, count=None, body=None, route="token"):
-        """Make the next `count` (None = all) token requests wait `delay_ms` and/or answer `status`."""
+        """Make the next `count` (None = all) requests to `route` ("token" or "introspection") wait
+        `delay_ms` and/or answer `status` with `body` (default: a temporarily_unavailable error).
+        Replaces any fault set before."""
         fault = {"delay_ms": delay_ms}
         if status is not None:
             fault["status"] = status
@@ -446,5 +451,4 @@ class IdentityProvider:
 
 def _form_escape(value):
     # RFC 6749 2.3.1: client_id and secret are form-urlencoded before Basic encoding.
-    from urllib.parse import quote_plus
     return quote_plus(value)

@@ -20,6 +20,7 @@ runs the tests, stops every server, and on failure keeps the workspace and print
 executes no test fails. Extra command-line arguments go to unittest (e.g. -k pattern).
 """
 import os
+import signal
 import sys
 import time
 import unittest
@@ -91,11 +92,18 @@ class _TimedRunner(unittest.TextTestRunner):
         return result
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main():
     if os.environ.get("GW_NETNS") != "1":
         sys.stderr.write("HAR-005: integration tests run inside a private network namespace: "
                          f"unshare -n -- /usr/bin/python3 tests/integration/netns_run.py {sys.argv[0]}\n")
         sys.exit(2)
+    # SIGTERM (e.g. from a CI runner) unwinds like Ctrl-C (unittest lets KeyboardInterrupt through,
+    # unlike SystemExit), so Workspace's atexit hook stops the servers and reports the logs.
+    signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     program = unittest.main(module="__main__", exit=False, verbosity=2, argv=[sys.argv[0], *sys.argv[1:]],
                             testRunner=_TimedRunner)
@@ -109,7 +117,12 @@ def main():
         sys.stderr.write("HAR-006: no test was executed\n")
     if _workspace is not None:
         _workspace.close(failed=failed)
-    bad = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    problems = result.failures + result.errors
+    # A failing setUpClass/tearDown is reported as an error but is not one of the tests run.
+    failed_tests = sum(1 for test, _ in problems if isinstance(test, unittest.TestCase))
+    failed_tests += len(result.unexpectedSuccesses)
+    bad = len(problems) + len(result.unexpectedSuccesses)
     print(f"total {time.monotonic() - started:.1f} s (servers included)", file=sys.stderr)
-    print(f"{ran - bad} passed, {bad} failed" + (f", {len(result.skipped)} skipped" if result.skipped else ""))
+    print(f"{ran - failed_tests} passed, {bad} failed" +
+          (f", {len(result.skipped)} skipped" if result.skipped else ""))
     sys.exit(1 if failed else 0)

@@ -65,7 +65,7 @@ class ProtectedDicomWeb:
         if self.auth == "introspect":
             lines.append(self.idp.nginx_introspection_settings())
         else:
-            lines.append(f"set $gw_introspection_url \"\";\nset $gw_introspection_auth \"\";")
+            lines.append('set $gw_introspection_url "";\nset $gw_introspection_auth "";')
         lines.append(f"set $gw_static_token {quote(self.static_token or '')};")
         lines.append(f"set $gw_required_audience {quote(self.required_audience or '')};")
         body = "\n      ".join("\n".join(lines).splitlines())

@@ -570,6 +570,17 @@ TEST_CASE("ConfigParser/CFG-003 empty values name the variable", "[config][parse
     REQUIRE(password);
     CHECK(password->message.find("${GW_T_DEF} is not set and its default value is empty") != std::string::npos);
   }
+  SECTION("a malformed reference is not quoted (it can span other text of the file)") {
+    const LoadResult l3 = ConfigLoader::Load(
+        dir.Write("o3.json", WithServer(BaseServer(R"("ClientSecret": "${GW_T BAD NAME}")"))), FakeEnv({}));
+    REQUIRE(l3.Ok());
+    ParseOptions options = TestOptions();
+    options.variables = &l3.variables;
+    const Diagnostic* d = Find(ConfigParser::Parse(*l3.document, options).diagnostics, "CFG-003", P("ClientSecret"));
+    REQUIRE(d);
+    CHECK(d->message.find("a ${...} reference is not set") != std::string::npos);
+    CHECK(d->message.find("BAD NAME") == std::string::npos);
+  }
   SECTION("VerifySSL as an empty path fails closed") {
     const ParseResult r = ParseJson(WithServer(BaseServer(R"("VerifySSL": "")")));
     CHECK(Has(r.diagnostics, "CFG-003", P("VerifySSL")));

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -50,8 +51,10 @@ std::vector<std::string> Parts(const std::string& token) {
 struct TempDir {
   std::string path;
   TempDir() {
-    char tmpl[] = "/tmp/gw-jws-test-XXXXXX";
-    path = mkdtemp(tmpl);
+    std::string tmpl = (std::filesystem::temp_directory_path() / "gw-jws-test-XXXXXX").string();
+    const char* made = mkdtemp(tmpl.data());
+    REQUIRE(made != nullptr);
+    path = made;
   }
   ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
   std::string Write(const std::string& name, const std::string& data) const {

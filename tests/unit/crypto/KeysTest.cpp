@@ -63,6 +63,12 @@ TEST_CASE("Keys/RSA private key formats", "[crypto][keys]") {
     CHECK(wrong.GetError().message.find("not-the-password") == std::string::npos);
     CheckNoKeyMaterial(wrong.GetError(), pem);
   }
+  // A combined file (certificate first, then the key), as often used for client certificates.
+  auto combined = AsymmetricKey::FromPrivatePem(ReadFixture("rsa-cert.pem") + ReadFixture("rsa-pkcs1-encrypted.pem"),
+                                                kFixturePassword);
+  REQUIRE(combined.Ok());
+  CheckPair(combined.Value(), pub.Value());
+
   auto pkcs1Public = AsymmetricKey::FromPublicPem(ReadFixture("rsa-public-pkcs1.pem"));
   REQUIRE(pkcs1Public.Ok());
   CHECK(pkcs1Public.Value().Type() == KeyType::Rsa);

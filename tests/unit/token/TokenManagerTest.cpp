@@ -290,6 +290,10 @@ TEST_CASE("TokenManager/minRemaining: just-in-time refresh, single flight, no fe
   CHECK(f.Token(seconds(7200)) == "access-token-3");
   CHECK(f.source->Calls() == 3);
   CHECK(f.Token() == "access-token-3");
+  // Absurd durations are clamped, not overflowed (UBSan would catch the overflow).
+  CHECK(f.handle.Get(milliseconds::max(), milliseconds::max()).Value()->accessToken == "access-token-3");
+  CHECK(f.handle.Get(milliseconds(-5), milliseconds(-5)).Value()->accessToken == "access-token-3");
+  CHECK(f.source->Calls() == 3);
 
   SECTION("while the IdP is down, a caller needing more than the remaining life gets TOK-002") {
     f.StepTo(seconds(3000));
@@ -451,6 +455,9 @@ TEST_CASE("TokenManager/keys, servers and lookups", "[manager]") {
   CHECK(unknown.GetError().httpStatus == 404);
   CHECK(f.manager->FindServer("nope").GetError().message == "unknown server 'nope'");
   CHECK(TokenHandle().Get().GetError().code == "TOK-006");
+  CHECK(TokenHandle().Use([](const TokenRecord&) {}).GetError().code == "TOK-006");
+  CHECK(TokenHandle().State().status == TokenStatus::None);
+  CHECK_THROWS_AS(f.manager->Register("key-null", nullptr, KeyOptions{}), std::invalid_argument);
   CHECK(f.manager->States().size() == 1);
 
   CHECK(f.manager->Remove("key-pacs"));

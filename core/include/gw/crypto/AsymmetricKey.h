@@ -23,6 +23,7 @@ class AsymmetricKey {
  public:
   // Private key in any of: "PRIVATE KEY" (PKCS#8), "ENCRYPTED PRIVATE KEY" (PKCS#8 with password),
   // "RSA PRIVATE KEY" (PKCS#1, optionally encrypted with a DEK-Info header), "EC PRIVATE KEY" (SEC1).
+  // The first private-key block is used: a combined file with certificates before the key works.
   // `password` is used only for encrypted keys; an encrypted key without password or with a wrong
   // one is CRY-001. Never prompts on a terminal.
   static Result<AsymmetricKey> FromPrivatePem(std::string_view pem, std::string_view password = {});

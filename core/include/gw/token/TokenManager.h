@@ -81,7 +81,8 @@ class TokenManager {
 
   // Adds a key. Idempotent by key: when the key exists (two servers with the same provider,
   // identity and scope), the existing entry is returned, keeping its source and options, and
-  // `options.server` is recorded as one more server sharing it.
+  // `options.server` is recorded as one more server sharing it. A null source is a programming
+  // error (std::invalid_argument).
   TokenHandle Register(const std::string& key, std::shared_ptr<ITokenSource> source, KeyOptions options);
   // Drops a key; handles still held then fail with TOK-006. False if unknown.
   bool Remove(std::string_view key);

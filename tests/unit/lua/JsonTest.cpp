@@ -1,0 +1,164 @@
+// JSON <-> Lua conversion at the Call() boundary and in gw.json.
+#include "LuaTestSupport.h"
+
+using namespace gw::lua;
+using namespace gw::lua::test;
+
+namespace {
+
+struct Echo {
+  TempDir dir;
+  std::unique_ptr<ScriptEngine> engine;
+
+  Echo() {
+    dir.Write("echo.lua", R"(
+      local M = { name = "echo", version = "1", kind = "policy" }
+      function M.decide(arg) return arg end
+      function M.wrap(arg) return { value = arg } end
+      function M.is_null(arg) return { null = arg.v == gw.json.null, type = type(arg.v) } end
+      function M.via_lua(arg) return gw.json.decode(gw.json.encode(arg)) end
+      return M)");
+    engine = std::make_unique<ScriptEngine>(OptionsFor(dir));
+    const auto loaded = engine->Reload();
+    if (!loaded) FAIL(loaded.GetError().ToString());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("LuaJson/round trips", "[lua][json]") {
+  Echo echo;
+  for (const char* text : {
+           R"({"a":1,"b":"two","c":true,"d":false,"e":null,"f":1.5})",
+           R"([1,2,3])",
+           R"({"nested":{"list":[{"x":1},{"y":[true,false,null]}],"empty":{}}})",
+           R"("just a string")",
+           R"(42)",
+           R"(-9007199254740993)",
+           R"(9223372036854775807)",
+           R"(0.1)",
+           R"(1e300)",
+           R"(true)",
+           R"({"unicode":"h\u00e9llo \u4e16\u754c \ud83d\ude00","ctrl":"a\tb\nc\u0000d"})",
+           R"({"":"empty key","sp ace":"v"})",
+           R"([[[[[[[[[[1]]]]]]]]]])",
+       }) {
+    INFO(text);
+    CHECK_JSON(CallText(*echo.engine, "echo", "decide", text), text);
+    CHECK_JSON(CallText(*echo.engine, "echo", "via_lua", text), text);
+  }
+  RequireBalanced(*echo.engine);
+}
+
+TEST_CASE("LuaJson/documented asymmetries", "[lua][json]") {
+  Echo echo;
+  CHECK(CallText(*echo.engine, "echo", "decide", "[]") == "{}");  // an empty table is an object
+  CHECK(CallText(*echo.engine, "echo", "decide", "{}") == "{}");
+  CHECK(CallText(*echo.engine, "echo", "decide", "1.0") == "1.0");  // floats stay floats
+  // Integers beyond int64 become floats.
+  const auto big = Json(CallText(*echo.engine, "echo", "decide", "18446744073709551615").c_str());
+  REQUIRE(big.IsDouble());
+  CHECK(big.GetDouble() == Approx(1.8446744073709552e19));
+}
+
+TEST_CASE("LuaJson/null is gw.json.null", "[lua][json]") {
+  Echo echo;
+  CHECK_JSON(CallText(*echo.engine, "echo", "is_null", R"({"v":null})"), R"({"null":true,"type":"userdata"})");
+  CHECK_JSON(CallText(*echo.engine, "echo", "is_null", R"({"v":0})"), R"({"null":false,"type":"number"})");
+  CHECK(CallText(*echo.engine, "echo", "decide", "null") == "null");  // a null result is a value
+}
+
+TEST_CASE("LuaJson/invalid return values are LUA-008", "[lua][json]") {
+  TempDir dir;
+  dir.Write("bad.lua", R"(
+    local M = { name = "bad", version = "1", kind = "policy" }
+    local cases = {
+      fn = function() return function() end end,
+      nested_fn = function() return { ok = 1, f = print or function() end } end,
+      cycle = function() local t = {} t.self = t return t end,
+      deep_cycle = function() local t = { a = { b = {} } } t.a.b.c = t return t end,
+      nan = function() return { x = 0/0 } end,
+      inf = function() return { x = math.huge } end,
+      neg_inf = function() return { -math.huge } end,
+      mixed = function() return { 1, 2, a = 3 } end,
+      sparse = function() return { [1] = 1, [3] = 3 } end,
+      zero_key = function() return { [0] = 1 } end,
+      float_key = function() return { [1.5] = 1 } end,
+      bool_key = function() return { [true] = 1 } end,
+      table_key = function() return { [{}] = 1 } end,
+      userdata = function() return { g = gw } end,
+      too_deep = function() local t = {} local c = t for i = 1, 200 do c.x = {} c = c.x end return t end,
+      nothing = function() end,
+      explicit_nil = function() return nil end,
+    }
+    for k, f in pairs(cases) do M[k] = f end
+    M.decide = function() return true end
+    return M)");
+  ScriptEngine engine(OptionsFor(dir));
+  REQUIRE(engine.Reload());
+  for (const char* fn : {"fn", "nested_fn", "cycle", "deep_cycle", "nan", "inf", "neg_inf", "mixed", "sparse",
+                         "zero_key", "float_key", "bool_key", "table_key", "userdata", "too_deep", "nothing",
+                         "explicit_nil"}) {
+    INFO(fn);
+    const auto arg = Json("{}");
+    auto r = engine.Call("bad", fn, arg);
+    REQUIRE_FALSE(r);
+    CHECK(r.GetError().code == "LUA-008");
+    CHECK_THAT(r.GetError().message, Catch::Contains(std::string("bad.") + fn));
+  }
+  // The path of the offending value is named.
+  const auto arg = Json("{}");
+  CHECK_THAT(engine.Call("bad", "deep_cycle", arg).GetError().message, Catch::Contains("$.a.b.c"));
+  CHECK_THAT(engine.Call("bad", "neg_inf", arg).GetError().message, Catch::Contains("$[1]"));
+  RequireBalanced(engine);
+}
+
+TEST_CASE("LuaJson/gw.json in scripts", "[lua][json]") {
+  TempDir dir;
+  dir.Write("j.lua", Policy("j", R"(
+    local r = {}
+    r.encoded = gw.json.encode({ list = { 1, 2, 3 } })
+    r.scalar = gw.json.encode("a\"b")
+    r.null = gw.json.encode(gw.json.null)
+    local v, err = gw.json.decode('{"a": [1, {"b": null}]}')
+    r.decoded_b_null = v.a[2].b == gw.json.null
+    r.decoded_len = #v.a
+    local bad, why = gw.json.decode('{"a": }')
+    r.bad_is_nil = bad == nil
+    r.bad_reason = why:find("offset", 1, true) ~= nil
+    local deep = gw.json.decode(string.rep("[", 300) .. string.rep("]", 300))
+    r.deep_refused = deep == nil
+    local trailing = gw.json.decode('{"a":1} x')
+    r.trailing_refused = trailing == nil
+    local nul = gw.json.decode('{"a":1}\0')
+    r.embedded_nul_refused = nul == nil
+    local invalid_utf8 = gw.json.decode('"\255"')
+    r.invalid_utf8_refused = invalid_utf8 == nil
+    r.encode_fn = pcall(gw.json.encode, { f = function() end })
+    local ok, msg = pcall(function() return gw.json.encode({ 0/0 }) end)
+    r.encode_msg = msg:find("gw.json.encode", 1, true) ~= nil and msg:find("j.lua:", 1, true) ~= nil
+    r.decode_type = pcall(gw.json.decode, 5)
+    return r)"));
+  ScriptEngine engine(OptionsFor(dir));
+  REQUIRE(engine.Reload());
+  CHECK_JSON(CallText(engine, "j", "decide"),
+             R"({"encoded":"{\"list\":[1,2,3]}","scalar":"\"a\\\"b\"","null":"null","decoded_b_null":true,)"
+             R"("decoded_len":2,"bad_is_nil":true,"bad_reason":true,"deep_refused":true,"trailing_refused":true,)"
+             R"("embedded_nul_refused":true,"invalid_utf8_refused":true,"encode_fn":false,"encode_msg":true,)"
+             R"("decode_type":false})");
+  RequireBalanced(engine);
+}
+
+TEST_CASE("LuaJson/deep arguments are refused, not crashed on", "[lua][json]") {
+  Echo echo;
+  std::string deep(1000, '[');
+  deep += std::string(1000, ']');
+  rapidjson::Document arg;
+  arg.Parse<rapidjson::kParseIterativeFlag>(deep.c_str());
+  REQUIRE_FALSE(arg.HasParseError());
+  auto r = echo.engine->Call("echo", "decide", arg);
+  REQUIRE_FALSE(r);
+  CHECK(r.GetError().code == "LUA-006");
+  CHECK_THAT(r.GetError().message, Catch::Contains("argument"));
+  RequireBalanced(*echo.engine);
+}
