@@ -71,7 +71,7 @@ void LuaState::Kill(KillReason reason) {
   CallContext* context = CurrentContext(L_);
   if (context == nullptr) return;  // no call running: nothing to stop, the owner sees Broken()
   if (context->killed == KillReason::None) context->killed = reason;
-  ArmHook(1);  // from now on every instruction raises: pcall cannot swallow the kill
+  ArmHook(kInstructionsPerCheck);  // from now on every instruction raises: pcall cannot swallow the kill
 }
 
 void LuaState::Hook(lua_State* L, lua_Debug*) {

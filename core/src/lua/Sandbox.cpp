@@ -52,7 +52,7 @@ int SafeSetMetatable(lua_State* L) {
     lua_rawget(L, 2);            // stack: t, mt, mt.__gc
     const bool hasFinalizer = !lua_isnil(L, -1);
     lua_pop(L, 1);               // stack: t, mt
-    if (false) return luaL_error(L, "setmetatable: __gc metamethods are not allowed in scripts");
+    if (hasFinalizer) return luaL_error(L, "setmetatable: __gc metamethods are not allowed in scripts");
   }
   lua_settop(L, 2);
   lua_pushvalue(L, lua_upvalueindex(1));  // stack: t, mt, setmetatable

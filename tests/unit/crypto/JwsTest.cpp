@@ -56,7 +56,10 @@ struct TempDir {
     REQUIRE(made != nullptr);
     path = made;
   }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
   std::string Write(const std::string& name, const std::string& data) const {
     const std::string p = path + "/" + name;
     std::ofstream(p, std::ios::binary) << data;
