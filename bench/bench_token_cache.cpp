@@ -1,7 +1,8 @@
 // Cost of a token cache hit: TokenHandle::Use() (pinned, no reference count) and
 // TokenHandle::Get() (shared_ptr copy), with 1 thread and with 2 threads hitting the same key at
 // the same time (each thread its own loop). Prints the median of several runs, in ns per call
-// and per thread, and the 2-thread/1-thread ratio (1.0 = a second thread costs nothing).
+// and per thread, and the 2-thread/1-thread ratio (1.0 = a second thread costs nothing), plus a
+// control (one shared atomic increment per call) that shows whether the run could see contention.
 //
 // Two figures per case: wall time per call, and the thread's own CPU time per call
 // (CLOCK_THREAD_CPUTIME_ID). On a busy machine the wall figure includes time the thread spent
@@ -19,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 #include "gw/token/TokenManager.h"
@@ -42,7 +45,12 @@ class StaticSource final : public ITokenSource {
 
 std::atomic<uint64_t> g_sink{0};
 
-enum class Mode { Use, Get };
+// Control: an increment of one atomic shared by all threads (what a naive hit counter or a
+// shared_ptr copy does). If the machine lets the two threads run at the same time, its 2T/1T
+// ratio is well above 1; if it is not, the run could not show contention and says so.
+std::atomic<uint64_t> g_sharedControl{0};
+
+enum class Mode { Use, Get, SharedAtomicControl };
 
 struct Timing {
   double wallNs = 0;  // per call
@@ -62,8 +70,14 @@ Timing RunOnce(const TokenHandle& handle, Mode mode, int threads, uint64_t itera
   std::atomic<bool> go{false};
   std::vector<Timing> perThread(threads);
   std::vector<std::thread> pool;
+  const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
+      // One thread per CPU, so that two threads really run at the same time when the CPUs are free.
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(static_cast<unsigned>(t) % cpus, &set);
+      pthread_setaffinity_np(pthread_self(), sizeof set, &set);
       // Warm this thread's cache entry before timing.
       (void)handle.Use([](const TokenRecord&) {});
       ready.fetch_add(1);
@@ -76,6 +90,8 @@ Timing RunOnce(const TokenHandle& handle, Mode mode, int threads, uint64_t itera
         if (mode == Mode::Use) {
           gw::Status s = handle.Use([&](const TokenRecord& r) { local += r.accessToken.size(); });
           if (!s.Ok()) std::abort();
+        } else if (mode == Mode::SharedAtomicControl) {
+          local += g_sharedControl.fetch_add(1, std::memory_order_relaxed) & 1;
         } else {
           auto r = handle.Get();
           if (!r.Ok()) std::abort();
@@ -128,7 +144,7 @@ int main(int argc, char** argv) {
 
   std::printf("token cache hit, %llu iterations per thread, median of %d runs, %u hardware threads\n",
               static_cast<unsigned long long>(iterations), runs, std::thread::hardware_concurrency());
-  for (Mode mode : {Mode::Use, Mode::Get}) {
+  for (Mode mode : {Mode::Use, Mode::Get, Mode::SharedAtomicControl}) {
     std::vector<double> wall1, wall2, cpu1, cpu2;
     for (int r = 0; r < runs; ++r) {
       Timing one = RunOnce(handle, mode, 1, iterations);
@@ -138,10 +154,10 @@ int main(int argc, char** argv) {
       wall2.push_back(two.wallNs);
       cpu2.push_back(two.cpuNs);
     }
-    const char* name = mode == Mode::Use ? "Use()" : "Get()";
-    std::printf("%-5s cpu : 1 thread %6.1f ns/hit, 2 threads %6.1f ns/hit per thread, ratio 2T/1T %.2f\n", name,
+    const char* name = mode == Mode::Use ? "Use()" : mode == Mode::Get ? "Get()" : "control";
+    std::printf("%-7s cpu : 1 thread %6.1f ns/call, 2 threads %6.1f ns/call per thread, ratio 2T/1T %.2f\n", name,
                 Median(cpu1), Median(cpu2), Median(cpu2) / Median(cpu1));
-    std::printf("%-5s wall: 1 thread %6.1f ns/hit, 2 threads %6.1f ns/hit per thread, ratio 2T/1T %.2f\n", name,
+    std::printf("%-7s wall: 1 thread %6.1f ns/call, 2 threads %6.1f ns/call per thread, ratio 2T/1T %.2f\n", name,
                 Median(wall1), Median(wall2), Median(wall2) / Median(wall1));
   }
   const std::string metrics = manager.Metrics().RenderPrometheus();

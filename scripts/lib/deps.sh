@@ -6,7 +6,7 @@ GW_APT_PACKAGES=(
   cmake g++ make pkg-config
   liblua5.4-dev libcurl4-openssl-dev libssl-dev rapidjson-dev orthanc-dev catch2 libhiredis-dev
   # real components used by integration tests and the demo
-  orthanc orthanc-dicomweb nginx libnginx-mod-http-js redis-server dcmtk openssl
+  orthanc orthanc-dicomweb nginx libnginx-mod-http-js redis-server dcmtk dicom3tools openssl
   nodejs npm python3 iproute2 util-linux curl ca-certificates
 )
 

@@ -1,10 +1,15 @@
 #include "gw/service/Gateway.h"
 
 #include <chrono>
+#include <ctime>
 
 #include "gw/common/Json.h"
 #include "gw/common/Log.h"
 #include "gw/config/ProviderResolver.h"
+#include "gw/service/LuaTokenSource.h"
+#include "gw/token/ResilientFetch.h"
+#include "gw/token/SystemClock.h"
+#include "gw/token/TokenKey.h"
 
 namespace gw::service {
 namespace {
@@ -50,6 +55,88 @@ void WriteSnapshot(json::Writer& w, const lua::SnapshotInfo& s) {
   w.EndObject();
 }
 
+std::string IsoTime(token::SystemTime t) {
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Token state of a server for status pages: never the token itself.
+void WriteTokenState(json::Writer& w, const token::TokenState* state, token::SystemTime now) {
+  w.StartObject();
+  w.Key("state");
+  w.String(state ? token::ToString(state->status) : "none");
+  if (state) {
+    if (state->expiresAt) {
+      w.Key("expiresAt");
+      w.String(IsoTime(*state->expiresAt));
+      w.Key("expiresInSeconds");
+      w.Int(std::chrono::duration_cast<std::chrono::seconds>(*state->expiresAt - now).count());
+    }
+    if (state->refreshAt) {
+      w.Key("refreshAt");
+      w.String(IsoTime(*state->refreshAt));
+    }
+    if (!state->scopes.empty()) {
+      w.Key("scopes");
+      w.StartArray();
+      for (const auto& sc : state->scopes) w.String(sc);
+      w.EndArray();
+    }
+    w.Key("fetchSuccesses");
+    w.Uint(state->fetchSuccesses);
+    w.Key("fetchFailures");
+    w.Uint(state->fetchFailures);
+    if (!state->lastErrorCode.empty()) {
+      w.Key("lastError");
+      w.StartObject();
+      w.Key("code");
+      w.String(state->lastErrorCode);
+      w.Key("message");
+      w.String(state->lastErrorMessage);
+      if (state->lastErrorAt) {
+        w.Key("at");
+        w.String(IsoTime(*state->lastErrorAt));
+      }
+      w.EndObject();
+    }
+  }
+  w.EndObject();
+}
+
+// The settings that select an identity: everything in the server object except what only
+// concerns the data path, so two servers with the same identity share one token.
+std::string IdentityOf(const config::ServerConfig& server) {
+  static const char* kDataPathKeys[] = {"Url", "Mode", "HasDelete", "ChunkedTransfers", "Timeout",
+                                        "HttpHeaders", "Username", "Password", "CertificateFile",
+                                        "CertificateKeyFile", "CertificateKeyPassword",
+                                        "TokenRefreshBufferSeconds", "ResilienceConfig"};
+  if (!server.raw || !server.raw->IsObject()) return {};
+  rapidjson::Document copy;
+  copy.CopyFrom(*server.raw, copy.GetAllocator());
+  for (const char* k : kDataPathKeys) copy.RemoveMember(k);
+  return token::CanonicalJson(copy);
+}
+
+token::ResilienceConfig ToTokenResilience(const config::ResilienceConfig& c) {
+  token::ResilienceConfig r;
+  r.circuitBreakerEnabled = c.circuitBreakerEnabled;
+  r.circuitBreakerFailureThreshold = c.circuitBreakerFailureThreshold;
+  r.circuitBreakerTimeout = c.circuitBreakerTimeoutSeconds;
+  r.retryMaxAttempts = c.retryMaxAttempts;
+  r.retryStrategy = c.retryStrategy == config::RetryStrategy::Fixed    ? token::RetryStrategy::Fixed
+                    : c.retryStrategy == config::RetryStrategy::Linear ? token::RetryStrategy::Linear
+                                                                       : token::RetryStrategy::Exponential;
+  r.retryInitialDelay = c.retryInitialDelaySeconds;
+  r.retryMultiplier = c.retryMultiplier;
+  r.retryMaxDelay = c.retryMaxDelaySeconds;
+  r.retryIncrement = c.retryIncrementSeconds;
+  return r;
+}
+
 }  // namespace
 
 const char* ToString(ReloadTrigger trigger) {
@@ -64,10 +151,14 @@ const char* ToString(ReloadTrigger trigger) {
 Gateway::Gateway(config::GatewayConfig config, std::unique_ptr<lua::ScriptEngine> engine)
     : config_(std::move(config)), engine_(std::move(engine)) {}
 
-Gateway::~Gateway() { Stop(); }
+Gateway::~Gateway() {
+  Stop();
+  if (tokens_) tokens_->Stop();
+}
 
 Result<std::unique_ptr<Gateway>> Gateway::Create(config::GatewayConfig config,
-                                                 std::shared_ptr<http::IHttpClient> httpClient) {
+                                                 std::shared_ptr<http::IHttpClient> httpClient,
+                                                 std::shared_ptr<token::IClock> clock) {
   std::map<std::string, std::string> providers;
   for (const auto& [name, server] : config.servers) {
     providers[name] = config::ResolveProvider(server).script;
@@ -87,7 +178,7 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(config::GatewayConfig config,
       if (!f->empty()) options.fileAllowlist.push_back(*f);
     }
   }
-  options.http = std::move(httpClient);
+  options.http = httpClient;
   // A snapshot that lacks a provider script some server uses is refused like a broken script.
   options.validator = [cfg = std::make_shared<config::GatewayConfig>(config)](
                           const lua::SnapshotInfo& snapshot) -> Status {
@@ -105,7 +196,125 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(config::GatewayConfig config,
   std::unique_ptr<Gateway> gateway(new Gateway(std::move(config), std::move(engine)));
   gateway->providers_ = std::move(providers);
   gateway->RecordReload(ReloadTrigger::Start, first);
+  if (Status tokens = gateway->RegisterTokens(std::move(httpClient), std::move(clock)); !tokens.Ok()) {
+    return tokens.GetError();
+  }
   return gateway;
+}
+
+Status Gateway::RegisterTokens(std::shared_ptr<http::IHttpClient> http, std::shared_ptr<token::IClock> clock) {
+  if (!clock) clock = token::SystemClock::Instance();
+  metrics_ = std::make_shared<MetricsRegistry>();
+  token::TokenManagerOptions options;
+  options.clock = clock;
+  options.metrics = metrics_;
+  tokens_ = std::make_unique<token::TokenManager>(options);
+
+  for (const auto& [name, server] : config_.servers) {
+    const std::string& provider = providers_[name];
+    // Signing providers (AWS SigV4) have no token to cache.
+    if (!engine_->HasFunction(provider, "acquire")) continue;
+    auto source = LuaTokenSource::Create(*engine_, server, provider, clock, http);
+    if (!source.Ok()) return source.GetError();
+    auto resilient = std::make_shared<token::ResilientFetch>(
+        std::shared_ptr<token::ITokenSource>(std::move(source).Value()), ToTokenResilience(server.resilience),
+        clock, name, metrics_);
+    token::KeyOptions key;
+    key.server = name;
+    key.refreshBuffer = std::chrono::seconds(server.tokenRefreshBufferSeconds);
+    const std::string id = token::MakeTokenKey(provider, IdentityOf(server), server.scope, server.resource);
+    handles_[name] = tokens_->Register(id, std::move(resilient), std::move(key));
+  }
+  return Status::Success();
+}
+
+const token::TokenHandle* Gateway::HandleOf(const std::string& server) const {
+  auto it = handles_.find(server);
+  return it == handles_.end() ? nullptr : &it->second;
+}
+
+JsonAnswer Gateway::TestServer(const std::string& server, bool fresh) {
+  auto fail = [](const Error& e) {
+    json::Writer w;
+    w.StartObject();
+    w.Key("ok");
+    w.Bool(false);
+    w.Key("error");
+    WriteError(w, e);
+    w.EndObject();
+    return JsonAnswer{e.httpStatus > 0 ? e.httpStatus : 500, w.Take()};
+  };
+  if (config_.servers.count(server) == 0) {
+    return fail(MakeError("TOK-006", "unknown server '" + server + "'", 404));
+  }
+  const token::TokenHandle* handle = HandleOf(server);
+  if (!handle) {
+    return fail(MakeError("TOK-006", "server '" + server + "' uses provider '" + ProviderOf(server) +
+                                         "', which signs requests and has no token to test", 404));
+  }
+  if (fresh) handle->Invalidate();
+  const auto started = std::chrono::steady_clock::now();
+  auto record = handle->Get();
+  const auto elapsedMs =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  if (!record.Ok()) return fail(record.GetError());
+
+  const auto& r = *record.Value();
+  const auto clockNow = token::SystemClock::Instance();
+  const auto remaining = std::chrono::duration_cast<std::chrono::seconds>(r.expiresAt - clockNow->SteadyNow());
+  json::Writer w;
+  w.StartObject();
+  w.Key("ok");
+  w.Bool(true);
+  w.Key("server");
+  w.String(server);
+  w.Key("provider");
+  w.String(r.provider);
+  w.Key("tokenType");
+  w.String(r.tokenType);
+  w.Key("expiresInSeconds");
+  w.Int(remaining.count());
+  w.Key("expiresAt");
+  w.String(IsoTime(clockNow->ToSystem(r.expiresAt)));
+  if (r.refreshAt) {
+    w.Key("refreshAt");
+    w.String(IsoTime(clockNow->ToSystem(*r.refreshAt)));
+  }
+  w.Key("scopes");
+  w.StartArray();
+  for (const auto& sc : r.scopes) w.String(sc);
+  w.EndArray();
+  w.Key("metadata");
+  w.StartObject();
+  for (const auto& [k, v] : r.metadata) {
+    w.Key(k);
+    w.String(v);
+  }
+  w.EndObject();
+  w.Key("elapsedMs");
+  w.Int(elapsedMs);
+  w.EndObject();
+  return {200, w.Take()};
+}
+
+std::string Gateway::MetricsText() const { return metrics_->RenderPrometheus(); }
+
+Result<http::Headers> Gateway::CredentialHeaders(const std::string& server, const proxy::OutgoingRequest&,
+                                                 std::chrono::seconds minRemaining,
+                                                 std::chrono::milliseconds timeout) {
+  const token::TokenHandle* handle = HandleOf(server);
+  if (!handle) return MakeError("TOK-006", "no token source for server '" + server + "'", 404);
+  http::Headers headers;
+  Status used = handle->Use(std::chrono::duration_cast<std::chrono::milliseconds>(minRemaining), timeout,
+                            [&headers](const token::TokenRecord& r) {
+                              headers.emplace_back("Authorization", r.tokenType + " " + r.accessToken);
+                            });
+  if (!used.Ok()) return used.GetError();
+  return headers;
+}
+
+void Gateway::CredentialRejected(const std::string& server) {
+  if (const token::TokenHandle* handle = HandleOf(server)) handle->Invalidate();
 }
 
 const std::string& Gateway::ProviderOf(const std::string& server) const {
@@ -161,12 +370,21 @@ JsonAnswer Gateway::Status() const {
     reload = lastReload_;
   }
   const lua::SnapshotInfo snapshot = engine_->CurrentInfo();
+  std::map<std::string, token::TokenState> states;
+  for (auto& st : tokens_->States()) {
+    for (const auto& srv : st.servers) states[srv] = st;
+  }
+  bool tokensOk = true;
+  for (const auto& [name, st] : states) {
+    tokensOk = tokensOk && st.status != token::TokenStatus::Expired && st.status != token::TokenStatus::Error;
+  }
   const bool healthy = snapshot.version > 0;
+  const auto now = std::chrono::system_clock::now();
 
   json::Writer w;
   w.StartObject();
   w.Key("status");
-  w.String(healthy ? (reload.ok ? "ok" : "degraded") : "error");
+  w.String(healthy ? (reload.ok && tokensOk ? "ok" : "degraded") : "error");
   w.Key("plugin");
   w.StartObject();
   w.Key("name");
@@ -212,7 +430,8 @@ JsonAnswer Gateway::Status() const {
     w.Key("mode");
     w.String(config::ToString(server.mode));
     w.Key("token");
-    w.String("none");
+    auto st = states.find(name);
+    WriteTokenState(w, st == states.end() ? nullptr : &st->second, now);
     w.EndObject();
   }
   w.EndObject();
@@ -222,6 +441,11 @@ JsonAnswer Gateway::Status() const {
 }
 
 JsonAnswer Gateway::Servers() const {
+  std::map<std::string, token::TokenState> states;
+  for (auto& st : tokens_->States()) {
+    for (const auto& srv : st.servers) states[srv] = st;
+  }
+  const auto now = std::chrono::system_clock::now();
   json::Writer w;
   w.StartObject();
   w.Key("servers");
@@ -251,10 +475,8 @@ JsonAnswer Gateway::Servers() const {
     w.Key("hasClientSecret");
     w.Bool(!server.clientSecret.empty());
     w.Key("token");
-    w.StartObject();
-    w.Key("state");
-    w.String("none");
-    w.EndObject();
+    auto st = states.find(name);
+    WriteTokenState(w, st == states.end() ? nullptr : &st->second, now);
     w.EndObject();
   }
   w.EndArray();

@@ -7,6 +7,7 @@
 // Thread safety: all methods may be called concurrently once Create() has returned.
 #include <cstdint>
 #include <memory>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -14,7 +15,10 @@
 #include "gw/common/Error.h"
 #include "gw/config/GatewayConfig.h"
 #include "gw/http/IHttpClient.h"
+#include "gw/common/Metrics.h"
 #include "gw/lua/ScriptEngine.h"
+#include "gw/proxy/ICredentialSource.h"
+#include "gw/token/TokenManager.h"
 
 namespace gw::service {
 
@@ -28,13 +32,14 @@ struct JsonAnswer {
 enum class ReloadTrigger { Start, Rest, FileWatch };
 const char* ToString(ReloadTrigger trigger);
 
-class Gateway {
+class Gateway : public proxy::ICredentialSource {
  public:
   // Builds the script engine over the configured script folders, loads the first snapshot and
   // checks that every server's provider script is in it. Fails (nothing started) with LUA-xxx
   // or CFG-002 naming the server and the missing script.
   static Result<std::unique_ptr<Gateway>> Create(config::GatewayConfig config,
-                                                 std::shared_ptr<http::IHttpClient> httpClient);
+                                                 std::shared_ptr<http::IHttpClient> httpClient,
+                                                 std::shared_ptr<token::IClock> clock = nullptr);
   ~Gateway();
 
   const config::GatewayConfig& Config() const { return config_; }
@@ -47,6 +52,22 @@ class Gateway {
   // POST /dicomweb-oauth/reload: 200 with the new snapshot, or 422 with file/line of the problem
   // while the previous snapshot keeps serving.
   JsonAnswer Reload(ReloadTrigger trigger);
+
+  // POST /dicomweb-oauth/servers/{name}/test: acquires (or reuses) the server's token and answers
+  // 200 with its metadata (expiry, scopes, provider; never the token), 404 (TOK-006) for an
+  // unknown server, 503 with the error code when acquisition fails. `fresh` drops the cached
+  // token first, so the identity provider is really asked.
+  JsonAnswer TestServer(const std::string& server, bool fresh);
+  // GET /dicomweb-oauth/metrics (Prometheus text exposition 0.0.4).
+  std::string MetricsText() const;
+  MetricsRegistry& Metrics() const { return *metrics_; }
+  token::TokenManager& Tokens() { return *tokens_; }
+
+  // ICredentialSource: `Authorization: <type> <token>` for bearer providers.
+  Result<http::Headers> CredentialHeaders(const std::string& server, const proxy::OutgoingRequest& request,
+                                          std::chrono::seconds minRemaining,
+                                          std::chrono::milliseconds timeout) override;
+  void CredentialRejected(const std::string& server) override;
 
   // Starts the file watch on the script folders if the configuration asks for it.
   void StartWatching();
@@ -66,12 +87,16 @@ class Gateway {
   };
 
   Gateway(config::GatewayConfig config, std::unique_ptr<lua::ScriptEngine> engine);
-  Status CheckProviders(const lua::SnapshotInfo& snapshot) const;
+  Status RegisterTokens(std::shared_ptr<http::IHttpClient> http, std::shared_ptr<token::IClock> clock);
+  const token::TokenHandle* HandleOf(const std::string& server) const;
   void RecordReload(ReloadTrigger trigger, const Result<lua::SnapshotInfo>& outcome);
 
   config::GatewayConfig config_;
   std::unique_ptr<lua::ScriptEngine> engine_;
   std::map<std::string, std::string> providers_;  // server -> provider script
+  std::shared_ptr<MetricsRegistry> metrics_;
+  std::unique_ptr<token::TokenManager> tokens_;
+  std::map<std::string, token::TokenHandle> handles_;  // servers whose provider acquires tokens
 
   mutable std::mutex reloadMutex_;
   ReloadRecord lastReload_;
