@@ -41,7 +41,8 @@ class PluginLoads(testing.TestCase):
                          Url="https://ws-dicom.dicom.azurehealthcareapis.com/v2/",
                          Scope="https://dicom.healthcareapis.azure.com/.default",
                          TenantId="tenant", Mode="inject")},
-            section={"WatchScripts": True}))
+            section={"WatchScripts": True},
+            config={"ExecuteLuaEnabled": True}))
 
     def test_status_reports_lua_54_and_snapshot(self):
         r = self.orthanc.rest("GET", "/dicomweb-oauth/status")

@@ -5,7 +5,7 @@
 namespace gw::lua {
 namespace {
 
-const char kGwKey = 0;  // registry key of the gw proxy
+char kGwKey;  // registry key of the gw proxy
 
 const BindingNamespace* const kNamespaces[] = {
 #define GW_LUA_LIST_NAMESPACE(Name) &Name##Namespace(),

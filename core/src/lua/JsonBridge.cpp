@@ -15,7 +15,7 @@
 namespace gw::lua {
 namespace {
 
-const char kJsonNullSentinel = 0;  // its address is gw.json.null
+char kJsonNullSentinel;  // its address is gw.json.null (non-const: a distinct object)
 
 // ---- JSON -> Lua (DOM) --------------------------------------------------------------------------
 
@@ -247,7 +247,7 @@ class LuaToJson {
 }  // namespace
 
 void PushJsonNull(lua_State* L) {
-  lua_pushlightuserdata(L, const_cast<char*>(&kJsonNullSentinel));
+  lua_pushlightuserdata(L, &kJsonNullSentinel);
 }
 
 bool IsJsonNull(lua_State* L, int index) {

@@ -39,9 +39,9 @@ constexpr LibrarySpec kLibraries[] = {
 // coroutine (a coroutine would run without the call's hook), print (stdout; use gw.log).
 
 // Registry keys (addresses are unique).
-const char kTemplateKey = 0;   // table: base globals for a new _ENV
-const char kLibrariesKey = 0;  // table: name -> master library table
-const char kVersionKey = 0;    // string: _VERSION
+char kTemplateKey;   // table: base globals for a new _ENV
+char kLibrariesKey;  // table: name -> master library table
+char kVersionKey;    // string: _VERSION
 
 // setmetatable without finalizers: a __gc metamethod would run at collection time, outside any
 // call's deadline (even inside lua_close). Lua only registers a finalizer if __gc is present when

@@ -50,6 +50,10 @@ struct ScriptEngine::Impl {
     if (!built) return Refused(built.GetError());
     std::shared_ptr<Snapshot> snapshot = built.Value();
     if (Status warm = snapshot->Prewarm(); !warm) return Refused(warm.GetError());
+    if (const auto& validate = services->Options().validator) {
+      // Runs under reloadMutex: a validator must not call Reload().
+      if (Status accepted = validate(snapshot->Info()); !accepted) return Refused(accepted.GetError());
+    }
     snapshot->MarkPublished(version + 1, NowUnixMs());
     ++version;
     std::atomic_store(&current, snapshot);

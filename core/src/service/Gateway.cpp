@@ -181,7 +181,7 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(config::GatewayConfig config,
   options.http = httpClient;
   // A snapshot that lacks a provider script some server uses is refused like a broken script.
   options.validator = [cfg = std::make_shared<config::GatewayConfig>(config)](
-                          const lua::SnapshotInfo& snapshot) -> Status {
+                          const lua::SnapshotInfo& snapshot) -> gw::Status {
     std::map<std::string, std::string> scripts;
     for (const auto& s : snapshot.scripts) scripts[s.name] = s.kind;
     auto problems = config::VerifyProviderScripts(*cfg, scripts);
@@ -196,13 +196,13 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(config::GatewayConfig config,
   std::unique_ptr<Gateway> gateway(new Gateway(std::move(config), std::move(engine)));
   gateway->providers_ = std::move(providers);
   gateway->RecordReload(ReloadTrigger::Start, first);
-  if (Status tokens = gateway->RegisterTokens(std::move(httpClient), std::move(clock)); !tokens.Ok()) {
+  if (gw::Status tokens = gateway->RegisterTokens(std::move(httpClient), std::move(clock)); !tokens.Ok()) {
     return tokens.GetError();
   }
   return gateway;
 }
 
-Status Gateway::RegisterTokens(std::shared_ptr<http::IHttpClient> http, std::shared_ptr<token::IClock> clock) {
+gw::Status Gateway::RegisterTokens(std::shared_ptr<http::IHttpClient> http, std::shared_ptr<token::IClock> clock) {
   if (!clock) clock = token::SystemClock::Instance();
   metrics_ = std::make_shared<MetricsRegistry>();
   token::TokenManagerOptions options;
@@ -225,7 +225,7 @@ Status Gateway::RegisterTokens(std::shared_ptr<http::IHttpClient> http, std::sha
     const std::string id = token::MakeTokenKey(provider, IdentityOf(server), server.scope, server.resource);
     handles_[name] = tokens_->Register(id, std::move(resilient), std::move(key));
   }
-  return Status::Success();
+  return gw::Status::Success();
 }
 
 const token::TokenHandle* Gateway::HandleOf(const std::string& server) const {
@@ -305,7 +305,7 @@ Result<http::Headers> Gateway::CredentialHeaders(const std::string& server, cons
   const token::TokenHandle* handle = HandleOf(server);
   if (!handle) return MakeError("TOK-006", "no token source for server '" + server + "'", 404);
   http::Headers headers;
-  Status used = handle->Use(std::chrono::duration_cast<std::chrono::milliseconds>(minRemaining), timeout,
+  gw::Status used = handle->Use(std::chrono::duration_cast<std::chrono::milliseconds>(minRemaining), timeout,
                             [&headers](const token::TokenRecord& r) {
                               headers.emplace_back("Authorization", r.tokenType + " " + r.accessToken);
                             });

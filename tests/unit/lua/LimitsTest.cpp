@@ -134,6 +134,14 @@ TEST_CASE("LuaLimits/memory bomb inside pcall is still fatal", "[lua][limits]") 
       return { n = n })");
     CHECK(limits.CallError(milliseconds(5000)).code == "LUA-005");
   }
+  SECTION("caught, then loops: stopped at once as a memory error") {
+    Limits limits(R"(
+      pcall(string.rep, "x", 1 << 30)
+      while true do end)");
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(limits.CallError(milliseconds(3000)).code == "LUA-005");
+    CHECK(MillisecondsSince(start) < 1000);
+  }
   SECTION("a retired state is replaced by a fresh one") {
     Limits limits(R"(
       if arg.bomb then pcall(string.rep, "x", 1 << 30) end

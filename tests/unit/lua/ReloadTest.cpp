@@ -337,3 +337,31 @@ TEST_CASE("LuaReload/reload under concurrent calls", "[lua][reload][concurrency]
   CHECK(pool.retiredStates == 0);
   RequireBalanced(engine);
 }
+
+TEST_CASE("LuaReload/validator can refuse a snapshot", "[lua][reload]") {
+  TempDir dir;
+  dir.Write("needed.lua", Policy("needed", "return 1"));
+  EngineOptions options = OptionsFor(dir);
+  std::vector<std::string> seen;
+  options.validator = [&](const SnapshotInfo& info) -> gw::Status {
+    seen.clear();
+    for (const auto& s : info.scripts) seen.push_back(s.name);
+    for (const auto& s : info.scripts) {
+      if (s.name == "needed") return gw::Status::Success();
+    }
+    return gw::MakeError("CFG-042", "provider script 'needed' is gone");
+  };
+  ScriptEngine engine(options);
+  REQUIRE(engine.Reload());
+  CHECK(seen == std::vector<std::string>{"needed"});
+
+  dir.Remove("needed.lua");
+  dir.Write("other.lua", Policy("other", "return 2"));
+  const auto refused = engine.Reload();
+  REQUIRE_FALSE(refused);
+  CHECK(refused.GetError().code == "CFG-042");
+  CHECK(seen == std::vector<std::string>{"other"});
+  CHECK(engine.CurrentInfo().version == 1);
+  CHECK(CallText(engine, "needed", "decide") == "1");
+  CHECK(engine.Check());  // Check() does not consult the validator
+}

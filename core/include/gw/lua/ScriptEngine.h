@@ -59,6 +59,9 @@ struct EngineOptions {
   std::vector<std::string> envAllowlist;        // names gw.env.get may read
   std::vector<std::string> fileAllowlist;       // path prefixes gw.file.read may read
   std::shared_ptr<http::IHttpClient> http;      // used by gw.http.request; may be null (then it errors)
+  // Called with a fully built snapshot before it is published (Reload only, not Check): an error
+  // refuses the snapshot like a broken script (e.g. a provider script some server needs is gone).
+  std::function<Status(const SnapshotInfo&)> validator;
 };
 
 class Snapshot;  // opaque, immutable once published

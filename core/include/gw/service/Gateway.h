@@ -87,7 +87,7 @@ class Gateway : public proxy::ICredentialSource {
   };
 
   Gateway(config::GatewayConfig config, std::unique_ptr<lua::ScriptEngine> engine);
-  Status RegisterTokens(std::shared_ptr<http::IHttpClient> http, std::shared_ptr<token::IClock> clock);
+  gw::Status RegisterTokens(std::shared_ptr<http::IHttpClient> http, std::shared_ptr<token::IClock> clock);
   const token::TokenHandle* HandleOf(const std::string& server) const;
   void RecordReload(ReloadTrigger trigger, const Result<lua::SnapshotInfo>& outcome);
 

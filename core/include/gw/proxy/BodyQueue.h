@@ -1,0 +1,68 @@
+#pragma once
+// Bounded producer/consumer queue between Orthanc's chunked-request callbacks (the producer:
+// AddChunk delivers pieces of at most 1 MiB) and the upstream transfer (the consumer, on the
+// exchange's worker thread). Backpressure: Push() blocks while `capacity` bytes or more are
+// waiting, so a multi-gigabyte STOW never sits in memory; at most capacity + one chunk is held.
+//
+// Ends: the producer calls Finish() (body complete) or Fail() (client gone); the consumer calls
+// Detach() when it will read no more (exchange over, or failed), after which Push() returns at
+// once and drops the data, so Orthanc can finish reading the request and call Execute.
+//
+// Thread safety: one producer thread and one consumer thread at a time; every method may be
+// called from either.
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "gw/common/Error.h"
+
+namespace gw::proxy {
+
+class BodyQueue {
+ public:
+  static constexpr size_t kDefaultCapacity = 4 * 1024 * 1024;
+
+  explicit BodyQueue(size_t capacityBytes = kDefaultCapacity) : capacity_(capacityBytes) {}
+
+  enum class PushResult { Queued, Dropped };
+
+  // Producer. Copies `data`; blocks while the queue is full and the consumer is attached.
+  // Dropped: the consumer has detached (the bytes are counted, not kept). Pushing after Finish()
+  // or Fail() is a programming error and is dropped.
+  PushResult Push(std::string_view data);
+  // Producer: the body is complete.
+  void Finish();
+  // Producer: the body will not be completed (`error` is what the consumer's Read returns).
+  void Fail(Error error);
+
+  // Consumer. Copies at most `max` queued bytes into `out` and returns the count; 0 when the body
+  // is complete. Waits up to `timeout` for data: PXY-005 when nothing arrives in time, or the
+  // producer's error after Fail().
+  Result<size_t> Read(char* out, size_t max, std::chrono::milliseconds timeout);
+  // Consumer: no more reads. Releases the queued bytes and unblocks the producer.
+  void Detach();
+
+  uint64_t BytesPushed() const;
+  bool Finished() const;  // Finish() was called
+  size_t QueuedBytes() const;
+
+ private:
+  const size_t capacity_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::string> chunks_;
+  size_t frontOffset_ = 0;  // bytes of chunks_.front() already read
+  size_t queued_ = 0;       // unread bytes in chunks_
+  uint64_t pushed_ = 0;
+  bool finished_ = false;
+  bool detached_ = false;
+  std::optional<Error> failure_;
+};
+
+}  // namespace gw::proxy

@@ -1,0 +1,41 @@
+#pragma once
+// The PXY-xxx error codes of proxy mode, in one place so that the route, the tests and the
+// operator documentation (docs/proxy-mode.md) agree. Messages never contain a path, a query, a
+// header value or a body: they may carry patient identifiers or credentials.
+//
+//   PXY-001 400  path or query refused (could reach outside the upstream base URL)
+//   PXY-002 404  unknown server (not configured, or not in proxy mode)
+//   PXY-003 502  upstream unreachable (the NET-xxx code of the transport failure is in the message)
+//   PXY-004 504  upstream timed out
+//   PXY-005 400  request body error (incomplete, truncated, stalled)
+//   PXY-006 403  missing or wrong loopback secret header
+//   PXY-007 502  upstream answer malformed or impossible to forward
+#include <string>
+#include <string_view>
+
+#include "gw/common/Error.h"
+
+namespace gw::proxy {
+
+inline Error PathRefused(std::string why) { return MakeError("PXY-001", "path refused: " + why, 400); }
+
+inline Error UnknownServer(std::string_view name) {
+  return MakeError("PXY-002", "no DICOMweb server '" + std::string(name) + "' in proxy mode", 404);
+}
+
+// `net` is the transport error (NET-xxx); its code and message are kept in the message.
+inline Error UpstreamUnreachable(const Error& net) {
+  return MakeError("PXY-003", "upstream unreachable (" + net.code + "): " + net.message, 502);
+}
+
+inline Error UpstreamTimedOut(std::string why) { return MakeError("PXY-004", "upstream timed out: " + why, 504); }
+
+inline Error BodyError(std::string why) { return MakeError("PXY-005", "request body error: " + why, 400); }
+
+inline Error LoopbackRefused(std::string why) { return MakeError("PXY-006", why, 403); }
+
+inline Error UpstreamMalformed(std::string why) {
+  return MakeError("PXY-007", "upstream answer cannot be forwarded: " + why, 502);
+}
+
+}  // namespace gw::proxy

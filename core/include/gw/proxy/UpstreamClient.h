@@ -1,0 +1,83 @@
+#pragma once
+// The streaming HTTP client of proxy mode, on libcurl. Unlike http::CurlHttpClient (whole bodies in
+// memory, for identity providers), one exchange here pulls its request body from an IRequestBody
+// and pushes the answer to an IResponseSink as it arrives, so neither direction is ever held whole.
+//
+// Per exchange: an easy handle from a small idle pool, attached to one share object (connection,
+// DNS and TLS session caches), so consecutive requests to the same upstream reuse connections.
+// Security defaults: http/https only, no redirects followed (a 3xx goes back to the caller as is:
+// the credential must not follow a Location), TLS peer and host verification unless the server's
+// VerifySSL is false, an optional CA bundle and client certificate.
+//
+// Request framing: a body of known size is sent with Content-Length, an unknown size with chunked
+// transfer coding. A streamed body is sent with "Expect: 100-continue": an upstream that refuses
+// the request (401, 403, 413...) answers before any body byte leaves, which keeps the body
+// replayable after a 401 whatever its size. Small in-memory bodies skip the extra round trip.
+//
+// Timeouts: connect (connectTimeout), and idle: the transfer fails when fewer than 1 byte/s moves
+// for idleTimeout (libcurl's low-speed limit) or the body source delivers nothing for that long;
+// totalTimeout (0: none) bounds the whole exchange. A multi-gigabyte STOW is never cut by a total
+// deadline unless the operator sets one.
+//
+// Errors (Result of Perform): PXY-003 (502) with the NET-xxx code of the transport failure in its
+// message (NET-001 connect/resolve, NET-003 TLS, NET-005 other), PXY-004 (504) timeout, the body's
+// error (PXY-005) when the request body failed, PXY-007 (502) for an answer that cannot be parsed
+// or a sink that aborted. Messages name the upstream host only, never the path or query.
+//
+// Thread safety: Perform() may run on many threads at once; one exchange uses one thread.
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "gw/common/Error.h"
+#include "gw/http/HttpTypes.h"
+#include "gw/proxy/IRequestBody.h"
+#include "gw/proxy/IResponseSink.h"
+
+namespace gw::proxy {
+
+struct UpstreamRequest {
+  std::string method = "GET";   // GET, POST, PUT, DELETE
+  std::string url;              // absolute http(s) URL, already validated (UpstreamUrl)
+  http::Headers headers;        // sent as given (credentials included); never logged
+  http::TlsOptions tls;
+  std::chrono::milliseconds connectTimeout{10000};
+  std::chrono::milliseconds idleTimeout{120000};
+  std::chrono::milliseconds totalTimeout{0};  // 0: no overall deadline
+};
+
+struct UpstreamClientOptions {
+  size_t maxIdleHandles = 16;
+  long maxCachedConnections = 64;
+  std::string userAgent = "dicomweb-oauth-gateway";
+  size_t maxHeaderBytes = 256 * 1024;  // response headers; beyond: PXY-007
+  long receiveBufferBytes = 512 * 1024;
+  long uploadBufferBytes = 1024 * 1024;
+};
+
+class UpstreamClient {
+ public:
+  explicit UpstreamClient(UpstreamClientOptions options = {});
+  ~UpstreamClient();  // no exchange may be running
+  UpstreamClient(const UpstreamClient&) = delete;
+  UpstreamClient& operator=(const UpstreamClient&) = delete;
+
+  // Runs one exchange on the calling thread and returns the upstream status (any status, 4xx and
+  // 5xx included, is a value). `body` may be null (no request body). The sink has seen OnHead()
+  // exactly once when a status is returned.
+  Result<long> Perform(const UpstreamRequest& request, IRequestBody* body, IResponseSink& sink);
+
+ private:
+  struct Share;
+  void* AcquireHandle();
+  void ReleaseHandle(void* handle);
+
+  UpstreamClientOptions options_;
+  std::unique_ptr<Share> share_;
+  std::mutex poolMutex_;
+  std::vector<void*> idle_;
+};
+
+}  // namespace gw::proxy

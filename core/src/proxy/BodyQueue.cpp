@@ -1,0 +1,89 @@
+#include "gw/proxy/BodyQueue.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "gw/proxy/ProxyErrors.h"
+
+namespace gw::proxy {
+
+BodyQueue::PushResult BodyQueue::Push(std::string_view data) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  pushed_ += data.size();
+  if (detached_ || finished_ || failure_) return PushResult::Dropped;
+  // Wait for room; a chunk larger than the capacity is still accepted into an empty queue.
+  changed_.wait(lock, [&] { return detached_ || queued_ == 0 || queued_ + data.size() <= capacity_; });
+  if (detached_) return PushResult::Dropped;
+  if (!data.empty()) {
+    chunks_.emplace_back(data);
+    queued_ += data.size();
+    changed_.notify_all();
+  }
+  return PushResult::Queued;
+}
+
+void BodyQueue::Finish() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  finished_ = true;
+  changed_.notify_all();
+}
+
+void BodyQueue::Fail(Error error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!finished_ && !failure_) failure_ = std::move(error);
+  changed_.notify_all();
+}
+
+Result<size_t> BodyQueue::Read(char* out, size_t max, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  const bool ready = changed_.wait_for(lock, timeout, [&] { return queued_ > 0 || finished_ || failure_ || detached_; });
+  if (queued_ == 0) {
+    if (failure_) return *failure_;
+    if (finished_) return size_t{0};
+    if (detached_) return BodyError("the request body is no longer read");
+    if (!ready) {
+      return BodyError("no request body data for " + std::to_string(timeout.count() / 1000) + " s");
+    }
+  }
+  size_t copied = 0;
+  while (copied < max && !chunks_.empty()) {
+    std::string& front = chunks_.front();
+    const size_t n = std::min(max - copied, front.size() - frontOffset_);
+    std::memcpy(out + copied, front.data() + frontOffset_, n);
+    copied += n;
+    frontOffset_ += n;
+    if (frontOffset_ == front.size()) {
+      chunks_.pop_front();
+      frontOffset_ = 0;
+    }
+  }
+  queued_ -= copied;
+  changed_.notify_all();
+  return copied;
+}
+
+void BodyQueue::Detach() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  detached_ = true;
+  chunks_.clear();
+  frontOffset_ = 0;
+  queued_ = 0;
+  changed_.notify_all();
+}
+
+uint64_t BodyQueue::BytesPushed() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return pushed_;
+}
+
+bool BodyQueue::Finished() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return finished_;
+}
+
+size_t BodyQueue::QueuedBytes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return queued_;
+}
+
+}  // namespace gw::proxy

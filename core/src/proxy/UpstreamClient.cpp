@@ -1,0 +1,412 @@
+#include "gw/proxy/UpstreamClient.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+
+#include <strings.h>
+
+#include "gw/common/SecretRegistry.h"
+#include "gw/proxy/ProxyErrors.h"
+
+namespace gw::proxy {
+
+namespace {
+
+void GlobalInitOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      throw std::runtime_error("NET-005: curl_global_init failed");
+    }
+  });
+}
+
+std::string Trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+std::string HostPortOf(const std::string& url) {
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), &curl_url_cleanup);
+  if (!u || curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return "<invalid url>";
+  auto part = [&](CURLUPart which, unsigned flags) {
+    char* value = nullptr;
+    std::string out;
+    if (curl_url_get(u.get(), which, &value, flags) == CURLUE_OK && value != nullptr) out = value;
+    curl_free(value);
+    return out;
+  };
+  const std::string host = part(CURLUPART_HOST, 0);
+  const std::string port = part(CURLUPART_PORT, CURLU_DEFAULT_PORT);
+  return host + (port.empty() ? "" : ":" + port);
+}
+
+// State of one exchange, shared with libcurl's callbacks.
+struct Exchange {
+  IRequestBody* body = nullptr;
+  IResponseSink* sink = nullptr;
+  size_t maxHeaderBytes = 0;
+
+  long status = 0;
+  http::Headers headers;
+  size_t headerBytes = 0;
+  bool headDone = false;
+
+  bool sinkAborted = false;
+  std::optional<std::string> malformed;  // why the answer could not be parsed
+  std::optional<Error> bodyError;
+  uint64_t bodyBytesReceived = 0;
+
+  bool DeliverHead() {
+    headDone = true;
+    if (!sink->OnHead(status, headers)) {
+      sinkAborted = true;
+      return false;
+    }
+    return true;
+  }
+};
+
+size_t OnHeader(char* data, size_t size, size_t count, void* user) {
+  auto* x = static_cast<Exchange*>(user);
+  const size_t n = size * count;
+  if (x->headDone) return n;  // trailers of a chunked answer: not forwarded
+  x->headerBytes += n;
+  if (x->headerBytes > x->maxHeaderBytes) {
+    x->malformed = "response headers larger than " + std::to_string(x->maxHeaderBytes) + " bytes";
+    return 0;
+  }
+  std::string_view line(data, n);
+  if (line.rfind("HTTP/", 0) == 0) {
+    // A status line: each interim (1xx) answer starts a new header block.
+    x->headers.clear();
+    x->status = 0;
+    const size_t sp = line.find(' ');
+    if (sp != std::string_view::npos) {
+      long status = 0;
+      size_t i = sp + 1;
+      int digits = 0;
+      while (i < line.size() && std::isdigit(static_cast<unsigned char>(line[i])) && digits < 3) {
+        status = status * 10 + (line[i] - '0');
+        ++i;
+        ++digits;
+      }
+      if (digits == 3) x->status = status;
+    }
+    if (x->status < 100 || x->status > 599) {
+      x->malformed = "invalid status line";
+      return 0;
+    }
+    return n;
+  }
+  if (line == "\r\n" || line == "\n") {
+    if (x->status >= 200) {
+      if (!x->DeliverHead()) return 0;
+    }
+    return n;
+  }
+  if ((line[0] == ' ' || line[0] == '\t') && !x->headers.empty()) {  // obsolete line folding
+    x->headers.back().second += " " + Trim(line);
+    return n;
+  }
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) return n;  // not a header line; ignored
+  std::string name(line.substr(0, colon));
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  x->headers.emplace_back(std::move(name), Trim(line.substr(colon + 1)));
+  return n;
+}
+
+size_t OnBody(char* data, size_t size, size_t count, void* user) {
+  auto* x = static_cast<Exchange*>(user);
+  const size_t n = size * count;
+  if (!x->headDone && !x->DeliverHead()) return 0;
+  x->bodyBytesReceived += n;
+  if (!x->sink->OnBody(std::string_view(data, n))) {
+    x->sinkAborted = true;
+    return 0;
+  }
+  return n;
+}
+
+size_t OnRead(char* buffer, size_t size, size_t count, void* user) {
+  auto* x = static_cast<Exchange*>(user);
+  auto read = x->body->Read(buffer, size * count);
+  if (!read) {
+    x->bodyError = read.GetError();
+    return CURL_READFUNC_ABORT;
+  }
+  return read.Value();
+}
+
+int OnSeek(void* user, curl_off_t offset, int origin) {
+  auto* x = static_cast<Exchange*>(user);
+  if (offset == 0 && origin == SEEK_SET && x->body->Rewind()) return CURL_SEEKFUNC_OK;
+  return CURL_SEEKFUNC_CANTSEEK;
+}
+
+const char* NetCodeFor(CURLcode rc) {
+  switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+      return "NET-001";
+    case CURLE_OPERATION_TIMEDOUT:
+      return "NET-002";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_USE_SSL_FAILED:
+    case CURLE_SSL_CLIENTCERT:
+      return "NET-003";
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      return "NET-004";
+    default:
+      return "NET-005";
+  }
+}
+
+void EraseAll(std::string& text, const std::string& needle) {
+  if (needle.empty()) return;
+  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos)) {
+    text.replace(pos, needle.size(), "<url>");
+    pos += 5;
+  }
+}
+
+using SList = std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)>;
+
+bool Append(SList& list, const std::string& line) {
+  curl_slist* next = curl_slist_append(list.get(), line.c_str());
+  if (next == nullptr) return false;
+  list.release();
+  list.reset(next);
+  return true;
+}
+
+bool IsTokenChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+}  // namespace
+
+struct UpstreamClient::Share {
+  CURLSH* handle = nullptr;
+  std::array<std::mutex, CURL_LOCK_DATA_LAST> locks;
+};
+
+namespace {
+void ShareLock(CURL*, curl_lock_data data, curl_lock_access, void* user) {
+  static_cast<std::array<std::mutex, CURL_LOCK_DATA_LAST>*>(user)->at(data).lock();
+}
+void ShareUnlock(CURL*, curl_lock_data data, void* user) {
+  static_cast<std::array<std::mutex, CURL_LOCK_DATA_LAST>*>(user)->at(data).unlock();
+}
+}  // namespace
+
+UpstreamClient::UpstreamClient(UpstreamClientOptions options)
+    : options_(std::move(options)), share_(std::make_unique<Share>()) {
+  GlobalInitOnce();
+  share_->handle = curl_share_init();
+  if (share_->handle == nullptr) throw std::runtime_error("NET-005: curl_share_init failed");
+  curl_share_setopt(share_->handle, CURLSHOPT_USERDATA, &share_->locks);
+  curl_share_setopt(share_->handle, CURLSHOPT_LOCKFUNC, &ShareLock);
+  curl_share_setopt(share_->handle, CURLSHOPT_UNLOCKFUNC, &ShareUnlock);
+  curl_share_setopt(share_->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  curl_share_setopt(share_->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt(share_->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+}
+
+UpstreamClient::~UpstreamClient() {
+  for (void* h : idle_) curl_easy_cleanup(static_cast<CURL*>(h));
+  idle_.clear();
+  if (share_ && share_->handle != nullptr) curl_share_cleanup(share_->handle);
+}
+
+void* UpstreamClient::AcquireHandle() {
+  {
+    std::lock_guard<std::mutex> lock(poolMutex_);
+    if (!idle_.empty()) {
+      void* h = idle_.back();
+      idle_.pop_back();
+      return h;
+    }
+  }
+  CURL* h = curl_easy_init();
+  if (h != nullptr) curl_easy_setopt(h, CURLOPT_SHARE, share_->handle);
+  return h;
+}
+
+void UpstreamClient::ReleaseHandle(void* handle) {
+  auto* h = static_cast<CURL*>(handle);
+  curl_easy_reset(h);  // drops URL, headers, callbacks; keeps the share attachment
+  {
+    std::lock_guard<std::mutex> lock(poolMutex_);
+    if (idle_.size() < options_.maxIdleHandles) {
+      idle_.push_back(h);
+      return;
+    }
+  }
+  curl_easy_cleanup(h);
+}
+
+Result<long> UpstreamClient::Perform(const UpstreamRequest& request, IRequestBody* body, IResponseSink& sink) {
+  const std::string where = HostPortOf(request.url);
+  const bool https = request.url.size() >= 8 && strncasecmp(request.url.c_str(), "https://", 8) == 0;
+  const bool http = request.url.size() >= 7 && strncasecmp(request.url.c_str(), "http://", 7) == 0;
+  if (!https && !http) return UpstreamUnreachable(MakeError("NET-004", "only http and https URLs are allowed", 502));
+  if (request.method.empty() ||
+      !std::all_of(request.method.begin(), request.method.end(), [](char c) { return IsTokenChar(c); })) {
+    return UpstreamUnreachable(MakeError("NET-004", "invalid HTTP method", 502));
+  }
+
+  SList headerList(nullptr, &curl_slist_free_all);
+  for (const auto& [name, value] : request.headers) {
+    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return IsTokenChar(c); })) {
+      return UpstreamUnreachable(MakeError("NET-004", "invalid request header name", 502));
+    }
+    for (char c : value) {
+      if (c == '\r' || c == '\n' || c == '\0') {
+        return UpstreamUnreachable(MakeError("NET-004", "request header '" + name + "' contains CR, LF or NUL", 502));
+      }
+    }
+    if (!Append(headerList, value.empty() ? name + ";" : name + ": " + value)) {
+      return UpstreamUnreachable(MakeError("NET-005", "out of memory", 502));
+    }
+  }
+  std::optional<uint64_t> bodySize = body != nullptr ? body->Size() : std::optional<uint64_t>(0);
+  const bool streamed = body != nullptr && (!bodySize || *bodySize > 1024 * 1024);
+  // 100-continue for streamed bodies (see the header); nothing for the rest.
+  if (!Append(headerList, streamed ? "Expect: 100-continue" : "Expect:")) {
+    return UpstreamUnreachable(MakeError("NET-005", "out of memory", 502));
+  }
+  if (body != nullptr && !bodySize && !Append(headerList, "Transfer-Encoding: chunked")) {
+    return UpstreamUnreachable(MakeError("NET-005", "out of memory", 502));
+  }
+
+  CURL* h = static_cast<CURL*>(AcquireHandle());
+  if (h == nullptr) return UpstreamUnreachable(MakeError("NET-005", "could not create a libcurl handle", 502));
+  struct Lease {
+    UpstreamClient* self;
+    CURL* h;
+    ~Lease() { self->ReleaseHandle(h); }
+  } lease{this, h};
+
+  Exchange x;
+  x.body = body;
+  x.sink = &sink;
+  x.maxHeaderBytes = options_.maxHeaderBytes;
+  char errbuf[CURL_ERROR_SIZE] = {0};
+
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(h, CURLOPT_MAXCONNECTS, options_.maxCachedConnections);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::max<int64_t>(1, request.connectTimeout.count())));
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<int64_t>(0, request.totalTimeout.count())));
+  const long idleSeconds = static_cast<long>(std::max<int64_t>(1, request.idleTimeout.count() / 1000));
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, idleSeconds);
+  curl_easy_setopt(h, CURLOPT_USERAGENT, options_.userAgent.c_str());
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headerList.get());
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &OnHeader);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &OnBody);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+  curl_easy_setopt(h, CURLOPT_BUFFERSIZE, options_.receiveBufferBytes);
+  curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, options_.uploadBufferBytes);
+  // No content coding is requested: the answer is forwarded byte for byte (see HeaderPolicy.h).
+  curl_easy_setopt(h, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+  curl_easy_setopt(h, CURLOPT_HTTP_TRANSFER_DECODING, 1L);
+
+  curl_easy_setopt(h, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, request.tls.verifyPeer ? 1L : 0L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, request.tls.verifyPeer ? 2L : 0L);
+  if (!request.tls.caBundle.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, request.tls.caBundle.c_str());
+  if (!request.tls.clientCertificate.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLCERT, request.tls.clientCertificate.c_str());
+    curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+  }
+  if (!request.tls.clientKey.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLKEY, request.tls.clientKey.c_str());
+    curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+  }
+  if (!request.tls.clientKeyPassword.empty()) {
+    curl_easy_setopt(h, CURLOPT_KEYPASSWD, request.tls.clientKeyPassword.c_str());
+  }
+
+  if (body == nullptr) {
+    if (request.method == "GET") {
+      curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else {
+      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+      if (request.method == "POST" || request.method == "PUT") {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(0));
+      }
+    }
+  } else {
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, &OnRead);
+    curl_easy_setopt(h, CURLOPT_READDATA, &x);
+    curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, &OnSeek);
+    curl_easy_setopt(h, CURLOPT_SEEKDATA, &x);
+    if (request.method == "POST") {
+      curl_easy_setopt(h, CURLOPT_POST, 1L);
+      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                       bodySize ? static_cast<curl_off_t>(*bodySize) : static_cast<curl_off_t>(-1));
+    } else {
+      curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
+                       bodySize ? static_cast<curl_off_t>(*bodySize) : static_cast<curl_off_t>(-1));
+      if (request.method != "PUT") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    }
+  }
+
+  const CURLcode rc = curl_easy_perform(h);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
+
+  if (rc == CURLE_OK) {
+    if (!x.headDone) {
+      if (x.status < 200) return UpstreamMalformed("no final status from " + where);
+      if (!x.DeliverHead()) return UpstreamMalformed("the answer could not be delivered");
+    }
+    return x.status;
+  }
+  if (x.bodyError) return *x.bodyError;
+  if (x.malformed) return UpstreamMalformed(*x.malformed + " (" + where + ")");
+  if (x.sinkAborted) return UpstreamMalformed("the answer could not be delivered");
+  std::string reason = errbuf[0] != '\0' ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
+  EraseAll(reason, request.url);
+  reason = SecretRegistry::Redact(reason);
+  const char* net = NetCodeFor(rc);
+  if (std::strcmp(net, "NET-002") == 0) {
+    return UpstreamTimedOut(where + ": " + reason);
+  }
+  return UpstreamUnreachable(MakeError(net, where + ": " + reason, 502));
+}
+
+}  // namespace gw::proxy
