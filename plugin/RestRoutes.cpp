@@ -1,7 +1,10 @@
 #include "RestRoutes.h"
 
+#include <cstring>
+
 #include "OrthancGlue.h"
 #include "gw/common/Json.h"
+#include "gw/common/Log.h"
 
 namespace gw::plugin {
 namespace {
@@ -27,6 +30,61 @@ void GetServers(OrthancPluginRestOutput* output, const char*, const OrthancPlugi
 void PostReload(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
   if (request->method != OrthancPluginHttpMethod_Post) return AnswerMethodNotAllowed(output, "POST");
   Answer(output, g_gateway->Reload(service::ReloadTrigger::Rest));
+}
+
+// POST /dicomweb-oauth/servers/{name}/test: a fresh acquisition by default (the point is to prove
+// the identity provider answers); body {"Fresh": false} reuses a cached token.
+void PostTestServer(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
+  if (request->method != OrthancPluginHttpMethod_Post) return AnswerMethodNotAllowed(output, "POST");
+  bool fresh = true;
+  if (request->bodySize > 0) {
+    auto body = json::Parse(std::string_view(static_cast<const char*>(request->body), request->bodySize), "GW-400");
+    if (!body.Ok() || !body.Value().IsObject()) {
+      return AnswerError(output, MakeError("GW-400", "the body must be a JSON object such as {\"Fresh\": false}", 400));
+    }
+    auto it = body.Value().FindMember("Fresh");
+    if (it != body.Value().MemberEnd()) {
+      if (!it->value.IsBool()) return AnswerError(output, MakeError("GW-400", "\"Fresh\" must be true or false", 400));
+      fresh = it->value.GetBool();
+    }
+  }
+  Answer(output, g_gateway->TestServer(request->groups[0], fresh));
+}
+
+void GetMetrics(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
+  if (request->method != OrthancPluginHttpMethod_Get) return AnswerMethodNotAllowed(output, "GET");
+  AnswerText(output, 200, g_gateway->MetricsText(), "text/plain; version=0.0.4");
+}
+
+// Orthanc's own metrics have no labels and hold 32-bit floats: each labelled series becomes one
+// Orthanc metric named like its Prometheus series (`name{label="value"}`), which Orthanc's
+// /tools/metrics-prometheus prints as is. Histograms push their _count and _sum.
+void RefreshOrthancMetrics() {
+  try {
+    if (!g_gateway) return;
+    for (const auto& family : g_gateway->Metrics().Collect()) {
+      for (const auto& sample : family.samples) {
+        if (sample.name.size() > 7 && sample.name.compare(sample.name.size() - 7, 7, "_bucket") == 0) continue;
+        std::string name = sample.name;
+        if (!sample.labels.empty()) {
+          name += "{";
+          bool first = true;
+          for (const auto& [k, v] : sample.labels) {
+            if (!first) name += ",";
+            first = false;
+            name += k + "=\"";
+            for (char c : v) name += (c == '"' || c == '\\' || c == '\n') ? '_' : c;
+            name += "\"";
+          }
+          name += "}";
+        }
+        OrthancPluginSetMetricsValue(Context(), name.c_str(), static_cast<float>(sample.value),
+                                     OrthancPluginMetricsType_Default);
+      }
+    }
+  } catch (const std::exception& e) {
+    LogWarning(std::string("cannot refresh Orthanc metrics: ") + e.what());
+  }
 }
 
 void GetDisabledStatus(OrthancPluginRestOutput* output, const char*,
@@ -60,6 +118,9 @@ void RegisterRoutes() {
   RegisterRoute<GetStatus>("/dicomweb-oauth/status");
   RegisterRoute<GetServers>("/dicomweb-oauth/servers");
   RegisterRoute<PostReload>("/dicomweb-oauth/reload");
+  RegisterRoute<PostTestServer>("/dicomweb-oauth/servers/([^/]+)/test");
+  RegisterRoute<GetMetrics>("/dicomweb-oauth/metrics");
+  OrthancPluginRegisterRefreshMetricsCallback(Context(), RefreshOrthancMetrics);
 }
 
 void RegisterDisabledRoutes(const std::string& reason) {

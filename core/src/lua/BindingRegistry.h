@@ -22,7 +22,11 @@
   X(Env)                     \
   X(File)                    \
   X(Http)                    \
-  X(Runtime)
+  X(Runtime)                 \
+  X(Crypto)                  \
+  X(Base64)                  \
+  X(Url)                     \
+  X(Jwt)
 
 namespace gw::lua {
 

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "lua/AllowedFile.h"
 #include "lua/BindingRegistry.h"
 #include "lua/EngineServices.h"
 
@@ -50,18 +51,14 @@ std::string Shown(std::string_view path) {
   return std::string(path.substr(0, 256)) + (path.size() > 256 ? "..." : "");
 }
 
-[[noreturn]] void Fail(std::string_view path, const std::string& reason) {
-  throw BindingError("gw.file.read: '" + Shown(path) + "': " + reason);
-}
+}  // namespace
 
-// gw.file.read(path) -> contents (string). Raises when the path does not resolve, resolves
-// (symbolic links and ".." included) outside every allowlisted folder, is not a regular file, or
-// is larger than 1 MiB. The file is opened by its resolved path without following a final link,
-// and the opened descriptor is checked to be that path, so a link swapped in between is refused.
-int Read(lua_State* L) {
-  const std::string_view path = ArgString(L, 1, "gw.file.read", "path");
+std::string ReadAllowedFile(lua_State* L, std::string_view path, const char* function) {
+  auto Fail = [function](std::string_view p, const std::string& reason) {
+    throw BindingError(std::string(function) + ": '" + Shown(p) + "': " + reason);
+  };
   if (path.empty() || path.find('\0') != std::string_view::npos) Fail(path, "invalid path");
-  CallContext& context = RequireContext(L, "gw.file.read");
+  CallContext& context = RequireContext(L, function);
 
   const std::optional<std::string> resolved = RealPath(std::string(path));
   if (!resolved) Fail(path, std::strerror(errno));
@@ -97,7 +94,16 @@ int Read(lua_State* L) {
     total += static_cast<size_t>(n);
   }
   if (total > kMaxFileBytes) Fail(path, "larger than 1 MiB");  // grew after fstat
-  lua_pushlstring(L, contents.data(), total);
+  contents.resize(total);
+  return contents;
+}
+
+namespace {
+
+// gw.file.read(path) -> contents (string). Raises as ReadAllowedFile does.
+int Read(lua_State* L) {
+  const std::string contents = ReadAllowedFile(L, ArgString(L, 1, "gw.file.read", "path"), "gw.file.read");
+  lua_pushlstring(L, contents.data(), contents.size());
   return 1;
 }
 

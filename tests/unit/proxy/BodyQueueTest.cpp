@@ -1,0 +1,219 @@
+// The bounded queue between Orthanc's AddChunk and the upstream transfer, and the replayable body
+// built on it.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "gw/proxy/BodyQueue.h"
+#include "gw/proxy/MemoryBody.h"
+#include "gw/proxy/QueueBody.h"
+
+using namespace std::chrono_literals;
+using gw::proxy::BodyQueue;
+using gw::proxy::MemoryBody;
+using gw::proxy::QueueBody;
+
+namespace {
+
+std::string Pattern(size_t n, size_t offset = 0) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((offset + i) * 131 % 251);
+  return s;
+}
+
+std::string ReadAll(gw::proxy::IRequestBody& body, size_t step = 7000) {
+  std::string out;
+  std::string buf(step, '\0');
+  while (true) {
+    auto r = body.Read(buf.data(), buf.size());
+    REQUIRE(r.Ok());
+    if (r.Value() == 0) return out;
+    out.append(buf.data(), r.Value());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("BodyQueue/backpressure bounds the memory held", "[proxy][queue]") {
+  constexpr size_t kCapacity = 1 << 20;
+  constexpr size_t kChunk = 256 * 1024;
+  constexpr size_t kTotal = 64u << 20;
+  BodyQueue queue(kCapacity);
+  std::atomic<size_t> maxQueued{0};
+  std::atomic<bool> allQueued{true};
+  std::thread producer([&] {
+    for (size_t off = 0; off < kTotal; off += kChunk) {
+      if (queue.Push(Pattern(kChunk, off)) != BodyQueue::PushResult::Queued) allQueued = false;
+      size_t q = queue.QueuedBytes();
+      size_t m = maxQueued.load();
+      while (q > m && !maxQueued.compare_exchange_weak(m, q)) {
+      }
+    }
+    queue.Finish();
+  });
+  std::string received;
+  received.reserve(kTotal);
+  std::string buf(100000, '\0');
+  size_t reads = 0;
+  while (true) {
+    auto r = queue.Read(buf.data(), buf.size(), 5s);
+    REQUIRE(r.Ok());
+    if (r.Value() == 0) break;
+    received.append(buf.data(), r.Value());
+    if (++reads % 50 == 0) std::this_thread::sleep_for(1ms);  // a slower consumer
+  }
+  producer.join();
+  CHECK(allQueued.load());
+  CHECK(received.size() == kTotal);
+  CHECK(received == Pattern(kTotal));
+  CHECK(maxQueued.load() <= kCapacity);
+  CHECK(queue.BytesPushed() == kTotal);
+}
+
+TEST_CASE("BodyQueue/producer blocks while full, until the consumer reads", "[proxy][queue]") {
+  BodyQueue queue(1000);
+  REQUIRE(queue.Push(std::string(1000, 'a')) == BodyQueue::PushResult::Queued);
+  std::atomic<bool> pushed{false};
+  std::thread producer([&] {
+    queue.Push(std::string(10, 'b'));
+    pushed = true;
+  });
+  std::this_thread::sleep_for(100ms);
+  CHECK_FALSE(pushed.load());
+  char buf[600];
+  REQUIRE(queue.Read(buf, sizeof(buf), 1s).Value() == 600);
+  producer.join();
+  CHECK(pushed.load());
+}
+
+TEST_CASE("BodyQueue/a chunk larger than the capacity still passes", "[proxy][queue]") {
+  BodyQueue queue(10);
+  REQUIRE(queue.Push(std::string(100, 'x')) == BodyQueue::PushResult::Queued);
+  queue.Finish();
+  std::string buf(1000, '\0');
+  CHECK(queue.Read(buf.data(), buf.size(), 1s).Value() == 100);
+  CHECK(queue.Read(buf.data(), buf.size(), 1s).Value() == 0);
+}
+
+TEST_CASE("BodyQueue/detach unblocks the producer and drops later data", "[proxy][queue]") {
+  BodyQueue queue(10);
+  REQUIRE(queue.Push(std::string(10, 'a')) == BodyQueue::PushResult::Queued);
+  std::atomic<int> result{-1};
+  std::thread producer([&] { result = static_cast<int>(queue.Push(std::string(10, 'b'))); });
+  std::this_thread::sleep_for(50ms);
+  queue.Detach();
+  producer.join();
+  CHECK(result.load() == static_cast<int>(BodyQueue::PushResult::Dropped));
+  CHECK(queue.Push("more") == BodyQueue::PushResult::Dropped);
+  CHECK(queue.QueuedBytes() == 0);
+  CHECK(queue.BytesPushed() == 24);
+}
+
+TEST_CASE("BodyQueue/read errors", "[proxy][queue]") {
+  char buf[16];
+  SECTION("idle timeout") {
+    BodyQueue queue;
+    auto r = queue.Read(buf, sizeof(buf), 50ms);
+    REQUIRE_FALSE(r.Ok());
+    CHECK(r.GetError().code == "PXY-005");
+  }
+  SECTION("producer failure after the queued data") {
+    BodyQueue queue;
+    queue.Push("abc");
+    queue.Fail(gw::proxy::BodyError("client disconnected"));
+    CHECK(queue.Read(buf, sizeof(buf), 1s).Value() == 3);
+    auto r = queue.Read(buf, sizeof(buf), 1s);
+    REQUIRE_FALSE(r.Ok());
+    CHECK(r.GetError().message.find("client disconnected") != std::string::npos);
+  }
+  SECTION("a waiting reader wakes up at Finish") {
+    BodyQueue queue;
+    std::thread finisher([&] {
+      std::this_thread::sleep_for(50ms);
+      queue.Finish();
+    });
+    auto r = queue.Read(buf, sizeof(buf), 5s);
+    finisher.join();
+    REQUIRE(r.Ok());
+    CHECK(r.Value() == 0);
+  }
+}
+
+TEST_CASE("QueueBody/replay after a partial read within the limit", "[proxy][queue]") {
+  BodyQueue queue(1 << 20);
+  const std::string data = Pattern(300000);
+  queue.Push(std::string_view(data).substr(0, 100000));
+  queue.Push(std::string_view(data).substr(100000));
+  queue.Finish();
+  QueueBody body(queue, std::nullopt, 1 << 20, 1s);
+  CHECK_FALSE(body.Size().has_value());
+  std::string buf(50000, '\0');
+  REQUIRE(body.Read(buf.data(), buf.size()).Value() == 50000);
+  REQUIRE(body.Replayable());
+  REQUIRE(body.Rewind());
+  CHECK(ReadAll(body) == data);  // the kept prefix, then the rest of the queue
+  REQUIRE(body.Rewind());
+  CHECK(ReadAll(body, 12345) == data);  // and again: everything read was within the limit
+}
+
+TEST_CASE("QueueBody/nothing read: always replayable", "[proxy][queue]") {
+  BodyQueue queue;
+  queue.Push("hello");
+  queue.Finish();
+  QueueBody body(queue, std::nullopt, 0, 1s);
+  REQUIRE(body.Rewind());
+  CHECK(ReadAll(body) == "hello");
+}
+
+TEST_CASE("QueueBody/not replayable once more than the limit was read", "[proxy][queue]") {
+  BodyQueue queue(1 << 20);
+  queue.Push(Pattern(5000));
+  queue.Finish();
+  QueueBody body(queue, std::nullopt, 1000, 1s);
+  std::string buf(1500, '\0');
+  REQUIRE(body.Read(buf.data(), buf.size()).Value() == 1500);
+  CHECK_FALSE(body.Replayable());
+  CHECK_FALSE(body.Rewind());
+}
+
+TEST_CASE("QueueBody/declared size (Content-Length) is enforced", "[proxy][queue]") {
+  std::string buf(100, '\0');
+  SECTION("exact") {
+    BodyQueue queue;
+    queue.Push("0123456789");
+    queue.Finish();
+    QueueBody body(queue, 10, 1000, 1s);
+    CHECK(body.Size().value() == 10);
+    CHECK(ReadAll(body) == "0123456789");
+  }
+  SECTION("shorter: the truncation Orthanc 1.10 would cause for a >= 4 GiB body") {
+    BodyQueue queue;
+    queue.Push("01234");
+    queue.Finish();
+    QueueBody body(queue, 10, 1000, 1s);
+    REQUIRE(body.Read(buf.data(), buf.size()).Value() == 5);
+    auto r = body.Read(buf.data(), buf.size());
+    REQUIRE_FALSE(r.Ok());
+    CHECK(r.GetError().code == "PXY-005");
+  }
+  SECTION("longer") {
+    BodyQueue queue;
+    queue.Push("0123456789ABC");
+    queue.Finish();
+    QueueBody body(queue, 10, 1000, 1s);
+    auto r = body.Read(buf.data(), buf.size());
+    REQUIRE_FALSE(r.Ok());
+    CHECK(r.GetError().code == "PXY-005");
+  }
+}
+
+TEST_CASE("MemoryBody/reads and rewinds", "[proxy][queue]") {
+  MemoryBody body("abcdef");
+  CHECK(body.Size().value() == 6);
+  CHECK(ReadAll(body, 4) == "abcdef");
+  REQUIRE(body.Rewind());
+  CHECK(ReadAll(body, 1) == "abcdef");
+}

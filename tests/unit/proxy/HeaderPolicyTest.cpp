@@ -1,0 +1,99 @@
+#include <catch2/catch.hpp>
+
+#include "gw/proxy/HeaderPolicy.h"
+
+using gw::http::Headers;
+using gw::proxy::HeaderPolicy;
+
+namespace {
+bool Has(const Headers& h, const std::string& name) {
+  for (const auto& [k, v] : h) {
+    if (k == name) return true;
+  }
+  return false;
+}
+}  // namespace
+
+TEST_CASE("HeaderPolicy/request headers: allowlist", "[proxy][headers]") {
+  const Headers incoming = {
+      {"accept", "multipart/related; type=\"application/dicom\"; transfer-syntax=*"},
+      {"content-type", "multipart/related; type=\"application/dicom\"; boundary=abc"},
+      {"authorization", "Basic b3J0aGFuYzpvcnRoYW5j"},
+      {"proxy-authorization", "Basic eA=="},
+      {"cookie", "session=1"},
+      {"host", "127.0.0.1:8042"},
+      {"connection", "keep-alive, x-secret"},
+      {"keep-alive", "timeout=5"},
+      {"te", "trailers"},
+      {"trailer", "x"},
+      {"transfer-encoding", "chunked"},
+      {"upgrade", "h2c"},
+      {"proxy-connection", "keep-alive"},
+      {"expect", "100-continue"},
+      {"content-length", "42"},
+      {"x-dicomweb-oauth-gateway", "0123456789abcdef0123456789abcdef"},
+      {"x-http-method-override", "DELETE"},
+      {"forwarded", "for=10.0.0.1"},
+      {"x-forwarded-for", "10.0.0.1"},
+      {"accept-encoding", "gzip"},
+      {"user-agent", "Orthanc"},
+      {"x-secret", "1"},
+      {"if-none-match", "\"v1\""},
+      {"range", "bytes=0-99"},
+      {"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+  };
+  const Headers out = HeaderPolicy::RequestHeadersToForward(incoming);
+  CHECK(out == Headers{incoming[0], incoming[1], incoming[22], incoming[23], incoming[24]});
+  for (const char* never : {"authorization", "proxy-authorization", "cookie", "host", "connection", "keep-alive", "te",
+                            "trailer", "transfer-encoding", "upgrade", "proxy-connection", "expect", "content-length",
+                            "x-dicomweb-oauth-gateway", "x-http-method-override", "forwarded", "x-forwarded-for",
+                            "accept-encoding", "user-agent"}) {
+    INFO(never);
+    CHECK_FALSE(HeaderPolicy::IsForwardedRequestHeader(never));
+    CHECK_FALSE(Has(out, never));
+  }
+  SECTION("names compare case-insensitively") {
+    CHECK(HeaderPolicy::IsForwardedRequestHeader("Accept"));
+    CHECK(HeaderPolicy::IsForwardedRequestHeader("CONTENT-TYPE"));
+    CHECK_FALSE(HeaderPolicy::IsForwardedRequestHeader("Authorization"));
+  }
+  SECTION("values with CR, LF or NUL are dropped") {
+    const Headers bad = {{"accept", "a\r\nx: y"}, {"accept-language", std::string("en\0x", 4)}, {"range", "b\n"}};
+    CHECK(HeaderPolicy::RequestHeadersToForward(bad).empty());
+  }
+}
+
+TEST_CASE("HeaderPolicy/response headers: allowlist", "[proxy][headers]") {
+  const Headers upstream = {
+      {"content-type", "application/dicom+json"}, {"content-length", "10"},
+      {"transfer-encoding", "chunked"},          {"connection", "close"},
+      {"set-cookie", "a=b"},                      {"www-authenticate", "Bearer realm=\"x\", error=\"invalid_token\""},
+      {"location", "https://up/studies/1"},       {"warning", "299 up \"limit applied\""},
+      {"etag", "\"e\""},                          {"retry-after", "30"},
+      {"keep-alive", "timeout=5"},                {"strict-transport-security", "max-age=1"},
+      {"access-control-allow-origin", "*"},       {"content-location", "https://up/x"},
+      {"server", "nginx"},                        {"date", "Mon, 01 Jan 2024 00:00:00 GMT"}};
+  const Headers out = HeaderPolicy::ResponseHeadersToReturn(upstream);
+  CHECK(out == Headers{upstream[5], upstream[6], upstream[7], upstream[8], upstream[9], upstream[13]});
+}
+
+TEST_CASE("HeaderPolicy/part headers", "[proxy][headers]") {
+  const Headers part = {{"content-type", "application/dicom; transfer-syntax=1.2.840.10008.1.2.1"},
+                        {"content-length", "123"},
+                        {"mime-version", "1.0"},
+                        {"content-location", "https://up/studies/1/series/2/instances/3"},
+                        {"content-transfer-encoding", "binary"},
+                        {"content-id", "<x>"}};
+  CHECK(HeaderPolicy::PartHeadersToReturn(part) == Headers{part[0], part[3], part[5]});
+}
+
+TEST_CASE("HeaderPolicy/reserved extra headers", "[proxy][headers]") {
+  for (const char* name : {"Authorization", "host", "Content-Length", "Transfer-Encoding", "Connection", "Cookie",
+                           "X-DicomWeb-OAuth-Gateway", "Proxy-Anything", "Expect"}) {
+    INFO(name);
+    CHECK(HeaderPolicy::IsReservedHeader(name));
+  }
+  for (const char* name : {"x-api-key", "Ocp-Apim-Subscription-Key", "X-Goog-User-Project"}) {
+    CHECK_FALSE(HeaderPolicy::IsReservedHeader(name));
+  }
+}
