@@ -7,6 +7,7 @@
 #include <string>
 
 #include "OrthancGlue.h"
+#include "ProxyRoute.h"
 #include "RestRoutes.h"
 #include "gw/common/Log.h"
 #include "gw/common/SecretRegistry.h"
@@ -70,6 +71,16 @@ gw::config::ParseResult ReadConfiguration() {
   return gw::config::ConfigParser::Parse(*doc, options);
 }
 
+// The plugin's single OnChange callback (Orthanc calls every registered one for every change).
+OrthancPluginErrorCode OnChange(OrthancPluginChangeType changeType, OrthancPluginResourceType, const char*) {
+  try {
+    if (changeType == OrthancPluginChangeType_OrthancStarted) gw::plugin::OnOrthancStarted();
+  } catch (const std::exception& e) {
+    gw::LogError(std::string("GW-500 change callback: ") + e.what());
+  }
+  return OrthancPluginErrorCode_Success;
+}
+
 }  // namespace
 
 extern "C" {
@@ -118,8 +129,18 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
       gw::LogError("cannot start: " + gateway.GetError().ToString());
       return -1;
     }
+    // Proxy mode uses the Gateway as its credential source without owning it: ShutdownProxy() runs
+    // before UninstallGateway() in OrthancPluginFinalize.
+    gw::service::Gateway* raw = gateway.Value().get();
+    if (auto proxy = gw::plugin::RegisterProxy(
+            raw->Config(), std::shared_ptr<gw::proxy::ICredentialSource>(std::shared_ptr<void>(), raw));
+        !proxy.Ok()) {
+      gw::LogError("cannot start: " + proxy.GetError().ToString());
+      return -1;
+    }
     gw::plugin::InstallGateway(std::move(gateway).Value());
     gw::plugin::RegisterRoutes();
+    OrthancPluginRegisterOnChangeCallback(context, OnChange);
     gw::LogInfo("started: " + std::to_string(gw::plugin::ServerCount()) + " server(s), Lua " +
                 gw::lua::ScriptEngine::LuaVersion());
     return 0;
@@ -130,6 +151,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
 }
 
 ORTHANC_PLUGINS_API void OrthancPluginFinalize() {
+  gw::plugin::ShutdownProxy();
   gw::plugin::UninstallGateway();
   gw::SetLogSink(nullptr);
 }

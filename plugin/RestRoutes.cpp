@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "InjectGlue.h"
 #include "OrthancGlue.h"
 #include "gw/common/Json.h"
 #include "gw/common/Log.h"
@@ -102,12 +103,30 @@ void GetDisabledStatus(OrthancPluginRestOutput* output, const char*,
 
 }  // namespace
 
+// The plugin's only on-change callback: Orthanc allows several, but one place keeps the order
+// of reactions explicit.
+OrthancPluginErrorCode OnChange(OrthancPluginChangeType type, OrthancPluginResourceType, const char* resourceId) {
+  try {
+    if (type == OrthancPluginChangeType_OrthancStarted) {
+      InjectOnOrthancStarted();
+    } else if (type == OrthancPluginChangeType_JobFailure && resourceId != nullptr) {
+      InjectOnJobFailure(resourceId);
+    }
+  } catch (const std::exception& e) {
+    LogError(std::string("GW-500 change handler: ") + e.what());
+  }
+  return OrthancPluginErrorCode_Success;
+}
+
 void InstallGateway(std::unique_ptr<service::Gateway> gateway) {
   g_gateway = std::move(gateway);
   g_gateway->StartWatching();
+  InstallInjectMode(*g_gateway);
+  OrthancPluginRegisterOnChangeCallback(Context(), OnChange);
 }
 
 void UninstallGateway() {
+  UninstallInjectMode();
   if (g_gateway) g_gateway->Stop();
   g_gateway.reset();
 }

@@ -34,6 +34,22 @@ const std::vector<Command>& Commands() {
        "Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error.\n"
        "Run it with the same environment variables as Orthanc: an unset ${VAR} becomes \"\".",
        RunCheckConfig},
+      {"token", "--config PATH --server NAME [--show-token] [--scripts-dir DIR]...",
+       "acquire one token for a configured server, the way the plugin does, and print its metadata",
+       "Reads and validates PATH like check-config, starts the gateway's token engine with the plugin's\n"
+       "own provider scripts and HTTP client, and makes one fresh acquisition for server NAME (what\n"
+       "POST /dicomweb-oauth/servers/NAME/test does). Prints the token metadata as JSON on standard\n"
+       "output: provider, token type, expiry, scopes, time taken. Warnings, logs and errors go to\n"
+       "standard error; an error is printed as: error <CODE>: <message>.\n"
+       "\n"
+       "  --config PATH       Orthanc configuration file or folder (required)\n"
+       "  --server NAME       a server of DicomWebOAuth.Servers (required)\n"
+       "  --show-token        also print the access token (\"accessToken\"); it is a credential\n"
+       "  --scripts-dir DIR   use these script folders instead of ScriptDirectories (repeatable)\n"
+       "\n"
+       "Exit status: 0 token acquired, 1 configuration invalid or acquisition failed, 2 usage error.\n"
+       "Run it with the same environment variables as Orthanc: an unset ${VAR} becomes \"\".",
+       RunToken},
   };
   return kCommands;
 }

@@ -40,5 +40,6 @@ int Dispatch(const std::vector<std::string>& words, Io io);
 int RunHelp(const std::vector<std::string>& args, Io io);
 int RunVersion(const std::vector<std::string>& args, Io io);
 int RunCheckConfig(const std::vector<std::string>& args, Io io);
+int RunToken(const std::vector<std::string>& args, Io io);
 
 }  // namespace gw::cli

@@ -72,8 +72,10 @@ local function client_assertion(config, endpoint, method)
   if not key_file then
     return nil, "private_key_jwt needs PrivateKeyFile"
   end
+  -- Without SigningAlgorithm the key decides (RSA: RS256, EC P-256: ES256): an EC key with a
+  -- forced RS256 could never sign.
   return gw.jwt.sign {
-    alg = config_string(config, "SigningAlgorithm") or "RS256",
+    alg = config_string(config, "SigningAlgorithm"),
     key_file = key_file,
     kid = config_string(config, "PrivateKeyId"),
     x5t_file = config_string(config, "ClientCertificate"),
@@ -143,7 +145,25 @@ local function lifetime_of(body)
   return DEFAULT_LIFETIME
 end
 
-local function interpret(response)
+-- Text from the IdP goes into error messages: bounded, and with the client secret masked in case
+-- the IdP echoes the request back.
+local MAX_IDP_TEXT = 300
+
+local function idp_text(value, secret)
+  if type(value) ~= "string" then return nil end
+  local text = value
+  if secret and #secret >= 6 then
+    local start = text:find(secret, 1, true)
+    while start do
+      text = text:sub(1, start - 1) .. "***" .. text:sub(start + #secret)
+      start = text:find(secret, start + 3, true)
+    end
+  end
+  if #text > MAX_IDP_TEXT then text = text:sub(1, MAX_IDP_TEXT) .. "..." end
+  return text
+end
+
+local function interpret(response, secret)
   local status = response.status
   local body = nil
   if response.body and response.body ~= "" then
@@ -168,14 +188,14 @@ local function interpret(response)
     }
   end
 
-  local idp_error = body and type(body.error) == "string" and body.error or nil
-  local description = body and type(body.error_description) == "string" and body.error_description or nil
+  local idp_error = body and idp_text(body.error, secret) or nil
+  local description = body and idp_text(body.error_description, secret) or nil
   local detail = string_format("token endpoint answered %d", status)
   if idp_error then detail = detail .. " error=" .. idp_error end
   if description then detail = detail .. " (" .. description .. ")" end
 
   if status == 429 or status >= 500 then return fail("AUTH-005", detail, 503) end
-  if (idp_error and CREDENTIAL_ERRORS[idp_error]) or status == 401 or status == 403 then
+  if (body and CREDENTIAL_ERRORS[body.error]) or status == 401 or status == 403 then
     return fail("AUTH-001", detail, 503)
   end
   return fail("AUTH-002", detail, 503)
@@ -201,6 +221,6 @@ return {
     if not request then return nil, err end
     local response, http_err = gw.http.request(request)
     if not response then return nil, http_err end
-    return interpret(response)
+    return interpret(response, config_string(config, "ClientSecret"))
   end,
 }

@@ -48,10 +48,9 @@ int Protect(lua_State* L) {
     try {
       return Fn(L);
     } catch (const std::exception& e) {
-      luaL_where(L, 1);          // stack: ..., "file:line:" of the calling script
-      lua_pushstring(L, " ");
+      luaL_where(L, 1);          // stack: ..., "file:line: " of the calling script, or ""
       lua_pushstring(L, e.what());
-      lua_concat(L, 3);          // stack: ..., message
+      lua_concat(L, 2);          // stack: ..., message
     }
   }  // the exception object and everything Fn owned are gone here
   return lua_error(L);

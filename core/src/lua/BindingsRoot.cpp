@@ -11,6 +11,7 @@ constexpr size_t kMaxLogMessage = 8192;  // longer messages are cut, so a script
 
 // gw.log(level, message): level is "error" | "warning" | "info" | "debug"; message a string or a
 // number. The line is "[lua:<script>] message" and goes through gw::Log (secrets are masked there).
+// Messages longer than 8192 bytes are cut; CR and LF are shown as \r and \n.
 int Log(lua_State* L) {
   const std::string_view levelText = ArgString(L, 1, "gw.log", "level");
   LogLevel level;
@@ -26,12 +27,14 @@ int Log(lua_State* L) {
   std::string line = "[lua:";
   line.append(context.scriptName.data(), context.scriptName.size());
   line += "] ";
-  if (length > kMaxLogMessage) {
-    line.append(text, kMaxLogMessage);
-    line += "... (truncated)";
-  } else {
-    line.append(text, length);
+  // Line breaks are escaped so that a script cannot forge separate log lines.
+  const size_t shown = length > kMaxLogMessage ? kMaxLogMessage : length;
+  for (size_t i = 0; i < shown; ++i) {
+    if (text[i] == '\n') line += "\\n";
+    else if (text[i] == '\r') line += "\\r";
+    else line += text[i];
   }
+  if (length > kMaxLogMessage) line += "... (truncated)";
   gw::Log(level, line);
   return 0;
 }

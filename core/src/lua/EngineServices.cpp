@@ -12,6 +12,7 @@ bool EngineServices::EnvAllowed(std::string_view name) const {
 }
 
 bool EngineServices::FirstEnvRefusal(std::string_view name) {
+  name = name.substr(0, kMaxNameLength);  // bounded memory whatever a script asks for
   std::lock_guard<std::mutex> lock(mutex_);
   if (refusedEnv_.find(name) != refusedEnv_.end()) return false;
   if (refusedEnv_.size() >= kMaxRemembered) return false;

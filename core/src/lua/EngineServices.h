@@ -25,6 +25,7 @@ class EngineServices {
   bool FirstEnvRefusal(std::string_view name);
 
   static constexpr size_t kMaxRemembered = 256;
+  static constexpr size_t kMaxNameLength = 128;  // longer names are remembered by their prefix
 
  private:
   EngineOptions options_;

@@ -1,5 +1,6 @@
 #include "gw/lua/ScriptEngine.h"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 
@@ -121,6 +122,7 @@ Result<rapidjson::Document> ScriptEngine::Call(std::string_view script, std::str
     return MakeError("LUA-007", "Lua script '" + std::string(script) + "' has no function '" + std::string(fn) + "'");
   }
   if (budget.count() <= 0) budget = impl_->services->Options().defaultBudget;
+  budget = std::min(budget, std::chrono::milliseconds(std::chrono::hours(24)));  // no time_point overflow
   return serving->Call(*index, *function, arg, start + budget);
 }
 

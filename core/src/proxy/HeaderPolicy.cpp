@@ -26,11 +26,11 @@ const std::array<const char*, 14> kRequestAllow = {
     "if-match",      "if-none-match",       "if-modified-since", "if-unmodified-since",
     "if-range",      "range",               "traceparent",       "tracestate",   "x-request-id"};
 
-const std::array<const char*, 17> kResponseAllow = {
+const std::array<const char*, 18> kResponseAllow = {
     "location",      "content-location", "www-authenticate", "warning",      "etag",
     "last-modified", "cache-control",    "expires",          "retry-after",  "content-language",
     "content-disposition", "content-range", "accept-ranges", "vary",         "link",
-    "content-encoding",    "x-request-id"};
+    "content-encoding",    "x-request-id", "allow"};
 
 const std::array<const char*, 4> kPartAllow = {"content-type", "content-location", "content-id",
                                                "content-description"};

@@ -339,6 +339,8 @@ Result<long> UpstreamClient::Perform(const UpstreamRequest& request, IRequestBod
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
   curl_easy_setopt(h, CURLOPT_BUFFERSIZE, options_.receiveBufferBytes);
   curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, options_.uploadBufferBytes);
+  // An upstream that ignores Expect: 100-continue costs at most this wait before the body goes.
+  curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 1000L);
   // No content coding is requested: the answer is forwarded byte for byte (see HeaderPolicy.h).
   curl_easy_setopt(h, CURLOPT_HTTP_CONTENT_DECODING, 0L);
   curl_easy_setopt(h, CURLOPT_HTTP_TRANSFER_DECODING, 1L);

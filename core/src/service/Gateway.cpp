@@ -223,6 +223,17 @@ gw::Status Gateway::RegisterTokens(std::shared_ptr<http::IHttpClient> http, std:
     key.server = name;
     key.refreshBuffer = std::chrono::seconds(server.tokenRefreshBufferSeconds);
     const std::string id = token::MakeTokenKey(provider, IdentityOf(server), server.scope, server.resource);
+    // Servers sharing a key share one token: the first registration's callback tells them all.
+    key.onNewToken = [this, id](const token::TokenRecord&) {
+      std::function<void(const std::string&)> listener;
+      {
+        std::lock_guard<std::mutex> lock(listenerMutex_);
+        listener = listener_;
+      }
+      if (!listener) return;
+      for (const auto& s : keyServers_.at(id)) listener(s);
+    };
+    keyServers_[id].push_back(name);
     handles_[name] = tokens_->Register(id, std::move(resilient), std::move(key));
   }
   return gw::Status::Success();
@@ -311,6 +322,11 @@ Result<http::Headers> Gateway::CredentialHeaders(const std::string& server, cons
                             });
   if (!used.Ok()) return used.GetError();
   return headers;
+}
+
+void Gateway::SetTokenListener(std::function<void(const std::string& server)> listener) {
+  std::lock_guard<std::mutex> lock(listenerMutex_);
+  listener_ = std::move(listener);
 }
 
 void Gateway::CredentialRejected(const std::string& server) {

@@ -458,7 +458,14 @@ void KeySlot::RunFetch() {
       lastFailedSeq_ = completedSeq_;
       backoff = ComputeBackoff(consecutiveFailures_, core_->Options().backoff, Random01Locked());
       nextAttemptAt_ = end + backoff;
-      if (!removed_) core_->Schedule(this, nextAttemptAt_);
+      // Failures that may pass (IdP down or slow, circuit open, deadline) are retried in the
+      // background when the back-off ends, so service resumes without any caller. A refusal that
+      // will repeat (bad credentials, configuration, validation: ClassifyFailure says permanent) is
+      // not: only a caller arriving after the back-off tries again, so a wrong secret costs the IdP
+      // one request per demand, never a background stream (tests/integration/test_token_auth.py).
+      const bool retryInBackground = IsRetryable(*error) || error->code == codes::kCircuitOpen ||
+                                     error->code == codes::kDeadlineExceeded;
+      if (!removed_ && retryInBackground) core_->Schedule(this, nextAttemptAt_);
     }
     cv_.notify_all();
   }

@@ -426,6 +426,11 @@ class IdentityProvider:
         """Revoke an access token (opaque or JWT); True if the IdP knew it."""
         return self._admin("POST", "revoke", {"token": token})["revoked"]
 
+    def revoke_client(self, client):
+        """Revoke every access token issued to `client` so far; returns how many were revoked."""
+        cid = client.client_id if isinstance(client, IdpClient) else client
+        return self._admin("POST", "revoke-client", {"client_id": cid})["revoked"]
+
     def set_fault(self, status=None, delay_ms=0, count=None, body=None, route="token"):
         """Make the next `count` (None = all) requests to `route` ("token" or "introspection") wait
         `delay_ms` and/or answer `status` with `body` (default: a temporarily_unavailable error).

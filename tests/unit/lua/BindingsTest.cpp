@@ -26,7 +26,9 @@ struct Bound {
     if (!loaded) FAIL(loaded.GetError().ToString());
   }
   std::string Call(const std::string& arg = "{}", milliseconds budget = milliseconds(0)) {
-    return CallText(*engine, "probe", "decide", arg.c_str(), budget);
+    std::string out = CallText(*engine, "probe", "decide", arg.c_str(), budget);
+    RequireBalanced(*engine);
+    return out;
   }
 };
 
@@ -245,6 +247,7 @@ TEST_CASE("LuaBindings/gw.log", "[lua][bindings]") {
     gw.log("info", "hello " .. arg.n)
     gw.log("warning", 42)
     gw.log("debug", string.rep("z", 10000))
+    gw.log("INFO", "first\nerror forged line\r")
     local ok = pcall(gw.log, "loud", "x")
     local ok2 = pcall(gw.log, "info", {})
     return { bad_level = ok, bad_message = ok2 })");
@@ -252,6 +255,7 @@ TEST_CASE("LuaBindings/gw.log", "[lua][bindings]") {
   CHECK(sink->Count("info [lua:probe] hello world") == 1);
   CHECK(sink->Count("warning [lua:probe] 42") == 1);
   CHECK(sink->Count("(truncated)") == 1);
+  CHECK(sink->Count("info [lua:probe] first\\nerror forged line\\r") == 1);
 }
 
 TEST_CASE("LuaBindings/gw.time", "[lua][bindings]") {

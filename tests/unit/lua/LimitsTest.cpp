@@ -30,6 +30,7 @@ struct Limits {
     const auto arg = Json("{}");
     auto r = engine->Call("probe", "decide", arg, budget);
     if (r) FAIL("expected an error, got " + ToText(r.Value()));
+    RequireBalanced(*engine);
     return r.GetError();
   }
 };
@@ -228,5 +229,20 @@ TEST_CASE("LuaLimits/limits apply while loading", "[lua][limits]") {
     const auto r = engine.Reload();
     REQUIRE_FALSE(r);
     CHECK(r.GetError().code == "LUA-004");
+  }
+}
+
+TEST_CASE("LuaLimits/a cap too small for the sandbox fails cleanly", "[lua][limits]") {
+  TempDir dir;
+  dir.Write("p.lua", Policy("p", "return 1"));
+  for (size_t cap : {size_t{0}, size_t{4096}, size_t{16 * 1024}}) {
+    INFO("cap " << cap);
+    EngineOptions options = OptionsFor(dir);
+    options.memoryLimitBytes = cap;
+    ScriptEngine engine(options);
+    const auto r = engine.Reload();
+    REQUIRE_FALSE(r);
+    CHECK(r.GetError().code == "LUA-005");
+    CHECK(engine.CurrentInfo().version == 0);
   }
 }

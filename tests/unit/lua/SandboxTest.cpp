@@ -21,7 +21,11 @@ struct Probe {
     const auto loaded = engine->Reload();
     if (!loaded) FAIL(loaded.GetError().ToString());
   }
-  std::string Call(const char* arg = "{}") { return CallText(*engine, "probe", "decide", arg); }
+  std::string Call(const char* arg = "{}") {
+    std::string out = CallText(*engine, "probe", "decide", arg);
+    RequireBalanced(*engine);
+    return out;
+  }
 };
 
 }  // namespace

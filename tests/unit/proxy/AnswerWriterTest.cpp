@@ -6,6 +6,7 @@
 
 #include "FakeOutput.h"
 #include "gw/proxy/AnswerWriter.h"
+#include "gw/proxy/ProxyErrors.h"
 
 using gw::Result;
 using gw::http::Headers;

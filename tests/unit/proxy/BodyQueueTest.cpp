@@ -9,6 +9,7 @@
 
 #include "gw/proxy/BodyQueue.h"
 #include "gw/proxy/MemoryBody.h"
+#include "gw/proxy/ProxyErrors.h"
 #include "gw/proxy/QueueBody.h"
 
 using namespace std::chrono_literals;

@@ -97,3 +97,23 @@ TEST_CASE("HeaderPolicy/reserved extra headers", "[proxy][headers]") {
     CHECK_FALSE(HeaderPolicy::IsReservedHeader(name));
   }
 }
+
+#include "gw/proxy/StatusMap.h"
+
+TEST_CASE("StatusMap/statuses Orthanc 1.10 can send", "[proxy][headers]") {
+  using gw::proxy::RepresentableStatus;
+  for (int s : {200, 201, 202, 204, 206, 301, 302, 304, 307, 400, 401, 403, 404, 405, 409, 410, 413, 415, 422, 500,
+                501, 502, 503, 504, 507}) {
+    CHECK(RepresentableStatus(s) == s);
+  }
+  CHECK(RepresentableStatus(429) == 503);
+  CHECK(RepresentableStatus(308) == 307);
+  CHECK(RepresentableStatus(299) == 200);
+  CHECK(RepresentableStatus(418) == 400);
+  CHECK(RepresentableStatus(451) == 400);
+  CHECK(RepresentableStatus(499) == 400);
+  CHECK(RepresentableStatus(508) == 502);
+  CHECK(RepresentableStatus(599) == 502);
+  CHECK(RepresentableStatus(0) == 502);
+  CHECK(RepresentableStatus(1000) == 502);
+}

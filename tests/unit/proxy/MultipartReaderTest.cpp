@@ -219,7 +219,7 @@ TEST_CASE("MultipartReader/errors", "[proxy][multipart]") {
 
 TEST_CASE("MultipartReader/Content-Type parameters", "[proxy][multipart]") {
   CHECK(MultipartReader::BoundaryOf("multipart/related; type=\"application/dicom\"; boundary=abc123").Value() == "abc123");
-  CHECK(MultipartReader::BoundaryOf("Multipart/Related; BOUNDARY=\"a b;c\"; type=application/dicom").Value() == "a b;c");
+  CHECK(MultipartReader::BoundaryOf("Multipart/Related; BOUNDARY=\"a b=c\"; type=application/dicom").Value() == "a b=c");
   CHECK(MultipartReader::MediaTypeOf(" Multipart/Related ; type=x") == "multipart/related");
   CHECK(MultipartReader::ParameterOf("multipart/related; type=\"application/dicom\"; boundary=b", "type").value() ==
         "application/dicom");

@@ -1,9 +1,11 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
 #include "RecordingSink.h"
+#include "gw/proxy/ProxyErrors.h"
 #include "gw/proxy/ResponseChannel.h"
 
 using namespace std::chrono_literals;

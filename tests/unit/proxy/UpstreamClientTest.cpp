@@ -10,6 +10,7 @@
 #include "StreamServer.h"
 #include "gw/proxy/BodyQueue.h"
 #include "gw/proxy/MemoryBody.h"
+#include "gw/proxy/ProxyErrors.h"
 #include "gw/proxy/QueueBody.h"
 #include "gw/proxy/UpstreamClient.h"
 

@@ -266,12 +266,31 @@ TEST_CASE("TokenManager/failure without any token: TOK-002 at once while backing
   CHECK(second.GetError().code == "TOK-002");
   CHECK(f.source->Calls() == 1);
   CHECK(f.handle.State().status == TokenStatus::Error);
-  f.Step(seconds(1));  // scheduled retry
+  // Bad credentials are not retried in the background when the back-off ends...
+  f.Step(seconds(1));
+  REQUIRE(f.manager->WaitIdle(kRealTimeout));
+  CHECK(f.source->Calls() == 1);
+  auto third = f.Get();  // ...only when a caller asks again after it
+  CHECK(third.GetError().code == "TOK-002");
   CHECK(f.source->Calls() == 2);
   f.source->SetFailure(std::nullopt);
   f.Step(seconds(2));
-  CHECK(f.source->Calls() == 3);
+  REQUIRE(f.manager->WaitIdle(kRealTimeout));
+  CHECK(f.source->Calls() == 2);
   CHECK(f.Token() == "access-token-1");
+  CHECK(f.source->Calls() == 3);
+}
+
+TEST_CASE("TokenManager/transient failure without any token is retried in the background", "[manager]") {
+  Fixture f;
+  f.source->SetFailure(MakeError("NET-001", "connection refused"));
+  CHECK(f.Get().GetError().code == "TOK-002");
+  CHECK(f.source->Calls() == 1);
+  f.source->SetFailure(std::nullopt);
+  f.Step(seconds(1));  // the back-off ends: the scheduler retries with no caller
+  REQUIRE(f.manager->WaitIdle(kRealTimeout));
+  CHECK(f.source->Calls() == 2);
+  CHECK(f.handle.State().status == TokenStatus::Valid);
 }
 
 TEST_CASE("TokenManager/minRemaining: just-in-time refresh, single flight, no fetch per call", "[manager]") {

@@ -97,7 +97,8 @@ class ScriptEngine {
   // Watches the script folders (inotify) and calls Reload() after changes settle (~200 ms);
   // `onReload` receives each outcome. Idempotent; StopWatching() joins the watcher thread.
   // A change that leaves every script byte-identical (touch, editor scratch files) publishes
-  // nothing and does not call `onReload`.
+  // nothing and does not call `onReload`. `onReload` runs on the watcher thread and must not call
+  // StopWatching().
   void StartWatching(std::function<void(const Result<SnapshotInfo>&)> onReload);
   void StopWatching();
 

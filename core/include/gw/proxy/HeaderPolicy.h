@@ -13,7 +13,7 @@
 //
 // Response (upstream -> caller): Location, Content-Location, WWW-Authenticate, Warning, ETag,
 // Last-Modified, Cache-Control, Expires, Retry-After, Content-Language, Content-Disposition,
-// Content-Range, Accept-Ranges, Vary, Link, Content-Encoding. Content-Type travels separately
+// Content-Range, Accept-Ranges, Vary, Link, Content-Encoding, Allow, X-Request-Id. Content-Type travels separately
 // (Orthanc sets it from the answer's MIME type). Never: Content-Length, Transfer-Encoding and
 // Connection (Orthanc frames its own answer), Set-Cookie (the upstream must not set cookies on
 // Orthanc's origin), hop-by-hop headers.

@@ -6,6 +6,7 @@
 //
 // Thread safety: all methods may be called concurrently once Create() has returned.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <map>
 #include <mutex>
@@ -69,6 +70,13 @@ class Gateway : public proxy::ICredentialSource {
                                           std::chrono::milliseconds timeout) override;
   void CredentialRejected(const std::string& server) override;
 
+  // True when `server`'s provider acquires tokens (false for signing providers).
+  bool HasTokenSource(const std::string& server) const { return HandleOf(server) != nullptr; }
+
+  // Called (on a token engine thread, no lock held) with each server whose token was just renewed.
+  // Set once, before traffic; inject mode uses it to push new tokens to Orthanc.
+  void SetTokenListener(std::function<void(const std::string& server)> listener);
+
   // Starts the file watch on the script folders if the configuration asks for it.
   void StartWatching();
   void Stop();
@@ -97,6 +105,9 @@ class Gateway : public proxy::ICredentialSource {
   std::shared_ptr<MetricsRegistry> metrics_;
   std::unique_ptr<token::TokenManager> tokens_;
   std::map<std::string, token::TokenHandle> handles_;  // servers whose provider acquires tokens
+  std::map<std::string, std::vector<std::string>> keyServers_;  // token key -> servers sharing it
+  mutable std::mutex listenerMutex_;
+  std::function<void(const std::string&)> listener_;
 
   mutable std::mutex reloadMutex_;
   ReloadRecord lastReload_;

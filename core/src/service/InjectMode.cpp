@@ -1,0 +1,106 @@
+#include "gw/service/InjectMode.h"
+
+#include "gw/common/Log.h"
+#include "gw/crypto/Encoding.h"
+#include "gw/crypto/Hash.h"
+#include "gw/service/Gateway.h"
+
+namespace gw::service {
+
+InjectMode::InjectMode(Gateway& gateway, std::shared_ptr<IDefinitionWriter> writer)
+    : gateway_(gateway), writer_(std::move(writer)) {
+  for (const auto& [name, server] : gateway_.Config().servers) {
+    if (server.mode == config::ServerMode::Inject && gateway_.HasTokenSource(name)) servers_.insert(name);
+  }
+}
+
+proxy::DicomWebDefinition InjectMode::BuildDefinition(const std::string& server,
+                                                      const std::string& authorization) const {
+  const config::ServerConfig& s = gateway_.Config().servers.at(server);
+  proxy::DicomWebDefinition d;
+  d.url = s.url;
+  d.username = s.username;
+  d.password = s.password;
+  d.httpHeaders = s.httpHeaders;
+  d.hasDelete = s.hasDelete;
+  d.chunkedTransfers = s.chunkedTransfers;
+  d.timeoutSeconds = s.timeoutSeconds;
+  d.certificateFile = s.certificateFile;
+  d.certificateKeyFile = s.certificateKeyFile;
+  d.certificateKeyPassword = s.certificateKeyPassword;
+  // Keys of an existing DicomWeb.Servers.<name> entry that the gateway does not own stay as they were.
+  const auto& orthanc = gateway_.Config().orthanc.dicomWebServers;
+  if (auto it = orthanc.find(server); it != orthanc.end() && it->second.raw && it->second.raw->IsObject()) {
+    for (const auto& m : it->second.raw->GetObject()) {
+      const std::string key = m.name.GetString();
+      if (proxy::DicomWebDefinition::IsOwnedKey(key)) continue;
+      if (m.value.IsString()) d.userProperties[key] = m.value.GetString();
+      else if (m.value.IsBool()) d.userProperties[key] = m.value.GetBool() ? "1" : "0";
+      else if (m.value.IsNumber()) d.userProperties[key] = std::to_string(m.value.GetDouble());
+    }
+    if (d.username.empty()) d.username = it->second.username;
+    if (d.password.empty()) d.password = it->second.password;
+  }
+  d.httpHeaders["Authorization"] = authorization;
+  return d;
+}
+
+Status InjectMode::WriteCurrent(const std::string& server, std::chrono::milliseconds minRemaining,
+                                std::chrono::milliseconds timeout) {
+  std::string authorization;
+  auto headers = gateway_.CredentialHeaders(server, proxy::OutgoingRequest{},
+                                            std::chrono::duration_cast<std::chrono::seconds>(minRemaining), timeout);
+  if (!headers.Ok()) return headers.GetError();
+  for (auto& [k, v] : headers.Value()) {
+    if (k == "Authorization") authorization = std::move(v);
+  }
+  const std::string fingerprint = crypto::HexEncode(crypto::Sha256(authorization));
+
+  std::lock_guard<std::mutex> lock(writeMutex_);
+  if (!started_) return Status::Success();
+  if (written_[server] == fingerprint) return Status::Success();
+  Status written = writer_->Write(server, BuildDefinition(server, authorization));
+  if (!written.Ok()) {
+    LogError("inject mode: cannot update the DICOMweb definition of '" + server + "': " + written.GetError().ToString());
+    return written;
+  }
+  written_[server] = fingerprint;
+  ++writes_;
+  LogInfo("inject mode: DICOMweb definition of '" + server + "' updated with a new token");
+  return Status::Success();
+}
+
+void InjectMode::Start() {
+  {
+    std::lock_guard<std::mutex> lock(writeMutex_);
+    started_ = true;
+  }
+  for (const auto& server : servers_) {
+    // Waits briefly for a token; if the IdP is slow, OnNewToken() writes it when it arrives.
+    Status s = WriteCurrent(server, std::chrono::milliseconds(0), std::chrono::milliseconds(2000));
+    if (!s.Ok()) LogWarning("inject mode: no token yet for '" + server + "': " + s.GetError().ToString());
+  }
+}
+
+void InjectMode::OnNewToken(const std::string& server) {
+  if (!Manages(server)) return;
+  // The token is cached: take it without waiting.
+  Status s = WriteCurrent(server, std::chrono::milliseconds(0), std::chrono::milliseconds(0));
+  if (!s.Ok()) LogWarning("inject mode: cannot write the new token of '" + server + "': " + s.GetError().ToString());
+}
+
+Status InjectMode::EnsureFresh(const std::string& server, std::chrono::seconds minRemaining,
+                               std::chrono::milliseconds timeout) {
+  return WriteCurrent(server, std::chrono::duration_cast<std::chrono::milliseconds>(minRemaining), timeout);
+}
+
+void InjectMode::CredentialRejected(const std::string& server) {
+  gateway_.CredentialRejected(server);
+}
+
+uint64_t InjectMode::Writes() const {
+  std::lock_guard<std::mutex> lock(writeMutex_);
+  return writes_;
+}
+
+}  // namespace gw::service

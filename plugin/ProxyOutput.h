@@ -1,0 +1,33 @@
+#pragma once
+// proxy::IAnswerOutput over an Orthanc REST output: the only place where a proxied answer meets
+// the Orthanc SDK.
+//   - 200: AnswerBuffer with the upstream Content-Type (whole body);
+//   - 301: OrthancPluginRedirect (Orthanc refuses 301 through SendHttpStatus);
+//   - 405: OrthancPluginSendMethodNotAllowed with the upstream Allow;
+//   - any other status: SetHttpHeader for each returned header, then SendHttpStatus with the
+//     body; a status Orthanc 1.10 cannot send is replaced (proxy::RepresentableStatus) and the real
+//     one given in X-DicomWeb-OAuth-Upstream-Status;
+//   - multipart: StartMultipartAnswer + SendMultipartItem2 per part (Orthanc allows no other
+//     header on a multipart answer, so the upstream's response headers are not forwarded there;
+//     part headers are).
+#include <orthanc/OrthancCPlugin.h>
+
+#include "gw/proxy/IAnswerOutput.h"
+
+namespace gw::plugin {
+
+class ProxyOutput final : public proxy::IAnswerOutput {
+ public:
+  explicit ProxyOutput(OrthancPluginRestOutput* output) : output_(output) {}
+
+  Status SendWhole(int status, const http::Headers& headers, const std::string& contentType,
+                   std::string_view body) override;
+  Status StartMultipart(const std::string& subType, const std::string& partType) override;
+  Status SendPart(const http::Headers& headers, std::string_view body) override;
+  void SendError(const Error& error) override;
+
+ private:
+  OrthancPluginRestOutput* output_;
+};
+
+}  // namespace gw::plugin

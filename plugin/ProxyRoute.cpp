@@ -1,0 +1,472 @@
+#include "ProxyRoute.h"
+
+#include <orthanc/OrthancCPlugin.h>
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "DicomWebServers.h"
+#include "OrthancGlue.h"
+#include "ProxyOutput.h"
+#include "gw/common/Log.h"
+#include "gw/common/SecretRegistry.h"
+#include "gw/proxy/AnswerWriter.h"
+#include "gw/proxy/BodyQueue.h"
+#include "gw/proxy/DicomWebDefinition.h"
+#include "gw/proxy/Forwarder.h"
+#include "gw/proxy/HeaderPolicy.h"
+#include "gw/proxy/ProxyErrors.h"
+#include "gw/proxy/QueueBody.h"
+#include "gw/proxy/ResponseChannel.h"
+#include "gw/proxy/ServerRoute.h"
+#include "gw/proxy/UpstreamClient.h"
+
+namespace gw::plugin {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kRouteRegex = "/oauth-dicom-web/servers/([^/]+)/(.*)";
+constexpr std::chrono::seconds kDefaultIdleTimeout{120};
+
+struct ProxyState {
+  std::map<std::string, proxy::ServerRoute> routes;
+  std::map<std::string, proxy::DicomWebDefinition> definitions;
+  std::shared_ptr<proxy::ICredentialSource> credentials;
+  std::shared_ptr<proxy::UpstreamClient> client;
+  std::unique_ptr<proxy::Forwarder> forwarder;
+  proxy::AnswerLimits limits;
+};
+
+std::mutex g_mutex;
+std::shared_ptr<ProxyState> g_state;
+
+std::shared_ptr<ProxyState> State() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return g_state;
+}
+
+// What the route needs from Orthanc's request description.
+struct Incoming {
+  std::string method;
+  std::string server;
+  std::string tail;
+  http::Headers headers;  // lower-case names, as Orthanc gives them
+  proxy::QueryParams query;
+
+  const std::string* Header(const char* lowerName) const {
+    for (const auto& [k, v] : headers) {
+      if (k == lowerName) return &v;
+    }
+    return nullptr;
+  }
+};
+
+Incoming Read(const OrthancPluginHttpRequest* request) {
+  Incoming in;
+  in.method = MethodName(request->method);
+  if (request->groupsCount >= 2) {
+    in.server = request->groups[0];
+    in.tail = request->groups[1];
+  }
+  for (uint32_t i = 0; i < request->headersCount; ++i) {
+    in.headers.emplace_back(request->headersKeys[i], request->headersValues[i]);
+  }
+  if (request->method == OrthancPluginHttpMethod_Get) {
+    for (uint32_t i = 0; i < request->getCount; ++i) in.query.emplace_back(request->getKeys[i], request->getValues[i]);
+  }
+  return in;
+}
+
+struct Prepared {
+  const proxy::ServerRoute* route = nullptr;
+  proxy::ForwardRequest request;
+};
+
+// The checks every request passes before anything goes upstream, in this order: the loopback
+// secret (403 before anything else is revealed), the server (404), the path and query (400).
+Result<Prepared> Prepare(const ProxyState& state, const Incoming& in) {
+  const std::string* secret = in.Header("x-dicomweb-oauth-gateway");
+  if (secret == nullptr) {
+    return proxy::LoopbackRefused("missing X-DicomWeb-OAuth-Gateway header: this route only serves Orthanc's own "
+                                  "DICOMweb client (use /dicom-web/servers/{name}/...)");
+  }
+  auto it = state.routes.find(in.server);
+  if (it == state.routes.end()) return proxy::UnknownServer(in.server);
+  if (!it->second.secret.Matches(*secret)) return proxy::LoopbackRefused("wrong X-DicomWeb-OAuth-Gateway header");
+  auto url = it->second.upstream.Resolve(in.tail, in.query);
+  if (!url) return url.GetError();
+  Prepared p;
+  p.route = &it->second;
+  p.request.method = in.method;
+  p.request.url = std::move(url).Value();
+  p.request.headers = proxy::HeaderPolicy::RequestHeadersToForward(in.headers);
+  return p;
+}
+
+void LogRefusal(const Incoming& in, const Error& e) {
+  LogWarning("proxy: " + in.method + " for server '" + in.server + "' refused: " + e.ToString());
+}
+
+void LogDone(const std::string& method, const std::string& server, const Result<long>& outcome,
+             const proxy::AnswerWriter& writer, Clock::time_point started) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+  if (outcome.Ok() && !writer.Failure()) {
+    LogDebug("proxy: " + method + " server '" + server + "' -> " + std::to_string(outcome.Value()) + " (" +
+             std::to_string(writer.BodyBytes()) + " bytes, " + std::to_string(writer.PartsSent()) + " parts, " +
+             std::to_string(ms) + " ms)");
+    return;
+  }
+  const Error& e = writer.Failure() ? *writer.Failure() : outcome.GetError();
+  LogWarning("proxy: " + method + " server '" + server + "' failed after " + std::to_string(ms) + " ms: " + e.ToString());
+}
+
+OrthancPluginErrorCode Finish(proxy::AnswerWriter::Outcome outcome) {
+  // Broken: a multipart answer was started and cannot be completed. An error code makes Orthanc
+  // drop the connection without writing the closing boundary, so the client sees a truncated
+  // answer instead of a well-formed one with missing instances.
+  return outcome == proxy::AnswerWriter::Outcome::Complete ? OrthancPluginErrorCode_Success
+                                                           : OrthancPluginErrorCode_NetworkProtocol;
+}
+
+Error NotRunning() { return MakeError("PXY-002", "proxy mode is not running", 503); }
+
+// GET and DELETE: the exchange runs on Orthanc's HTTP thread and the answer streams straight out.
+OrthancPluginErrorCode HandleWithoutBody(OrthancPluginRestOutput* output, const char*,
+                                         const OrthancPluginHttpRequest* request) noexcept {
+  try {
+    auto state = State();
+    if (!state) {
+      AnswerError(output, NotRunning());
+      return OrthancPluginErrorCode_Success;
+    }
+    const Clock::time_point started = Clock::now();
+    const Incoming in = Read(request);
+    auto prepared = Prepare(*state, in);
+    if (!prepared) {
+      LogRefusal(in, prepared.GetError());
+      AnswerError(output, prepared.GetError());
+      return OrthancPluginErrorCode_Success;
+    }
+    ProxyOutput out(output);
+    proxy::AnswerWriter writer(out, state->limits);
+    auto outcome = state->forwarder->Forward(*prepared.Value().route, prepared.Value().request, writer);
+    const auto result = writer.Finish(outcome);
+    LogDone(in.method, in.server, outcome, writer, started);
+    return Finish(result);
+  } catch (const std::exception& e) {
+    LogError(std::string("GW-500 proxy: ") + e.what());
+  } catch (...) {
+    LogError("GW-500 proxy: unknown exception");
+  }
+  return OrthancPluginErrorCode_InternalError;
+}
+
+// POST and PUT: Orthanc hands the body over in pieces (AddChunk) before it calls Execute, the only
+// moment an answer can be written. The exchange therefore starts on a worker thread as soon as the
+// reader exists, pulls the body from a bounded queue while AddChunk fills it, and its answer waits
+// in a ResponseChannel until Execute drains it into the HTTP answer.
+class ProxyReader {
+ public:
+  // `state` null: proxy mode is not running, the request is refused (503).
+  ProxyReader(std::shared_ptr<ProxyState> state, Incoming in) : state_(std::move(state)), in_(std::move(in)) {}
+
+  ~ProxyReader() {
+    if (worker_.joinable()) {
+      // Finalized without Execute (client gone, or Orthanc failed the request): stop the exchange.
+      queue_.Fail(proxy::BodyError("the client went away before the body was complete"));
+      channel_->Abandon();
+      worker_.join();
+    }
+  }
+
+  void Start() {
+    started_ = Clock::now();
+    if (!state_) {
+      refusal_ = NotRunning();
+      return;
+    }
+    auto prepared = Prepare(*state_, in_);
+    if (!prepared) {
+      refusal_ = prepared.GetError();
+      LogRefusal(in_, *refusal_);
+      return;
+    }
+    prepared_ = std::move(prepared).Value();
+    std::optional<uint64_t> declared;
+    if (const std::string* length = in_.Header("content-length")) {
+      try {
+        declared = std::stoull(*length);
+      } catch (const std::exception&) {
+        refusal_ = proxy::BodyError("invalid Content-Length");
+        return;
+      }
+    }
+    const proxy::ServerRoute& route = *prepared_.route;
+    body_ = std::make_unique<proxy::QueueBody>(queue_, declared, proxy::QueueBody::kDefaultReplayLimit,
+                                               route.idleTimeout);
+    channel_ = std::make_unique<proxy::ResponseChannel>(proxy::ResponseChannel::kDefaultCapacity, route.idleTimeout);
+    prepared_.request.body = body_.get();
+    worker_ = std::thread([this] {
+      Result<long> outcome = MakeError("GW-500", "internal error", 500);
+      try {
+        outcome = state_->forwarder->Forward(*prepared_.route, prepared_.request, *channel_);
+      } catch (const std::exception& e) {
+        LogError(std::string("GW-500 proxy worker: ") + e.what());
+      }
+      if (!outcome.Ok() && outcome.GetError().code == "PXY-007") {
+        if (auto why = channel_->PushFailure()) outcome = *why;
+      }
+      queue_.Detach();  // AddChunk may be blocked on a full queue: let it return
+      channel_->Close(std::move(outcome));
+    });
+  }
+
+  void AddChunk(const void* data, uint32_t size) {
+    received_ += size;
+    if (refusal_ || !worker_.joinable()) return;  // refused: the body is read and dropped
+    queue_.Push(std::string_view(static_cast<const char*>(data), size));
+  }
+
+  OrthancPluginErrorCode Execute(OrthancPluginRestOutput* output) {
+    if (refusal_) {
+      AnswerError(output, *refusal_);
+      return OrthancPluginErrorCode_Success;
+    }
+    queue_.Finish();
+    ProxyOutput out(output);
+    proxy::AnswerWriter writer(out, state_->limits);
+    auto outcome = channel_->DrainInto(writer);
+    worker_.join();
+    const auto result = writer.Finish(outcome);
+    LogDone(in_.method, in_.server, outcome, writer, started_);
+    return Finish(result);
+  }
+
+ private:
+  std::shared_ptr<ProxyState> state_;
+  Incoming in_;
+  Clock::time_point started_;
+  std::optional<Error> refusal_;
+  Prepared prepared_;
+  proxy::BodyQueue queue_;
+  std::unique_ptr<proxy::QueueBody> body_;
+  std::unique_ptr<proxy::ResponseChannel> channel_;
+  std::thread worker_;
+  uint64_t received_ = 0;
+};
+
+ProxyReader* AsReader(OrthancPluginServerChunkedRequestReader* reader) {
+  return reinterpret_cast<ProxyReader*>(reader);
+}
+
+OrthancPluginErrorCode CreateReader(OrthancPluginServerChunkedRequestReader** reader, const char*,
+                                    const OrthancPluginHttpRequest* request) noexcept {
+  try {
+    // A refused request still gets a reader, so the refusal is answered with its error body in
+    // Execute (the body is read and dropped meanwhile).
+    auto created = std::make_unique<ProxyReader>(State(), Read(request));
+    created->Start();
+    *reader = reinterpret_cast<OrthancPluginServerChunkedRequestReader*>(created.release());
+    return OrthancPluginErrorCode_Success;
+  } catch (const std::exception& e) {
+    LogError(std::string("GW-500 proxy: ") + e.what());
+  } catch (...) {
+    LogError("GW-500 proxy: unknown exception");
+  }
+  return OrthancPluginErrorCode_InternalError;
+}
+
+OrthancPluginErrorCode AddChunk(OrthancPluginServerChunkedRequestReader* reader, const void* data,
+                                uint32_t size) noexcept {
+  try {
+    AsReader(reader)->AddChunk(data, size);
+    return OrthancPluginErrorCode_Success;
+  } catch (const std::exception& e) {
+    LogError(std::string("GW-500 proxy: ") + e.what());
+  } catch (...) {
+    LogError("GW-500 proxy: unknown exception");
+  }
+  return OrthancPluginErrorCode_InternalError;
+}
+
+OrthancPluginErrorCode Execute(OrthancPluginServerChunkedRequestReader* reader,
+                               OrthancPluginRestOutput* output) noexcept {
+  try {
+    return AsReader(reader)->Execute(output);
+  } catch (const std::exception& e) {
+    LogError(std::string("GW-500 proxy: ") + e.what());
+  } catch (...) {
+    LogError("GW-500 proxy: unknown exception");
+  }
+  return OrthancPluginErrorCode_InternalError;
+}
+
+void FinalizeReader(OrthancPluginServerChunkedRequestReader* reader) noexcept {
+  try {
+    delete AsReader(reader);
+  } catch (...) {
+    LogError("GW-500 proxy: exception while releasing a request");
+  }
+}
+
+Error ConfigError(const std::string& server, const std::string& key, const std::string& why) {
+  return MakeError("CFG-002", "DicomWebOAuth.Servers." + server + "." + key + ": " + why, 500);
+}
+
+// A value of DicomWeb.Servers.<name> carried over as a DICOMweb user property (string form).
+std::optional<std::string> PropertyText(const rapidjson::Value& v) {
+  if (v.IsString()) return std::string(v.GetString(), v.GetStringLength());
+  if (v.IsBool()) return std::string(v.GetBool() ? "1" : "0");
+  if (v.IsInt()) return std::to_string(v.GetInt());
+  return std::nullopt;
+}
+
+std::optional<bool> PropertyBool(const rapidjson::Value& object, const char* key) {
+  auto it = object.FindMember(key);
+  if (it == object.MemberEnd()) return std::nullopt;
+  if (it->value.IsBool()) return it->value.GetBool();
+  if (it->value.IsString()) {
+    const std::string s = it->value.GetString();
+    if (s == "1" || s == "true") return true;
+    if (s == "0" || s == "false") return false;
+  }
+  return std::nullopt;
+}
+
+proxy::DicomWebDefinition BuildDefinition(const config::GatewayConfig& config, const config::ServerConfig& server,
+                                          const proxy::LoopbackSecret& secret) {
+  proxy::DicomWebDefinition d;
+  d.url = proxy::LoopbackUrl(config.orthanc.httpPort, server.name);
+  d.httpHeaders[proxy::kLoopbackSecretHeader] = secret.Value();
+  d.hasDelete = server.hasDelete;
+  d.chunkedTransfers = server.chunkedTransfers;
+  d.timeoutSeconds = server.timeoutSeconds;
+  // Username/Password are what the DICOMweb plugin sends to this route, i.e. an Orthanc user when
+  // AuthenticationEnabled is true. They never reach the upstream (the route drops Authorization).
+  d.username = server.username;
+  d.password = server.password;
+
+  auto existing = config.orthanc.dicomWebServers.find(server.name);
+  if (existing != config.orthanc.dicomWebServers.end()) {
+    const auto& def = existing->second;
+    const bool pointsHere = proxy::IsLoopbackRouteUrl(def.url, server.name);
+    if (pointsHere && d.username.empty() && d.password.empty()) {
+      // A Python-plugin configuration: DicomWeb.Servers.<name> already targets the route, with
+      // the Orthanc credentials it needs. Keep them.
+      d.username = def.username;
+      d.password = def.password;
+    }
+    if (def.raw && def.raw->IsObject()) {
+      const rapidjson::Value& raw = *def.raw;
+      if (!d.hasDelete) d.hasDelete = PropertyBool(raw, "HasDelete");
+      if (!d.chunkedTransfers) d.chunkedTransfers = PropertyBool(raw, "ChunkedTransfers");
+      if (!d.timeoutSeconds) {
+        auto t = raw.FindMember("Timeout");
+        if (t != raw.MemberEnd() && t->value.IsInt() && t->value.GetInt() > 0) d.timeoutSeconds = t->value.GetInt();
+      }
+      for (auto m = raw.MemberBegin(); m != raw.MemberEnd(); ++m) {
+        const std::string key(m->name.GetString(), m->name.GetStringLength());
+        if (proxy::DicomWebDefinition::IsOwnedKey(key)) continue;
+        if (auto text = PropertyText(m->value)) d.userProperties[key] = *text;
+      }
+    }
+    if (!pointsHere) {
+      LogInfo("proxy: DicomWeb.Servers." + server.name +
+              " is replaced by the gateway's loopback definition (the upstream URL stays in DicomWebOAuth)");
+    }
+  }
+  // Streaming needs chunked transfers: without them Orthanc delivers the body in one piece.
+  if (!d.chunkedTransfers) d.chunkedTransfers = true;
+  if (!*d.chunkedTransfers) {
+    LogWarning("proxy: server " + server.name + " has ChunkedTransfers false: every STOW body is then held whole "
+               "by Orthanc before the gateway sees it");
+  }
+  return d;
+}
+
+}  // namespace
+
+Status RegisterProxy(const config::GatewayConfig& config, std::shared_ptr<proxy::ICredentialSource> credentials) {
+  auto state = std::make_shared<ProxyState>();
+  bool anyProxy = false;
+  for (const auto& [name, server] : config.servers) {
+    if (server.mode != config::ServerMode::Proxy) continue;
+    anyProxy = true;
+    auto upstream = proxy::UpstreamUrl::FromBase(server.url);
+    if (!upstream) return ConfigError(name, "Url", upstream.GetError().message);
+    http::Headers extra;
+    for (const auto& [header, value] : server.httpHeaders) {
+      if (proxy::HeaderPolicy::IsReservedHeader(header)) {
+        return ConfigError(name, "HttpHeaders", "'" + header + "' cannot be set (the proxy owns it)");
+      }
+      extra.emplace_back(header, value);
+    }
+    auto secret = proxy::LoopbackSecret::Generate();
+    if (!secret) return secret.GetError();
+
+    http::TlsOptions tls;
+    tls.verifyPeer = server.verifySsl;
+    tls.caBundle = server.caBundle;
+    tls.clientCertificate = server.certificateFile;
+    tls.clientKey = server.certificateKeyFile;
+    tls.clientKeyPassword = server.certificateKeyPassword;
+
+    std::chrono::milliseconds idle = kDefaultIdleTimeout;
+    if (server.timeoutSeconds && *server.timeoutSeconds > 0) idle = std::chrono::seconds(*server.timeoutSeconds);
+
+    state->definitions.emplace(name, BuildDefinition(config, server, secret.Value()));
+    state->routes.emplace(name, proxy::ServerRoute{name, std::move(upstream).Value(), std::move(secret).Value(), tls,
+                                                   std::move(extra), std::chrono::milliseconds(10000), idle});
+  }
+  if (anyProxy && config.orthanc.dicomWebServersInDatabase && !config.global.allowInjectWithServersInDatabase) {
+    return MakeError("CFG-002",
+                     "DicomWeb.ServersInDatabase is true: the loopback definitions of proxy-mode servers (with their "
+                     "per-start secret) would be written to the Orthanc database; set "
+                     "DicomWebOAuth.AllowInjectWithServersInDatabase to true to accept that",
+                     500);
+  }
+  state->credentials = std::move(credentials);
+  state->client = std::make_shared<proxy::UpstreamClient>();
+  state->forwarder = std::make_unique<proxy::Forwarder>(state->credentials, state->client);
+
+  LoadDicomWebRoot();
+  OrthancPluginRegisterChunkedRestCallback(Context(), kRouteRegex, &HandleWithoutBody, &CreateReader,
+                                           &HandleWithoutBody, &CreateReader, &AddChunk, &Execute, &FinalizeReader);
+  const size_t count = state->routes.size();
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    g_state = std::move(state);
+  }
+  LogInfo("proxy: route /oauth-dicom-web/servers/{name}/ registered for " + std::to_string(count) +
+          " server(s) in proxy mode");
+  return Status::Success();
+}
+
+void OnOrthancStarted() {
+  auto state = State();
+  if (!state) return;
+  for (const auto& [name, definition] : state->definitions) {
+    Status written = WriteDicomWebServer(name, definition);
+    if (!written) {
+      LogError("proxy: " + written.GetError().ToString());
+      continue;
+    }
+    LogInfo("proxy: DICOMweb server '" + name + "' now goes through the gateway (" + definition.url + ")");
+  }
+}
+
+void ShutdownProxy() {
+  std::shared_ptr<ProxyState> state;
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    state.swap(g_state);
+  }
+  // Requests still running hold their own reference; Orthanc has stopped serving HTTP when
+  // Finalize calls this, so `state` is normally the last one and releases the credential source here.
+}
+
+}  // namespace gw::plugin

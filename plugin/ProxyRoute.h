@@ -1,0 +1,33 @@
+#pragma once
+// Proxy mode in Orthanc: the route /oauth-dicom-web/servers/{name}/<DICOMweb path> and the loopback
+// server definitions that make Orthanc's DICOMweb plugin use it (docs/proxy-mode.md).
+//
+// Lifetime, called by the plugin's entry points:
+//   RegisterProxy()     in OrthancPluginInitialize, once, after the Gateway exists;
+//   OnOrthancStarted()  from the plugin's single OnChange callback, on OrthancPluginChangeType_
+//                       OrthancStarted (Orthanc's REST API accepts the definitions from then on);
+//   ShutdownProxy()     in OrthancPluginFinalize, before the credential source is destroyed.
+#include <memory>
+
+#include "gw/common/Error.h"
+#include "gw/config/GatewayConfig.h"
+#include "gw/proxy/ICredentialSource.h"
+
+namespace gw::plugin {
+
+// Registers the route (a chunked REST callback: GET, POST, PUT, DELETE; request bodies only
+// through the chunked reader) and prepares every proxy-mode server: upstream URL, TLS, extra
+// headers, a per-start loopback secret and the definition to write. `credentials` must stay valid
+// until ShutdownProxy(). Fails with CFG-002 (nothing registered) for a proxy-mode server whose
+// upstream URL or HttpHeaders cannot be used, or when DicomWeb.ServersInDatabase is true without
+// AllowInjectWithServersInDatabase (the loopback secret would be stored in the database).
+Status RegisterProxy(const config::GatewayConfig& config, std::shared_ptr<proxy::ICredentialSource> credentials);
+
+// Writes the loopback definition of every proxy-mode server (PUT /dicom-web/servers/{name});
+// failures are logged with their code (PXY-008). Safe to call more than once.
+void OnOrthancStarted();
+
+// Stops serving: later requests get 503 (PXY-002); releases the credential source. Idempotent.
+void ShutdownProxy();
+
+}  // namespace gw::plugin
