@@ -71,16 +71,6 @@ gw::config::ParseResult ReadConfiguration() {
   return gw::config::ConfigParser::Parse(*doc, options);
 }
 
-// The plugin's single OnChange callback (Orthanc calls every registered one for every change).
-OrthancPluginErrorCode OnChange(OrthancPluginChangeType changeType, OrthancPluginResourceType, const char*) {
-  try {
-    if (changeType == OrthancPluginChangeType_OrthancStarted) gw::plugin::OnOrthancStarted();
-  } catch (const std::exception& e) {
-    gw::LogError(std::string("GW-500 change callback: ") + e.what());
-  }
-  return OrthancPluginErrorCode_Success;
-}
-
 }  // namespace
 
 extern "C" {
@@ -140,7 +130,6 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
     }
     gw::plugin::InstallGateway(std::move(gateway).Value());
     gw::plugin::RegisterRoutes();
-    OrthancPluginRegisterOnChangeCallback(context, OnChange);
     gw::LogInfo("started: " + std::to_string(gw::plugin::ServerCount()) + " server(s), Lua " +
                 gw::lua::ScriptEngine::LuaVersion());
     return 0;

@@ -104,3 +104,4 @@ Status ProxyOutput::SendPart(const http::Headers& headers, std::string_view body
 void ProxyOutput::SendError(const Error& error) { AnswerError(output_, error); }
 
 }  // namespace gw::plugin
+

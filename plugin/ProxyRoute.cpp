@@ -226,7 +226,6 @@ class ProxyReader {
   }
 
   void AddChunk(const void* data, uint32_t size) {
-    received_ += size;
     if (refusal_ || !worker_.joinable()) return;  // refused: the body is read and dropped
     queue_.Push(std::string_view(static_cast<const char*>(data), size));
   }
@@ -256,7 +255,6 @@ class ProxyReader {
   std::unique_ptr<proxy::QueueBody> body_;
   std::unique_ptr<proxy::ResponseChannel> channel_;
   std::thread worker_;
-  uint64_t received_ = 0;
 };
 
 ProxyReader* AsReader(OrthancPluginServerChunkedRequestReader* reader) {

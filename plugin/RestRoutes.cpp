@@ -4,6 +4,7 @@
 
 #include "InjectGlue.h"
 #include "OrthancGlue.h"
+#include "ProxyRoute.h"
 #include "gw/common/Json.h"
 #include "gw/common/Log.h"
 
@@ -108,6 +109,7 @@ void GetDisabledStatus(OrthancPluginRestOutput* output, const char*,
 OrthancPluginErrorCode OnChange(OrthancPluginChangeType type, OrthancPluginResourceType, const char* resourceId) {
   try {
     if (type == OrthancPluginChangeType_OrthancStarted) {
+      OnOrthancStarted();  // proxy mode: loopback definitions (ProxyRoute.h); logs, never throws
       InjectOnOrthancStarted();
     } else if (type == OrthancPluginChangeType_JobFailure && resourceId != nullptr) {
       InjectOnJobFailure(resourceId);

@@ -29,17 +29,24 @@ namespace {
 constexpr const char* kUsage =
     "usage: dicomweb-oauth token --config PATH --server NAME [--show-token] [--scripts-dir DIR]...\n";
 
+// The error stream is written by this thread and by the engine's fetch threads (their log lines):
+// one lock and one preformatted write per line, so lines never interleave.
+std::mutex g_errMutex;
+
+void ErrLine(std::ostream& err, const std::string& line) {
+  std::lock_guard<std::mutex> lock(g_errMutex);
+  err << line + "\n" << std::flush;
+}
+
 // Engine logs (provider scripts, token engine) go to the error stream after masking by Log().
 class ErrSink final : public ILogSink {
  public:
   explicit ErrSink(std::ostream& err) : err_(err) {}
   void Write(LogLevel level, std::string_view message) override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    err_ << ToString(level) << ": " << message << "\n";
+    ErrLine(err_, std::string(ToString(level)) + ": " + std::string(message));
   }
 
  private:
-  std::mutex mutex_;
   std::ostream& err_;
 };
 
@@ -108,14 +115,14 @@ bool ParseArgs(const std::vector<std::string>& args, Options& options, std::ostr
 }
 
 void PrintError(std::ostream& err, const std::string& code, const std::string& message) {
-  err << "error " << code << ": " << SecretRegistry::Redact(message) << "\n";
+  ErrLine(err, "error " + code + ": " + SecretRegistry::Redact(message));
 }
 
 // Reads and validates the configuration like check-config (and the plugin) do. Prints every
 // diagnostic to `err`; returns the configuration only when it has no error.
 std::optional<config::GatewayConfig> LoadConfiguration(const Options& options, std::ostream& err) {
   const config::LoadResult loaded = config::ConfigLoader::Load(options.config, config::ProcessEnvironment());
-  for (const config::Diagnostic& d : loaded.diagnostics) err << SecretRegistry::Redact(d.ToString()) << "\n";
+  for (const config::Diagnostic& d : loaded.diagnostics) ErrLine(err, SecretRegistry::Redact(d.ToString()));
   if (!loaded.document) return std::nullopt;
 
   config::ParseOptions parseOptions;
@@ -129,10 +136,11 @@ std::optional<config::GatewayConfig> LoadConfiguration(const Options& options, s
   }
   // Secrets first, so that nothing printed from here on can show them.
   for (const std::string& secret : config::CollectSecrets(parsed.bestEffort)) SecretRegistry::Add(secret);
-  for (const config::Diagnostic& d : parsed.diagnostics) err << SecretRegistry::Redact(d.ToString()) << "\n";
+  for (const config::Diagnostic& d : parsed.diagnostics) ErrLine(err, SecretRegistry::Redact(d.ToString()));
   if (!parsed.Ok()) {
-    err << "configuration invalid: "
-        << config::CountSeverity(parsed.diagnostics, config::Severity::Error) << " error(s)\n";
+    ErrLine(err, "configuration invalid: " +
+                     std::to_string(config::CountSeverity(parsed.diagnostics, config::Severity::Error)) +
+                     " error(s)");
     return std::nullopt;
   }
   return std::move(*parsed.config);

@@ -5,16 +5,66 @@ gateway's route. STOW (streamed, chunked), QIDO, WADO-RS retrieve into an empty 
 DELETE; byte identity of every instance; real statuses and bodies (409); a revoked token is
 replayed once with a fresh one."""
 # gw-test-timeout: 600
-import json
 
-from harness import testing, wait_until
+from harness import HarnessError, testing, wait_until
 from harness.dicom import make_study, sha256, sop_instance_uid
 from harness.http import multipart_related, parse_multipart
 from harness.idp import IdentityProvider, IdpClient
 from harness.upstream import ProtectedDicomWeb
-from gwtest import LoopbackSecretCapture, assert_no_secret, gateway_orthanc, proxy_request, wait_proxy_definition
+from gwtest import (LoopbackSecretCapture, assert_no_secret, gateway_orthanc, proxy_request, raw_http,
+                    wait_proxy_definition)
 
 SECRET = "proxy-dataflow-client-secret-2b7e"
+
+
+class BrokenWadoUpstream:
+    """A DICOMweb upstream whose WADO-RS answers break before the end: status 200, every instance
+    but the last one whole, half of the last one, then the connection closes (no closing boundary).
+    Runs in a thread of the test process (same network namespace)."""
+
+    def __init__(self, ws, instances):
+        import http.server
+        import threading
+        self.port = ws.ports.allocate()
+        self.requests = []
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # noqa: N802 (http.server naming)
+                owner.requests.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", 'multipart/related; type="application/dicom"; boundary=cut-here')
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for data in instances[:-1]:
+                    self.wfile.write(b"--cut-here\r\nContent-Type: application/dicom\r\n\r\n" + data + b"\r\n")
+                last = instances[-1]
+                self.wfile.write(b"--cut-here\r\nContent-Type: application/dicom\r\n\r\n" + last[:len(last) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def dicomweb_url(self):
+        return f"http://127.0.0.1:{self.port}/dicom-web"
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def terminate(self):
+        pass
 
 
 def first_value(element):
@@ -40,12 +90,22 @@ class ProxyDataflow(testing.TestCase):
         # An upstream that accepts one fixed token only, never the gateway's: every request is a 401.
         cls.refusing = cls.use_class(ProtectedDicomWeb(cls.ws, auth="static", static_token="never-issued-token-0",
                                                        name="refusing"))
+        # The same kind of upstream over HTTPS, its certificate issued by the test CA.
+        cls.tls_upstream = cls.use_class(ProtectedDicomWeb(cls.ws, cls.idp, tls=True, name="tls-upstream"))
+        # Orthanc 1.10 writes each part of a multipart answer out only when the next one comes (or
+        # the answer ends): a failure right after the first part still becomes a clean 500. With
+        # three whole parts before the cut, the answer has started and must be cut.
+        cls.broken_study = make_study(4, seed=27, rows=128, columns=128)
+        cls.broken = cls.use_class(BrokenWadoUpstream(cls.ws, cls.broken_study.instances))
         cls.capture = LoopbackSecretCapture(cls.ws)
         servers = {"cloud": server(cls.idp, cls.upstream.dicomweb_url, HasDelete=True),
                    # Orthanc B's own REST API through the same nginx: a real DELETE target.
                    "native": server(cls.idp, cls.upstream.url + "/", HasDelete=True),
                    "down": server(cls.idp, "http://127.0.0.1:9/dicom-web/"),
-                   "refusing": server(cls.idp, cls.refusing.dicomweb_url)}
+                   "refusing": server(cls.idp, cls.refusing.dicomweb_url),
+                   "tls": server(cls.idp, cls.tls_upstream.dicomweb_url, CaBundle=str(cls.tls_upstream.ca_file)),
+                   "tls-untrusted": server(cls.idp, cls.tls_upstream.dicomweb_url),
+                   "broken": server(cls.idp, cls.broken.dicomweb_url)}
         cls.a = cls.use_class(gateway_orthanc(cls.ws, servers=servers, config=cls.capture.config(),
                                               section={"LogLevel": "debug"}))
         # An empty Orthanc that retrieves through its own gateway.
@@ -226,6 +286,46 @@ class ProxyDataflow(testing.TestCase):
             return found if len(found) >= 2 else None
         entries = wait_until(both, 10, "both attempts in the access log")
         self.assertEqual([e["status"] for e in entries], [401, 401])
+
+    def test_https_upstream_verified_with_the_configured_ca(self):
+        mark = self.tls_upstream.log_mark()
+        r = self.a.rest("POST", "/dicom-web/servers/tls/qido", json={"Uri": "/studies", "Arguments": {"offset": "5"}})
+        self.assertEqual(r.status, 200, r.text)
+        entry = wait_until(lambda: next((e for e in self.tls_upstream.access_entries()[mark:]
+                                         if e["uri"] == "/dicom-web/studies?offset=5"), None), 10, "the QIDO over TLS")
+        self.assertEqual((entry["status"], entry["auth"]), (200, "active"))
+        self.assertIn(entry["ssl_protocol"], ("TLSv1.2", "TLSv1.3"))
+        # Without the CA bundle the certificate does not verify: nothing is sent.
+        self.a.rest("POST", "/dicom-web/servers/tls-untrusted/qido", json={"Uri": "/studies"})
+        r = proxy_request(self.a, "tls-untrusted", "GET", "studies", secret=self.capture.secret(self.a, "tls-untrusted"))
+        self.assertEqual(r.status, 502, r.text)
+        self.assertEqual(r.json()["error"]["code"], "PXY-003")
+        self.assertIn("NET-003", r.json()["error"]["message"])
+
+    def test_a_multipart_answer_broken_midway_is_never_a_short_valid_one(self):
+        uid = self.broken_study.study_instance_uid
+        # Straight to the route: the first part arrives, then the answer ends without its boundary.
+        self.a.rest("POST", "/dicom-web/servers/broken/qido", json={"Uri": "/studies"})
+        secret = self.capture.secret(self.a, "broken")
+        status, headers, body = raw_http(
+            self.a.http_port, f"GET /oauth-dicom-web/servers/broken/studies/{uid} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              f"X-DicomWeb-OAuth-Gateway: {secret}\r\nConnection: close\r\n\r\n")
+        self.assertEqual(status, 200, (headers, body[:400]))
+        self.assertIn(self.broken_study.instances[0], body)
+        self.assertNotIn(self.broken_study.instances[-1], body)
+        self.assertNotIn(b"--\r\n", body[-80:])  # no closing boundary
+        # A last part that is not DICOM, so that clients which accept a missing boundary fail too.
+        self.assertIn(b"DICOMWEB-OAUTH-GATEWAY-ABORTED PXY-00", body)
+        with self.assertRaises(HarnessError):
+            parse_multipart(headers["content-type"], body)
+        self.assertRegex(self.a.log_text(), r"proxy: GET server 'broken' failed after \d+ ms: PXY-00[37]")
+        # Through Orthanc's own DICOMweb client: without that last part its retrieve job would end in
+        # "Success" with 3 of the 4 instances (measured); it must fail.
+        r = self.a.rest("POST", "/dicom-web/servers/broken/retrieve",
+                        json={"Resources": [{"Study": uid}], "Asynchronous": True})
+        self.assertEqual(r.status, 200, r.text)
+        job = self.a.wait_job(r.json()["ID"], timeout=120)
+        self.assertEqual(job["State"], "Failure", job)
 
     def test_larger_stow_streams_through_the_bounded_queue(self):
         # ~48 MB in one STOW request: many 1 MiB chunks through a 4 MiB queue.

@@ -8,7 +8,7 @@ import itertools
 import json
 import re
 
-from harness import Orthanc, testing, wait_until
+from harness import testing, wait_until
 from harness.idp import IdentityProvider, IdpClient
 from harness.upstream import ProtectedDicomWeb
 from gwtest import (LOOPBACK_SECRET_HEADER, LoopbackSecretCapture, assert_no_secret, gateway_orthanc, proxy_request,
@@ -65,7 +65,8 @@ class ProxySecurity(testing.TestCase):
             entries = self.upstream.access_entries()[mark:]
             return entries if any(e["uri"] == f"/dicom-web/studies?limit=1&offset={n}" for e in entries) else None
         entries = wait_until(logged, 10, "the canary in the access log")
-        return [e for e in entries if not re.match(r"^/dicom-web/studies\?limit=1&offset=\d+$", e["uri"])]
+        # Canaries, and the QIDOs of the secret capture (their lines may land after a mark).
+        return [e for e in entries if not re.match(r"^/dicom-web/studies\?limit=1(&offset=\d+)?$", e["uri"])]
 
     def refused_without_upstream(self, send, expected_status, expected_code=None):
         """Runs send() -> (status, body text) and checks nothing reached nginx."""
@@ -199,14 +200,7 @@ class ProxySecurity(testing.TestCase):
                  ("/dicomweb-oauth/status", "/dicomweb-oauth/servers", "/dicom-web/servers?expand")]
         assert_no_secret(self, [SECRET, self.cloud_secret, self.other_secret], self.a.log_text(), *pages)
 
-
-class ProxyConfiguration(testing.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.idp = cls.use_class(IdentityProvider(cls.ws, clients=[IdpClient("orthanc-a", secret=SECRET)]))
-        cls.upstream = cls.use_class(ProtectedDicomWeb(cls.ws, cls.idp))
+    # -- configuration: each test starts its own Orthanc --------------------------------------
 
     def test_python_plugin_configuration_works_unchanged_with_orthanc_authentication(self):
         # The Python plugin's documented set-up: DicomWeb.Servers.<name> points at the proxy route

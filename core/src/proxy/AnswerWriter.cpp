@@ -54,9 +54,16 @@ Status AnswerWriter::SendPart(MultipartReader::Part& part) {
     }
     if (type.empty()) type = "application/octet-stream";
     started_ = true;
-    if (auto s = output_.StartMultipart(subType_, type); !s) return s;
+    startedType_ = MultipartReader::MediaTypeOf(type);
+    if (auto s = output_.StartMultipart(subType_, type); !s) {
+      outputFailed_ = true;
+      return s;
+    }
   }
-  if (auto s = output_.SendPart(headers, part.body); !s) return s;
+  if (auto s = output_.SendPart(headers, part.body); !s) {
+    outputFailed_ = true;
+    return s;
+  }
   ++partsSent_;
   return Status::Success();
 }
@@ -80,19 +87,30 @@ bool AnswerWriter::OnBody(std::string_view data) {
   return true;
 }
 
+AnswerWriter::Outcome AnswerWriter::Abort() {
+  // Not when the output itself failed (the caller is gone): nothing more can be written then.
+  if (multipart_ && !outputFailed_ && startedType_ == "application/dicom") {
+    const std::string text = std::string(kAbortMarker) + " " + failure_->code +
+                             ": the upstream answer broke off, this answer is incomplete (this part is not a DICOM "
+                             "instance)\n";
+    output_.SendPart({{"content-type", "application/dicom"}}, text);  // best effort: the caller may be gone
+  }
+  return Outcome::Broken;
+}
+
 AnswerWriter::Outcome AnswerWriter::Finish(const Result<long>& exchange) {
   if (!exchange.Ok() || !headSeen_) {
     Error error = failure_ ? *failure_
                            : (exchange.Ok() ? UpstreamMalformed("no answer") : exchange.GetError());
     failure_ = error;
-    if (started_) return Outcome::Broken;
+    if (started_) return Abort();
     output_.SendError(error);
     return Outcome::Complete;
   }
   if (multipart_) {
     if (Status s = multipart_->Finish(); !s) {
       failure_ = s.GetError();
-      if (started_) return Outcome::Broken;
+      if (started_) return Abort();
       output_.SendError(s.GetError());
       return Outcome::Complete;
     }

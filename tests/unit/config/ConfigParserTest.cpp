@@ -576,7 +576,8 @@ TEST_CASE("ConfigParser/CFG-003 empty values name the variable", "[config][parse
     REQUIRE(l3.Ok());
     ParseOptions options = TestOptions();
     options.variables = &l3.variables;
-    const Diagnostic* d = Find(ConfigParser::Parse(*l3.document, options).diagnostics, "CFG-003", P("ClientSecret"));
+    const ParseResult r3 = ConfigParser::Parse(*l3.document, options);  // keeps the diagnostics alive
+    const Diagnostic* d = Find(r3.diagnostics, "CFG-003", P("ClientSecret"));
     REQUIRE(d);
     CHECK(d->message.find("a ${...} reference is not set") != std::string::npos);
     CHECK(d->message.find("BAD NAME") == std::string::npos);

@@ -191,7 +191,7 @@ TEST_CASE("ClientCredentials/private_key_jwt RS256 verifies with the public key"
 TEST_CASE("ClientCredentials/private_key_jwt ES256 verifies with the public key", "[providers]") {
   auto key = gw::crypto::AsymmetricKey::FromPublicPem(ReadFile(CryptoFixture("ec-public.pem")));
   REQUIRE(key.Ok());
-  for (const std::string algorithm : {std::string(",\"SigningAlgorithm\":\"ES256\""), std::string()}) {
+  for (const std::string& algorithm : {std::string(",\"SigningAlgorithm\":\"ES256\""), std::string()}) {
     // Regression: without SigningAlgorithm the script forced RS256, which an EC key cannot sign,
     // so a configuration accepted at start-up failed every acquisition with CFG-002.
     DYNAMIC_SECTION("SigningAlgorithm " << (algorithm.empty() ? "absent (the key decides)" : "ES256")) {

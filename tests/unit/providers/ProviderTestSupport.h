@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -202,12 +203,12 @@ inline std::string Base64Decode(const std::string& in) {
   static const std::string kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   int bits = 0;
-  int value = 0;
+  uint32_t value = 0;  // only the low bits not yet emitted matter
   for (char c : in) {
     if (c == '=') break;
     const size_t index = kAlphabet.find(c);
     if (index == std::string::npos) throw std::runtime_error("bad base64");
-    value = (value << 6) | static_cast<int>(index);
+    value = ((value << 6) | static_cast<uint32_t>(index)) & 0xffffffu;
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
@@ -224,9 +225,9 @@ inline std::string HexToBase64Url(std::string hex) {
   static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   std::string out;
   int bits = 0;
-  int value = 0;
+  uint32_t value = 0;  // only the low bits not yet emitted matter
   for (unsigned char c : raw) {
-    value = (value << 8) | c;
+    value = ((value << 8) | c) & 0xffffu;
     bits += 8;
     while (bits >= 6) {
       bits -= 6;

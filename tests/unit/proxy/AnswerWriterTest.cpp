@@ -101,13 +101,34 @@ TEST_CASE("AnswerWriter/the multipart answer starts only with its first complete
     CHECK(w.Finish(gw::proxy::UpstreamUnreachable(gw::MakeError("NET-005", "connection reset", 502))) ==
           AnswerWriter::Outcome::Broken);
     CHECK_FALSE(out.error.has_value());
+    // The last part is not DICOM, so a client that ignores the missing boundary still fails.
+    REQUIRE(out.parts.size() == 2);
+    CHECK(out.parts[1].headers == Headers{{"content-type", "application/dicom"}});
+    CHECK(out.parts[1].body.rfind(AnswerWriter::kAbortMarker, 0) == 0);
+    CHECK(out.parts[1].body.find("PXY-003") != std::string::npos);
+    CHECK(out.parts[1].body.find("DICM") == std::string::npos);
   }
   SECTION("the answer ends without its closing boundary") {
     REQUIRE(w.OnBody(std::string_view(body).substr(300, 400)));
     CHECK(w.Finish(Result<long>(200L)) == AnswerWriter::Outcome::Broken);
     REQUIRE(w.Failure().has_value());
     CHECK(w.Failure()->code == "PXY-007");
+    REQUIRE(out.parts.size() == 2);
+    CHECK(out.parts[1].body.rfind(AnswerWriter::kAbortMarker, 0) == 0);
   }
+}
+
+TEST_CASE("AnswerWriter/a broken frames answer gets no bogus last part", "[proxy][answer]") {
+  const std::string b = "frames-boundary";
+  FakeOutput out;
+  AnswerWriter w(out);
+  REQUIRE(w.OnHead(200, {{"content-type", "multipart/related; type=\"application/octet-stream\"; boundary=" + b}}));
+  REQUIRE(w.OnBody("--" + b + "\r\nContent-Type: application/octet-stream\r\n\r\nframe-1\r\n--" + b +
+                   "\r\nContent-Type: application/octet-stream\r\n\r\nfra"));
+  CHECK(w.Finish(gw::proxy::UpstreamUnreachable(gw::MakeError("NET-005", "connection reset", 502))) ==
+        AnswerWriter::Outcome::Broken);
+  REQUIRE(out.parts.size() == 1);
+  CHECK(out.parts[0].body == "frame-1");
 }
 
 TEST_CASE("AnswerWriter/multipart answer with no part", "[proxy][answer]") {
@@ -138,6 +159,7 @@ TEST_CASE("AnswerWriter/caller gone during a multipart answer aborts the transfe
   CHECK_FALSE(w.OnBody(Multipart(3, 10)));
   CHECK(w.Finish(gw::proxy::UpstreamMalformed("the answer could not be delivered")) == AnswerWriter::Outcome::Broken);
   CHECK(w.Failure()->message.find("client closed") != std::string::npos);
+  CHECK(out.calls == 3);  // start, part 1, the refused part 2: nothing after the caller is gone
 }
 
 TEST_CASE("AnswerWriter/limits and refusals", "[proxy][answer]") {

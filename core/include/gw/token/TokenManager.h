@@ -7,7 +7,8 @@
 // - Single flight: at most one fetch per key is in flight; every caller that needs it waits for
 //   that fetch (up to its own maxWait) and gets its outcome, success or the same error.
 // - Failures: after a failed fetch the key backs off (exponential with jitter, capped) and the
-//   scheduler retries when the back-off ends; callers arriving meanwhile get the still-valid token,
+//   scheduler retries when the back-off ends (transient failures only: refused credentials wait for
+//   a caller after the back-off, see KeySlot::RunFetch); callers arriving meanwhile get the still-valid token,
 //   or at once an error carrying the last failure, never a fetch of their own (no storm). A token
 //   past its expiry (minus a small safety margin) is never handed out. When the IdP is back, the
 //   next scheduled retry succeeds and service resumes by itself.
