@@ -35,11 +35,6 @@ else()
       "GW_NODE_MODULES=${GW_NODE_MODULES}"
       "GW_TEST_TMPDIR=${GW_INTEGRATION_TMPDIR}"
       "PYTHONDONTWRITEBYTECODE=1")
-  if(GW_SANITIZE)
-    execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=libasan.so
-                    OUTPUT_VARIABLE gw_libasan OUTPUT_STRIP_TRAILING_WHITESPACE)
-    list(APPEND gw_integration_env "GW_ORTHANC_PRELOAD=${gw_libasan}")
-  endif()
   if(TARGET OrthancOAuthGateway)
     list(APPEND gw_integration_env "GW_PLUGIN=$<TARGET_FILE:OrthancOAuthGateway>")
   endif()

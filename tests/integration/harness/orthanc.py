@@ -14,7 +14,6 @@ in the configuration can be tested. start_expecting_failure() is for configurati
 refused: it returns the exit code and the log instead of raising.
 """
 import copy
-import os
 import json
 from pathlib import Path
 
@@ -95,13 +94,6 @@ class Orthanc:
             argv.append(f"--{self.verbosity}")
         argv.append(str(self.config_path))
         proc_env = {"PATH": "/usr/sbin:/usr/bin:/bin", "LANG": "C.UTF-8", **self.extra_env}
-        # Sanitizer builds: our plugin is instrumented, Orthanc is not, so the ASan runtime must be
-        # preloaded into Orthanc (GW_ORTHANC_PRELOAD, set by tests.cmake for GW_SANITIZE builds).
-        if os.environ.get("GW_ORTHANC_PRELOAD") and any("OAuthGateway" in p for p in self.plugins):
-            proc_env["LD_PRELOAD"] = os.environ["GW_ORTHANC_PRELOAD"]
-            # Orthanc's own allocations are not ours to judge; our errors still abort the process.
-            proc_env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1:halt_on_error=1"
-            proc_env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
         if self.process is None:
             self.process = self.ws.spawn(self.name, argv, env=proc_env, cwd=str(self.dir))
         else:
