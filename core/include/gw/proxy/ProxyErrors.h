@@ -10,6 +10,7 @@
 //   PXY-005 400  request body error (incomplete, truncated, stalled)
 //   PXY-006 403  missing or wrong loopback secret header
 //   PXY-007 502  upstream answer malformed or impossible to forward
+//   PXY-008 500  the DICOMweb plugin refused a server definition (plugin/DicomWebServers.h; log only)
 #include <string>
 #include <string_view>
 
