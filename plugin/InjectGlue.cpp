@@ -11,6 +11,7 @@
 #include <vector>
 #include <thread>
 
+#include "DicomWebServers.h"
 #include "OrthancGlue.h"
 #include "gw/common/Json.h"
 #include "gw/common/Log.h"
@@ -20,7 +21,6 @@ namespace gw::plugin {
 namespace {
 
 std::unique_ptr<service::InjectMode> g_inject;
-std::string g_serversPrefix = "/dicom-web/servers/";  // the DICOMweb plugin's default Root
 
 std::mutex g_resubmitMutex;
 std::set<std::string> g_resubmitted;  // jobs already resubmitted once
@@ -92,17 +92,16 @@ std::map<std::string, std::chrono::steady_clock::time_point> g_lastCall;
 class OrthancDefinitionWriter : public service::IDefinitionWriter {
  public:
   Status Write(const std::string& server, const proxy::DicomWebDefinition& definition) override {
-    RestAnswer a = CallOrthanc(OrthancPluginHttpMethod_Put, g_serversPrefix + server, definition.ToJson());
-    if (a.status == 200) return Status::Success();
-    return MakeError("INJ-001", "PUT " + g_serversPrefix + server + " answered " + std::to_string(a.status), 502);
+    return WriteDicomWebServer(server, definition);
   }
 };
 
 // Parses "<prefix><name>/<operation>" for the DICOMweb client operations that use the server's
 // credential. Returns the server name or "".
 std::string ServerOfClientCall(std::string_view uri) {
-  if (uri.compare(0, g_serversPrefix.size(), g_serversPrefix) != 0) return {};
-  uri.remove_prefix(g_serversPrefix.size());
+  const std::string prefix = DicomWebRoot() + "servers/";
+  if (uri.compare(0, prefix.size(), prefix) != 0) return {};
+  uri.remove_prefix(prefix.size());
   const size_t slash = uri.find('/');
   if (slash == std::string_view::npos || slash == 0) return {};
   const std::string_view op = uri.substr(slash + 1);
@@ -160,6 +159,7 @@ RestAnswer CallOrthanc(OrthancPluginHttpMethod method, const std::string& uri, c
 void InstallInjectMode(service::Gateway& gateway) {
   auto inject = std::make_unique<service::InjectMode>(gateway, std::make_shared<OrthancDefinitionWriter>());
   if (inject->Servers().empty()) return;
+  LoadDicomWebRoot();  // the filter matches calls under DicomWeb.Root
   g_inject = std::move(inject);
   gateway.SetTokenListener([](const std::string& server) {
     // Token engine threads never call into Orthanc themselves: the worker writes the definition.

@@ -1015,8 +1015,9 @@ class Parser {
       Error("CFG-002", path,
             std::string("inject mode") + (s.modeExplicit ? "" : " (the default for this provider)") +
                 " would store every access token in plaintext in the Orthanc database, because "
-                "DicomWeb.ServersInDatabase is true; use Mode proxy, or set "
-                "DicomWebOAuth.AllowInjectWithServersInDatabase to true to accept that");
+                "DicomWeb.ServersInDatabase is true; set DicomWeb.ServersInDatabase to false, or set "
+                "DicomWebOAuth.AllowInjectWithServersInDatabase to true to accept that (proxy mode "
+                "would store its loopback secret there and is refused the same way)");
     }
   }
 
