@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <stdexcept>
+#include <memory>
 
 #include <strings.h>
 
@@ -16,18 +16,6 @@ namespace gw::http {
 namespace {
 
 thread_local long tLastNewConnections = -1;
-
-// curl_global_init is not reference-counted across threads in every libcurl version; once per
-// process is enough, and curl_global_cleanup is never called (other parts of the host process, such
-// as Orthanc itself, use libcurl too).
-void GlobalInitOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      throw std::runtime_error("NET-005: curl_global_init failed");
-    }
-  });
-}
 
 Error NetError(const char* code, const std::string& target, const std::string& reason) {
   // 504 for a timeout, 502 for every other failure to talk to an upstream.
@@ -214,69 +202,12 @@ const char* CodeFor(const Failure& f) {
 
 }  // namespace
 
-struct CurlHttpClient::Share {
-  CURLSH* handle = nullptr;
-  std::array<std::mutex, CURL_LOCK_DATA_LAST> locks;
-};
-
-namespace {
-void CurlLock(CURL*, curl_lock_data data, curl_lock_access, void* user) {
-  static_cast<std::array<std::mutex, CURL_LOCK_DATA_LAST>*>(user)->at(data).lock();
-}
-void CurlUnlock(CURL*, curl_lock_data data, void* user) {
-  static_cast<std::array<std::mutex, CURL_LOCK_DATA_LAST>*>(user)->at(data).unlock();
-}
-}  // namespace
-
 CurlHttpClient::CurlHttpClient(CurlHttpClientOptions options)
-    : options_(std::move(options)), share_(std::make_unique<Share>()) {
-  GlobalInitOnce();
-  share_->handle = curl_share_init();
-  if (share_->handle == nullptr) throw std::runtime_error("NET-005: curl_share_init failed");
-  curl_share_setopt(share_->handle, CURLSHOPT_USERDATA, &share_->locks);
-  curl_share_setopt(share_->handle, CURLSHOPT_LOCKFUNC, &CurlLock);
-  curl_share_setopt(share_->handle, CURLSHOPT_UNLOCKFUNC, &CurlUnlock);
-  curl_share_setopt(share_->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-  curl_share_setopt(share_->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-  curl_share_setopt(share_->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-}
+    : options_(std::move(options)), pool_(options_.maxIdleHandles) {}
 
-CurlHttpClient::~CurlHttpClient() {
-  for (void* h : idle_) curl_easy_cleanup(static_cast<CURL*>(h));
-  idle_.clear();
-  if (share_ && share_->handle != nullptr) curl_share_cleanup(share_->handle);
-}
+CurlHttpClient::~CurlHttpClient() = default;
 
 long CurlHttpClient::LastNewConnections() { return tLastNewConnections; }
-
-void* CurlHttpClient::AcquireHandle() {
-  {
-    std::lock_guard<std::mutex> lock(poolMutex_);
-    if (!idle_.empty()) {
-      void* h = idle_.back();
-      idle_.pop_back();
-      return h;
-    }
-  }
-  CURL* h = curl_easy_init();
-  if (h != nullptr) curl_easy_setopt(h, CURLOPT_SHARE, share_->handle);
-  return h;
-}
-
-void CurlHttpClient::ReleaseHandle(void* handle) {
-  auto* h = static_cast<CURL*>(handle);
-  // Reset drops every option of the finished request (URL, headers, key password...) but keeps the
-  // share attachment, so connections and TLS sessions stay reusable.
-  curl_easy_reset(h);
-  {
-    std::lock_guard<std::mutex> lock(poolMutex_);
-    if (idle_.size() < options_.maxIdleHandles) {
-      idle_.push_back(h);
-      return;
-    }
-  }
-  curl_easy_cleanup(h);
-}
 
 Result<HttpResponse> CurlHttpClient::Perform(const HttpRequest& request) {
   tLastNewConnections = -1;
@@ -316,13 +247,9 @@ Result<HttpResponse> CurlHttpClient::Perform(const HttpRequest& request) {
     headerList.reset(next);
   }
 
-  CURL* h = static_cast<CURL*>(AcquireHandle());
+  CurlHandlePool::Lease lease(pool_);
+  CURL* h = static_cast<CURL*>(lease.Get());
   if (h == nullptr) return NetError("NET-005", where, "could not create a libcurl handle");
-  struct Lease {
-    CurlHttpClient* self;
-    CURL* h;
-    ~Lease() { self->ReleaseHandle(h); }
-  } lease{this, h};
 
   HttpResponse response;
   Transfer transfer;

@@ -3,12 +3,11 @@
 #include <curl/curl.h>
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <optional>
-#include <stdexcept>
 
 #include <strings.h>
 
@@ -18,15 +17,6 @@
 namespace gw::proxy {
 
 namespace {
-
-void GlobalInitOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      throw std::runtime_error("NET-005: curl_global_init failed");
-    }
-  });
-}
 
 std::string Trim(std::string_view s) {
   size_t b = 0, e = s.size();
@@ -211,65 +201,10 @@ bool IsTokenChar(char c) {
 
 }  // namespace
 
-struct UpstreamClient::Share {
-  CURLSH* handle = nullptr;
-  std::array<std::mutex, CURL_LOCK_DATA_LAST> locks;
-};
-
-namespace {
-void ShareLock(CURL*, curl_lock_data data, curl_lock_access, void* user) {
-  static_cast<std::array<std::mutex, CURL_LOCK_DATA_LAST>*>(user)->at(data).lock();
-}
-void ShareUnlock(CURL*, curl_lock_data data, void* user) {
-  static_cast<std::array<std::mutex, CURL_LOCK_DATA_LAST>*>(user)->at(data).unlock();
-}
-}  // namespace
-
 UpstreamClient::UpstreamClient(UpstreamClientOptions options)
-    : options_(std::move(options)), share_(std::make_unique<Share>()) {
-  GlobalInitOnce();
-  share_->handle = curl_share_init();
-  if (share_->handle == nullptr) throw std::runtime_error("NET-005: curl_share_init failed");
-  curl_share_setopt(share_->handle, CURLSHOPT_USERDATA, &share_->locks);
-  curl_share_setopt(share_->handle, CURLSHOPT_LOCKFUNC, &ShareLock);
-  curl_share_setopt(share_->handle, CURLSHOPT_UNLOCKFUNC, &ShareUnlock);
-  curl_share_setopt(share_->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-  curl_share_setopt(share_->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-  curl_share_setopt(share_->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-}
+    : options_(std::move(options)), pool_(options_.maxIdleHandles) {}
 
-UpstreamClient::~UpstreamClient() {
-  for (void* h : idle_) curl_easy_cleanup(static_cast<CURL*>(h));
-  idle_.clear();
-  if (share_ && share_->handle != nullptr) curl_share_cleanup(share_->handle);
-}
-
-void* UpstreamClient::AcquireHandle() {
-  {
-    std::lock_guard<std::mutex> lock(poolMutex_);
-    if (!idle_.empty()) {
-      void* h = idle_.back();
-      idle_.pop_back();
-      return h;
-    }
-  }
-  CURL* h = curl_easy_init();
-  if (h != nullptr) curl_easy_setopt(h, CURLOPT_SHARE, share_->handle);
-  return h;
-}
-
-void UpstreamClient::ReleaseHandle(void* handle) {
-  auto* h = static_cast<CURL*>(handle);
-  curl_easy_reset(h);  // drops URL, headers, callbacks; keeps the share attachment
-  {
-    std::lock_guard<std::mutex> lock(poolMutex_);
-    if (idle_.size() < options_.maxIdleHandles) {
-      idle_.push_back(h);
-      return;
-    }
-  }
-  curl_easy_cleanup(h);
-}
+UpstreamClient::~UpstreamClient() = default;
 
 Result<long> UpstreamClient::Perform(const UpstreamRequest& request, IRequestBody* body, IResponseSink& sink) {
   const std::string where = HostPortOf(request.url);
@@ -305,13 +240,9 @@ Result<long> UpstreamClient::Perform(const UpstreamRequest& request, IRequestBod
     return UpstreamUnreachable(MakeError("NET-005", "out of memory", 502));
   }
 
-  CURL* h = static_cast<CURL*>(AcquireHandle());
+  http::CurlHandlePool::Lease lease(pool_);
+  CURL* h = static_cast<CURL*>(lease.Get());
   if (h == nullptr) return UpstreamUnreachable(MakeError("NET-005", "could not create a libcurl handle", 502));
-  struct Lease {
-    UpstreamClient* self;
-    CURL* h;
-    ~Lease() { self->ReleaseHandle(h); }
-  } lease{this, h};
 
   Exchange x;
   x.body = body;

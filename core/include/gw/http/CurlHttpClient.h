@@ -22,12 +22,9 @@
 //   all_proxy    or ALL_PROXY as fallback for both;
 //   no_proxy     or NO_PROXY: comma-separated host names / domain suffixes / IP addresses that bypass
 //                the proxy ("*" bypasses it for all hosts).
-#include <array>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <vector>
 
+#include "gw/http/CurlHandlePool.h"
 #include "gw/http/IHttpClient.h"
 
 namespace gw::http {
@@ -60,14 +57,8 @@ class CurlHttpClient final : public IHttpClient {
   static long LastNewConnections();
 
  private:
-  struct Share;  // the CURLSH and its locks
-  void* AcquireHandle();
-  void ReleaseHandle(void* handle);
-
   CurlHttpClientOptions options_;
-  std::unique_ptr<Share> share_;
-  std::mutex poolMutex_;
-  std::vector<void*> idle_;  // CURL* kept opaque so that curl.h stays out of this header
+  CurlHandlePool pool_;  // share object and idle easy handles
 };
 
 }  // namespace gw::http

@@ -26,12 +26,10 @@
 //
 // Thread safety: Perform() may run on many threads at once; one exchange uses one thread.
 #include <chrono>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <vector>
 
 #include "gw/common/Error.h"
+#include "gw/http/CurlHandlePool.h"
 #include "gw/http/HttpTypes.h"
 #include "gw/proxy/IRequestBody.h"
 #include "gw/proxy/IResponseSink.h"
@@ -70,14 +68,8 @@ class UpstreamClient {
   Result<long> Perform(const UpstreamRequest& request, IRequestBody* body, IResponseSink& sink);
 
  private:
-  struct Share;
-  void* AcquireHandle();
-  void ReleaseHandle(void* handle);
-
   UpstreamClientOptions options_;
-  std::unique_ptr<Share> share_;
-  std::mutex poolMutex_;
-  std::vector<void*> idle_;
+  http::CurlHandlePool pool_;  // share object and idle easy handles
 };
 
 }  // namespace gw::proxy

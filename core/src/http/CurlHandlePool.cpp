@@ -1,0 +1,89 @@
+#include "gw/http/CurlHandlePool.h"
+
+#include <curl/curl.h>
+
+#include <array>
+#include <stdexcept>
+
+namespace gw::http {
+
+namespace {
+
+// curl_global_init is not reference-counted across threads in every libcurl version; once per
+// process is enough, and curl_global_cleanup is never called (other parts of the host process, such
+// as Orthanc itself, use libcurl too).
+void GlobalInitOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      throw std::runtime_error("NET-005: curl_global_init failed");
+    }
+  });
+}
+
+using ShareLocks = std::array<std::mutex, CURL_LOCK_DATA_LAST>;
+
+void ShareLock(CURL*, curl_lock_data data, curl_lock_access, void* user) {
+  static_cast<ShareLocks*>(user)->at(data).lock();
+}
+void ShareUnlock(CURL*, curl_lock_data data, void* user) {
+  static_cast<ShareLocks*>(user)->at(data).unlock();
+}
+
+}  // namespace
+
+struct CurlHandlePool::Share {
+  CURLSH* handle = nullptr;
+  ShareLocks locks;
+};
+
+CurlHandlePool::CurlHandlePool(size_t maxIdleHandles)
+    : maxIdleHandles_(maxIdleHandles), share_(std::make_unique<Share>()) {
+  GlobalInitOnce();
+  share_->handle = curl_share_init();
+  if (share_->handle == nullptr) throw std::runtime_error("NET-005: curl_share_init failed");
+  curl_share_setopt(share_->handle, CURLSHOPT_USERDATA, &share_->locks);
+  curl_share_setopt(share_->handle, CURLSHOPT_LOCKFUNC, &ShareLock);
+  curl_share_setopt(share_->handle, CURLSHOPT_UNLOCKFUNC, &ShareUnlock);
+  curl_share_setopt(share_->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  curl_share_setopt(share_->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt(share_->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+}
+
+CurlHandlePool::~CurlHandlePool() {
+  // Easy handles first: they must be detached from the share before it is cleaned up.
+  for (void* h : idle_) curl_easy_cleanup(static_cast<CURL*>(h));
+  idle_.clear();
+  if (share_ && share_->handle != nullptr) curl_share_cleanup(share_->handle);
+}
+
+void* CurlHandlePool::Acquire() {
+  {
+    std::lock_guard<std::mutex> lock(poolMutex_);
+    if (!idle_.empty()) {
+      void* h = idle_.back();
+      idle_.pop_back();
+      return h;
+    }
+  }
+  CURL* h = curl_easy_init();
+  if (h != nullptr) curl_easy_setopt(h, CURLOPT_SHARE, share_->handle);
+  return h;
+}
+
+void CurlHandlePool::Release(void* handle) {
+  auto* h = static_cast<CURL*>(handle);
+  // Reset drops every option of the finished request (URL, headers, callbacks, key password...) but
+  // keeps the share attachment, so connections and TLS sessions stay reusable.
+  curl_easy_reset(h);
+  {
+    std::lock_guard<std::mutex> lock(poolMutex_);
+    if (idle_.size() < maxIdleHandles_) {
+      idle_.push_back(h);
+      return;
+    }
+  }
+  curl_easy_cleanup(h);
+}
+
+}  // namespace gw::http
