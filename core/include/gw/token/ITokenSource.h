@@ -9,7 +9,7 @@
 //    forever; the remaining budget is what it may give to network calls;
 //  - on success: a non-empty accessToken and expiresAt in the future; refreshAt only if the
 //    provider said when to refresh;
-//  - on failure: an Error whose code tells what happened (see ErrorClassification.h: NET-xxx
+//  - on failure: an Error whose code tells what happened (see TokenErrors.h: NET-xxx
 //    transport, AUTH-001 credentials refused, AUTH-005 IdP answered 429/5xx, TOK-004 answer
 //    without a usable token, LUA-xxx script failures) and a secret-free message.
 // Thread safety: the manager calls Fetch() for one key from one thread at a time, but may call
