@@ -420,6 +420,7 @@ void KeySlot::RunFetch() {
   std::shared_ptr<const TokenRecord> replaced;
   uint32_t failuresBefore = 0;
   SteadyTime::duration backoff{};
+  SteadyTime::duration refreshIn{};  // for the log line, read under the lock (Invalidate() resets refreshAt_)
   {
     std::lock_guard<std::mutex> lock(mu_);
     fetching_ = false;
@@ -443,6 +444,7 @@ void KeySlot::RunFetch() {
       obtainedAt_ = end;
       usableUntil_ = published->expiresAt - safety;
       refreshAt_ = refreshAt;
+      refreshIn = refreshAt - end;
       lifetime_ = lifetime;
       hadToken_ = true;
       consecutiveFailures_ = 0;
@@ -480,7 +482,7 @@ void KeySlot::RunFetch() {
     LogInfo("token for server '" + label_ + "' obtained again after " + std::to_string(failuresBefore) +
             " failed attempt(s)");
   } else {
-    LogDebug("token for server '" + label_ + "' fetched; refresh in " + SecondsText(refreshAt_ - end));
+    LogDebug("token for server '" + label_ + "' fetched; refresh in " + SecondsText(refreshIn));
   }
   if (options_.onNewToken) {
     try {
