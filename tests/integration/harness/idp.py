@@ -222,7 +222,7 @@ class IdentityProvider:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def start(self, timeout=20.0):
+    def start(self, timeout=60.0):
         self._prepare()
         self.process.start()
 
@@ -259,7 +259,7 @@ class IdentityProvider:
         if self.process is not None:
             self.process.terminate()
 
-    def restart(self, timeout=20.0):
+    def restart(self, timeout=60.0):
         """Stop and start again on the same ports, with the same keys, clients, tokens and counters."""
         self.stop()
         return self.start(timeout)
