@@ -99,9 +99,13 @@ class OrthancDefinitionWriter : public service::IDefinitionWriter {
 // Parses "<prefix><name>/<operation>" for the DICOMweb client operations that use the server's
 // credential. Returns the server name or "".
 std::string ServerOfClientCall(std::string_view uri) {
-  const std::string prefix = DicomWebRoot() + "servers/";
-  if (uri.compare(0, prefix.size(), prefix) != 0) return {};
-  uri.remove_prefix(prefix.size());
+  // Runs for every HTTP request Orthanc serves: compare in place, allocate nothing.
+  const std::string& root = DicomWebRoot();
+  constexpr std::string_view kServers = "servers/";
+  if (uri.compare(0, root.size(), root) != 0) return {};
+  uri.remove_prefix(root.size());
+  if (uri.compare(0, kServers.size(), kServers) != 0) return {};
+  uri.remove_prefix(kServers.size());
   const size_t slash = uri.find('/');
   if (slash == std::string_view::npos || slash == 0) return {};
   const std::string_view op = uri.substr(slash + 1);

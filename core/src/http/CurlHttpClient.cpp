@@ -161,42 +161,14 @@ bool DroppedAfterHandshake(const Failure& f) {
 const char* CodeFor(const Failure& f) {
   if (f.tooLarge) return "NET-006";
   switch (f.rc) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_CONNECT:
-      return "NET-001";
-    case CURLE_OPERATION_TIMEDOUT:
-      return "NET-002";
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-    case CURLE_SSL_ENGINE_NOTFOUND:
-    case CURLE_SSL_ENGINE_SETFAILED:
-    case CURLE_SSL_ENGINE_INITFAILED:
-    case CURLE_SSL_SHUTDOWN_FAILED:
-    case CURLE_USE_SSL_FAILED:
-    case CURLE_SSL_CLIENTCERT:
-      return "NET-003";
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_GOT_NOTHING:
       if (f.https && std::strstr(f.errbuf, "alert") != nullptr) return "NET-003";
       if (DroppedAfterHandshake(f)) return "NET-003";
       return "NET-005";
-    case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_BAD_FUNCTION_ARGUMENT:
-      return "NET-004";
-    case CURLE_FILESIZE_EXCEEDED:
-      return "NET-006";
     default:
-      return "NET-005";
+      return NetErrorCode(f.rc);
   }
 }
 

@@ -145,38 +145,6 @@ int OnSeek(void* user, curl_off_t offset, int origin) {
   return CURL_SEEKFUNC_CANTSEEK;
 }
 
-const char* NetCodeFor(CURLcode rc) {
-  switch (rc) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_CONNECT:
-      return "NET-001";
-    case CURLE_OPERATION_TIMEDOUT:
-      return "NET-002";
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-    case CURLE_SSL_ENGINE_NOTFOUND:
-    case CURLE_SSL_ENGINE_SETFAILED:
-    case CURLE_SSL_ENGINE_INITFAILED:
-    case CURLE_SSL_SHUTDOWN_FAILED:
-    case CURLE_USE_SSL_FAILED:
-    case CURLE_SSL_CLIENTCERT:
-      return "NET-003";
-    case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL:
-      return "NET-004";
-    default:
-      return "NET-005";
-  }
-}
-
 void EraseAll(std::string& text, const std::string& needle) {
   if (needle.empty()) return;
   for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos)) {
@@ -335,7 +303,7 @@ Result<long> UpstreamClient::Perform(const UpstreamRequest& request, IRequestBod
   std::string reason = errbuf[0] != '\0' ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
   EraseAll(reason, request.url);
   reason = SecretRegistry::Redact(reason);
-  const char* net = NetCodeFor(rc);
+  const char* net = http::NetErrorCode(rc);
   if (std::strcmp(net, "NET-002") == 0) {
     return UpstreamTimedOut(where + ": " + reason);
   }

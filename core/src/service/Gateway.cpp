@@ -379,6 +379,14 @@ JsonAnswer Gateway::Reload(ReloadTrigger trigger) {
   return {outcome.Ok() ? 200 : 422, w.Take()};
 }
 
+std::map<std::string, token::TokenState> Gateway::TokenStatesByServer() const {
+  std::map<std::string, token::TokenState> states;
+  for (auto& st : tokens_->States()) {
+    for (const auto& srv : st.servers) states[srv] = st;  // servers sharing a key share its state
+  }
+  return states;
+}
+
 JsonAnswer Gateway::Status() const {
   ReloadRecord reload;
   {
@@ -386,10 +394,7 @@ JsonAnswer Gateway::Status() const {
     reload = lastReload_;
   }
   const lua::SnapshotInfo snapshot = engine_->CurrentInfo();
-  std::map<std::string, token::TokenState> states;
-  for (auto& st : tokens_->States()) {
-    for (const auto& srv : st.servers) states[srv] = st;
-  }
+  const auto states = TokenStatesByServer();
   bool tokensOk = true;
   for (const auto& [name, st] : states) {
     tokensOk = tokensOk && st.status != token::TokenStatus::Expired && st.status != token::TokenStatus::Error;
@@ -457,10 +462,7 @@ JsonAnswer Gateway::Status() const {
 }
 
 JsonAnswer Gateway::Servers() const {
-  std::map<std::string, token::TokenState> states;
-  for (auto& st : tokens_->States()) {
-    for (const auto& srv : st.servers) states[srv] = st;
-  }
+  const auto states = TokenStatesByServer();
   const auto now = std::chrono::system_clock::now();
   json::Writer w;
   w.StartObject();

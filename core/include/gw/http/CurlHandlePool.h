@@ -14,6 +14,11 @@
 
 namespace gw::http {
 
+// The NET-xxx code (see IHttpClient.h) of a libcurl result code, passed as int so that curl.h stays
+// out of the headers. Callers that know more about a failure (a response over the size limit, a
+// TLS alert after the handshake) decide those cases first.
+const char* NetErrorCode(int curlCode);
+
 class CurlHandlePool {
  public:
   // Calls curl_global_init once per process (thread safe). Throws std::runtime_error only if

@@ -97,6 +97,7 @@ class Gateway : public proxy::ICredentialSource {
   Gateway(config::GatewayConfig config, std::unique_ptr<lua::ScriptEngine> engine);
   gw::Status RegisterTokens(std::shared_ptr<http::IHttpClient> http, std::shared_ptr<token::IClock> clock);
   const token::TokenHandle* HandleOf(const std::string& server) const;
+  std::map<std::string, token::TokenState> TokenStatesByServer() const;
   void RecordReload(ReloadTrigger trigger, const Result<lua::SnapshotInfo>& outcome);
 
   config::GatewayConfig config_;
