@@ -41,7 +41,7 @@ MODES = ("direct", "inject", "proxy", "nginx")
 
 
 class Bench:
-    def __init__(self, ws):
+    def __init__(self, ws, orthanc_env=None):
         self.ws = ws
         self.upstream = ProtectedDicomWeb(ws, auth="static", static_token=TOKEN)
         self.upstream.start()
@@ -77,7 +77,8 @@ class Bench:
                 "Servers": {"inject": {**gateway, "Mode": "inject"}, "proxy": {**gateway, "Mode": "proxy"}},
             },
         }
-        self.a = Orthanc(ws, plugins=[DICOMWEB_PLUGIN, env.plugin_path()], config=config, name="orthanc-a")
+        self.a = Orthanc(ws, plugins=[DICOMWEB_PLUGIN, env.plugin_path()], config=config, name="orthanc-a",
+                        env=orthanc_env)
         self.a.start()
         self.b = self.upstream.backend
         self.wait_definitions()
@@ -225,7 +226,7 @@ def report_speed(results, reps):
     return raw
 
 
-def run_memory(bench):
+def run_memory(bench, modes):
     study = make_study(100, series_count=2, seed=503, rows=2240, columns=2240)  # ~10 MB each
     gb = study.total_bytes / 1e9
     study_id = bench.load(study)
@@ -234,7 +235,7 @@ def run_memory(bench):
     print(f"\nMemory: a {gb:.2f} GB study (100 instances), Orthanc A RSS growth over the level before "
           "(Orthanc A restarted before each mode):\n")
     print("| mode | STOW | retrieve |\n|---|---|---|")
-    for mode in ("direct", "inject", "proxy", "nginx"):
+    for mode in modes:
         bench.a.restart()
         bench.wait_definitions()
         pid = bench.a.process.pid
@@ -252,14 +253,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--memory", action="store_true", help="run the 1 GB memory measurement instead")
+    parser.add_argument("--modes", default=",".join(MODES), help="memory: comma-separated modes to measure")
+    parser.add_argument("--orthanc-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="environment of Orthanc A (e.g. glibc malloc tunables); repeatable")
     parser.add_argument("--json", help="write raw results to this file")
     args = parser.parse_args()
     ws = Workspace("bench_data_path")
     failed = True
     try:
-        bench = Bench(ws)
+        bench = Bench(ws, dict(kv.split("=", 1) for kv in args.orthanc_env))
         if args.memory:
-            raw = run_memory(bench)
+            raw = run_memory(bench, args.modes.split(","))
         else:
             raw = report_speed(run_speed(bench, args.reps), args.reps)
         if args.json:
