@@ -1,0 +1,58 @@
+-- Example of a custom identity provider: an in-house token service that is not OAuth2.
+--
+-- It takes a JSON body {"client": <ClientId>, "secret": <ClientSecret>, "audience": <Audience>}
+-- on POST <TokenEndpoint> and answers {"token": "...", "ttl": <seconds>}. Drop this file into a
+-- folder of ScriptDirectories, set `"Provider": "token_service"` on a server, and reload
+-- (POST /dicomweb-oauth/reload, or let the file watch do it): no rebuild, no restart.
+--
+-- ClientSecret is one of the gateway's secret keys, so it may be written as env:NAME, file:/path or
+-- keyvault:... and is masked in logs. The script never logs it, nor the token.
+local M = {
+  name = "token_service",
+  version = "1.0.0",
+  kind = "provider",
+  schema = { required = { "TokenEndpoint", "ClientId", "ClientSecret" } },
+}
+
+local function fail(code, message, status)
+  return nil, { code = code, message = message, status = status }
+end
+
+function M.acquire(ctx)
+  local c = ctx.config
+  for _, key in ipairs(M.schema.required) do
+    if type(c[key]) ~= "string" or c[key] == "" then
+      return fail("CFG-002", "token_service needs " .. key, 500)
+    end
+  end
+  local response, err = gw.http.request {
+    method = "POST",
+    url = c.TokenEndpoint,
+    headers = { ["Content-Type"] = "application/json", ["Accept"] = "application/json" },
+    body = gw.json.encode { client = c.ClientId, secret = c.ClientSecret, audience = c.Audience or "" },
+    timeout_ms = 5000,
+    tls = { verify = c.VerifySSL ~= false, ca_file = c.CaBundle },
+  }
+  if not response then
+    return fail(err.code, "token service unreachable: " .. err.message, 503)
+  end
+  if response.status == 401 or response.status == 403 then
+    -- Refused credentials: the engine does not retry these in the background.
+    return fail("AUTH-001", "token service refused client '" .. c.ClientId .. "' (HTTP " .. response.status .. ")", 401)
+  end
+  if response.status ~= 200 then
+    return fail("AUTH-005", "token service answered HTTP " .. response.status, 502)
+  end
+  local body = gw.json.decode(response.body)
+  if type(body) ~= "table" or type(body.token) ~= "string" or body.token == "" or type(body.ttl) ~= "number" then
+    return fail("TOK-004", "token service answer has no token/ttl", 502)
+  end
+  return { access_token = body.token, token_type = "Bearer", expires_in = body.ttl }
+end
+
+function M.self_test()
+  local _, err = M.acquire { server = "self-test", config = {} }
+  return err ~= nil and err.code == "CFG-002"
+end
+
+return M

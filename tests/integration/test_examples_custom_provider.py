@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""examples/custom-provider: a provider added as a Lua file, no rebuild. The example's
+configuration (plugin paths and hosts replaced by the test's) runs in a real Orthanc against a
+local in-house token service that is not OAuth2; a study goes to an upstream that admits only that
+service's token. `check-config` accepts the example as shipped, and its secret comes from env:."""
+# gw-test-timeout: 300
+import http.server
+import json
+import shutil
+import subprocess
+import threading
+
+from harness import env, testing
+from harness.dicom import make_study, sha256, sop_instance_uid
+from harness.upstream import ProtectedDicomWeb
+from gwtest import assert_no_secret, gateway_orthanc
+
+EXAMPLE = env.SOURCE_DIR / "examples" / "custom-provider"
+SECRET = "token-service-secret-41f9e2"
+TOKEN = "in-house-token-7d3c9b11a0"
+
+
+class TokenService:
+    """The in-house service: POST JSON {client, secret, audience} -> {token, ttl}; 401 otherwise."""
+
+    def __init__(self, ws):
+        self.port = ws.ports.allocate()
+        self.calls = []
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+                owner.calls.append({k: v for k, v in body.items() if k != "secret"})
+                ok = body.get("client") == "orthanc-radiology" and body.get("secret") == SECRET
+                answer = json.dumps({"token": TOKEN, "ttl": 600} if ok else {"error": "denied"}).encode()
+                self.send_response(200 if ok else 401)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/v1/issue"
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    terminate = stop
+
+
+class CustomProviderExample(testing.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.service = cls.use_class(TokenService(cls.ws))
+        cls.upstream = cls.use_class(ProtectedDicomWeb(cls.ws, auth="static", static_token=TOKEN))
+        # The operator's step: drop the script into a folder of ScriptDirectories.
+        custom = cls.ws.dir("custom-lua")
+        shutil.copytree(EXAMPLE / "lua", custom, dirs_exist_ok=True)
+        shipped = json.loads((EXAMPLE / "orthanc.json").read_text())["DicomWebOAuth"]
+        server = dict(shipped["Servers"]["research-archive"])
+        server.update({"Url": cls.upstream.dicomweb_url, "TokenEndpoint": cls.service.url})
+        cls.a = cls.use_class(gateway_orthanc(
+            cls.ws, servers={"research-archive": server},
+            section={"ScriptDirectories": [str(env.SOURCE_DIR / "lua"), str(custom)]},
+            env_vars={"TOKEN_SERVICE_SECRET": SECRET}))
+
+    def test_token_acquired_through_the_custom_script(self):
+        r = self.a.rest("POST", "/dicomweb-oauth/servers/research-archive/test")
+        self.assertEqual(r.status, 200, r.text)
+        self.assertEqual(r.json()["provider"], "token_service")
+        self.assertEqual(self.service.calls[-1], {"client": "orthanc-radiology", "audience": "research-archive"})
+        assert_no_secret(self, [SECRET, TOKEN], r.text, self.a.log_text())
+
+    def test_study_reaches_an_upstream_that_admits_only_that_token(self):
+        study = make_study(4, seed=91)
+        ids = [self.a.upload(d)["ID"] for d in study.instances]
+        study_id = self.a.get_json(f"/instances/{ids[0]}/study")["ID"]
+        r = self.a.rest("POST", "/dicom-web/servers/research-archive/stow",
+                        json={"Resources": [study_id], "Synchronous": True})
+        self.assertEqual(r.status, 200, r.text)
+        b = self.upstream.backend
+        found = b.rest("POST", "/tools/lookup", body=study.study_instance_uid.encode()).json()
+        self.assertEqual(len(found), 1)
+        stored = {sop_instance_uid(d): sha256(d) for d in
+                  (b.instance_file(i["ID"]) for i in b.get_json(f"/studies/{found[0]['ID']}/instances"))}
+        self.assertEqual(stored, study.sha256_by_sop)
+
+    def test_check_config_accepts_the_example_as_shipped(self):
+        argv = [env.cli_path(), "check-config", str(EXAMPLE / "orthanc.json"),
+                "--scripts-dir", str(env.SOURCE_DIR / "lua"), "--scripts-dir", str(EXAMPLE / "lua")]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                              env={"PATH": "/usr/bin:/bin", "TOKEN_SERVICE_SECRET": SECRET})
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        # Without the variable, the env: reference fails closed and names the variable, not a value.
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+        self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+        self.assertIn("CFG-007", proc.stdout + proc.stderr)
+        self.assertIn("TOKEN_SERVICE_SECRET", proc.stdout + proc.stderr)
+
+
+if __name__ == "__main__":
+    testing.main()
