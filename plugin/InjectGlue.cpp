@@ -1,11 +1,14 @@
 #include "InjectGlue.h"
 
+#include <strings.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <map>
 #include <set>
 #include <vector>
@@ -13,14 +16,49 @@
 
 #include "DicomWebServers.h"
 #include "OrthancGlue.h"
+#include "gw/audit/IAuditSink.h"
 #include "gw/common/Json.h"
 #include "gw/common/Log.h"
+#include "gw/crypto/Encoding.h"
 #include "gw/service/InjectMode.h"
 
 namespace gw::plugin {
 namespace {
 
 std::unique_ptr<service::InjectMode> g_inject;
+service::Gateway* g_gateway = nullptr;  // set with g_inject; outlives it
+std::shared_ptr<audit::IAuditSink> g_audit;  // set with g_inject, never null while it is
+
+// client.request: a DICOMweb client call the filter handled (inject mode, client-stage policies),
+// let through or refused.
+void AuditClientCall(OrthancPluginHttpMethod method, const char* uri, const std::string& server, const Error* refused) {
+  if (!g_audit) return;
+  audit::AuditEvent event("client.request", server);
+  event.Set("method", MethodName(method));
+  event.Set("uri", uri);
+  event.Set("outcome", refused ? "denied" : "allowed");
+  if (refused) {
+    event.Set("code", refused->code);
+    event.Set("reason", refused->message);
+  }
+  g_audit->Record(std::move(event));
+}
+
+// job.resubmitted: what the gateway did about a DICOMweb job refused for bad credentials.
+void AuditJob(const std::string& jobId, std::string_view jobType, int functionError,
+              const std::vector<std::string>& servers, bool resubmitted, const std::string& code,
+              const std::string& reason) {
+  if (!g_audit) return;
+  audit::AuditEvent event("job.resubmitted", servers.empty() ? "" : servers.front());
+  event.Set("job", jobId);
+  event.Set("jobType", jobType);
+  event.Set("functionError", static_cast<int64_t>(functionError));
+  event.Set("servers", servers);
+  event.Set("resubmitted", resubmitted);
+  if (!code.empty()) event.Set("code", code);
+  if (!reason.empty()) event.Set("reason", reason);
+  g_audit->Record(std::move(event));
+}
 
 std::mutex g_resubmitMutex;
 std::set<std::string> g_resubmitted;  // jobs already resubmitted once
@@ -119,21 +157,104 @@ std::string ServerOfClientCall(std::string_view uri) {
 // Incoming-request filter: before a DICOMweb client call on an inject-mode server starts, make sure
 // the definition holds a token that outlives the operation by the server's refresh buffer. Fails
 // closed: without a usable token the call is refused (Orthanc answers 403) with the reason logged.
-int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char*, uint32_t, const char* const*,
-               const char* const*, uint32_t, const char* const*, const char* const*) {
-  if (!g_inject || (method != OrthancPluginHttpMethod_Post && method != OrthancPluginHttpMethod_Get)) return 1;
+// The Orthanc user of a request, from its Basic credentials, only when AuthenticationEnabled is
+// true (Orthanc then has verified them before any filter runs; Filter2 is not given the user).
+// Otherwise "" so that user-based policies fail closed.
+std::string TrustedUser(const http::Headers& headers) {
+  if (!g_gateway || !g_gateway->Config().orthanc.authenticationEnabled) return {};
+  for (const auto& [name, value] : headers) {
+    if (strcasecmp(name.c_str(), "authorization") != 0 || value.size() < 6 || strncasecmp(value.c_str(), "basic ", 6) != 0) {
+      continue;
+    }
+    auto decoded = crypto::Base64Decode(std::string_view(value).substr(6));
+    if (!decoded) return {};
+    const size_t colon = decoded.Value().find(':');
+    return colon == std::string::npos ? std::string() : decoded.Value().substr(0, colon);
+  }
+  return {};
+}
+
+bool HasPolicies(const std::string& server) {
+  const auto it = g_gateway->Config().servers.find(server);
+  return it != g_gateway->Config().servers.end() && !it->second.policies.empty();
+}
+
+// Routing policies at the client stage (docs/policies.md): the refusal, or nothing with the
+// minimum token lifetime the policies ask for in `minToken`.
+std::optional<Error> ClientPolicies(OrthancPluginHttpMethod method, const char* uri, const char* ip,
+                                    uint32_t headersCount, const char* const* headersKeys,
+                                    const char* const* headersValues, uint32_t getCount, const char* const* getKeys,
+                                    const char* const* getValues, const std::string& server,
+                                    std::chrono::seconds& minToken) {
+  const auto it = g_gateway->Config().servers.find(server);
+  if (it == g_gateway->Config().servers.end() || it->second.policies.empty()) return std::nullopt;
+  const config::ServerConfig& cfg = it->second;
+  http::Headers headers;
+  for (uint32_t i = 0; i < headersCount; ++i) headers.emplace_back(headersKeys[i], headersValues[i]);
+  std::vector<std::pair<std::string, std::string>> query;
+  for (uint32_t i = 0; i < getCount; ++i) query.emplace_back(getKeys[i], getValues[i]);
+  const std::string user = TrustedUser(headers);
+  const std::string_view path(uri);
+  policy::PolicyRequest request;
+  request.stage = policy::Stage::Client;
+  request.server = server;
+  request.mode = config::ToString(cfg.mode);
+  request.method = MethodName(method);
+  request.path = path;
+  request.operation = path.substr(path.rfind('/') + 1);  // ServerOfClientCall checked it
+  request.headers = &headers;
+  request.query = &query;
+  request.user = user;
+  request.ip = ip ? ip : "";
+  for (const auto& t : cfg.targets) request.targets.push_back({t.name, t.url, true});
+  request.config = cfg.policyConfig.get();
+  const policy::Decision d = g_gateway->Policies().Decide(cfg.policies, request);
+  LogDebug("policies (client stage) of '" + server + "' " + (d.allow ? "allowed " : "refused ") + MethodName(method) + " " +
+           uri + (user.empty() ? std::string(" (no authenticated user)") : " for user '" + user + "'"));
+  if (!d.allow) return MakeError(d.code, d.reason, d.status);
+  minToken = d.minTokenSeconds;
+  return std::nullopt;
+}
+
+int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, uint32_t headersCount,
+               const char* const* headersKeys, const char* const* headersValues, uint32_t getCount,
+               const char* const* getKeys, const char* const* getValues) {
+  if (!g_gateway || (method != OrthancPluginHttpMethod_Post && method != OrthancPluginHttpMethod_Get)) return 1;
   try {
     const std::string server = ServerOfClientCall(uri);
-    if (server.empty() || !g_inject->Manages(server)) return 1;
-    {
+    if (server.empty()) return 1;
+    // Inject-mode servers get their token refreshed here; servers of either mode with routing
+    // policies get those checked here (the client stage, where the Orthanc user is known).
+    const bool injected = g_inject && g_inject->Manages(server);
+    if (!injected && !HasPolicies(server)) return 1;
+    if (injected) {
       std::lock_guard<std::mutex> lock(g_callsMutex);
       g_lastCall[server] = std::chrono::steady_clock::now();
     }
-    Status fresh = g_inject->EnsureFresh(server, std::chrono::seconds(0), std::chrono::milliseconds(15000));
-    if (!fresh.Ok()) {
-      LogError("inject mode: refusing " + std::string(uri) + ": " + fresh.GetError().ToString());
+    if (g_audit && !g_audit->Accepting()) {
+      const Error refused = MakeError("AUD-005", "the audit trail cannot be written and Audit.FailClosed is set", 503);
+      LogError("inject mode: refusing " + std::string(uri) + ": " + refused.ToString());
+      AuditClientCall(method, uri, server, &refused);
       return 0;
     }
+    // Orthanc answers a refusal with a bare 403: the policy's code and reason go to the log.
+    std::chrono::seconds minToken{0};
+    if (auto refused = ClientPolicies(method, uri, ip, headersCount, headersKeys, headersValues, getCount, getKeys,
+                                      getValues, server, minToken)) {
+      LogWarning("policies (client stage) refused " + std::string(MethodName(method)) + " " + uri + " (HTTP " +
+                 std::to_string(refused->httpStatus) + " answered as 403): " + refused->ToString());
+      AuditClientCall(method, uri, server, &*refused);
+      return 0;
+    }
+    if (injected) {
+      Status fresh = g_inject->EnsureFresh(server, minToken, std::chrono::milliseconds(15000));
+      if (!fresh.Ok()) {
+        LogError("inject mode: refusing " + std::string(uri) + ": " + fresh.GetError().ToString());
+        AuditClientCall(method, uri, server, &fresh.GetError());
+        return 0;
+      }
+    }
+    AuditClientCall(method, uri, server, nullptr);
     return 1;
   } catch (const std::exception& e) {
     LogError(std::string("inject mode: filter error on ") + uri + ": " + e.what());
@@ -162,22 +283,31 @@ RestAnswer CallOrthanc(OrthancPluginHttpMethod method, const std::string& uri, c
 
 void InstallInjectMode(service::Gateway& gateway) {
   auto inject = std::make_unique<service::InjectMode>(gateway, std::make_shared<OrthancDefinitionWriter>());
-  if (inject->Servers().empty()) return;
+  bool anyPolicies = false;
+  for (const auto& [name, server] : gateway.Config().servers) anyPolicies = anyPolicies || !server.policies.empty();
+  // The filter serves inject mode and the client stage of routing policies (any mode).
+  if (inject->Servers().empty() && !anyPolicies) return;
   LoadDicomWebRoot();  // the filter matches calls under DicomWeb.Root
-  g_inject = std::move(inject);
-  gateway.SetTokenListener([](const std::string& server) {
-    // Token engine threads never call into Orthanc themselves: the worker writes the definition.
-    g_worker.Post([server] {
-      if (g_inject) g_inject->OnNewToken(server);
+  g_audit = gateway.AuditSink();
+  g_gateway = &gateway;
+  if (!inject->Servers().empty()) {
+    g_inject = std::move(inject);
+    gateway.SetTokenListener([](const std::string& server) {
+      // Token engine threads never call into Orthanc themselves: the worker writes the definition.
+      g_worker.Post([server] {
+        if (g_inject) g_inject->OnNewToken(server);
+      });
     });
-  });
+    LogInfo("inject mode: " + std::to_string(g_inject->Servers().size()) + " server(s)");
+  }
   OrthancPluginRegisterIncomingHttpRequestFilter2(Context(), Filter);
-  LogInfo("inject mode: " + std::to_string(g_inject->Servers().size()) + " server(s)");
 }
 
 void UninstallInjectMode() {
   g_worker.Stop();
+  g_gateway = nullptr;
   g_inject.reset();
+  g_audit.reset();
 }
 
 void InjectOnOrthancStarted() {
@@ -234,6 +364,8 @@ void HandleJobFailure(const std::string& jobId) {
     Status fresh = g_inject->EnsureFresh(server, std::chrono::seconds(0), std::chrono::milliseconds(15000));
     if (!fresh.Ok()) {
       LogError("inject mode: cannot renew the token of '" + server + "': " + fresh.GetError().ToString());
+      AuditJob(jobId, jobType, functionError, servers, false, fresh.GetError().code,
+               "the token could not be renewed: " + fresh.GetError().message);
       return;
     }
   }
@@ -244,13 +376,20 @@ void HandleJobFailure(const std::string& jobId) {
     LogError("INJ-003 inject mode: STOW job " + jobId +
              " failed with bad credentials; the token was renewed, but DICOMweb 1.7 cannot resubmit a STOW "
              "job (it would send nothing): send the resources again");
+    AuditJob(jobId, jobType, functionError, servers, false, "INJ-003",
+             "token renewed; DICOMweb 1.7 cannot resubmit a STOW job");
     return;
   }
   // Only retrieves are replayed: they are idempotent (the same instances are fetched again).
-  if (jobType != "DicomWebWadoRetrieveClient") return;
+  if (jobType != "DicomWebWadoRetrieveClient") {
+    AuditJob(jobId, jobType, functionError, servers, false, "", "token renewed; only retrieve jobs are resubmitted");
+    return;
+  }
   LogWarning("inject mode: resubmitting job " + jobId + " once with the renewed token");
   RestAnswer r = CallOrthanc(OrthancPluginHttpMethod_Post, "/jobs/" + jobId + "/resubmit", "{}");
   if (r.status != 200) LogError("inject mode: resubmitting job " + jobId + " answered " + std::to_string(r.status));
+  AuditJob(jobId, jobType, functionError, servers, r.status == 200, r.status == 200 ? "" : "INJ-004",
+           "POST /jobs/" + jobId + "/resubmit answered " + std::to_string(r.status));
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "gw/config/ConfigParser.h"
 #include "gw/http/CurlHttpClient.h"
 #include "gw/service/Gateway.h"
+#include "gw/service/KeyVaultResolver.h"
 
 namespace {
 
@@ -55,6 +56,9 @@ gw::config::ParseResult ReadConfiguration() {
 
   gw::config::LoadResult raw;
   gw::config::ParseOptions options;
+  // keyvault: secret references, read with the host's managed identity (KeyVaultResolver.h).
+  options.secretResolvers["keyvault"] =
+      gw::service::MakeKeyVaultResolver(std::make_shared<gw::http::CurlHttpClient>());
   if (!path.empty()) {
     raw = gw::config::ConfigLoader::Load(path, gw::config::ProcessEnvironment());
     options.baseDirectory = raw.baseDirectory;
@@ -119,15 +123,22 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
       gw::LogError("cannot start: " + gateway.GetError().ToString());
       return -1;
     }
+    // The audit trail starts before any request can be served (config.loaded is its first record).
+    if (auto audit = gateway.Value()->StartAudit(); !audit.Ok()) {
+      gw::LogError("cannot start: " + audit.GetError().ToString());
+      return -1;
+    }
     // Proxy mode uses the Gateway as its credential source without owning it: ShutdownProxy() runs
     // before UninstallGateway() in OrthancPluginFinalize.
     gw::service::Gateway* raw = gateway.Value().get();
     if (auto proxy = gw::plugin::RegisterProxy(
-            raw->Config(), std::shared_ptr<gw::proxy::ICredentialSource>(std::shared_ptr<void>(), raw));
+            raw->Config(), std::shared_ptr<gw::proxy::ICredentialSource>(std::shared_ptr<void>(), raw),
+            &raw->Policies());
         !proxy.Ok()) {
       gw::LogError("cannot start: " + proxy.GetError().ToString());
       return -1;
     }
+    gw::plugin::SetProxyAudit(raw->AuditSink());
     gw::plugin::InstallGateway(std::move(gateway).Value());
     gw::plugin::RegisterRoutes();
     gw::LogInfo("started: " + std::to_string(gw::plugin::ServerCount()) + " server(s), Lua " +

@@ -2,6 +2,10 @@
 
 #include <orthanc/OrthancCPlugin.h>
 
+#include <strings.h>
+
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -12,6 +16,10 @@
 #include "ProxyOutput.h"
 #include "gw/common/Log.h"
 #include "gw/common/SecretRegistry.h"
+#include "gw/crypto/Encoding.h"
+#include "gw/policy/PolicyEngine.h"
+#include "gw/policy/PolicyErrors.h"
+#include "gw/policy/TargetHealth.h"
 #include "gw/proxy/AnswerWriter.h"
 #include "gw/proxy/BodyQueue.h"
 #include "gw/proxy/DicomWebDefinition.h"
@@ -21,6 +29,7 @@
 #include "gw/proxy/QueueBody.h"
 #include "gw/proxy/ResponseChannel.h"
 #include "gw/proxy/ServerRoute.h"
+#include "gw/proxy/SpoolBody.h"
 #include "gw/proxy/UpstreamClient.h"
 
 namespace gw::plugin {
@@ -32,8 +41,22 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kRouteRegex = "/oauth-dicom-web/servers/([^/]+)/(.*)";
 constexpr std::chrono::seconds kDefaultIdleTimeout{120};
 
+// Routing of one proxy-mode server (docs/policies.md): its policies, its upstream targets (the
+// first is the primary, ServerRoute::upstream) and their observed health.
+struct ServerRouting {
+  std::vector<std::string> policies;
+  std::vector<std::pair<std::string, proxy::UpstreamUrl>> targets;  // name, base URL
+  std::shared_ptr<policy::TargetHealth> health;
+  std::shared_ptr<const rapidjson::Document> config;  // PolicyConfig, may be null
+  // The Authorization header the loopback definition makes the DICOMweb plugin send ("Basic ...",
+  // empty without Username): anything else on a request is a caller's override (HttpHeaders).
+  std::string expectedAuthorization;
+};
+
 struct ProxyState {
   std::map<std::string, proxy::ServerRoute> routes;
+  std::map<std::string, ServerRouting> routing;
+  const policy::PolicyEngine* policies = nullptr;  // owned by the Gateway
   std::map<std::string, proxy::DicomWebDefinition> definitions;
   std::shared_ptr<proxy::ICredentialSource> credentials;
   std::shared_ptr<proxy::UpstreamClient> client;
@@ -43,6 +66,12 @@ struct ProxyState {
 
 std::mutex g_mutex;
 std::shared_ptr<ProxyState> g_state;
+std::shared_ptr<audit::IAuditSink> g_audit;  // under g_mutex
+
+std::shared_ptr<audit::IAuditSink> AuditSink() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return g_audit;
+}
 
 std::shared_ptr<ProxyState> State() {
   std::lock_guard<std::mutex> lock(g_mutex);
@@ -65,6 +94,21 @@ struct Incoming {
   }
 };
 
+// %XX -> byte, everything else as is ('+' stays '+': RFC 3986 query, not a form).
+std::string PercentDecode(const char* text) {
+  std::string out;
+  for (const char* p = text; *p != '\0'; ++p) {
+    if (p[0] == '%' && std::isxdigit(static_cast<unsigned char>(p[1])) &&
+        std::isxdigit(static_cast<unsigned char>(p[2]))) {
+      out.push_back(static_cast<char>(std::stoi(std::string(p + 1, 2), nullptr, 16)));
+      p += 2;
+    } else {
+      out.push_back(*p);
+    }
+  }
+  return out;
+}
+
 Incoming Read(const OrthancPluginHttpRequest* request) {
   Incoming in;
   in.method = MethodName(request->method);
@@ -76,7 +120,13 @@ Incoming Read(const OrthancPluginHttpRequest* request) {
     in.headers.emplace_back(request->headersKeys[i], request->headersValues[i]);
   }
   if (request->method == OrthancPluginHttpMethod_Get) {
-    for (uint32_t i = 0; i < request->getCount; ++i) in.query.emplace_back(request->getKeys[i], request->getValues[i]);
+    // Orthanc 1.10 hands GET arguments to this route still percent-encoded (measured: the DICOMweb
+    // plugin's `Modality=%2A` arrived as "%2A" and went upstream as "%252A", so wildcard and
+    // PatientName "Doe^J" searches matched nothing). Decode once; UpstreamUrl encodes again and
+    // still refuses control characters, encoded or not.
+    for (uint32_t i = 0; i < request->getCount; ++i) {
+      in.query.emplace_back(PercentDecode(request->getKeys[i]), PercentDecode(request->getValues[i]));
+    }
   }
   return in;
 }
@@ -84,7 +134,79 @@ Incoming Read(const OrthancPluginHttpRequest* request) {
 struct Prepared {
   const proxy::ServerRoute* route = nullptr;
   proxy::ForwardRequest request;
+  // Routing: what the policies decided (for audit), the chosen target and where its health goes.
+  policy::Decision decision;
+  size_t target = 0;
+  std::shared_ptr<policy::TargetHealth> health;
 };
+
+// Runs the server's policies for one request: the target's base URL, or the denial.
+Result<const proxy::UpstreamUrl*> Route(const ProxyState& state, const ServerRouting& r, const Incoming& in,
+                                        Prepared& p) {
+  p.health = r.health;
+  if (r.policies.empty()) return &r.targets.front().second;
+  if (state.policies == nullptr) {
+    return MakeError(policy::kScriptFailed, "routing policies are configured but no policy engine is running", 500);
+  }
+  policy::PolicyRequest request;
+  request.stage = policy::Stage::Upstream;
+  request.server = in.server;
+  request.mode = "proxy";
+  request.method = in.method;
+  request.path = in.tail;
+  request.headers = &in.headers;
+  request.query = &in.query;
+  const std::string* authorization = in.Header("authorization");
+  request.authorization = authorization == nullptr ? "none"
+                          : !r.expectedAuthorization.empty() && *authorization == r.expectedAuthorization ? "expected"
+                                                                                                          : "other";
+  const auto now = policy::TargetHealth::Clock::now();
+  for (size_t i = 0; i < r.targets.size(); ++i) {
+    request.targets.push_back({r.targets[i].first, r.targets[i].second.Base(), r.health->Healthy(i, now)});
+  }
+  request.config = r.config.get();
+  p.decision = state.policies->Decide(r.policies, request);
+  if (!p.decision.allow) return MakeError(p.decision.code, p.decision.reason, p.decision.status);
+  for (size_t i = 0; i < r.targets.size(); ++i) {
+    if (r.targets[i].first == p.decision.target) p.target = i;
+  }
+  p.request.minRemaining = p.decision.minTokenSeconds;
+  return &r.targets[p.target].second;
+}
+
+// A policy's header edits, after the allowlist filter (so a policy can add headers the filter
+// would not forward, but never one the gateway owns: DecisionParser refuses those).
+void ApplyHeaderEdits(const policy::Decision& d, http::Headers& headers) {
+  auto same = [](const std::string& a, const std::string& b) { return strcasecmp(a.c_str(), b.c_str()) == 0; };
+  for (const auto& name : d.removeHeaders) {
+    headers.erase(std::remove_if(headers.begin(), headers.end(), [&](const auto& h) { return same(h.first, name); }),
+                  headers.end());
+  }
+  for (const auto& [name, value] : d.setHeaders) {
+    headers.erase(std::remove_if(headers.begin(), headers.end(), [&](const auto& h) { return same(h.first, name); }),
+                  headers.end());
+    headers.emplace_back(name, value);
+  }
+}
+
+// What an exchange says about its target's health: transport failures and 5xx mark it down for
+// the server's FailoverCooldownSeconds, any other answer marks it up. Body errors say nothing.
+void ReportHealth(const Prepared& p, const Result<long>& outcome) {
+  if (!p.health || p.route == nullptr) return;
+  const bool transport =
+      !outcome.Ok() && (outcome.GetError().code == "PXY-003" || outcome.GetError().code == "PXY-004");
+  if (!outcome.Ok() && !transport) return;
+  if (policy::TargetHealth::IsUpstreamFailure(transport, outcome.Ok() ? outcome.Value() : 0)) {
+    if (p.health->Healthy(p.target)) {
+      LogWarning("proxy: server '" + p.route->name + "': target #" + std::to_string(p.target + 1) +
+                 " marked unhealthy (" + (transport ? outcome.GetError().code : "HTTP " + std::to_string(outcome.Value())) +
+                 ")");
+    }
+    p.health->ReportFailure(p.target);
+  } else {
+    p.health->ReportSuccess(p.target);
+  }
+}
 
 // The checks every request passes before anything goes upstream, in this order: the loopback
 // secret (403 before anything else is revealed), the server (404), the path and query (400).
@@ -97,14 +219,59 @@ Result<Prepared> Prepare(const ProxyState& state, const Incoming& in) {
   auto it = state.routes.find(in.server);
   if (it == state.routes.end()) return proxy::UnknownServer(in.server);
   if (!it->second.secret.Matches(*secret)) return proxy::LoopbackRefused("wrong X-DicomWeb-OAuth-Gateway header");
-  auto url = it->second.upstream.Resolve(in.tail, in.query);
-  if (!url) return url.GetError();
+  if (auto audit = AuditSink(); audit && !audit->Accepting()) {
+    return MakeError("AUD-005", "the audit trail cannot be written and Audit.FailClosed is set: request refused", 503);
+  }
   Prepared p;
   p.route = &it->second;
+  // Routing policies (docs/policies.md) may refuse, pick the target, edit headers and ask for a
+  // longer-lived credential.
+  const proxy::UpstreamUrl* upstream = &it->second.upstream;
+  if (auto routing = state.routing.find(in.server); routing != state.routing.end()) {
+    auto routed = Route(state, routing->second, in, p);
+    if (!routed) return routed.GetError();
+    upstream = routed.Value();
+  }
+  auto url = upstream->Resolve(in.tail, in.query);
+  if (!url) return url.GetError();
   p.request.method = in.method;
   p.request.url = std::move(url).Value();
   p.request.headers = proxy::HeaderPolicy::RequestHeadersToForward(in.headers);
+  ApplyHeaderEdits(p.decision, p.request.headers);
   return p;
+}
+
+// One proxy.request audit event. outcome: "forwarded" (upstream answered `status`), "failed"
+// (the exchange broke: `error`), "denied" (refused before anything went upstream: `error`).
+void AuditRequest(const Incoming& in, const char* outcome, long status, const Error* error,
+                  Clock::time_point started, uint64_t bytes) {
+  auto sink = AuditSink();
+  if (!sink) return;
+  audit::AuditEvent event("proxy.request", in.server);
+  event.Set("method", in.method);
+  event.Set("path", in.tail);
+  if (!in.query.empty()) event.SetQuery("query", in.query);
+  event.Set("outcome", outcome);
+  event.Set("status", static_cast<int64_t>(status));
+  if (error) {
+    event.Set("code", error->code);
+    event.Set("reason", error->message);
+  }
+  event.Set("bytes", static_cast<int64_t>(bytes));
+  event.Set("durationMs",
+            static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count()));
+  sink->Record(std::move(event));
+}
+
+// Audits the end of a forwarded exchange, like LogDone logs it.
+void AuditDone(const Incoming& in, const Result<long>& outcome, const proxy::AnswerWriter& writer,
+               Clock::time_point started) {
+  if (outcome.Ok() && !writer.Failure()) {
+    AuditRequest(in, "forwarded", outcome.Value(), nullptr, started, writer.BodyBytes());
+    return;
+  }
+  const Error& e = writer.Failure() ? *writer.Failure() : outcome.GetError();
+  AuditRequest(in, "failed", e.httpStatus, &e, started, writer.BodyBytes());
 }
 
 void LogRefusal(const Incoming& in, const Error& e) {
@@ -148,14 +315,33 @@ OrthancPluginErrorCode HandleWithoutBody(OrthancPluginRestOutput* output, const 
     auto prepared = Prepare(*state, in);
     if (!prepared) {
       LogRefusal(in, prepared.GetError());
+      AuditRequest(in, "denied", prepared.GetError().httpStatus, &prepared.GetError(), started, 0);
       AnswerError(output, prepared.GetError());
       return OrthancPluginErrorCode_Success;
     }
     ProxyOutput out(output);
     proxy::AnswerWriter writer(out, state->limits);
     auto outcome = state->forwarder->Forward(*prepared.Value().route, prepared.Value().request, writer);
+    // Failover inside the request: a bodyless request whose target could not be reached, with
+    // nothing written to the caller yet, is decided again (the target is now unhealthy) and sent
+    // to the new target, at most once per other target.
+    const size_t targets = prepared.Value().health ? prepared.Value().health->Size() : 1;
+    for (size_t retry = 1; retry < targets && !outcome.Ok() &&
+                           outcome.GetError().code == "PXY-003" && !writer.Started();
+         ++retry) {
+      ReportHealth(prepared.Value(), outcome);
+      auto again = Prepare(*state, in);
+      if (!again || again.Value().target == prepared.Value().target) break;
+      LogWarning("proxy: " + in.method + " for server '" + in.server + "': target #" +
+                 std::to_string(prepared.Value().target + 1) + " unreachable, sent to target #" +
+                 std::to_string(again.Value().target + 1) + " instead");
+      prepared = std::move(again);
+      outcome = state->forwarder->Forward(*prepared.Value().route, prepared.Value().request, writer);
+    }
     const auto result = writer.Finish(outcome);
     LogDone(in.method, in.server, outcome, writer, started);
+    ReportHealth(prepared.Value(), outcome);
+    AuditDone(in, outcome, writer, started);
     return Finish(result);
   } catch (const std::exception& e) {
     LogError(std::string("GW-500 proxy: ") + e.what());
@@ -206,6 +392,19 @@ class ProxyReader {
       }
     }
     const proxy::ServerRoute& route = *prepared_.route;
+    if (route.spoolBody) {
+      // The credential signs the body (SigV4): it is hashed whole, spooled to a file, before
+      // anything is sent. The exchange then runs in Execute.
+      auto spool = proxy::SpoolBody::Create(route.spoolDirectory);
+      if (!spool) {
+        refusal_ = spool.GetError();
+        LogRefusal(in_, *refusal_);
+        return;
+      }
+      spool_ = std::move(spool).Value();
+      declared_ = declared;
+      return;
+    }
     body_ = std::make_unique<proxy::QueueBody>(queue_, declared, proxy::QueueBody::kDefaultReplayLimit,
                                                route.idleTimeout);
     channel_ = std::make_unique<proxy::ResponseChannel>(proxy::ResponseChannel::kDefaultCapacity, route.idleTimeout);
@@ -226,15 +425,26 @@ class ProxyReader {
   }
 
   void AddChunk(const void* data, uint32_t size) {
-    if (refusal_ || !worker_.joinable()) return;  // refused: the body is read and dropped
+    if (refusal_) return;  // refused: the body is read and dropped
+    if (spool_) {
+      if (!spoolError_) {
+        if (Status s = spool_->Append(std::string_view(static_cast<const char*>(data), size)); !s) {
+          spoolError_ = s.GetError();
+        }
+      }
+      return;
+    }
+    if (!worker_.joinable()) return;
     queue_.Push(std::string_view(static_cast<const char*>(data), size));
   }
 
   OrthancPluginErrorCode Execute(OrthancPluginRestOutput* output) {
     if (refusal_) {
+      AuditRequest(in_, "denied", refusal_->httpStatus, &*refusal_, started_, 0);
       AnswerError(output, *refusal_);
       return OrthancPluginErrorCode_Success;
     }
+    if (spool_) return ExecuteSpooled(output);
     queue_.Finish();
     ProxyOutput out(output);
     proxy::AnswerWriter writer(out, state_->limits);
@@ -242,10 +452,33 @@ class ProxyReader {
     worker_.join();
     const auto result = writer.Finish(outcome);
     LogDone(in_.method, in_.server, outcome, writer, started_);
+    ReportHealth(prepared_, outcome);
+    AuditDone(in_, outcome, writer, started_);
     return Finish(result);
   }
 
  private:
+  // The whole body is in the spool file and hashed: sign and send it from this thread.
+  OrthancPluginErrorCode ExecuteSpooled(OrthancPluginRestOutput* output) {
+    Status complete = spoolError_ ? Status(*spoolError_) : spool_->Finish(declared_);
+    if (!complete) {
+      const Error& e = complete.GetError();
+      LogRefusal(in_, e);
+      AuditRequest(in_, "denied", e.httpStatus, &e, started_, 0);
+      AnswerError(output, e);
+      return OrthancPluginErrorCode_Success;
+    }
+    prepared_.request.body = spool_.get();
+    ProxyOutput out(output);
+    proxy::AnswerWriter writer(out, state_->limits);
+    auto outcome = state_->forwarder->Forward(*prepared_.route, prepared_.request, writer);
+    const auto result = writer.Finish(outcome);
+    LogDone(in_.method, in_.server, outcome, writer, started_);
+    ReportHealth(prepared_, outcome);
+    AuditDone(in_, outcome, writer, started_);
+    return Finish(result);
+  }
+
   std::shared_ptr<ProxyState> state_;
   Incoming in_;
   Clock::time_point started_;
@@ -253,6 +486,9 @@ class ProxyReader {
   Prepared prepared_;
   proxy::BodyQueue queue_;
   std::unique_ptr<proxy::QueueBody> body_;
+  std::unique_ptr<proxy::SpoolBody> spool_;  // signing providers only
+  std::optional<uint64_t> declared_;
+  std::optional<Error> spoolError_;
   std::unique_ptr<proxy::ResponseChannel> channel_;
   std::thread worker_;
 };
@@ -388,8 +624,10 @@ proxy::DicomWebDefinition BuildDefinition(const config::GatewayConfig& config, c
 
 }  // namespace
 
-Status RegisterProxy(const config::GatewayConfig& config, std::shared_ptr<proxy::ICredentialSource> credentials) {
+Status RegisterProxy(const config::GatewayConfig& config, std::shared_ptr<proxy::ICredentialSource> credentials,
+                     const policy::PolicyEngine* policies) {
   auto state = std::make_shared<ProxyState>();
+  state->policies = policies;
   bool anyProxy = false;
   for (const auto& [name, server] : config.servers) {
     if (server.mode != config::ServerMode::Proxy) continue;
@@ -417,8 +655,28 @@ Status RegisterProxy(const config::GatewayConfig& config, std::shared_ptr<proxy:
     if (server.timeoutSeconds && *server.timeoutSeconds > 0) idle = std::chrono::seconds(*server.timeoutSeconds);
 
     state->definitions.emplace(name, BuildDefinition(config, server, secret.Value()));
-    state->routes.emplace(name, proxy::ServerRoute{name, std::move(upstream).Value(), std::move(secret).Value(), tls,
-                                                   std::move(extra), std::chrono::milliseconds(10000), idle});
+    ServerRouting routing;
+    routing.policies = server.policies;
+    routing.config = server.policyConfig;
+    for (const auto& target : server.targets) {
+      auto base = proxy::UpstreamUrl::FromBase(target.url);
+      if (!base) return ConfigError(name, "Targets", target.name + ": " + base.GetError().message);
+      routing.targets.emplace_back(target.name, std::move(base).Value());
+    }
+    if (routing.targets.empty()) routing.targets.emplace_back("primary", upstream.Value());
+    routing.health = std::make_shared<policy::TargetHealth>(routing.targets.size(),
+                                                            std::chrono::seconds(server.failoverCooldownSeconds));
+    const auto& definition = state->definitions.at(name);
+    if (!definition.username.empty() || !definition.password.empty()) {
+      routing.expectedAuthorization = "Basic " + crypto::Base64Encode(definition.username + ":" + definition.password);
+    }
+    state->routing.emplace(name, std::move(routing));
+    proxy::ServerRoute route{name, std::move(upstream).Value(), std::move(secret).Value(), tls,
+                             std::move(extra), std::chrono::milliseconds(10000), idle};
+    // A credential that signs the body (SigV4) needs its hash first: bodies are spooled.
+    route.spoolBody = credentials && credentials->NeedsPayloadHash(name);
+    route.spoolDirectory = config.global.spoolDirectory;
+    state->routes.emplace(name, std::move(route));
   }
   if (anyProxy && config.orthanc.dicomWebServersInDatabase && !config.global.allowInjectWithServersInDatabase) {
     return MakeError("CFG-002",
@@ -457,11 +715,17 @@ void OnOrthancStarted() {
   }
 }
 
+void SetProxyAudit(std::shared_ptr<audit::IAuditSink> sink) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_audit = std::move(sink);
+}
+
 void ShutdownProxy() {
   std::shared_ptr<ProxyState> state;
   {
     std::lock_guard<std::mutex> lock(g_mutex);
     state.swap(g_state);
+    g_audit.reset();
   }
   // Requests still running hold their own reference; Orthanc has stopped serving HTTP when
   // Finalize calls this, so `state` is normally the last one and releases the credential source here.

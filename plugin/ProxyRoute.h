@@ -9,8 +9,10 @@
 //   ShutdownProxy()     in OrthancPluginFinalize, before the credential source is destroyed.
 #include <memory>
 
+#include "gw/audit/IAuditSink.h"
 #include "gw/common/Error.h"
 #include "gw/config/GatewayConfig.h"
+#include "gw/policy/PolicyEngine.h"
 #include "gw/proxy/ICredentialSource.h"
 
 namespace gw::plugin {
@@ -21,11 +23,19 @@ namespace gw::plugin {
 // until ShutdownProxy(). Fails with CFG-002 (nothing registered) for a proxy-mode server whose
 // upstream URL or HttpHeaders cannot be used, or when DicomWeb.ServersInDatabase is true without
 // AllowInjectWithServersInDatabase (the loopback secret would be stored in the database).
-Status RegisterProxy(const config::GatewayConfig& config, std::shared_ptr<proxy::ICredentialSource> credentials);
+// `policies` runs the servers' routing policies (docs/policies.md); it must stay valid until
+// ShutdownProxy(). Null while a server names policies: its requests are refused (POL-002).
+Status RegisterProxy(const config::GatewayConfig& config, std::shared_ptr<proxy::ICredentialSource> credentials,
+                     const policy::PolicyEngine* policies = nullptr);
 
 // Writes the loopback definition of every proxy-mode server (PUT /dicom-web/servers/{name});
 // failures are logged with their code (PXY-008). Safe to call more than once.
 void OnOrthancStarted();
+
+// Every proxied request (forwarded, failed or refused) becomes a proxy.request audit event in
+// `sink` (method, path, query, status, outcome, error code); while `sink` is not Accepting()
+// (Audit.FailClosed and records are being lost) requests are refused with 503 AUD-005. Null: off.
+void SetProxyAudit(std::shared_ptr<audit::IAuditSink> sink);
 
 // Stops serving: later requests get 503 (PXY-002); releases the credential source. Idempotent.
 void ShutdownProxy();

@@ -6,12 +6,16 @@
 #include <memory>
 
 #include "Commands.h"
+#include "gw/audit/AuditLog.h"
 #include "gw/common/Log.h"
 #include "gw/common/SecretRegistry.h"
 #include "gw/config/ConfigLoader.h"
 #include "gw/config/ConfigParser.h"
 #include "gw/config/ProviderResolver.h"
 #include "gw/lua/ScriptEngine.h"
+#include "gw/http/CurlHttpClient.h"
+#include "gw/policy/PolicyScripts.h"
+#include "gw/service/KeyVaultResolver.h"
 
 namespace gw::cli {
 namespace {
@@ -115,6 +119,10 @@ void CheckScripts(const config::GatewayConfig& cfg, Printer& printer) {
   printer.Line("info scripts: " + Plural(checked.Value().scripts.size(), "script") + " checked in " + dirs +
                " (digest " + checked.Value().digest.substr(0, 16) + ")");
   printer.PrintAll(config::VerifyProviderScripts(cfg, kinds));
+  printer.PrintAll(policy::VerifyPolicyScripts(cfg, kinds));  // the same check as the plugin's start
+  for (const std::string& problem : audit::CheckAuditRules(cfg.global.audit, kinds)) {
+    printer.Print(Diagnostic{Severity::Error, "CFG-002", "DicomWebOAuth.Audit.Rules", problem});
+  }
 }
 
 }  // namespace
@@ -138,6 +146,9 @@ int RunCheckConfig(const std::vector<std::string>& args, Io io) {
   parseOptions.baseDirectory = loaded.baseDirectory;
   parseOptions.variables = &loaded.variables;
   parseOptions.scriptDirectoriesOverride = options.scriptDirs;
+  // keyvault: references are resolved as at start-up, so a wrong one shows here (CFG-007).
+  parseOptions.secretResolvers["keyvault"] =
+      service::MakeKeyVaultResolver(std::make_shared<http::CurlHttpClient>());
   const config::ParseResult parsed = config::ConfigParser::Parse(*loaded.document, parseOptions);
   if (parsed.section == config::SectionStatus::Missing) {
     printer.Print(Diagnostic{Severity::Error, "CFG-001", "DicomWebOAuth",

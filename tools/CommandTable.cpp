@@ -50,6 +50,36 @@ const std::vector<Command>& Commands() {
        "Exit status: 0 token acquired, 1 configuration invalid or acquisition failed, 2 usage error.\n"
        "Run it with the same environment variables as Orthanc: an unset ${VAR} becomes \"\".",
        RunToken},
+      {"sign", "--config PATH --server NAME --method M --url U [--header K:V]... [--body-file F] [--time T]",
+       "print the credential headers the gateway would add to one request",
+       "Reads and validates PATH like check-config, starts the gateway with the plugin's own provider\n"
+       "scripts and HTTP client, and computes the headers the proxy would add to the request described:\n"
+       "for bearer providers it acquires a token and prints `Authorization: Bearer ...`; for signing\n"
+       "providers (ProviderType aws) it prints the SigV4 headers (Authorization, X-Amz-Date, and\n"
+       "X-Amz-Security-Token with temporary credentials). One `Name: value` per line on standard output;\n"
+       "these are credentials. Logs and errors go to standard error (error <CODE>: <message>).\n"
+       "\n"
+       "  --config PATH       Orthanc configuration file or folder (required)\n"
+       "  --server NAME       a server of DicomWebOAuth.Servers (required)\n"
+       "  --method M          HTTP method, e.g. GET or POST (required)\n"
+       "  --url U             full upstream URL as it will be sent, query included (required)\n"
+       "  --header K:V        a header the request will carry (repeatable; signed as given)\n"
+       "  --body-file F       the request body (its SHA-256 is signed); default: no body\n"
+       "  --time T            signing time YYYYMMDDTHHMMSSZ (SigV4 only), for reproducible output\n"
+       "  --scripts-dir DIR   use these script folders instead of ScriptDirectories (repeatable)\n"
+       "\n"
+       "Exit status: 0 headers printed, 1 configuration invalid or no credential, 2 usage error.",
+       RunSign},
+      {"audit verify", "FILE", "check the hash chain of an audit file (edited, inserted, deleted or moved lines)",
+       "Reads FILE (JSON lines written by DicomWebOAuth.Audit) and checks every record: canonical JSON,\n"
+       "`hash` = SHA-256 of the record without it, `prev` = the previous record's hash (64 zeros for the\n"
+       "first), `seq` +1 per line, a newline at the end. Prints a summary with the last seq and hash, or\n"
+       "the first bad line as: error AUD-008 FILE:LINE: <problem>.\n"
+       "Lines removed from the end of the file cannot be seen from the file alone: compare the last\n"
+       "seq and hash with a copy kept elsewhere (Audit.OrthancLog, a log shipper).\n"
+       "\n"
+       "Exit status: 0 intact, 1 not intact or unreadable, 2 usage error.",
+       RunAuditVerify},
   };
   return kCommands;
 }

@@ -41,5 +41,7 @@ int RunHelp(const std::vector<std::string>& args, Io io);
 int RunVersion(const std::vector<std::string>& args, Io io);
 int RunCheckConfig(const std::vector<std::string>& args, Io io);
 int RunToken(const std::vector<std::string>& args, Io io);
+int RunSign(const std::vector<std::string>& args, Io io);
+int RunAuditVerify(const std::vector<std::string>& args, Io io);
 
 }  // namespace gw::cli

@@ -22,6 +22,7 @@
 #include "gw/config/ConfigParser.h"
 #include "gw/http/CurlHttpClient.h"
 #include "gw/service/Gateway.h"
+#include "gw/service/KeyVaultResolver.h"
 
 namespace gw::cli {
 namespace {
@@ -129,6 +130,8 @@ std::optional<config::GatewayConfig> LoadConfiguration(const Options& options, s
   parseOptions.baseDirectory = loaded.baseDirectory;
   parseOptions.variables = &loaded.variables;
   parseOptions.scriptDirectoriesOverride = options.scriptDirs;
+  parseOptions.secretResolvers["keyvault"] =
+      service::MakeKeyVaultResolver(std::make_shared<http::CurlHttpClient>());
   config::ParseResult parsed = config::ConfigParser::Parse(*loaded.document, parseOptions);
   if (parsed.section == config::SectionStatus::Missing) {
     PrintError(err, "CFG-001", "DicomWebOAuth: section missing in " + options.config);

@@ -2,13 +2,17 @@
 --
 -- Serves Keycloak, Okta, Auth0, Entra ID (v2 endpoint) and any standard token endpoint.
 -- Client authentication methods (config key ClientAuthMethod):
---   client_secret_post (default)  client_id + client_secret in the form body
+--   client_secret_post            client_id + client_secret in the form body (the default; without
+--                                 ClientAuthMethod the credential decides, as in the parser)
 --   client_secret_basic           HTTP Basic with the form-encoded id and secret (RFC 6749 2.3.1)
 --   client_secret_jwt             HS256 client assertion keyed with the secret (RFC 7523)
 --   private_key_jwt               RS256 / ES256 client assertion signed with PrivateKeyFile
 --   tls_client_auth, self_signed_tls_client_auth
 --                                 mutual TLS with ClientCertificate / ClientKey (RFC 8705)
 -- Extra form parameters: Scope, Audience (Auth0), Resource (Entra v1 style), ExtraTokenParameters.
+-- Entra ID without TokenEndpoint: TenantId + AuthorityHost / AZURE_AUTHORITY_HOST give the v2
+-- endpoint, and on a v2 endpoint a Resource without Scope becomes <Resource>/.default
+-- (docs/providers/azure.md).
 --
 -- Returns {access_token, token_type, expires_in, scope} or nil, {code, message, status}:
 --   AUTH-001 the IdP refused the client's credentials or grant (never retried)
@@ -43,6 +47,21 @@ local function config_string(config, key)
   return nil
 end
 
+-- The client certificate and key go to TLS only for the mutual-TLS methods: with private_key_jwt a
+-- ClientCertificate is there for the assertion's x5t header (Entra), and handing libcurl a
+-- certificate without its key fails every https request.
+local MTLS_METHODS = { tls_client_auth = true, self_signed_tls_client_auth = true }
+
+-- ClientAuthMethod, else inferred from the credential configured, as the configuration parser does
+-- (docs/configuration.md): ClientSecret, else PrivateKeyFile, else ClientCertificate.
+local function auth_method(config)
+  return config_string(config, "ClientAuthMethod")
+    or (config_string(config, "ClientSecret") and "client_secret_post")
+    or (config_string(config, "PrivateKeyFile") and "private_key_jwt")
+    or (config_string(config, "ClientCertificate") and "tls_client_auth")
+    or "client_secret_post"
+end
+
 local function tls_options(config)
   local tls = { verify = true }
   local verify = config.VerifySSL
@@ -52,9 +71,11 @@ local function tls_options(config)
     tls.ca_file = verify
   end
   tls.ca_file = config_string(config, "CaBundle") or tls.ca_file
-  tls.cert_file = config_string(config, "ClientCertificate")
-  tls.key_file = config_string(config, "ClientKey")
-  tls.key_password = config_string(config, "ClientKeyPassword")
+  if MTLS_METHODS[auth_method(config)] then
+    tls.cert_file = config_string(config, "ClientCertificate")
+    tls.key_file = config_string(config, "ClientKey")
+    tls.key_password = config_string(config, "ClientKeyPassword")
+  end
   return tls
 end
 
@@ -83,9 +104,35 @@ local function client_assertion(config, endpoint, method)
   }
 end
 
+-- Entra ID without TokenEndpoint: <authority>/<TenantId>/oauth2/v2.0/token, the authority being
+-- AuthorityHost, else AZURE_AUTHORITY_HOST (as the Azure SDK reads it; sovereign clouds such as
+-- https://login.microsoftonline.us), else the public cloud. https only, except a loopback test host.
+local function entra_endpoint(config)
+  local tenant = config.TenantId
+  if not tenant:match("^[%w%.%-]+$") then return nil, "TenantId has invalid characters" end
+  local host = config_string(config, "AuthorityHost") or gw.env.get("AZURE_AUTHORITY_HOST")
+  if host == nil or host == "" then host = "https://login.microsoftonline.com" end
+  if not host:find("://", 1, true) then host = "https://" .. host end
+  host = host:gsub("/+$", "")
+  local scheme, hostname = host:match("^(%a+)://([^/:]+)")
+  local loopback = hostname == "127.0.0.1" or hostname == "localhost" or hostname == "[::1]"
+  if scheme == nil or not (scheme:lower() == "https" or (scheme:lower() == "http" and loopback)) then
+    return nil, "AuthorityHost must be an https URL"
+  end
+  return host .. "/" .. tenant .. "/oauth2/v2.0/token"
+end
+
+-- Entra v2 takes scopes, not a resource: without Scope, ask for <Resource>/.default.
+local function entra_scope(config, endpoint)
+  if config_string(config, "Scope") or not endpoint:find("/oauth2/v2.0/token", 1, true) then return nil end
+  local resource = config_string(config, "Resource")
+  if resource then return (resource:gsub("/+$", "")) .. "/.default" end
+  return nil
+end
+
 -- Builds the form, headers and TLS options for the configured client authentication method.
 local function build_request(config, endpoint)
-  local method = config_string(config, "ClientAuthMethod") or "client_secret_post"
+  local method = auth_method(config)
   local form = { grant_type = "client_credentials" }
   local headers = {
     ["Content-Type"] = "application/x-www-form-urlencoded",
@@ -125,6 +172,8 @@ local function build_request(config, endpoint)
   form.scope = config_string(config, "Scope")
   form.audience = config_string(config, "Audience")
   form.resource = config_string(config, "Resource")
+  local v2_scope = entra_scope(config, endpoint)
+  if v2_scope then form.scope, form.resource = v2_scope, nil end
   if type(config.ExtraTokenParameters) == "table" then
     for k, v in pairs(config.ExtraTokenParameters) do
       if form[k] == nil then form[k] = tostring(v) end
@@ -209,13 +258,19 @@ return {
     required = { "TokenEndpoint", "ClientId" },
     optional = { "ClientSecret", "ClientAuthMethod", "Scope", "Audience", "Resource",
                  "PrivateKeyFile", "PrivateKeyId", "SigningAlgorithm", "ClientCertificate",
-                 "ClientKey", "ClientKeyPassword", "ExtraTokenParameters", "VerifySSL", "CaBundle" },
+                 "ClientKey", "ClientKeyPassword", "ExtraTokenParameters", "VerifySSL", "CaBundle",
+                 "TenantId", "AuthorityHost" },
   },
 
   -- ctx = { server = <name>, config = <the server's configuration object> }
   acquire = function(ctx)
     local config = ctx.config
     local endpoint = config_string(config, "TokenEndpoint")
+    if not endpoint and config_string(config, "TenantId") then
+      local err
+      endpoint, err = entra_endpoint(config)
+      if not endpoint then return fail("CFG-002", err) end
+    end
     if not endpoint then return fail("CFG-001", "TokenEndpoint is required by client_credentials") end
     local request, err = build_request(config, endpoint)
     if not request then return nil, err end

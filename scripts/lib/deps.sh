@@ -8,6 +8,7 @@ GW_APT_PACKAGES=(
   # real components used by integration tests and the demo
   orthanc orthanc-dicomweb nginx libnginx-mod-http-js redis-server dcmtk dicom3tools openssl
   nodejs npm python3 iproute2 util-linux curl ca-certificates
+  python3-botocore  # reference SigV4 signer of the AWS tests (tests/integration/harness/aws.py)
 )
 
 gw_install_deps() {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -10,6 +11,7 @@
 #include "gw/config/HttpUrl.h"
 #include "gw/config/JsonPath.h"
 #include "gw/config/ProviderResolver.h"
+#include "gw/config/SecretReferences.h"
 
 #ifndef GW_DEFAULT_SCRIPT_DIR
 #define GW_DEFAULT_SCRIPT_DIR "/usr/local/share/dicomweb-oauth/lua"
@@ -30,8 +32,8 @@ const char* const kSection = "DicomWebOAuth";
 const std::vector<std::string> kGlobalKeys = {
     "ConfigVersion", "Enabled", "LogLevel", "RateLimitRequests", "RateLimitWindowSeconds", "CacheType",
     "RedisUrl", "RedisEncryptionKey", "ScriptDirectories", "LuaMemoryLimitMB", "LuaTimeoutMs",
-    "LuaPoolSize", "WatchScripts", "EnvAllowlist", "FileAllowlist", "AllowInjectWithServersInDatabase",
-    "Servers"};
+    "LuaPoolSize", "SpoolDirectory", "WatchScripts", "EnvAllowlist", "FileAllowlist", "AllowInjectWithServersInDatabase",
+    "Policies", "PolicyTimeoutMs", "Audit", "Servers"};
 
 const std::vector<std::string> kServerKeys = {
     "Url", "TokenEndpoint", "ClientId", "ClientSecret", "Scope", "TokenRefreshBufferSeconds",
@@ -39,16 +41,24 @@ const std::vector<std::string> kServerKeys = {
     "PrivateKeyId", "SigningAlgorithm", "ClientCertificate", "ClientKey", "ClientKeyPassword",
     "JWTPublicKey", "JWKSUrl", "JWTAudience", "JWTIssuer", "JWTAlgorithms", "DisableJWTValidation",
     "TenantId", "Audience", "Resource", "Region", "SigningService", "Token", "TokenFile",
-    "ExtraTokenParameters", "Mode", "Username", "Password", "HasDelete", "ChunkedTransfers", "Timeout",
-    "HttpHeaders", "CertificateFile", "CertificateKeyFile", "CertificateKeyPassword", "ResilienceConfig"};
+    "TokenFileRefreshSeconds", "CredentialsFile", "ExtraTokenParameters", "Mode", "Username", "Password", "HasDelete", "ChunkedTransfers", "Timeout",
+    "HttpHeaders", "CertificateFile", "CertificateKeyFile", "CertificateKeyPassword", "ResilienceConfig",
+    "Policies", "Targets", "PolicyConfig", "FailoverCooldownSeconds",
+    // AWS credentials (lua/providers/aws_sigv4.lua, docs/providers/aws.md).
+    "AccessKeyId", "SecretAccessKey", "SessionToken", "RoleArn", "RoleSessionName", "WebIdentityTokenFile",
+    "StsEndpoint",
+    // Azure identity (lua/providers/azure_managed_identity.lua, docs/providers/azure.md).
+    "ObjectId", "ManagedIdentityResourceId", "AuthorityHost", "FederatedTokenFile", "ImdsEndpoint",
+    "AzureCredential", "ImdsRetry"};
 
 const std::vector<std::string> kResilienceKeys = {
     "CircuitBreakerEnabled", "CircuitBreakerFailureThreshold", "CircuitBreakerTimeout", "RetryMaxAttempts",
-    "RetryStrategy", "RetryInitialDelay", "RetryMultiplier", "RetryMaxDelay", "RetryIncrement"};
+    "RetryStrategy", "RetryInitialDelay", "RetryMultiplier", "RetryMaxDelay", "RetryIncrement",
+    "AcquisitionTimeout"};
 
 const std::vector<std::string> kProviderTypes = {"auto",  "azure", "google", "keycloak", "generic",
                                                  "aws",   "azuremanagedidentity", "auth0", "okta",
-                                                 "entra", "static", "file"};
+                                                 "entra", "static", "file", "azureworkloadidentity"};
 
 std::string Lower(std::string_view text) {
   std::string out(text);
@@ -165,6 +175,9 @@ std::optional<std::string> DecodeAes256Key(const std::string& text) {
   if (out.size() != 32) return std::nullopt;
   return out;
 }
+
+// Where the Redis encryption key comes from when the configuration has no RedisEncryptionKey.
+constexpr const char* kRedisKeyEnvironmentVariable = "DICOMWEB_OAUTH_REDIS_KEY";
 
 // redis://[[user]:password@]host[:port][/db], unix:///path, or /path (a unix socket).
 bool IsValidRedisUrl(const std::string& url, std::string& why) {
@@ -517,6 +530,9 @@ class Parser {
 
   void ParseOrthancSettings(const Value& root, OrthancSettings& out) {
     if (auto port = ReadInteger(root, "HttpPort", "", 1, 65535)) out.httpPort = static_cast<int>(*port);
+    if (const Value* auth = Find(root, "AuthenticationEnabled"); auth && auth->IsBool()) {
+      out.authenticationEnabled = auth->GetBool();
+    }
     const Value* dicomWeb = Find(root, "DicomWeb");
     if (!dicomWeb) return;
     if (!dicomWeb->IsObject()) {
@@ -601,6 +617,7 @@ class Parser {
     if (auto v = ReadInteger(section, "LuaMemoryLimitMB", p, 1, 1024)) g.luaMemoryLimitMb = static_cast<int>(*v);
     if (auto v = ReadInteger(section, "LuaTimeoutMs", p, 10, 60000)) g.luaTimeoutMs = static_cast<int>(*v);
     if (auto v = ReadInteger(section, "LuaPoolSize", p, 1, 256)) g.luaPoolSize = static_cast<int>(*v);
+    if (auto v = ReadString(section, "SpoolDirectory", p, Empty::Allowed)) g.spoolDirectory = *v;
     if (auto v = ReadBool(section, "WatchScripts", p)) g.watchScripts = *v;
     if (auto v = ReadStringArray(section, "EnvAllowlist", p)) {
       for (size_t i = 0; i < v->size(); ++i) {
@@ -622,6 +639,9 @@ class Parser {
       }
     }
     if (auto v = ReadBool(section, "AllowInjectWithServersInDatabase", p)) g.allowInjectWithServersInDatabase = *v;
+    ParseAudit(section, g.audit);
+    if (auto v = ReadPolicyNames(section, p)) g.policies = *v;
+    if (auto v = ReadInteger(section, "PolicyTimeoutMs", p, 1, 10000)) g.policyTimeoutMs = static_cast<int>(*v);
 
     const Value* servers = Find(section, "Servers");
     const std::string serversPath = JoinPath(p, "Servers");
@@ -666,7 +686,70 @@ class Parser {
       if (g.cacheType != CacheType::Redis) {
         Warning("CFG-006", JoinPath(p, "RedisEncryptionKey"), "ignored: CacheType is not redis");
       }
+    } else if (g.cacheType == CacheType::Redis && !Find(section, "RedisEncryptionKey")) {
+      // Tokens are never stored in Redis in clear: without a key the configuration is refused.
+      // The key may come from the environment instead (docs/configuration.md).
+      const char* env = std::getenv(kRedisKeyEnvironmentVariable);
+      if (!env || !*env) {
+        Error("CFG-001", JoinPath(p, "RedisEncryptionKey"),
+              std::string("required when CacheType is redis (or set the environment variable ") +
+                  kRedisKeyEnvironmentVariable + "): tokens are stored in Redis encrypted only");
+      } else if (auto decoded = DecodeAes256Key(env)) {
+        g.redisEncryptionKey = *decoded;
+      } else {
+        Error("CFG-002", JoinPath(p, "RedisEncryptionKey"),
+              std::string("the environment variable ") + kRedisKeyEnvironmentVariable +
+                  " must hold a 256-bit key: 64 hexadecimal digits or the base64 encoding of 32 bytes");
+      }
     }
+  }
+
+  // `Audit` (docs/audit.md): present means on; `File` is then required.
+  void ParseAudit(const Value& section, AuditConfig& a) {
+    const Value* audit = Find(section, "Audit");
+    if (!audit) return;
+    const std::string p = JoinPath(kSection, "Audit");
+    if (!audit->IsObject()) {
+      Error("CFG-002", p, "must be a JSON object such as {\"File\": \"/var/log/orthanc/audit.jsonl\"}");
+      return;
+    }
+    CheckUnknownKeys(*audit, p, {"File", "Rules", "HashKey", "OrthancLog", "FsyncIntervalMs", "QueueCapacity",
+                                 "QueueTimeoutMs", "RuleTimeoutMs", "FailClosed"});
+    a.enabled = true;
+    if (auto v = ReadString(*audit, "File", p, Empty::Substitution)) {
+      a.file = Resolve(*v);
+      std::error_code ec;
+      if (options_.checkFiles && !fs::is_directory(fs::path(a.file).parent_path(), ec)) {
+        Error("CFG-002", JoinPath(p, "File"), "the folder of the audit file does not exist: " +
+                                                  fs::path(a.file).parent_path().string());
+      }
+    } else if (!Find(*audit, "File")) {
+      Error("CFG-001", JoinPath(p, "File"), "required: the path of the audit file (JSON lines)");
+    }
+    if (auto v = ReadStringArray(*audit, "Rules", p)) {
+      a.rules.clear();
+      for (size_t i = 0; i < v->size(); ++i) {
+        if (!IsScriptName((*v)[i])) {
+          Error("CFG-002", JoinIndex(JoinPath(p, "Rules"), i), "must be an audit script name");
+        } else {
+          a.rules.push_back((*v)[i]);
+        }
+      }
+      if (v->empty()) {
+        Warning("CFG-006", JoinPath(p, "Rules"),
+                "no audit rule: records are written with every field as recorded, PHI in query strings included");
+      }
+    }
+    if (auto v = ReadString(*audit, "HashKey", p, Empty::Substitution)) {
+      if (v->size() < 16) Error("CFG-002", JoinPath(p, "HashKey"), "must be at least 16 characters long");
+      else a.hashKey = *v;
+    }
+    if (auto v = ReadBool(*audit, "OrthancLog", p)) a.orthancLog = *v;
+    if (auto v = ReadInteger(*audit, "FsyncIntervalMs", p, 0, 3600000)) a.fsyncIntervalMs = static_cast<int>(*v);
+    if (auto v = ReadInteger(*audit, "QueueCapacity", p, 1, 10000000)) a.queueCapacity = static_cast<int>(*v);
+    if (auto v = ReadInteger(*audit, "QueueTimeoutMs", p, 0, 60000)) a.queueTimeoutMs = static_cast<int>(*v);
+    if (auto v = ReadInteger(*audit, "RuleTimeoutMs", p, 1, 60000)) a.ruleTimeoutMs = static_cast<int>(*v);
+    if (auto v = ReadBool(*audit, "FailClosed", p)) a.failClosed = *v;
   }
 
   void ParseScriptDirectories(const Value& section, GlobalConfig& g) {
@@ -726,7 +809,7 @@ class Parser {
     if (auto v = ReadString(object, "Url", p, Empty::Substitution)) {
       s.url = *v;
       CheckUrl(s.url, JoinPath(p, "Url"), "the access token would travel unencrypted to the DICOMweb server");
-    } else if (!Find(object, "Url")) {
+    } else if (!Find(object, "Url") && !Find(object, "Targets")) {
       Error("CFG-001", JoinPath(p, "Url"), "required: the DICOMweb server's base URL");
     }
     if (auto v = ReadString(object, "TokenEndpoint", p, Empty::Substitution)) {
@@ -779,6 +862,10 @@ class Parser {
     if (auto v = ReadString(object, "SigningService", p, Empty::Allowed)) s.signingService = *v;
     if (auto v = ReadString(object, "Token", p, Empty::Substitution)) s.token = *v;
     if (auto v = ReadFileKey(object, "TokenFile", p, /*mustExist=*/false)) s.tokenFile = *v;
+    // Projected by the kubelet, so it may appear after start-up (like TokenFile).
+    if (auto v = ReadFileKey(object, "FederatedTokenFile", p, /*mustExist=*/false)) s.federatedTokenFile = *v;
+    ReadInteger(object, "TokenFileRefreshSeconds", p, 1, 3600);  // read by the token_file script
+    if (auto v = ReadFileKey(object, "CredentialsFile", p)) s.credentialsFile = *v;  // google
     if (auto v = ReadStringMap(object, "ExtraTokenParameters", p)) {
       // Parameters that carry the grant or the client's credential come from their own keys, where
       // they are validated and known to be secret.
@@ -812,8 +899,92 @@ class Parser {
     const ProviderResolution resolved = ResolveProvider(s);
     ApplyProviderRules(object, p, resolved, method, algorithm, s);
     ApplyMode(p, resolved, mode, config, s);
+    ParseRouting(object, p, config, s);
     raw_ = nullptr;
     s.raw = std::move(raw);
+  }
+
+  // `Policies`: an array of policy script names (checked against the scripts at start-up).
+  std::optional<std::vector<std::string>> ReadPolicyNames(const Value& object, const std::string& p) {
+    std::optional<std::vector<std::string>> names = ReadStringArray(object, "Policies", p);
+    if (!names) return std::nullopt;
+    for (size_t i = 0; i < names->size(); ++i) {
+      if (!IsScriptName((*names)[i])) {
+        Error("CFG-002", JoinIndex(JoinPath(p, "Policies"), i), "must be a policy script name ([A-Za-z0-9._-]+)");
+        return std::nullopt;
+      }
+    }
+    return names;
+  }
+
+  // Routing (docs/policies.md): Policies, Targets, PolicyConfig, FailoverCooldownSeconds.
+  void ParseRouting(const Value& object, const std::string& p, const GatewayConfig& config, ServerConfig& s) {
+    if (auto v = ReadPolicyNames(object, p)) {
+      s.policies = *v;
+      s.policiesExplicit = true;
+    } else if (!Find(object, "Policies")) {
+      s.policies = config.global.policies;
+    }
+    if (auto v = ReadInteger(object, "FailoverCooldownSeconds", p, 1, 3600)) {
+      s.failoverCooldownSeconds = static_cast<int>(*v);
+    }
+    if (const Value* pc = Find(object, "PolicyConfig")) {
+      if (!pc->IsObject()) {
+        Error("CFG-002", JoinPath(p, "PolicyConfig"), "must be a JSON object (read by the server's policies)");
+      } else {
+        auto copy = std::make_shared<rapidjson::Document>();
+        copy->CopyFrom(*pc, copy->GetAllocator());
+        s.policyConfig = std::move(copy);
+      }
+    }
+    const Value* targets = Find(object, "Targets");
+    if (!targets) {
+      if (!s.url.empty()) s.targets.push_back({"primary", s.url});
+      return;
+    }
+    const std::string path = JoinPath(p, "Targets");
+    if (!targets->IsArray() || targets->Empty()) {
+      Error("CFG-002", path, "must be a non-empty array of {\"Name\": ..., \"Url\": ...}; the first is the primary");
+      return;
+    }
+    size_t index = 0;
+    for (const Value& item : targets->GetArray()) {
+      const std::string itemPath = JoinIndex(path, index++);
+      if (!item.IsObject()) {
+        Error("CFG-002", itemPath, "must be an object {\"Name\": ..., \"Url\": ...}");
+        continue;
+      }
+      CheckUnknownKeys(item, itemPath, {"Name", "Url"});
+      UpstreamTarget t;
+      if (auto v = ReadString(item, "Name", itemPath, Empty::Invalid)) t.name = *v;
+      else if (!Find(item, "Name")) Error("CFG-001", JoinPath(itemPath, "Name"), "required");
+      const bool nameOk = !t.name.empty() && std::all_of(t.name.begin(), t.name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+      });
+      if (!t.name.empty() && !nameOk) Error("CFG-002", JoinPath(itemPath, "Name"), "must match [a-z0-9_-]+");
+      for (const auto& other : s.targets) {
+        if (!t.name.empty() && other.name == t.name) {
+          Error("CFG-002", JoinPath(itemPath, "Name"), "duplicate target name '" + t.name + "'");
+        }
+      }
+      if (auto v = ReadString(item, "Url", itemPath, Empty::Substitution)) {
+        t.url = *v;
+        CheckUrl(t.url, JoinPath(itemPath, "Url"), "the access token would travel unencrypted to the DICOMweb server");
+      } else if (!Find(item, "Url")) {
+        Error("CFG-001", JoinPath(itemPath, "Url"), "required: the target's DICOMweb base URL");
+      }
+      s.targets.push_back(std::move(t));
+    }
+    if (s.targets.empty()) return;
+    if (s.url.empty() && !Find(object, "Url")) {
+      s.url = s.targets.front().url;  // the primary is the server's Url
+    } else if (!s.url.empty() && s.url != s.targets.front().url) {
+      Error("CFG-002", path, "the first target is the primary and must have the server's Url (or leave Url out)");
+    }
+    if (s.targets.size() > 1 && s.mode != ServerMode::Proxy) {
+      Error("CFG-002", path,
+            "more than one target needs Mode proxy: in inject mode the DICOMweb plugin talks to one Url itself");
+    }
   }
 
   void CheckUrl(const std::string& url, const std::string& path, const std::string& clearTextRisk) {
@@ -908,6 +1079,8 @@ class Parser {
     if (auto x = ReadNumber(*v, "RetryMultiplier", p, 1.0, false, 1000.0)) r.retryMultiplier = *x;
     if (auto x = ReadNumber(*v, "RetryMaxDelay", p, 0.0, false, kDay)) r.retryMaxDelaySeconds = *x;
     if (auto x = ReadNumber(*v, "RetryIncrement", p, 0.0, false, kDay)) r.retryIncrementSeconds = *x;
+    // One deadline for a whole acquisition (docs/token-engine.md); Azure IMDS maintenance needs > 70 s.
+    if (auto x = ReadNumber(*v, "AcquisitionTimeout", p, 0.0, true, 3600.0)) r.acquisitionTimeoutSeconds = *x;
     if (r.retryMaxDelaySeconds < r.retryInitialDelaySeconds) {
       Warning("CFG-006", JoinPath(p, "RetryMaxDelay"),
               "is smaller than RetryInitialDelay: every retry waits RetryMaxDelay");
@@ -977,7 +1150,9 @@ class Parser {
       if (const auto upstream = ParseHttpUrl(s.url); upstream && EndsWith(upstream->host, ".azurehealthcareapis.com")) {
         hint = "; for an Azure managed identity set ProviderType: azuremanagedidentity instead";
       }
-      Require(object, p, "TokenEndpoint", provider + hint);
+      // Entra ID (ProviderType azure/entra) builds <authority>/<TenantId>/oauth2/v2.0/token itself.
+      const bool entraFromTenant = resolved.flavour == "azure" && !s.tenantId.empty();
+      if (!entraFromTenant) Require(object, p, "TokenEndpoint", provider + hint);
       Require(object, p, "ClientId", provider);
       if (s.clientAuthMethod == ClientAuthMethod::None && !Find(object, "ClientSecret")) {
         Error("CFG-001", JoinPath(p, "ClientSecret"),
@@ -986,9 +1161,9 @@ class Parser {
                   "ClientCertificate and ClientKey for tls_client_auth)");
       }
     } else if (resolved.script == "azure_managed_identity") {
-      if (!Find(object, "Scope") && !Find(object, "Resource")) {
-        Error("CFG-001", JoinPath(p, "Scope"), "required " + provider + ": the Scope (or Resource) to request");
-      } else if (s.scope.empty() && s.resource.empty()) {
+      // Without Scope and Resource the script asks for the Azure DICOM service's scope, as the Python
+      // plugin did; a key that is present but empty is an unset ${VAR}.
+      if ((Find(object, "Scope") || Find(object, "Resource")) && s.scope.empty() && s.resource.empty()) {
         EmptyAfterSubstitution(JoinPath(p, Find(object, "Scope") ? "Scope" : "Resource"),
                                Find(object, "Scope") ? "Scope" : "Resource");
       }
@@ -1029,7 +1204,17 @@ class Parser {
 }  // namespace
 
 ParseResult ConfigParser::Parse(const rapidjson::Value& orthancRoot, const ParseOptions& options) {
-  return Parser(options).Run(orthancRoot);
+  // Secret references (env:, file:, ...) are replaced by their values in a copy first, so the
+  // parser validates and provider scripts receive the secrets themselves (SecretReferences.h).
+  rapidjson::Document resolved;
+  resolved.CopyFrom(orthancRoot, resolved.GetAllocator());
+  std::vector<Diagnostic> references =
+      ResolveSecretReferences(resolved, SecretReferenceOptions{options.baseDirectory, options.secretResolvers});
+  ParseResult result = Parser(options).Run(resolved);
+  if (references.empty()) return result;
+  result.diagnostics.insert(result.diagnostics.begin(), references.begin(), references.end());
+  result.config.reset();  // an unresolved reference fails closed
+  return result;
 }
 
 }  // namespace gw::config

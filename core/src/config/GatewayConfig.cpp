@@ -38,6 +38,7 @@ std::vector<std::string> CollectSecrets(const GatewayConfig& config) {
     if (!value.empty()) out.push_back(value);
   };
   add(config.global.redisEncryptionKey);
+  add(config.global.audit.hashKey);
   // redis://user:password@host: the password part.
   const std::string& redis = config.global.redisUrl;
   if (redis.rfind("redis://", 0) == 0) {
@@ -54,6 +55,13 @@ std::vector<std::string> CollectSecrets(const GatewayConfig& config) {
     add(server.certificateKeyPassword);
     add(server.token);
     for (const auto& [header, value] : server.httpHeaders) add(value);
+    // AWS keys are read by aws_sigv4.lua from the raw object (no typed field).
+    if (server.raw && server.raw->IsObject()) {
+      for (const char* key : {"SecretAccessKey", "SessionToken"}) {
+        auto it = server.raw->FindMember(key);
+        if (it != server.raw->MemberEnd() && it->value.IsString()) add(it->value.GetString());
+      }
+    }
   }
   for (const auto& [name, server] : config.orthanc.dicomWebServers) {
     add(server.password);

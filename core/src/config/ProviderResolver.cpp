@@ -116,7 +116,9 @@ ProviderResolution ResolveProvider(const ServerConfig& server) {
     return {"client_credentials", type, reason};
   }
   if (type == "azure" || type == "entra") return {"client_credentials", "azure", reason};
-  if (type == "azuremanagedidentity") return {"azure_managed_identity", type, reason};
+  if (type == "azuremanagedidentity" || type == "azureworkloadidentity") {
+    return {"azure_managed_identity", type, reason};
+  }
   if (type == "google") return {"google", type, reason};
   if (type == "aws") return {"aws_sigv4", type, reason};
   if (type == "static") return {"static_token", type, reason};

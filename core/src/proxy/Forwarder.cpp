@@ -1,5 +1,7 @@
 #include "gw/proxy/Forwarder.h"
 
+#include <algorithm>
+
 #include "gw/common/Log.h"
 #include "gw/proxy/ProxyErrors.h"
 
@@ -8,7 +10,7 @@ namespace gw::proxy {
 namespace {
 
 // SHA-256 of the empty string: the payload hash of a request without a body (SigV4 signers need
-// it; a streamed body is not hashed and gets an empty value).
+// it; a spooled body brings its own, a streamed body is not hashed and gets an empty value).
 constexpr const char* kEmptyPayloadSha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 // Passes an answer through, except a 401 which is held back (head and up to a limit of body)
@@ -62,8 +64,10 @@ Result<http::Headers> Forwarder::BuildHeaders(const ServerRoute& server, const F
   http::Headers headers = request.headers;
   headers.insert(headers.end(), server.extraHeaders.begin(), server.extraHeaders.end());
   OutgoingRequest outgoing{request.method, request.url, &headers,
-                           request.body == nullptr ? kEmptyPayloadSha256 : ""};
-  auto credential = credentials_->CredentialHeaders(server.name, outgoing, options_.minRemaining,
+                           request.body == nullptr ? std::string_view(kEmptyPayloadSha256)
+                                                   : request.body->PayloadSha256()};
+  auto credential = credentials_->CredentialHeaders(server.name, outgoing,
+                                                    std::max(options_.minRemaining, request.minRemaining),
                                                     options_.credentialTimeout);
   if (!credential) return credential.GetError();
   headers.insert(headers.end(), credential.Value().begin(), credential.Value().end());

@@ -1,11 +1,19 @@
 #include "gw/service/Gateway.h"
+#include "gw/service/ProviderAccess.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 
+#include "gw/audit/AuditedTokenSource.h"
+#include "gw/cache/RedisClient.h"
+#include "gw/cache/SharedTokenSource.h"
 #include "gw/common/Json.h"
 #include "gw/common/Log.h"
+#include "gw/common/SecretRegistry.h"
 #include "gw/config/ProviderResolver.h"
+#include "gw/crypto/AesGcm.h"
+#include "gw/policy/PolicyScripts.h"
 #include "gw/service/LuaTokenSource.h"
 #include "gw/token/ResilientFetch.h"
 #include "gw/token/SystemClock.h"
@@ -134,6 +142,7 @@ token::ResilienceConfig ToTokenResilience(const config::ResilienceConfig& c) {
   r.retryMultiplier = c.retryMultiplier;
   r.retryMaxDelay = c.retryMaxDelaySeconds;
   r.retryIncrement = c.retryIncrementSeconds;
+  r.acquisitionTimeout = c.acquisitionTimeoutSeconds;
   return r;
 }
 
@@ -154,6 +163,9 @@ Gateway::Gateway(config::GatewayConfig config, std::unique_ptr<lua::ScriptEngine
 Gateway::~Gateway() {
   Stop();
   if (tokens_) tokens_->Stop();
+  // The audit log runs rules on engine_: close it (writing what is queued) while engine_ lives.
+  audit_->SetTarget(nullptr);
+  auditLog_.reset();
 }
 
 Result<std::unique_ptr<Gateway>> Gateway::Create(config::GatewayConfig config,
@@ -171,11 +183,19 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(config::GatewayConfig config,
   options.maxStatesPerSnapshot = static_cast<size_t>(config.global.luaPoolSize);
   options.envAllowlist = config.global.envAllowlist;
   options.fileAllowlist = config.global.fileAllowlist;
-  // Files named in the configuration are readable by the scripts that need them (keys, tokens).
+  // Files and variables named by a server's identity configuration are readable by the scripts
+  // that need them (keys, tokens, Google credential files; see ProviderAccess.h).
   for (const auto& [name, server] : config.servers) {
-    for (const std::string* f : {&server.privateKeyFile, &server.clientCertificate, &server.clientKey,
-                                 &server.tokenFile, &server.caBundle}) {
-      if (!f->empty()) options.fileAllowlist.push_back(*f);
+    ProviderAccess access = AccessFor(server, providers[name]);
+    options.fileAllowlist.insert(options.fileAllowlist.end(), access.files.begin(), access.files.end());
+    options.envAllowlist.insert(options.envAllowlist.end(), access.envNames.begin(), access.envNames.end());
+    // Secrets the scripts read from the environment are masked in logs like configured ones.
+    for (const std::string& env : access.envNames) {
+      if (env != "AZURE_CLIENT_SECRET" && env != "IDENTITY_HEADER" && env != "AWS_SECRET_ACCESS_KEY" &&
+          env != "AWS_SESSION_TOKEN" && env != "AWS_CONTAINER_AUTHORIZATION_TOKEN") {
+        continue;
+      }
+      if (const char* value = std::getenv(env.c_str()); value != nullptr && *value != '\0') SecretRegistry::Add(value);
     }
   }
   options.http = httpClient;
@@ -185,6 +205,11 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(config::GatewayConfig config,
     std::map<std::string, std::string> scripts;
     for (const auto& s : snapshot.scripts) scripts[s.name] = s.kind;
     auto problems = config::VerifyProviderScripts(*cfg, scripts);
+    auto policyProblems = policy::VerifyPolicyScripts(*cfg, scripts);
+    problems.insert(problems.end(), policyProblems.begin(), policyProblems.end());
+    for (auto& rule : audit::CheckAuditRules(cfg->global.audit, scripts)) {
+      problems.push_back({config::Severity::Error, "CFG-002", "DicomWebOAuth.Audit.Rules", rule});
+    }
     if (problems.empty()) return Status::Success();
     return MakeError(problems.front().code, problems.front().path + ": " + problems.front().message, 422);
   };
@@ -195,6 +220,8 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(config::GatewayConfig config,
 
   std::unique_ptr<Gateway> gateway(new Gateway(std::move(config), std::move(engine)));
   gateway->providers_ = std::move(providers);
+  gateway->policies_ = std::make_unique<policy::PolicyEngine>(
+      *gateway->engine_, std::chrono::milliseconds(gateway->config_.global.policyTimeoutMs));
   gateway->RecordReload(ReloadTrigger::Start, first);
   if (gw::Status tokens = gateway->RegisterTokens(std::move(httpClient), std::move(clock)); !tokens.Ok()) {
     return tokens.GetError();
@@ -210,19 +237,35 @@ gw::Status Gateway::RegisterTokens(std::shared_ptr<http::IHttpClient> http, std:
   options.metrics = metrics_;
   tokens_ = std::make_unique<token::TokenManager>(options);
 
+  // CacheType redis: one Redis client for all keys, and the shared level in front of each key's
+  // source (docs/token-engine.md, "The shared level").
+  std::shared_ptr<cache::RedisClient> redis;
+  if (config_.global.cacheType == config::CacheType::Redis) {
+    auto endpoint = cache::ParseRedisUrl(config_.global.redisUrl);
+    if (!endpoint.Ok()) return MakeError("CFG-002", "DicomWebOAuth.RedisUrl: " + endpoint.GetError().message);
+    if (config_.global.redisEncryptionKey.size() != crypto::kAesGcmKeyBytes) {
+      return MakeError("CFG-001", "DicomWebOAuth.RedisEncryptionKey: required when CacheType is redis");
+    }
+    LogInfo("shared token cache: Redis at " + endpoint.Value().Describe() + ", tokens sealed with AES-256-GCM");
+    redis = std::make_shared<cache::RedisClient>(std::move(endpoint).Value(), cache::RedisClientOptions{}, metrics_);
+  }
+
   for (const auto& [name, server] : config_.servers) {
     const std::string& provider = providers_[name];
-    // Signing providers (AWS SigV4) have no token to cache.
+    if (engine_->HasFunction(provider, "sign")) signers_.insert(name);
+    // A signing provider without `acquire` has no credential to cache.
     if (!engine_->HasFunction(provider, "acquire")) continue;
     auto source = LuaTokenSource::Create(*engine_, server, provider, clock, http);
     if (!source.Ok()) return source.GetError();
-    auto resilient = std::make_shared<token::ResilientFetch>(
-        std::shared_ptr<token::ITokenSource>(std::move(source).Value()), ToTokenResilience(server.resilience),
-        clock, name, metrics_);
+    const std::string id = token::MakeTokenKey(provider, IdentityOf(server), server.scope, server.resource);
+    // Every acquisition's outcome (after retries) becomes a token.acquired / token.failed record.
+    auto resilient = std::make_shared<audit::AuditedTokenSource>(
+        std::make_shared<token::ResilientFetch>(std::shared_ptr<token::ITokenSource>(std::move(source).Value()),
+                                                ToTokenResilience(server.resilience), clock, name, metrics_),
+        audit_, provider, [this, id] { return keyServers_.at(id); }, clock);
     token::KeyOptions key;
     key.server = name;
     key.refreshBuffer = std::chrono::seconds(server.tokenRefreshBufferSeconds);
-    const std::string id = token::MakeTokenKey(provider, IdentityOf(server), server.scope, server.resource);
     // Servers sharing a key share one token: the first registration's callback tells them all.
     key.onNewToken = [this, id](const token::TokenRecord&) {
       std::function<void(const std::string&)> listener;
@@ -233,8 +276,15 @@ gw::Status Gateway::RegisterTokens(std::shared_ptr<http::IHttpClient> http, std:
       if (!listener) return;
       for (const auto& s : keyServers_.at(id)) listener(s);
     };
+    std::shared_ptr<token::ITokenSource> top = std::move(resilient);
+    if (redis) {
+      cache::SharedCacheOptions shared;
+      shared.refresh.buffer = key.refreshBuffer;
+      top = std::make_shared<cache::SharedTokenSource>(std::move(top), redis, config_.global.redisEncryptionKey, id,
+                                                       clock, name, metrics_, shared);
+    }
     keyServers_[id].push_back(name);
-    handles_[name] = tokens_->Register(id, std::move(resilient), std::move(key));
+    handles_[name] = tokens_->Register(id, std::move(top), std::move(key));
   }
   return gw::Status::Success();
 }
@@ -310,9 +360,10 @@ JsonAnswer Gateway::TestServer(const std::string& server, bool fresh) {
 
 std::string Gateway::MetricsText() const { return metrics_->RenderPrometheus(); }
 
-Result<http::Headers> Gateway::CredentialHeaders(const std::string& server, const proxy::OutgoingRequest&,
+Result<http::Headers> Gateway::CredentialHeaders(const std::string& server, const proxy::OutgoingRequest& request,
                                                  std::chrono::seconds minRemaining,
                                                  std::chrono::milliseconds timeout) {
+  if (IsSigning(server)) return SignedHeaders(server, request, minRemaining, timeout, std::string());
   const token::TokenHandle* handle = HandleOf(server);
   if (!handle) return MakeError("TOK-006", "no token source for server '" + server + "'", 404);
   http::Headers headers;
@@ -322,6 +373,90 @@ Result<http::Headers> Gateway::CredentialHeaders(const std::string& server, cons
                             });
   if (!used.Ok()) return used.GetError();
   return headers;
+}
+
+Result<http::Headers> Gateway::RequestHeaders(const std::string& server, const proxy::OutgoingRequest& request,
+                                              std::chrono::seconds minRemaining, std::chrono::milliseconds timeout,
+                                              const std::string& fixedTime) {
+  if (IsSigning(server)) return SignedHeaders(server, request, minRemaining, timeout, fixedTime);
+  return CredentialHeaders(server, request, minRemaining, timeout);
+}
+
+// Calls the provider's sign(ctx) (contract in docs/lua-api.md, "Signing providers"):
+// ctx = {server, config, credential, request = {method, url, headers, payload_sha256}, time}.
+Result<http::Headers> Gateway::SignedHeaders(const std::string& server, const proxy::OutgoingRequest& request,
+                                             std::chrono::seconds minRemaining, std::chrono::milliseconds timeout,
+                                             const std::string& fixedTime) {
+  const auto started = std::chrono::steady_clock::now();
+  rapidjson::Document arg(rapidjson::kObjectType);
+  auto& a = arg.GetAllocator();
+  auto text = [&a](std::string_view s) {
+    return rapidjson::Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
+  };
+  if (const token::TokenHandle* handle = HandleOf(server)) {
+    std::string credential;
+    gw::Status used = handle->Use(std::chrono::duration_cast<std::chrono::milliseconds>(minRemaining), timeout,
+                                  [&credential](const token::TokenRecord& r) { credential = r.accessToken; });
+    if (!used.Ok()) return used.GetError();
+    arg.AddMember("credential", text(credential), a);
+  }
+  arg.AddMember("server", text(server), a);
+  rapidjson::Value config;
+  const auto& servers = config_.servers;
+  auto it = servers.find(server);
+  if (it != servers.end() && it->second.raw) config.CopyFrom(*it->second.raw, a);
+  else config.SetObject();
+  arg.AddMember("config", config, a);
+
+  // Repeated header lines become one value joined with ',' (how SigV4 canonicalises them).
+  rapidjson::Value headers(rapidjson::kObjectType);
+  if (request.headers != nullptr) {
+    std::map<std::string, std::string> joined;
+    std::vector<std::string> order;
+    for (const auto& [name, value] : *request.headers) {
+      auto found = joined.find(name);
+      if (found == joined.end()) {
+        joined.emplace(name, value);
+        order.push_back(name);
+      } else {
+        found->second += "," + value;
+      }
+    }
+    for (const auto& name : order) headers.AddMember(text(name), text(joined[name]), a);
+  }
+  rapidjson::Value req(rapidjson::kObjectType);
+  req.AddMember("method", text(request.method), a);
+  req.AddMember("url", text(request.url), a);
+  req.AddMember("headers", headers, a);
+  req.AddMember("payload_sha256", text(request.payloadSha256), a);
+  arg.AddMember("request", req, a);
+  if (!fixedTime.empty()) arg.AddMember("time", text(fixedTime), a);
+
+  const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  const auto budget = std::max(std::chrono::milliseconds(1), timeout - spent);
+  auto out = engine_->Call(ProviderOf(server), "sign", arg, budget);
+  if (!out.Ok()) {
+    Error e = out.GetError();
+    if (e.httpStatus < 500) e.httpStatus = 500;  // the caller's request is fine; signing failed
+    return e;
+  }
+  const rapidjson::Document& doc = out.Value();
+  auto list = doc.IsObject() ? doc.FindMember("headers") : doc.MemberEnd();
+  if (!doc.IsObject() || list == doc.MemberEnd() || !list->value.IsObject()) {
+    return MakeError("SIG-001", "provider '" + ProviderOf(server) + "' returned no headers table from sign", 500);
+  }
+  http::Headers added;
+  for (const auto& m : list->value.GetObject()) {
+    if (!m.value.IsString()) {
+      return MakeError("SIG-001", "provider '" + ProviderOf(server) + "' returned a non-string header value", 500);
+    }
+    std::string value(m.value.GetString(), m.value.GetStringLength());
+    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+      return MakeError("SIG-001", "provider '" + ProviderOf(server) + "' returned a header value with CR, LF or NUL", 500);
+    }
+    added.emplace_back(std::string(m.name.GetString(), m.name.GetStringLength()), std::move(value));
+  }
+  return added;
 }
 
 void Gateway::SetTokenListener(std::function<void(const std::string& server)> listener) {
@@ -340,6 +475,17 @@ const std::string& Gateway::ProviderOf(const std::string& server) const {
 }
 
 void Gateway::RecordReload(ReloadTrigger trigger, const Result<lua::SnapshotInfo>& outcome) {
+  audit::AuditEvent event(outcome.Ok() ? "script.published" : "script.refused");
+  event.Set("trigger", ToString(trigger));
+  if (outcome.Ok()) {
+    event.Set("version", static_cast<int64_t>(outcome.Value().version));
+    event.Set("digest", outcome.Value().digest);
+  } else {
+    event.Set("code", outcome.GetError().code);
+    event.Set("message", outcome.GetError().message);
+    event.Set("servingVersion", static_cast<int64_t>(engine_->CurrentInfo().version));
+  }
+  audit_->Record(std::move(event));
   std::lock_guard<std::mutex> lock(reloadMutex_);
   lastReload_.trigger = trigger;
   lastReload_.atUnixMs = NowUnixMs();
@@ -517,6 +663,44 @@ void Gateway::StartWatching() {
 
 void Gateway::Stop() {
   if (engine_) engine_->StopWatching();
+  if (auditLog_) auditLog_->Flush(std::chrono::seconds(5));
+}
+
+gw::Status Gateway::StartAudit() {
+  const config::AuditConfig& ac = config_.global.audit;
+  if (!ac.enabled || auditLog_) return gw::Status::Success();
+  auto log = audit::AuditLog::Open(ac, *engine_, metrics_);
+  if (!log.Ok()) return log.GetError();
+  auditLog_ = std::move(log).Value();
+  audit_->SetTarget(auditLog_);
+  LogInfo("audit: records go to " + ac.file + " (chain continues at seq " +
+          std::to_string(auditLog_->Writer().Position().seq + 1) + ")");
+
+  audit::AuditEvent loaded("config.loaded");
+  loaded.Set("version", GW_VERSION);
+  loaded.Set("rules", ac.rules);
+  loaded.Set("failClosed", ac.failClosed);
+  loaded.Set("hashKeyConfigured", !ac.hashKey.empty());
+  rapidjson::Document servers(rapidjson::kArrayType);
+  auto& a = servers.GetAllocator();
+  for (const auto& [name, server] : config_.servers) {
+    rapidjson::Value s(rapidjson::kObjectType);
+    s.AddMember("name", rapidjson::Value(name.c_str(), a), a);
+    s.AddMember("mode", rapidjson::Value(config::ToString(server.mode), a), a);
+    s.AddMember("provider", rapidjson::Value(ProviderOf(name).c_str(), a), a);
+    s.AddMember("url", rapidjson::Value(server.url.c_str(), a), a);
+    servers.PushBack(s, a);
+  }
+  loaded.SetJson("servers", servers);
+  audit_->Record(std::move(loaded));
+
+  const lua::SnapshotInfo snapshot = engine_->CurrentInfo();
+  audit::AuditEvent published("script.published");
+  published.Set("trigger", ToString(ReloadTrigger::Start));
+  published.Set("version", static_cast<int64_t>(snapshot.version));
+  published.Set("digest", snapshot.digest);
+  audit_->Record(std::move(published));
+  return gw::Status::Success();
 }
 
 }  // namespace gw::service

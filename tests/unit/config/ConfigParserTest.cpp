@@ -67,6 +67,7 @@ TEST_CASE("ConfigParser/defaults of a minimal server", "[config][parser]") {
   CHECK(res.retryMultiplier == 2.0);
   CHECK(res.retryMaxDelaySeconds == 30.0);
   CHECK(res.retryIncrementSeconds == 1.0);
+  CHECK(res.acquisitionTimeoutSeconds == 30.0);
   REQUIRE(s.raw);
   CHECK((*s.raw)["ClientSecret"].GetString() == std::string("base-secret-value"));
 }
@@ -88,7 +89,7 @@ TEST_CASE("ConfigParser/every global and server key is read", "[config][parser]"
         "CertificateKeyFile": "files/client-key.pem", "CertificateKeyPassword": "cert-pass",
         "ResilienceConfig": {"CircuitBreakerEnabled": false, "CircuitBreakerFailureThreshold": 7,
           "CircuitBreakerTimeout": 2.5, "RetryMaxAttempts": 4, "RetryStrategy": "Linear", "RetryInitialDelay": 0,
-          "RetryMultiplier": 1, "RetryMaxDelay": 10, "RetryIncrement": 0.5}
+          "RetryMultiplier": 1, "RetryMaxDelay": 10, "RetryIncrement": 0.5, "AcquisitionTimeout": 90}
       })",
       R"("Enabled": false, "LogLevel": "Critical", "RateLimitRequests": 10, "RateLimitWindowSeconds": 30,
          "CacheType": "Redis", "RedisUrl": "redis://:pw-in-url@redis.internal:6380/2",
@@ -166,6 +167,7 @@ TEST_CASE("ConfigParser/every global and server key is read", "[config][parser]"
   CHECK(s.resilience.retryMultiplier == 1.0);
   CHECK(s.resilience.retryMaxDelaySeconds == 10.0);
   CHECK(s.resilience.retryIncrementSeconds == 0.5);
+  CHECK(s.resilience.acquisitionTimeoutSeconds == 90.0);
 
   const std::vector<std::string> secrets = CollectSecrets(*r.config);
   for (const char* secret : {"key-pass", "p-value", "cert-pass", "pw-in-url", "2"}) {
@@ -214,8 +216,12 @@ TEST_CASE("ConfigParser/CFG-001 missing required keys", "[config][parser]") {
     CHECK(Has(r.diagnostics, "CFG-001", P("ClientSecret")));
   }
   SECTION("per provider") {
+    // The Python plugin's default scope (the Azure DICOM service) applies without Scope and Resource;
+    // a Scope emptied by an unset ${VAR} is CFG-003.
     auto r = ParseJson(WithServer(R"({"Url": "https://d.example/", "ProviderType": "azuremanagedidentity"})"));
-    CHECK(Has(r.diagnostics, "CFG-001", P("Scope")));
+    CHECK(r.Ok());
+    r = ParseJson(WithServer(R"({"Url": "https://d.example/", "ProviderType": "azuremanagedidentity", "Scope": ""})"));
+    CHECK(Has(r.diagnostics, "CFG-003", P("Scope")));
     r = ParseJson(WithServer(R"({"Url": "https://d.example/", "ProviderType": "azuremanagedidentity", "Resource": "https://r"})"));
     CHECK(r.Ok());
     r = ParseJson(WithServer(R"({"Url": "https://d.example/", "ProviderType": "static"})"));
@@ -309,6 +315,7 @@ TEST_CASE("ConfigParser/CFG-002 ranges", "[config][parser]") {
       {"", R"("ResilienceConfig": {"RetryMultiplier": 0.5})", P("ResilienceConfig.RetryMultiplier")},
       {"", R"("ResilienceConfig": {"RetryMaxDelay": -1})", P("ResilienceConfig.RetryMaxDelay")},
       {"", R"("ResilienceConfig": {"RetryIncrement": -1})", P("ResilienceConfig.RetryIncrement")},
+      {"", R"("ResilienceConfig": {"AcquisitionTimeout": 0})", P("ResilienceConfig.AcquisitionTimeout")},
   };
   for (const Row& row : rows) {
     const std::string text = WithServer(BaseServer(row.server), row.global);
@@ -411,7 +418,10 @@ TEST_CASE("ConfigParser/CFG-002 other rules", "[config][parser]") {
     for (const char* good : {"redis://r.example", "redis://r.example:6379/0", "unix:///run/redis.sock", "/run/redis.sock",
                              "redis://user:pw@r.example:6379"}) {
       INFO(good);
-      CHECK(ParseJson(WithServer(BaseServer(), R"("CacheType": "redis", "RedisUrl": ")" + std::string(good) + "\"")).Ok());
+      // (a key is required with CacheType redis: see the test "CacheType redis needs an encryption key")
+      CHECK(ParseJson(WithServer(BaseServer(), R"("CacheType": "redis", "RedisUrl": ")" + std::string(good) +
+                                                   R"(", "RedisEncryptionKey": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")"))
+                .Ok());
     }
     r = ParseJson(WithServer(BaseServer(), R"("CacheType": "redis", "RedisUrl": "redis://r", "RedisEncryptionKey": "c2hvcnQ=")"));
     CHECK(Has(r.diagnostics, "CFG-002", "DicomWebOAuth.RedisEncryptionKey"));
@@ -790,4 +800,30 @@ TEST_CASE("ConfigParser/raw server object carries resolved file paths", "[config
   CHECK(raw["ClientKey"].GetString() == Fixture("files/client-key.pem"));
   CHECK(raw["Custom"].GetString() == std::string("kept"));
   CHECK(raw["ClientSecret"].GetString() == std::string("base-secret-value"));
+}
+
+TEST_CASE("ConfigParser/CacheType redis needs an encryption key: tokens are never stored in clear", "[config][parser][redis]") {
+  const std::string global = R"("CacheType": "redis", "RedisUrl": "redis://127.0.0.1:6379")";
+  ::unsetenv("DICOMWEB_OAUTH_REDIS_KEY");
+  SECTION("neither RedisEncryptionKey nor DICOMWEB_OAUTH_REDIS_KEY: CFG-001") {
+    const ParseResult r = ParseJson(WithServer(BaseServer(), global));
+    CHECK_FALSE(r.Ok());
+    CHECK(Has(r.diagnostics, "CFG-001", "DicomWebOAuth.RedisEncryptionKey"));
+  }
+  SECTION("the key from the environment") {
+    ::setenv("DICOMWEB_OAUTH_REDIS_KEY", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", 1);
+    const ParseResult r = ParseJson(WithServer(BaseServer(), global));
+    ::unsetenv("DICOMWEB_OAUTH_REDIS_KEY");
+    INFO(Dump(r.diagnostics));
+    REQUIRE(r.Ok());
+    REQUIRE(r.config->global.redisEncryptionKey.size() == 32);
+    CHECK(r.config->global.redisEncryptionKey[31] == '\x1f');
+  }
+  SECTION("an invalid key in the environment: CFG-002 naming the variable, not the value") {
+    ::setenv("DICOMWEB_OAUTH_REDIS_KEY", "not-a-key-value", 1);
+    const ParseResult r = ParseJson(WithServer(BaseServer(), global));
+    ::unsetenv("DICOMWEB_OAUTH_REDIS_KEY");
+    CHECK(Has(r.diagnostics, "CFG-002", "DicomWebOAuth.RedisEncryptionKey"));
+    for (const Diagnostic& d : r.diagnostics) CHECK(d.message.find("not-a-key-value") == std::string::npos);
+  }
 }

@@ -33,6 +33,7 @@ TEST_CASE("ProviderResolver/explicit ProviderType table", "[config][provider]") 
       {"azure", "client_credentials", "azure"},
       {"entra", "client_credentials", "azure"},
       {"azuremanagedidentity", "azure_managed_identity", "azuremanagedidentity"},
+      {"azureworkloadidentity", "azure_managed_identity", "azureworkloadidentity"},
       {"google", "google", "google"},
       {"aws", "aws_sigv4", "aws"},
       {"static", "static_token", "static"},

@@ -12,6 +12,7 @@
 //
 // Thread safety: Parse() is a pure function of its arguments (it reads files only to check that
 // they exist when options.checkFiles is set).
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 
 #include "gw/config/Diagnostic.h"
 #include "gw/config/GatewayConfig.h"
+#include "gw/config/SecretReferences.h"
 #include "gw/config/VariableMap.h"
 
 namespace gw::config {
@@ -41,6 +43,9 @@ struct ParseOptions {
   // Non-empty: replaces ScriptDirectories (check-config --scripts-dir). Relative to the current
   // directory, like any command-line path.
   std::vector<std::string> scriptDirectoriesOverride;
+  // Resolvers of secret references other than env:, file: and literal: (SecretReferences.h),
+  // by kind, e.g. "keyvault". A reference of a kind without a resolver is CFG-007.
+  std::map<std::string, SecretResolver> secretResolvers;
 };
 
 enum class SectionStatus {

@@ -7,6 +7,7 @@
 //   CFG-003 empty value after ${VAR} substitution CFG-004 unknown key (warning only)
 //   CFG-005 configuration file unreadable / not JSON
 //   CFG-006 valid but insecure or ineffective setting (warning only)
+//   CFG-007 a secret reference (env:, file:, keyvault:...) that cannot be resolved
 // `path` is a JSON path such as `DicomWebOAuth.Servers.azure.ClientSecret` (array items as `[0]`);
 // for CFG-005 it is the file. `message` never contains a configured value (only key names,
 // variable names, numbers and file paths), so a diagnostic can be printed or logged as is.

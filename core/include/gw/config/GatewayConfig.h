@@ -49,6 +49,13 @@ struct ResilienceConfig {
   double retryMultiplier = 2.0;
   double retryMaxDelaySeconds = 30.0;
   double retryIncrementSeconds = 1.0;
+  double acquisitionTimeoutSeconds = 30.0;  // gw: one deadline per acquisition, retries included
+};
+
+// One upstream of a server (`Targets`; without it the server's `Url`, named "primary").
+struct UpstreamTarget {
+  std::string name;  // [a-z0-9_-]+, unique within the server
+  std::string url;   // http(s) base URL of a DICOMweb service
 };
 
 // One entry of `DicomWebOAuth.Servers`. Paths to files are absolute (relative ones are resolved
@@ -86,6 +93,8 @@ struct ServerConfig {
   std::string signingService;
   std::string token;                      // secret; ProviderType static
   std::string tokenFile;                  // ProviderType file
+  std::string federatedTokenFile;         // Azure workload identity (else AZURE_FEDERATED_TOKEN_FILE)
+  std::string credentialsFile;            // ProviderType google: service_account/external_account JSON
   std::map<std::string, std::string> extraTokenParameters;
   ServerMode mode = ServerMode::Inject;   // default: proxy for the aws_sigv4 provider
   bool modeExplicit = false;              // Mode was given in the configuration
@@ -102,6 +111,15 @@ struct ServerConfig {
   std::string certificateKeyPassword;     // secret
 
   ResilienceConfig resilience;
+
+  // Routing policies (docs/policies.md). `policies`: the server's `Policies`, or the global
+  // default list when the server has none. `targets`: never empty once parsed (the first is the
+  // primary and equals `url`). `policyConfig`: the server's `PolicyConfig` object, or null.
+  std::vector<std::string> policies;
+  bool policiesExplicit = false;          // Policies was given for this server
+  std::vector<UpstreamTarget> targets;
+  int failoverCooldownSeconds = 30;       // how long a failed target counts as unhealthy
+  std::shared_ptr<const rapidjson::Document> policyConfig;
 
   // The server's JSON object as configured (after ${VAR} substitution, secrets included):
   // provider scripts receive every key, custom providers read their own. File keys hold their
@@ -121,8 +139,25 @@ struct DicomWebServerDefinition {
 // Settings read from outside the `DicomWebOAuth` section.
 struct OrthancSettings {
   int httpPort = 8042;                                        // `HttpPort`
+  // `AuthenticationEnabled` given as true: Orthanc has checked the Basic credentials of every
+  // request before plugins see it, so the user name in them can be trusted (routing policies).
+  bool authenticationEnabled = false;
   bool dicomWebServersInDatabase = false;                     // `DicomWeb.ServersInDatabase`
   std::map<std::string, DicomWebServerDefinition> dicomWebServers;  // `DicomWeb.Servers`
+};
+
+// `DicomWebOAuth.Audit` (docs/audit.md). Present = enabled.
+struct AuditConfig {
+  bool enabled = false;
+  std::string file;                                    // absolute
+  std::vector<std::string> rules = {"phi_redaction"};  // audit scripts, applied in order
+  std::string hashKey;                                 // secret: HMAC key the rules use to hash PHI
+  bool orthancLog = false;                             // also copy each line to Orthanc's log
+  int fsyncIntervalMs = 1000;                          // 0: fsync after every batch
+  int queueCapacity = 10000;
+  int queueTimeoutMs = 200;                            // producer wait when the queue is full
+  int ruleTimeoutMs = 1000;                            // time budget of each rule call
+  bool failClosed = false;                             // refuse proxy requests while records are lost
 };
 
 struct GlobalConfig {
@@ -134,6 +169,7 @@ struct GlobalConfig {
   std::string redisUrl;                    // redis://host[:port][/db] or a unix socket path
   std::string redisEncryptionKey;          // secret: 32 raw bytes (configured as hex or base64)
   std::vector<std::string> scriptDirectories;  // absolute
+  std::string spoolDirectory;              // proxy bodies of signing providers; empty = system temp
   int luaMemoryLimitMb = 32;
   int luaTimeoutMs = 5000;
   int luaPoolSize = 16;
@@ -141,6 +177,9 @@ struct GlobalConfig {
   std::vector<std::string> envAllowlist;
   std::vector<std::string> fileAllowlist;  // absolute path prefixes
   bool allowInjectWithServersInDatabase = false;
+  AuditConfig audit;                       // `Audit`
+  std::vector<std::string> policies;       // default routing policies of servers without their own
+  int policyTimeoutMs = 100;               // time budget of one request's whole policy chain
 };
 
 struct GatewayConfig {

@@ -38,6 +38,8 @@ struct ForwardRequest {
   std::string url;             // from UpstreamUrl::Resolve
   http::Headers headers;       // already filtered (HeaderPolicy::RequestHeadersToForward)
   IRequestBody* body = nullptr;
+  // A routing policy's min_token_seconds: replaces ForwarderOptions::minRemaining when longer.
+  std::chrono::seconds minRemaining{0};
 };
 
 class Forwarder {

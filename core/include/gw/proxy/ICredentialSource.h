@@ -35,6 +35,10 @@ class ICredentialSource {
   // The upstream answered 401 to a request made with the credential for `server`: drop it so the
   // next call acquires a fresh one.
   virtual void CredentialRejected(const std::string& server) = 0;
+
+  // True when `server`'s credential covers the request body (AWS SigV4 signs its SHA-256): the
+  // proxy must then hash the whole body before the request can be sent (see SpoolBody).
+  virtual bool NeedsPayloadHash(const std::string& /*server*/) const { return false; }
 };
 
 }  // namespace gw::proxy

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string_view>
 
 #include "gw/common/Error.h"
 
@@ -25,6 +26,10 @@ class IRequestBody {
   // Starts again at the first byte (a replay after a 401, or libcurl resending on a fresh
   // connection). False when the bytes already read are no longer available.
   virtual bool Rewind() = 0;
+
+  // SHA-256 (lower-case hex) of the whole body when known before the transfer starts (SpoolBody),
+  // else empty (a streamed body is not hashed).
+  virtual std::string_view PayloadSha256() const { return {}; }
 };
 
 }  // namespace gw::proxy

@@ -11,6 +11,7 @@
 //   PXY-006 403  missing or wrong loopback secret header
 //   PXY-007 502  upstream answer malformed or impossible to forward
 //   PXY-008 500  the DICOMweb plugin refused a server definition (plugin/DicomWebServers.h; log only)
+//   PXY-009 500  a request body could not be spooled for signing (SpoolBody.h: no temp file, disk full)
 #include <string>
 #include <string_view>
 

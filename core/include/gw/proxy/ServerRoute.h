@@ -18,6 +18,9 @@ struct ServerRoute {
   http::Headers extraHeaders;       // the server's configured HttpHeaders (sent upstream)
   std::chrono::milliseconds connectTimeout{10000};
   std::chrono::milliseconds idleTimeout{120000};   // Timeout when configured
+  // The credential signs the body (SigV4): request bodies are spooled and hashed before sending.
+  bool spoolBody = false;
+  std::string spoolDirectory;       // where spooled bodies go; empty = the system temp folder
 };
 
 }  // namespace gw::proxy

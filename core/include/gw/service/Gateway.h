@@ -10,14 +10,18 @@
 #include <memory>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "gw/audit/AuditLog.h"
+#include "gw/audit/IAuditSink.h"
 #include "gw/common/Error.h"
 #include "gw/config/GatewayConfig.h"
 #include "gw/http/IHttpClient.h"
 #include "gw/common/Metrics.h"
 #include "gw/lua/ScriptEngine.h"
+#include "gw/policy/PolicyEngine.h"
 #include "gw/proxy/ICredentialSource.h"
 #include "gw/token/TokenManager.h"
 
@@ -45,6 +49,8 @@ class Gateway : public proxy::ICredentialSource {
 
   const config::GatewayConfig& Config() const { return config_; }
   lua::ScriptEngine& Engine() { return *engine_; }
+  // Routing policies of the servers (docs/policies.md); budget: PolicyTimeoutMs.
+  const policy::PolicyEngine& Policies() const { return *policies_; }
 
   // GET /dicomweb-oauth/status: 200 when every server can work, 503 ("degraded") otherwise.
   JsonAnswer Status() const;
@@ -64,11 +70,22 @@ class Gateway : public proxy::ICredentialSource {
   MetricsRegistry& Metrics() const { return *metrics_; }
   token::TokenManager& Tokens() { return *tokens_; }
 
-  // ICredentialSource: `Authorization: <type> <token>` for bearer providers.
+  // ICredentialSource: `Authorization: <type> <token>` for bearer providers; for signing providers
+  // (a script with `sign`, e.g. aws_sigv4) the headers the script computes for this request, with
+  // the credential its `acquire` returned (cached and refreshed like a token).
   Result<http::Headers> CredentialHeaders(const std::string& server, const proxy::OutgoingRequest& request,
                                           std::chrono::seconds minRemaining,
                                           std::chrono::milliseconds timeout) override;
   void CredentialRejected(const std::string& server) override;
+  bool NeedsPayloadHash(const std::string& server) const override { return IsSigning(server); }
+
+  // CredentialHeaders with an optional fixed signing time ("YYYYMMDDTHHMMSSZ", empty = now), for
+  // `dicomweb-oauth sign`: reproducible signatures.
+  Result<http::Headers> RequestHeaders(const std::string& server, const proxy::OutgoingRequest& request,
+                                       std::chrono::seconds minRemaining, std::chrono::milliseconds timeout,
+                                       const std::string& fixedTime);
+  // True when `server`'s provider script signs each request (has `sign`).
+  bool IsSigning(const std::string& server) const { return !signers_.empty() && signers_.count(server) != 0; }
 
   // True when `server`'s provider acquires tokens (false for signing providers).
   bool HasTokenSource(const std::string& server) const { return HandleOf(server) != nullptr; }
@@ -76,6 +93,13 @@ class Gateway : public proxy::ICredentialSource {
   // Called (on a token engine thread, no lock held) with each server whose token was just renewed.
   // Set once, before traffic; inject mode uses it to push new tokens to Orthanc.
   void SetTokenListener(std::function<void(const std::string& server)> listener);
+
+  // Opens the audit file when `DicomWebOAuth.Audit` is configured (the plugin does, the CLI does
+  // not) and records config.loaded and the start snapshot. AUD-xxx when the file cannot be used.
+  gw::Status StartAudit();
+  // Where events go once StartAudit() opened the audit log; null without one, so callers on the
+  // data path skip building events when audit is off.
+  std::shared_ptr<audit::IAuditSink> AuditSink() const { return auditLog_ ? audit_ : nullptr; }
 
   // Starts the file watch on the script folders if the configuration asks for it.
   void StartWatching();
@@ -97,18 +121,26 @@ class Gateway : public proxy::ICredentialSource {
   Gateway(config::GatewayConfig config, std::unique_ptr<lua::ScriptEngine> engine);
   gw::Status RegisterTokens(std::shared_ptr<http::IHttpClient> http, std::shared_ptr<token::IClock> clock);
   const token::TokenHandle* HandleOf(const std::string& server) const;
+  Result<http::Headers> SignedHeaders(const std::string& server, const proxy::OutgoingRequest& request,
+                                      std::chrono::seconds minRemaining, std::chrono::milliseconds timeout,
+                                      const std::string& fixedTime);
   std::map<std::string, token::TokenState> TokenStatesByServer() const;
   void RecordReload(ReloadTrigger trigger, const Result<lua::SnapshotInfo>& outcome);
 
   config::GatewayConfig config_;
   std::unique_ptr<lua::ScriptEngine> engine_;
+  std::unique_ptr<policy::PolicyEngine> policies_;
   std::map<std::string, std::string> providers_;  // server -> provider script
+  std::set<std::string> signers_;                 // servers whose provider script has `sign`
   std::shared_ptr<MetricsRegistry> metrics_;
   std::unique_ptr<token::TokenManager> tokens_;
   std::map<std::string, token::TokenHandle> handles_;  // servers whose provider acquires tokens
   std::map<std::string, std::vector<std::string>> keyServers_;  // token key -> servers sharing it
   mutable std::mutex listenerMutex_;
   std::function<void(const std::string&)> listener_;
+
+  std::shared_ptr<audit::DeferredSink> audit_ = std::make_shared<audit::DeferredSink>();
+  std::shared_ptr<audit::AuditLog> auditLog_;
 
   mutable std::mutex reloadMutex_;
   ReloadRecord lastReload_;

@@ -1,0 +1,228 @@
+#!/usr/bin/python3
+"""The audit trail end to end (docs/audit.md): Orthanc A with the gateway, one server in proxy mode and
+one in inject mode to a protected upstream (Orthanc B behind nginx + the IdP), and
+DicomWebOAuth.Audit writing a chained JSON-lines file through the shipped phi_redaction rule.
+
+Proves: a QIDO with PatientName / PatientID leaves a record with keyed pseudonyms, never the clear
+values; token acquired / failed, reload published / refused, configuration loaded, inject-mode
+client calls and gateway refusals are recorded, each with the snapshot version; no secret or token
+anywhere in the file; the file is 0600, verifies with `dicomweb-oauth audit verify`, an edited copy
+fails naming the line, the chain continues across a restart of Orthanc, and a damaged file stops the
+plugin at start."""
+# gw-test-timeout: 400
+import hashlib
+import hmac
+import json
+import os
+import re
+import stat
+import subprocess
+
+from harness import env, testing, wait_until
+from harness.idp import IdentityProvider, IdpClient
+from harness.upstream import ProtectedDicomWeb
+from gwtest import LoopbackSecretCapture, assert_no_secret, copy_scripts, gateway_orthanc, proxy_request
+
+SECRET = "audit-client-secret-8f3a61"
+WRONG_SECRET = "audit-wrong-secret-0c4d27"
+HASH_KEY = "audit-hmac-key-91be4c07d2"
+PATIENT_NAME = "DOE^AUDITPATIENT"
+PATIENT_ID = "AUD-PID-424242"
+
+
+def pseudonym(value):
+    return "hmac-sha256:" + hmac.new(HASH_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+def server(idp, url, mode, secret=SECRET):
+    return {"Url": url, "TokenEndpoint": idp.token_url(), "ClientId": "orthanc-a", "ClientSecret": secret,
+            "Scope": "dicomweb", "Resource": "urn:gw-test:dicomweb", "Mode": mode,
+            "ResilienceConfig": {"RetryMaxAttempts": 1, "CircuitBreakerEnabled": False}}
+
+
+class Audit(testing.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.idp = cls.use_class(IdentityProvider(cls.ws, clients=[IdpClient("orthanc-a", secret=SECRET)]))
+        cls.upstream = cls.use_class(ProtectedDicomWeb(cls.ws, cls.idp))
+        cls.capture = LoopbackSecretCapture(cls.ws)
+        cls.scripts = copy_scripts(cls.ws)
+        cls.audit_file = cls.ws.dir("audit") / "audit.jsonl"
+        servers = {"cloud": server(cls.idp, cls.upstream.dicomweb_url, "proxy"),
+                   "inj": server(cls.idp, cls.upstream.dicomweb_url, "inject"),
+                   "badcreds": server(cls.idp, cls.upstream.dicomweb_url, "proxy", secret=WRONG_SECRET)}
+        section = {"WatchScripts": False,
+                   "Audit": {"File": str(cls.audit_file), "HashKey": HASH_KEY, "Rules": ["phi_redaction"],
+                             "FsyncIntervalMs": 0}}
+        cls.a = cls.use_class(gateway_orthanc(cls.ws, servers=servers, scripts=cls.scripts, section=section,
+                                              config=cls.capture.config()))
+        cls.loopback = cls.capture.secret(cls.a, "cloud")
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def records(self):
+        text = self.audit_file.read_text(encoding="utf-8") if self.audit_file.exists() else ""
+        return [json.loads(line) for line in text.splitlines()]
+
+    def wait_record(self, predicate, what, timeout=20.0):
+        def found():
+            return next((r for r in self.records() if predicate(r)), None)
+        return wait_until(found, timeout, what)
+
+    def verify(self, path):
+        return subprocess.run([str(env.cli_path()), "audit", "verify", str(path)], capture_output=True, text=True,
+                              timeout=60)
+
+    # -- tests ---------------------------------------------------------------------------------
+
+    def test_configuration_loaded_is_the_first_record(self):
+        first = self.records()[0]
+        self.assertEqual(first["event"], "config.loaded")
+        self.assertEqual(first["seq"], 1)
+        self.assertEqual(first["prev"], "0" * 64)
+        names = {s["name"]: s["mode"] for s in first["fields"]["servers"]}
+        self.assertEqual(names, {"cloud": "proxy", "inj": "inject", "badcreds": "proxy"})
+        self.assertEqual(first["fields"]["rules"], ["phi_redaction"])
+        self.assertTrue(first["fields"]["hashKeyConfigured"])
+        start = self.wait_record(lambda r: r["event"] == "script.published", "the start snapshot record")
+        self.assertEqual(start["fields"]["trigger"], "start")
+        self.assertEqual(start["snapshot"], start["fields"]["version"])
+
+    def test_qido_with_patient_name_and_id_is_recorded_without_them(self):
+        r = self.a.rest("POST", "/dicom-web/servers/cloud/qido",
+                        json={"Uri": "/studies", "Arguments": {"PatientName": PATIENT_NAME, "PatientID": PATIENT_ID,
+                                                              "limit": "7"}})
+        self.assertEqual(r.status, 200, r.text)
+
+        def is_qido(rec):
+            return (rec["event"] == "proxy.request" and rec["server"] == "cloud" and
+                    any(q["name"] == "limit" and q["value"] == "7" for q in rec["fields"].get("query", [])))
+        rec = self.wait_record(is_qido, "the proxy.request record of the QIDO")
+        f = rec["fields"]
+        self.assertEqual(f["method"], "GET")
+        self.assertEqual(f["path"], "studies")
+        self.assertEqual(f["outcome"], "forwarded")
+        self.assertEqual(f["status"], 200)
+        query = {q["name"]: q["value"] for q in f["query"]}
+        self.assertEqual(query["PatientName"], pseudonym(PATIENT_NAME))
+        self.assertEqual(query["PatientID"], pseudonym(PATIENT_ID))
+        self.assertIsInstance(rec["snapshot"], int)
+        self.assertGreater(rec["snapshot"], 0)
+        text = self.audit_file.read_text(encoding="utf-8")
+        for clear in (PATIENT_NAME, PATIENT_ID, "AUDITPATIENT", "424242"):
+            self.assertNotIn(clear, text)
+
+    def test_refusal_by_the_gateway_is_recorded_as_denied(self):
+        r = proxy_request(self.a, "cloud", "GET", f"studies?PatientID={PATIENT_ID}", secret="wrong-loopback-secret")
+        self.assertEqual(r.status, 403, r.text)
+        rec = self.wait_record(lambda x: x["event"] == "proxy.request" and x["fields"].get("outcome") == "denied"
+                               and x["fields"].get("status") == 403, "a denied proxy.request record")
+        self.assertTrue(rec["fields"]["code"].startswith("PXY-"), rec)
+        self.assertEqual({q["name"]: q["value"] for q in rec["fields"]["query"]}["PatientID"], pseudonym(PATIENT_ID))
+
+    def test_token_acquired_and_failed(self):
+        r = self.a.rest("POST", "/dicomweb-oauth/servers/badcreds/test")
+        self.assertNotEqual(r.status, 200, r.text)
+        failed = self.wait_record(lambda x: x["event"] == "token.failed" and x["server"] == "badcreds",
+                                  "a token.failed record")
+        self.assertTrue(failed["fields"]["code"], failed)
+        self.assertEqual(failed["fields"]["provider"], "client_credentials")
+        r = self.a.rest("POST", "/dicomweb-oauth/servers/cloud/test")
+        self.assertEqual(r.status, 200, r.text)
+        ok = self.wait_record(lambda x: x["event"] == "token.acquired" and x["server"] == "cloud",
+                              "a token.acquired record")
+        self.assertGreater(ok["fields"]["expiresInSeconds"], 0)
+        self.assertEqual(ok["fields"]["tokenType"], "Bearer")
+
+    def test_inject_mode_client_call_and_its_token(self):
+        r = self.a.rest("POST", "/dicom-web/servers/inj/qido",
+                        json={"Uri": "/studies", "Arguments": {"PatientID": PATIENT_ID}})
+        self.assertEqual(r.status, 200, r.text)
+        call = self.wait_record(lambda x: x["event"] == "client.request" and x["server"] == "inj",
+                                "a client.request record")
+        self.assertEqual(call["fields"]["outcome"], "allowed")
+        self.assertEqual(call["fields"]["uri"], "/dicom-web/servers/inj/qido")
+        # "cloud" and "inj" use the same identity, hence one token: its record lists both servers.
+        self.wait_record(lambda x: x["event"] == "token.acquired" and "inj" in x["fields"]["servers"],
+                         "the inject-mode server's token.acquired record")
+        self.assertNotIn(PATIENT_ID, self.audit_file.read_text(encoding="utf-8"))
+
+    def test_reload_published_and_refused(self):
+        broken = self.scripts / "policies" / "audit" / "zz_broken.lua"
+        broken.write_text("return { name = 'zz_broken', version = '1', kind = 'audit', record = \n")
+        try:
+            r = self.a.rest("POST", "/dicomweb-oauth/reload")
+            self.assertEqual(r.status, 422, r.text)
+        finally:
+            broken.unlink()
+        refused = self.wait_record(lambda x: x["event"] == "script.refused", "a script.refused record")
+        self.assertEqual(refused["fields"]["code"], "LUA-001")
+        self.assertEqual(refused["fields"]["trigger"], "rest")
+        self.assertEqual(refused["snapshot"], refused["fields"]["servingVersion"])
+
+        r = self.a.rest("POST", "/dicomweb-oauth/reload")
+        self.assertEqual(r.status, 200, r.text)
+        version = r.json()["snapshot"]["version"]
+        published = self.wait_record(lambda x: x["event"] == "script.published" and x["fields"]["trigger"] == "rest"
+                                     and x["fields"]["version"] == version, "the script.published record")
+        self.assertEqual(published["snapshot"], version)  # recorded on the snapshot it announces
+        # Every record names the snapshot serving when it was written.
+        self.assertTrue(all(isinstance(x["snapshot"], int) and x["snapshot"] > 0 for x in self.records()))
+
+    def test_damaged_audit_file_stops_the_plugin(self):
+        # A cut last line (a crash mid-write, a truncated copy): continuing would build on a broken
+        # chain, so the plugin refuses to start (AUD-003) and leaves the file untouched.
+        damaged = self.ws.dir("audit-damaged") / "audit.jsonl"
+        good = self.audit_file.read_text(encoding="utf-8")
+        damaged.write_text(good[:-10], encoding="utf-8")
+        section = {"Audit": {"File": str(damaged), "HashKey": HASH_KEY}}
+        refused = gateway_orthanc(self.ws, name="orthanc-damaged", section=section,
+                                  servers={"cloud": server(self.idp, self.upstream.dicomweb_url, "proxy")})
+        code, log = refused.start_expecting_failure()
+        self.assertNotEqual(code, 0)
+        self.assertIn("AUD-003", log)
+        self.assertIn("audit verify", log)
+        self.assertEqual(damaged.read_text(encoding="utf-8"), good[:-10])
+
+    def test_zz_file_is_private_verifies_and_holds_no_secret(self):
+        # Runs last (name order): the file then holds the records of every other test.
+        self.a.rest("POST", "/dicomweb-oauth/servers/cloud/test")
+        self.wait_record(lambda x: x["event"] == "token.acquired", "some records")
+        mode = stat.S_IMODE(os.stat(self.audit_file).st_mode)
+        self.assertEqual(mode, 0o600, oct(mode))
+        text = self.audit_file.read_text(encoding="utf-8")
+        assert_no_secret(self, [SECRET, WRONG_SECRET, HASH_KEY, self.loopback], text)
+        self.assertNotIn("Bearer ", text)
+        # Tokens: nothing shaped like a JWT or a long opaque token; the only long values are hashes.
+        self.assertIsNone(re.search(r"eyJ[A-Za-z0-9_-]{8,}\.", text))
+        for value in re.findall(r'"([A-Za-z0-9_\-.~+/=]{40,})"', text):
+            self.assertRegex(value, r"^(hmac-sha256:)?[0-9a-f]{64}$")
+
+        ok = self.verify(self.audit_file)
+        self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
+        self.assertIn(f"audit file intact: {len(text.splitlines())} record(s)", ok.stdout)
+
+        lines = text.splitlines(keepends=True)
+        edited = self.ws.path / "audit-edited.jsonl"
+        lines[2] = lines[2].replace('"seq":3', '"seq":3,"x":1', 1)
+        edited.write_text("".join(lines), encoding="utf-8")
+        bad = self.verify(edited)
+        self.assertEqual(bad.returncode, 1, bad.stdout + bad.stderr)
+        self.assertIn(f"{edited}:3:", bad.stdout)
+
+        # The chain continues across a restart: new records follow the old ones, the file still verifies.
+        before = len(self.records())
+        self.a.restart()
+        self.wait_record(lambda x: x["event"] == "config.loaded" and x["seq"] > before, "config.loaded after restart")
+        after = self.records()
+        self.assertEqual(after[before]["seq"], before + 1)
+        self.assertEqual(after[before]["prev"], after[before - 1]["hash"])
+        again = self.verify(self.audit_file)
+        self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
+        assert_no_secret(self, [SECRET, WRONG_SECRET, HASH_KEY], self.a.log_text())
+
+
+if __name__ == "__main__":
+    testing.main()

@@ -1,0 +1,156 @@
+// PolicyEngine with the real ScriptEngine and small test policies: the request table, the chain,
+// and every way a policy can fail (all of them deny).
+#include <algorithm>
+
+#include "PolicyTestSupport.h"
+#include "gw/common/Json.h"
+
+using gw::policy::PolicyEngine;
+using gw::policy::Stage;
+using gw::policy::test::LoadEngine;
+using gw::policy::test::PolicyFolder;
+using gw::policy::test::RequestData;
+
+TEST_CASE("PolicyEngine/request table", "[policy]") {
+  RequestData data;
+  data.stage = Stage::Client;
+  data.mode = "inject";
+  data.method = "POST";
+  data.path = "/dicom-web/servers/cloud/stow";
+  data.operation = "stow";
+  data.user = "alice";
+  data.ip = "127.0.0.1";
+  data.headers = {{"Authorization", "Basic YWxpY2U6c2VjcmV0LXBhc3N3b3Jk"},
+                  {"x-dicomweb-oauth-gateway", "loopback-secret-value"},
+                  {"Cookie", "session=cookie-secret"},
+                  {"Accept", "application/json"},
+                  {"accept", "text/plain"}};
+  data.query = {{"limit", "10"}, {"limit", "20"}};
+  data.targets = {{"primary", true}, {"secondary", false}};
+  data.config.Parse(R"({"AllowedUsers": ["alice"]})");
+  rapidjson::Document table;
+  PolicyEngine::BuildRequest(data.View(), table);
+  const std::string text = gw::json::Stringify(table);
+  INFO(text);
+  CHECK(std::string(table["stage"].GetString()) == "client");
+  CHECK(std::string(table["mode"].GetString()) == "inject");
+  CHECK(std::string(table["operation"].GetString()) == "stow");
+  CHECK(std::string(table["user"].GetString()) == "alice");
+  CHECK(std::string(table["ip"].GetString()) == "127.0.0.1");
+  // Credentials never reach a script: the scheme only, no loopback secret, no cookie.
+  CHECK(std::string(table["headers"]["authorization"].GetString()) == "Basic");
+  CHECK(text.find("YWxpY2U6") == std::string::npos);
+  CHECK(text.find("loopback-secret-value") == std::string::npos);
+  CHECK(text.find("cookie-secret") == std::string::npos);
+  CHECK(std::string(table["headers"]["accept"].GetString()) == "application/json, text/plain");
+  CHECK(std::string(table["query"]["limit"].GetString()) == "10,20");
+  REQUIRE(table["targets"].Size() == 2);
+  CHECK(table["targets"][1]["healthy"].GetBool() == false);
+  CHECK(table["config"]["AllowedUsers"][0] == "alice");
+}
+
+TEST_CASE("PolicyEngine/no policy allows", "[policy]") {
+  PolicyFolder folder({"default_routing"});
+  auto engine = LoadEngine(folder);
+  PolicyEngine policies(*engine);
+  RequestData data;
+  const auto d = policies.Decide({}, data.View());
+  CHECK(d.allow);
+  CHECK(d.target.empty());
+}
+
+TEST_CASE("PolicyEngine/failures deny", "[policy]") {
+  PolicyFolder folder(std::vector<std::string>{});
+  folder.AddPolicy("raises", "error('boom: ' .. request.headers.accept)");
+  folder.AddPolicy("loops", "while true do end");
+  folder.AddPolicy("refuses", "return nil, {code = 'ACL-007', message = 'not today', status = 409}");
+  folder.AddPolicy("says_no", "return nil, 'closed for maintenance'");
+  folder.AddPolicy("typo", "return {alow = true}");
+  folder.AddPolicy("returns_nil", "return nil");
+  folder.AddPolicy("allow_all", "return {allow = true}");
+  auto engine = LoadEngine(folder);
+  PolicyEngine policies(*engine, std::chrono::milliseconds(200));
+  RequestData data;
+  data.headers = {{"accept", "secret-looking-value"}};
+
+  SECTION("a raised error is POL-002, detail not answered") {
+    const auto d = policies.Decide({"raises"}, data.View());
+    CHECK_FALSE(d.allow);
+    CHECK(d.status == 500);
+    CHECK(d.code == "POL-002");
+    CHECK(d.policy == "raises");
+    CHECK(d.reason.find("secret-looking-value") == std::string::npos);
+  }
+  SECTION("an endless loop is stopped by the budget: POL-002") {
+    const auto started = std::chrono::steady_clock::now();
+    const auto d = policies.Decide({"loops"}, data.View());
+    CHECK_FALSE(d.allow);
+    CHECK(d.code == "POL-002");
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(3));
+  }
+  SECTION("a missing script is POL-002") {
+    const auto d = policies.Decide({"allow_all", "not_there"}, data.View());
+    CHECK_FALSE(d.allow);
+    CHECK(d.code == "POL-002");
+    CHECK(d.policy == "not_there");
+  }
+  SECTION("a deliberate refusal keeps its code, message and status") {
+    const auto d = policies.Decide({"refuses"}, data.View());
+    CHECK_FALSE(d.allow);
+    CHECK(d.status == 409);
+    CHECK(d.code == "ACL-007");
+    CHECK(d.reason == "not today");
+  }
+  SECTION("nil, reason is a 403 POL-001") {
+    const auto d = policies.Decide({"says_no"}, data.View());
+    CHECK_FALSE(d.allow);
+    CHECK(d.status == 403);
+    CHECK(d.code == "POL-001");
+    CHECK(d.reason == "closed for maintenance");
+  }
+  SECTION("an invalid table is POL-003") {
+    const auto d = policies.Decide({"allow_all", "typo"}, data.View());
+    CHECK_FALSE(d.allow);
+    CHECK(d.status == 500);
+    CHECK(d.code == "POL-003");
+    CHECK(d.reason.find("alow") != std::string::npos);
+  }
+  SECTION("a bare nil is POL-002") {
+    const auto d = policies.Decide({"returns_nil"}, data.View());
+    CHECK_FALSE(d.allow);
+    CHECK(d.code == "POL-002");
+  }
+  SECTION("the first denial stops the chain") {
+    // `raises` would turn the refusal into POL-002 if it ran.
+    const auto d = policies.Decide({"allow_all", "refuses", "raises"}, data.View());
+    CHECK(d.code == "ACL-007");
+    CHECK(d.policies == std::vector<std::string>{"allow_all", "refuses"});
+  }
+  CHECK(engine->DebugPoolInfo().idleStackTops == std::vector<int>(engine->DebugPoolInfo().idleStackTops.size(), 0));
+}
+
+TEST_CASE("PolicyEngine/the chain combines decisions", "[policy]") {
+  PolicyFolder folder(std::vector<std::string>{});
+  folder.AddPolicy("first", "return {allow = true, target = 'secondary', set_headers = {['X-A'] = '1', ['X-B'] = '1'},"
+                            " min_token_seconds = 600}");
+  folder.AddPolicy("second", "return {allow = true, target = 'primary', set_headers = {['x-b'] = '2'},"
+                             " remove_headers = {'Accept-Language'}, min_token_seconds = 300}");
+  folder.AddPolicy("sees_scheme",
+                   "if request.headers.authorization ~= 'Bearer' then return nil, 'scheme not visible' end\n"
+                   "return {allow = true}");
+  auto engine = LoadEngine(folder);
+  PolicyEngine policies(*engine);
+  RequestData data;
+  data.targets = {{"primary", true}, {"secondary", true}};
+  data.headers = {{"authorization", "Bearer eyJhbGciOiJub25lIn0.e30."}};
+  const auto d = policies.Decide({"first", "second", "sees_scheme"}, data.View());
+  INFO(d.code << " " << d.reason);
+  REQUIRE(d.allow);
+  CHECK(d.target == "primary");  // the later policy wins
+  CHECK(d.minTokenSeconds.count() == 600);  // the largest applies
+  auto set = d.setHeaders;  // Lua tables have no order: compare sorted
+  std::sort(set.begin(), set.end());
+  CHECK(set == gw::http::Headers{{"x-a", "1"}, {"x-b", "2"}});
+  CHECK(d.removeHeaders == std::vector<std::string>{"accept-language"});
+  CHECK(d.policies.size() == 3);
+}
