@@ -35,6 +35,7 @@ from harness import DICOMWEB_PLUGIN, Orthanc, Workspace, env  # noqa: E402
 from harness.dicom import make_study  # noqa: E402
 from harness.nginx import Nginx, quote  # noqa: E402
 from harness.upstream import ProtectedDicomWeb  # noqa: E402
+from gwtest import rss_bytes  # noqa: E402
 
 TOKEN = "bench-static-token-6f0c2a9e41d84b7a"
 MODES = ("direct", "inject", "proxy", "nginx")
@@ -133,14 +134,6 @@ class Bench:
         if got != count:
             raise RuntimeError(f"retrieve via {mode}: Orthanc A holds {got} instances, expected {count}")
         return elapsed, self.upstream_seconds(mark)
-
-
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 class RssSampler:

@@ -672,7 +672,7 @@ Status RegisterProxy(const config::GatewayConfig& config, std::shared_ptr<proxy:
     }
     state->routing.emplace(name, std::move(routing));
     proxy::ServerRoute route{name, std::move(upstream).Value(), std::move(secret).Value(), tls,
-                             std::move(extra), std::chrono::milliseconds(10000), idle};
+                             std::move(extra), std::chrono::milliseconds(10000), idle, false, {}};
     // A credential that signs the body (SigV4) needs its hash first: bodies are spooled.
     route.spoolBody = credentials && credentials->NeedsPayloadHash(name);
     route.spoolDirectory = config.global.spoolDirectory;

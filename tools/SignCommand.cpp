@@ -23,6 +23,7 @@
 #include "gw/config/ConfigLoader.h"
 #include "gw/config/ConfigParser.h"
 #include "gw/http/CurlHttpClient.h"
+#include "ErrorStream.h"
 #include "gw/service/Gateway.h"
 #include "gw/service/KeyVaultResolver.h"
 
@@ -32,24 +33,6 @@ namespace {
 constexpr const char* kUsage =
     "usage: dicomweb-oauth sign --config PATH --server NAME --method M --url U [--header K:V]...\n"
     "                           [--body-file F] [--time YYYYMMDDTHHMMSSZ] [--scripts-dir DIR]...\n";
-
-std::mutex g_errMutex;
-
-void ErrLine(std::ostream& err, const std::string& line) {
-  std::lock_guard<std::mutex> lock(g_errMutex);
-  err << line + "\n" << std::flush;
-}
-
-class ErrSink final : public ILogSink {
- public:
-  explicit ErrSink(std::ostream& err) : err_(err) {}
-  void Write(LogLevel level, std::string_view message) override {
-    ErrLine(err_, std::string(ToString(level)) + ": " + std::string(message));
-  }
-
- private:
-  std::ostream& err_;
-};
 
 struct Options {
   std::string config;

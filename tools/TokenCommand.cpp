@@ -21,6 +21,7 @@
 #include "gw/config/ConfigLoader.h"
 #include "gw/config/ConfigParser.h"
 #include "gw/http/CurlHttpClient.h"
+#include "ErrorStream.h"
 #include "gw/service/Gateway.h"
 #include "gw/service/KeyVaultResolver.h"
 
@@ -29,27 +30,6 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: dicomweb-oauth token --config PATH --server NAME [--show-token] [--scripts-dir DIR]...\n";
-
-// The error stream is written by this thread and by the engine's fetch threads (their log lines):
-// one lock and one preformatted write per line, so lines never interleave.
-std::mutex g_errMutex;
-
-void ErrLine(std::ostream& err, const std::string& line) {
-  std::lock_guard<std::mutex> lock(g_errMutex);
-  err << line + "\n" << std::flush;
-}
-
-// Engine logs (provider scripts, token engine) go to the error stream after masking by Log().
-class ErrSink final : public ILogSink {
- public:
-  explicit ErrSink(std::ostream& err) : err_(err) {}
-  void Write(LogLevel level, std::string_view message) override {
-    ErrLine(err_, std::string(ToString(level)) + ": " + std::string(message));
-  }
-
- private:
-  std::ostream& err_;
-};
 
 struct Options {
   std::string config;

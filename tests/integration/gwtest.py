@@ -42,6 +42,73 @@ def assert_no_secret(test, secrets, *texts):
                           f"{text[max(0, text.find(secret) - 200):text.find(secret) + 50]}")
 
 
+class InProcessServer:
+    """An HTTP server in a thread of the test process (same network namespace), for the small fakes a
+    test needs (a sink, a broken upstream, a token service). Subclasses give `Handler`, a
+    BaseHTTPRequestHandler class; it reaches the fake through `self.server.owner`.
+
+        class Sink(InProcessServer):
+            class Handler(QuietHandler):
+                def do_POST(self): ...
+        sink = self.use(Sink(self.ws))
+    """
+
+    Handler = None
+
+    def __init__(self, ws):
+        import http.server
+        import threading
+        self.port = ws.ports.allocate()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), self.Handler)
+        self.server.owner = self
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    terminate = stop
+
+
+def _quiet_handler():
+    import http.server
+
+    class QuietHandler(http.server.BaseHTTPRequestHandler):
+        """HTTP/1.1 keep-alive, no access lines on stderr, and a helper to answer with a body."""
+        protocol_version = "HTTP/1.1"
+
+        def answer(self, status, body, content_type="application/json"):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+    return QuietHandler
+
+
+QuietHandler = _quiet_handler()
+
+
+def rss_bytes(pid):
+    """Resident memory of a process (VmRSS), in bytes."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 # -- proxy mode ---------------------------------------------------------------------------------
 
 LOOPBACK_SECRET_HEADER = "X-DicomWeb-OAuth-Gateway"

@@ -4,63 +4,38 @@ configuration (plugin paths and hosts replaced by the test's) runs in a real Ort
 local in-house token service that is not OAuth2; a study goes to an upstream that admits only that
 service's token. `check-config` accepts the example as shipped, and its secret comes from env:."""
 # gw-test-timeout: 300
-import http.server
 import json
 import shutil
 import subprocess
-import threading
 
 from harness import env, testing
 from harness.dicom import make_study, sha256, sop_instance_uid
 from harness.upstream import ProtectedDicomWeb
-from gwtest import assert_no_secret, gateway_orthanc
+from gwtest import InProcessServer, QuietHandler, assert_no_secret, gateway_orthanc
 
 EXAMPLE = env.SOURCE_DIR / "examples" / "custom-provider"
 SECRET = "token-service-secret-41f9e2"
 TOKEN = "in-house-token-7d3c9b11a0"
 
 
-class TokenService:
+class TokenService(InProcessServer):
     """The in-house service: POST JSON {client, secret, audience} -> {token, ttl}; 401 otherwise."""
 
     def __init__(self, ws):
-        self.port = ws.ports.allocate()
         self.calls = []
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
-                owner.calls.append({k: v for k, v in body.items() if k != "secret"})
-                ok = body.get("client") == "orthanc-radiology" and body.get("secret") == SECRET
-                answer = json.dumps({"token": TOKEN, "ttl": 600} if ok else {"error": "denied"}).encode()
-                self.send_response(200 if ok else 401)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(ws)
 
     @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}/v1/issue"
+    def token_url(self):
+        return self.url + "/v1/issue"
 
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-    terminate = stop
+    class Handler(QuietHandler):
+        def do_POST(self):  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+            self.server.owner.calls.append({k: v for k, v in body.items() if k != "secret"})
+            ok = body.get("client") == "orthanc-radiology" and body.get("secret") == SECRET
+            self.answer(200 if ok else 401,
+                        json.dumps({"token": TOKEN, "ttl": 600} if ok else {"error": "denied"}).encode())
 
 
 class CustomProviderExample(testing.TestCase):
@@ -75,7 +50,7 @@ class CustomProviderExample(testing.TestCase):
         shutil.copytree(EXAMPLE / "lua", custom, dirs_exist_ok=True)
         shipped = json.loads((EXAMPLE / "orthanc.json").read_text())["DicomWebOAuth"]
         server = dict(shipped["Servers"]["research-archive"])
-        server.update({"Url": cls.upstream.dicomweb_url, "TokenEndpoint": cls.service.url})
+        server.update({"Url": cls.upstream.dicomweb_url, "TokenEndpoint": cls.service.token_url})
         cls.a = cls.use_class(gateway_orthanc(
             cls.ws, servers={"research-archive": server},
             section={"ScriptDirectories": [str(env.SOURCE_DIR / "lua"), str(custom)]},

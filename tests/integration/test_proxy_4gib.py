@@ -9,7 +9,6 @@ fly (nothing held in memory), and a sink upstream hashes what arrives: the byte 
 must equal what was sent, with the IdP's token on the request, while Orthanc A's memory stays flat."""
 # gw-test-timeout: 900
 import hashlib
-import http.server
 import json
 import random
 import threading
@@ -17,7 +16,8 @@ import threading
 from harness import testing
 from harness.http import request
 from harness.idp import IdentityProvider, IdpClient
-from gwtest import LoopbackSecretCapture, LOOPBACK_SECRET_HEADER, gateway_orthanc
+from gwtest import (InProcessServer, LoopbackSecretCapture, LOOPBACK_SECRET_HEADER, QuietHandler,
+                    gateway_orthanc, rss_bytes)
 
 SECRET = "proxy-4gib-client-secret-0e7d"
 TOTAL = 4 * 2**30 + 48 * 2**20
@@ -25,86 +25,55 @@ CHUNK = 2**20
 CONTENT_TYPE = 'multipart/related; type="application/dicom"; boundary=gw-4gib'
 
 
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-class HashingSink:
+class HashingSink(InProcessServer):
     """A DICOMweb "upstream" that reads every STOW body as it streams in and keeps only its length and
     SHA-256. QIDO answers `[]` (the DICOMweb plugin's QIDO that reveals the loopback secret)."""
 
     def __init__(self, ws):
-        self.port = ws.ports.allocate()
         self.received = []
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def answer(self, status, body):
-                self.send_response(status)
-                self.send_header("Content-Type", "application/dicom+json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):  # noqa: N802
-                self.answer(200, b"[]")
-
-            def do_POST(self):  # noqa: N802
-                digest, size = hashlib.sha256(), 0
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    while True:
-                        n = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                        if n == 0:
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
-                            break
-                        left = n
-                        while left:
-                            piece = self.rfile.read(min(left, 4 * CHUNK))
-                            if not piece:
-                                raise ConnectionError("body cut short")
-                            digest.update(piece)
-                            size += len(piece)
-                            left -= len(piece)
-                        self.rfile.readline()
-                else:
-                    left = int(self.headers.get("Content-Length", "0"))
-                    while left:
-                        piece = self.rfile.read(min(left, 4 * CHUNK))
-                        digest.update(piece)
-                        size += len(piece)
-                        left -= len(piece)
-                owner.received.append({"size": size, "sha256": digest.hexdigest(),
-                                       "authorization": self.headers.get("Authorization", ""),
-                                       "content_type": self.headers.get("Content-Type", ""),
-                                       "path": self.path})
-                self.answer(200, json.dumps({"00081190": {"vr": "UR", "Value": ["done"]}}).encode())
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(ws)
 
     @property
     def dicomweb_url(self):
-        return f"http://127.0.0.1:{self.port}/dicom-web"
+        return self.url + "/dicom-web"
 
-    def start(self):
-        self.thread.start()
-        return self
+    class Handler(QuietHandler):
+        def do_GET(self):  # noqa: N802
+            self.answer(200, b"[]", "application/dicom+json")
 
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        def read_chunked(self, digest):
+            size = 0
+            while True:
+                n = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if n == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return size
+                size += self.read_exact(n, digest)
+                self.rfile.readline()
 
-    terminate = stop
+        def read_exact(self, n, digest):
+            left = n
+            while left:
+                piece = self.rfile.read(min(left, 4 * CHUNK))
+                if not piece:
+                    raise ConnectionError("body cut short")
+                digest.update(piece)
+                left -= len(piece)
+            return n
+
+        def do_POST(self):  # noqa: N802
+            digest = hashlib.sha256()
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                size = self.read_chunked(digest)
+            else:
+                size = self.read_exact(int(self.headers.get("Content-Length", "0")), digest)
+            self.server.owner.received.append({
+                "size": size, "sha256": digest.hexdigest(), "path": self.path,
+                "authorization": self.headers.get("Authorization", ""),
+                "content_type": self.headers.get("Content-Type", "")})
+            self.answer(200, json.dumps({"00081190": {"vr": "UR", "Value": ["done"]}}).encode(),
+                        "application/dicom+json")
 
 
 class Body:

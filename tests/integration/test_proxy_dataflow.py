@@ -11,60 +11,39 @@ from harness.dicom import make_study, sha256, sop_instance_uid
 from harness.http import multipart_related, parse_multipart
 from harness.idp import IdentityProvider, IdpClient
 from harness.upstream import ProtectedDicomWeb
-from gwtest import (LoopbackSecretCapture, assert_no_secret, gateway_orthanc, proxy_request, raw_http,
-                    wait_proxy_definition)
+from gwtest import (InProcessServer, LoopbackSecretCapture, QuietHandler, assert_no_secret, gateway_orthanc,
+                    proxy_request, raw_http, wait_proxy_definition)
 
 SECRET = "proxy-dataflow-client-secret-2b7e"
 
 
-class BrokenWadoUpstream:
+class BrokenWadoUpstream(InProcessServer):
     """A DICOMweb upstream whose WADO-RS answers break before the end: status 200, every instance
-    but the last one whole, half of the last one, then the connection closes (no closing boundary).
-    Runs in a thread of the test process (same network namespace)."""
+    but the last one whole, half of the last one, then the connection closes (no closing boundary)."""
 
     def __init__(self, ws, instances):
-        import http.server
-        import threading
-        self.port = ws.ports.allocate()
+        self.instances = instances
         self.requests = []
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):  # noqa: N802 (http.server naming)
-                owner.requests.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Type", 'multipart/related; type="application/dicom"; boundary=cut-here')
-                self.send_header("Connection", "close")
-                self.end_headers()
-                for data in instances[:-1]:
-                    self.wfile.write(b"--cut-here\r\nContent-Type: application/dicom\r\n\r\n" + data + b"\r\n")
-                last = instances[-1]
-                self.wfile.write(b"--cut-here\r\nContent-Type: application/dicom\r\n\r\n" + last[:len(last) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(ws)
 
     @property
     def dicomweb_url(self):
-        return f"http://127.0.0.1:{self.port}/dicom-web"
+        return self.url + "/dicom-web"
 
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def terminate(self):
-        pass
+    class Handler(QuietHandler):
+        def do_GET(self):  # noqa: N802 (http.server naming)
+            owner = self.server.owner
+            owner.requests.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", 'multipart/related; type="application/dicom"; boundary=cut-here')
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for data in owner.instances[:-1]:
+                self.wfile.write(b"--cut-here\r\nContent-Type: application/dicom\r\n\r\n" + data + b"\r\n")
+            last = owner.instances[-1]
+            self.wfile.write(b"--cut-here\r\nContent-Type: application/dicom\r\n\r\n" + last[:len(last) // 2])
+            self.wfile.flush()
+            self.close_connection = True
 
 
 def first_value(element):

@@ -6,6 +6,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "gw/common/Json.h"
 #include "gw/crypto/Encoding.h"
 #include "gw/crypto/Hash.h"
 
@@ -15,31 +16,7 @@ const char* const kGenesisHash = "0000000000000000000000000000000000000000000000
 
 namespace {
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-void WriteCanonical(const rapidjson::Value& v, Writer& w) {
-  if (v.IsObject()) {
-    std::vector<const rapidjson::Value::Member*> members;
-    members.reserve(v.MemberCount());
-    for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) members.push_back(&*it);
-    std::stable_sort(members.begin(), members.end(), [](const auto* a, const auto* b) {
-      return std::string_view(a->name.GetString(), a->name.GetStringLength()) <
-             std::string_view(b->name.GetString(), b->name.GetStringLength());
-    });
-    w.StartObject();
-    for (const auto* m : members) {
-      w.Key(m->name.GetString(), m->name.GetStringLength());
-      WriteCanonical(m->value, w);
-    }
-    w.EndObject();
-  } else if (v.IsArray()) {
-    w.StartArray();
-    for (const auto& e : v.GetArray()) WriteCanonical(e, w);
-    w.EndArray();
-  } else {
-    v.Accept(w);
-  }
-}
 
 std::string HashHex(std::string_view canonical) { return crypto::HexEncode(crypto::Sha256(canonical)); }
 
@@ -53,12 +30,7 @@ Error Bad(std::string message) { return MakeError("AUD-008", std::move(message),
 
 }  // namespace
 
-std::string CanonicalJson(const rapidjson::Value& value) {
-  rapidjson::StringBuffer buffer;
-  Writer writer(buffer);
-  WriteCanonical(value, writer);
-  return std::string(buffer.GetString(), buffer.GetSize());
-}
+std::string CanonicalJson(const rapidjson::Value& value) { return json::Canonical(value); }
 
 std::string SealRecord(rapidjson::Document& record, ChainPosition& position) {
   auto& a = record.GetAllocator();

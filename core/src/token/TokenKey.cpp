@@ -9,6 +9,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "gw/common/Json.h"
+
 namespace gw::token {
 
 namespace {
@@ -20,28 +22,6 @@ void AppendPart(std::string& out, std::string_view part) {
   out.append(part.data(), part.size());
 }
 
-void WriteCanonical(const rapidjson::Value& v, rapidjson::Writer<rapidjson::StringBuffer>& w) {
-  if (v.IsObject()) {
-    std::vector<const rapidjson::Value::Member*> members;
-    for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) members.push_back(&*it);
-    std::sort(members.begin(), members.end(), [](const auto* a, const auto* b) {
-      return std::string_view(a->name.GetString(), a->name.GetStringLength()) <
-             std::string_view(b->name.GetString(), b->name.GetStringLength());
-    });
-    w.StartObject();
-    for (const auto* m : members) {
-      w.Key(m->name.GetString(), m->name.GetStringLength());
-      WriteCanonical(m->value, w);
-    }
-    w.EndObject();
-  } else if (v.IsArray()) {
-    w.StartArray();
-    for (const auto& e : v.GetArray()) WriteCanonical(e, w);
-    w.EndArray();
-  } else {
-    v.Accept(w);
-  }
-}
 
 }  // namespace
 
@@ -61,12 +41,7 @@ std::string Sha256Hex(std::string_view data) {
   return hex;
 }
 
-std::string CanonicalJson(const rapidjson::Value& value) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  WriteCanonical(value, writer);
-  return std::string(buffer.GetString(), buffer.GetSize());
-}
+std::string CanonicalJson(const rapidjson::Value& value) { return json::Canonical(value); }
 
 std::string MakeTokenKey(std::string_view provider, std::string_view identityConfiguration,
                          std::string_view scope, std::string_view resource) {

@@ -30,7 +30,7 @@ TEST_CASE("Forwarder/min_token_seconds of a policy", "[policy]") {
   auto base = gw::proxy::UpstreamUrl::FromBase("http://127.0.0.1:9/dicom-web/");
   REQUIRE(base.Ok());
   gw::proxy::ServerRoute route{"cloud", base.Value(), gw::proxy::LoopbackSecret::Generate().Value(), {}, {},
-                               std::chrono::milliseconds(1000), std::chrono::milliseconds(1000)};
+                               std::chrono::milliseconds(1000), std::chrono::milliseconds(1000), false, {}};
   gw::proxy::ForwardRequest request;
   request.method = "GET";
   request.url = "http://127.0.0.1:9/dicom-web/studies";

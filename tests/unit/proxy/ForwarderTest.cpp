@@ -27,7 +27,8 @@ namespace {
 ServerRoute Route(const StreamServer& server) {
   auto base = gw::proxy::UpstreamUrl::FromBase(server.Url("/dicom-web"));
   REQUIRE(base.Ok());
-  ServerRoute r{"cloud", base.Value(), gw::proxy::LoopbackSecret::FromValue("forwarder-test-secret-0001"), {}, {}};
+  ServerRoute r{"cloud", base.Value(), gw::proxy::LoopbackSecret::FromValue("forwarder-test-secret-0001"), {}, {},
+                std::chrono::milliseconds(10000), std::chrono::milliseconds(120000), false, {}};
   r.extraHeaders = {{"X-Api-Key", "extra-header-value"}};
   r.connectTimeout = 2000ms;
   r.idleTimeout = 5000ms;

@@ -41,6 +41,11 @@ class Writer {
 // Serialises any RapidJSON value.
 std::string Stringify(const rapidjson::Value& value);
 
+// Compact serialisation with object members sorted by name (bytewise, recursively; members with the
+// same name keep their order), so equal content gives equal bytes: token cache keys and the audit
+// chain's hashes depend on it.
+std::string Canonical(const rapidjson::Value& value);
+
 // Parses `text` (comments allowed when `allowComments`); errors carry `code` and the byte offset.
 Result<rapidjson::Document> Parse(std::string_view text, const char* code, bool allowComments = false);
 
