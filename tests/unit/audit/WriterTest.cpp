@@ -209,6 +209,8 @@ TEST_CASE("AuditFileWriter/a failing write keeps the records and the chain intac
   ::sigaction(SIGXFSZ, &previous, nullptr);
   REQUIRE(w.Flush(5s));
   CHECK(w.Healthy());
+  // onRecovered runs on the writer thread just after it wakes Flush(): give it a moment.
+  for (int i = 0; i < 200 && recoveries == 0; ++i) std::this_thread::sleep_for(10ms);
   CHECK(recoveries == 1);
   const VerifyReport r = VerifyFile(path);
   INFO(r.problem);

@@ -12,31 +12,6 @@
 
 namespace gw::providers::test {
 
-// Sets (or unsets, with nullptr) one environment variable for the lifetime of the object. The
-// unit tests run on one thread; the engine reads variables with getenv at call time.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = ::getenv(name)) {
-      had_ = true;
-      old_ = old;
-    }
-    if (value) ::setenv(name, value, 1);
-    else ::unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (had_) ::setenv(name_.c_str(), old_.c_str(), 1);
-    else ::unsetenv(name_.c_str());
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  std::string name_;
-  bool had_ = false;
-  std::string old_;
-};
-
 inline const std::vector<std::string>& AzureEnvNames() {
   static const std::vector<std::string> names = {
       "AZURE_AUTHORITY_HOST", "AZURE_TENANT_ID",  "AZURE_CLIENT_ID",  "AZURE_CLIENT_SECRET",

@@ -9,18 +9,6 @@
 
 namespace gw::providers::test {
 
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) { ::setenv(name, value.c_str(), 1); }
-  explicit ScopedEnv(const char* name) : name_(name) { ::unsetenv(name); }  // guaranteed unset
-  ~ScopedEnv() { ::unsetenv(name_); }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-};
-
 class ScriptRig {
  public:
   explicit ScriptRig(std::vector<std::string> scripts, std::vector<std::string> envAllowlist = {})

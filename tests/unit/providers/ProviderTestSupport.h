@@ -28,6 +28,35 @@
 
 namespace gw::providers::test {
 
+// Sets, or unsets, one environment variable for the lifetime of the object and restores what was
+// there before. The unit tests run on one thread; the engine reads variables with getenv at call
+// time. One definition for every provider test (two classes of the same name in one test binary
+// would break the one-definition rule).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = ::getenv(name)) {
+      had_ = true;
+      old_ = old;
+    }
+    if (value) ::setenv(name, value, 1);
+    else ::unsetenv(name);
+  }
+  ScopedEnv(const char* name, const std::string& value) : ScopedEnv(name, value.c_str()) {}
+  explicit ScopedEnv(const char* name) : ScopedEnv(name, nullptr) {}  // guaranteed unset
+  ~ScopedEnv() {
+    if (had_) ::setenv(name_.c_str(), old_.c_str(), 1);
+    else ::unsetenv(name_.c_str());
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  bool had_ = false;
+  std::string old_;
+};
+
 inline std::string SourcePath(const std::string& relative) { return std::string(GW_SOURCE_DIR) + "/" + relative; }
 inline std::string CryptoFixture(const std::string& name) { return SourcePath("tests/fixtures/crypto/" + name); }
 
