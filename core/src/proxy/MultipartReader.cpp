@@ -185,7 +185,7 @@ Status MultipartReader::Step(const PartHandler& onPart, bool& progressed) {
       // The rest is body: it goes into the part, where the delimiter is searched. Copied, not
       // swapped: both strings keep their capacity from one part to the next, so a study of
       // equal-sized instances reuses one part buffer instead of growing a new one per part (each
-      // regrowth left freed blocks behind in the allocator, see docs/PERFORMANCE.md).
+      // regrowth left freed blocks behind in the allocator: see docs/PERFORMANCE.md, "Memory").
       part_.body.assign(buffer_, consumed, std::string::npos);
       buffer_.clear();
       scanFrom_ = 0;
