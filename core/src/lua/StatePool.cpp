@@ -19,8 +19,16 @@ Result<StatePool::Lease> StatePool::Acquire(std::chrono::steady_clock::time_poin
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     if (!idle_.empty()) {
+      const auto self = std::this_thread::get_id();
+      for (size_t i = idle_.size(); i-- > 0;) {
+        if (idleOwners_[i] != self) continue;
+        std::swap(idle_[i], idle_.back());
+        std::swap(idleOwners_[i], idleOwners_.back());
+        break;
+      }
       std::unique_ptr<ScriptState> state = std::move(idle_.back());
       idle_.pop_back();
+      idleOwners_.pop_back();
       return Lease(this, std::move(state));
     }
     if (live_ < maxStates_) {
@@ -61,6 +69,7 @@ void StatePool::Release(std::unique_ptr<ScriptState> state) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     idle_.push_back(std::move(state));
+    idleOwners_.push_back(std::this_thread::get_id());
   }
   returned_.notify_one();
 }
