@@ -93,34 +93,6 @@ bool ParseArgs(const std::vector<std::string>& args, Options& o, std::ostream& e
   return true;
 }
 
-void PrintError(std::ostream& err, const std::string& code, const std::string& message) {
-  ErrLine(err, "error " + code + ": " + SecretRegistry::Redact(message));
-}
-
-std::optional<config::GatewayConfig> LoadConfiguration(const Options& options, std::ostream& err) {
-  const config::LoadResult loaded = config::ConfigLoader::Load(options.config, config::ProcessEnvironment());
-  for (const config::Diagnostic& d : loaded.diagnostics) ErrLine(err, SecretRegistry::Redact(d.ToString()));
-  if (!loaded.document) return std::nullopt;
-  config::ParseOptions parseOptions;
-  parseOptions.baseDirectory = loaded.baseDirectory;
-  parseOptions.variables = &loaded.variables;
-  parseOptions.scriptDirectoriesOverride = options.scriptDirs;
-  parseOptions.secretResolvers["keyvault"] = service::MakeKeyVaultResolver(std::make_shared<http::CurlHttpClient>());
-  config::ParseResult parsed = config::ConfigParser::Parse(*loaded.document, parseOptions);
-  if (parsed.section == config::SectionStatus::Missing) {
-    PrintError(err, "CFG-001", "DicomWebOAuth: section missing in " + options.config);
-    return std::nullopt;
-  }
-  for (const std::string& secret : config::CollectSecrets(parsed.bestEffort)) SecretRegistry::Add(secret);
-  for (const config::Diagnostic& d : parsed.diagnostics) ErrLine(err, SecretRegistry::Redact(d.ToString()));
-  if (!parsed.Ok()) {
-    ErrLine(err, "configuration invalid: " +
-                     std::to_string(config::CountSeverity(parsed.diagnostics, config::Severity::Error)) + " error(s)");
-    return std::nullopt;
-  }
-  return std::move(*parsed.config);
-}
-
 // SHA-256 (hex) of a file, read in pieces: a body of any size.
 std::optional<std::string> FileSha256(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -178,7 +150,7 @@ int RunSign(const std::vector<std::string>& args, Io io) {
     payload = *hashed;
   }
 
-  std::optional<config::GatewayConfig> cfg = LoadConfiguration(options, io.err);
+  std::optional<config::GatewayConfig> cfg = LoadConfiguration(options.config, options.scriptDirs, io.err);
   if (!cfg) return kExitFailure;
   if (cfg->servers.count(options.server) == 0) {
     PrintError(io.err, "TOK-006", "unknown server '" + options.server + "'");

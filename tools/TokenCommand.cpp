@@ -95,40 +95,6 @@ bool ParseArgs(const std::vector<std::string>& args, Options& options, std::ostr
   return true;
 }
 
-void PrintError(std::ostream& err, const std::string& code, const std::string& message) {
-  ErrLine(err, "error " + code + ": " + SecretRegistry::Redact(message));
-}
-
-// Reads and validates the configuration like check-config (and the plugin) do. Prints every
-// diagnostic to `err`; returns the configuration only when it has no error.
-std::optional<config::GatewayConfig> LoadConfiguration(const Options& options, std::ostream& err) {
-  const config::LoadResult loaded = config::ConfigLoader::Load(options.config, config::ProcessEnvironment());
-  for (const config::Diagnostic& d : loaded.diagnostics) ErrLine(err, SecretRegistry::Redact(d.ToString()));
-  if (!loaded.document) return std::nullopt;
-
-  config::ParseOptions parseOptions;
-  parseOptions.baseDirectory = loaded.baseDirectory;
-  parseOptions.variables = &loaded.variables;
-  parseOptions.scriptDirectoriesOverride = options.scriptDirs;
-  parseOptions.secretResolvers["keyvault"] =
-      service::MakeKeyVaultResolver(std::make_shared<http::CurlHttpClient>());
-  config::ParseResult parsed = config::ConfigParser::Parse(*loaded.document, parseOptions);
-  if (parsed.section == config::SectionStatus::Missing) {
-    PrintError(err, "CFG-001", "DicomWebOAuth: section missing in " + options.config);
-    return std::nullopt;
-  }
-  // Secrets first, so that nothing printed from here on can show them.
-  for (const std::string& secret : config::CollectSecrets(parsed.bestEffort)) SecretRegistry::Add(secret);
-  for (const config::Diagnostic& d : parsed.diagnostics) ErrLine(err, SecretRegistry::Redact(d.ToString()));
-  if (!parsed.Ok()) {
-    ErrLine(err, "configuration invalid: " +
-                     std::to_string(config::CountSeverity(parsed.diagnostics, config::Severity::Error)) +
-                     " error(s)");
-    return std::nullopt;
-  }
-  return std::move(*parsed.config);
-}
-
 std::string Pretty(const rapidjson::Value& value) {
   rapidjson::StringBuffer buffer;
   rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(buffer);
@@ -145,7 +111,7 @@ int RunToken(const std::vector<std::string>& args, Io io) {
   SetLogSink(std::make_shared<ErrSink>(io.err));
   SetLogLevel(LogLevel::Warning);
 
-  std::optional<config::GatewayConfig> cfg = LoadConfiguration(options, io.err);
+  std::optional<config::GatewayConfig> cfg = LoadConfiguration(options.config, options.scriptDirs, io.err);
   if (!cfg) return kExitFailure;
   if (cfg->servers.count(options.server) == 0) {
     std::string known;
