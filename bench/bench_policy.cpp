@@ -101,20 +101,6 @@ int main(int argc, char** argv) {
   request.targets = {{"primary", "https://primary.example.com/v2/", true},
                      {"secondary", "https://secondary.example.com/v2/", true}};
 
-  {  // the part of a decision that is not Lua: building the request table (JSON) once
-    std::vector<long long> samples;
-    samples.reserve(static_cast<size_t>(iterations));
-    for (long i = 0; i < iterations; ++i) {
-      const auto start = std::chrono::steady_clock::now();
-      rapidjson::Document table;
-      gw::policy::PolicyEngine::BuildRequest(request, table);
-      const auto end = std::chrono::steady_clock::now();
-      samples.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count());
-    }
-    std::sort(samples.begin(), samples.end());
-    std::printf("%-20s threads=1 iterations=%ld  median %lld ns  p99 %lld ns\n", "BuildRequest only", iterations,
-                samples[samples.size() / 2], samples[static_cast<size_t>(0.99 * static_cast<double>(samples.size() - 1))]);
-  }
   const std::vector<std::vector<std::string>> chains = {{"default_routing"}, {"read_only"}, {"failover", "read_only"}};
   for (const auto& chain : chains) {
     std::string label;

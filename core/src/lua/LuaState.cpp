@@ -1,6 +1,5 @@
 #include "lua/LuaState.h"
 
-#include <cstdlib>
 #include <stdexcept>
 
 #include "lua/ProtectedCall.h"
@@ -99,7 +98,7 @@ void* LuaState::Allocate(void* ud, void* ptr, size_t osize, size_t nsize) noexce
   auto* self = static_cast<LuaState*>(ud);
   const size_t old = ptr != nullptr ? osize : 0;  // for new blocks osize is a type tag
   if (nsize == 0) {
-    std::free(ptr);
+    self->blocks_.Free(ptr, old);
     self->used_ -= old;
     return nullptr;
   }
@@ -115,7 +114,7 @@ void* LuaState::Allocate(void* ud, void* ptr, size_t osize, size_t nsize) noexce
     if (self->L_ != nullptr && CurrentContext(self->L_) != nullptr) self->ArmHook(1);
     return nullptr;
   }
-  void* block = std::realloc(ptr, nsize);
+  void* block = ptr != nullptr ? self->blocks_.Resize(ptr, osize, nsize) : self->blocks_.Allocate(nsize);
   if (block == nullptr) return nullptr;  // the process itself is out of memory; Lua raises
   if (self->oomPending_ && nsize > old) {
     // The identical request succeeding is Lua's retry after its emergency collection; any other

@@ -11,6 +11,7 @@
 
 #include <lua.hpp>
 
+#include "lua/BlockCache.h"
 #include "lua/CallContext.h"
 
 namespace gw::lua {
@@ -56,6 +57,7 @@ class LuaState {
   static void Hook(lua_State* L, lua_Debug* ar);
   void ArmHook(int instructionCount);
 
+  BlockCache blocks_;  // declared before L_: lua_close (in ~LuaState) still frees into it
   lua_State* L_ = nullptr;
   size_t used_ = 0;
   size_t limit_;

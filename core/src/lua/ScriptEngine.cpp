@@ -7,6 +7,7 @@
 #include <lua.hpp>
 
 #include "gw/common/Log.h"
+#include "lua/JsonBridge.h"
 #include "lua/EngineServices.h"
 #include "lua/ScriptLoader.h"
 #include "lua/ScriptWatcher.h"
@@ -110,8 +111,33 @@ bool ScriptEngine::HasFunction(std::string_view script, std::string_view fn) con
   return index && serving->FindFunction(*index, fn).has_value();
 }
 
+namespace {
+
+class JsonArgument final : public Argument {
+ public:
+  explicit JsonArgument(const rapidjson::Value& value) : value_(value) {}
+  void Push(lua_State* L) const override { PushJson(L, value_); }
+
+ private:
+  const rapidjson::Value& value_;
+};
+
+}  // namespace
+
 Result<rapidjson::Document> ScriptEngine::Call(std::string_view script, std::string_view fn,
                                                const rapidjson::Value& arg, std::chrono::milliseconds budget) {
+  return Call(script, fn, JsonArgument(arg), budget);
+}
+
+Result<rapidjson::Document> ScriptEngine::Call(std::string_view script, std::string_view fn, const Argument& arg,
+                                               std::chrono::milliseconds budget) {
+  rapidjson::Document result;
+  if (Status called = Call(script, fn, arg, result, budget); !called) return called.GetError();
+  return Result<rapidjson::Document>(std::move(result));
+}
+
+Status ScriptEngine::Call(std::string_view script, std::string_view fn, const Argument& arg,
+                          rapidjson::Document& result, std::chrono::milliseconds budget) {
   const auto start = std::chrono::steady_clock::now();
   const std::shared_ptr<Snapshot> serving = impl_->Current();  // kept for the whole call
   if (!serving) return MakeError("LUA-007", "no Lua scripts are loaded");
@@ -123,7 +149,7 @@ Result<rapidjson::Document> ScriptEngine::Call(std::string_view script, std::str
   }
   if (budget.count() <= 0) budget = impl_->services->Options().defaultBudget;
   budget = std::min(budget, std::chrono::milliseconds(std::chrono::hours(24)));  // no time_point overflow
-  return serving->Call(*index, *function, arg, start + budget);
+  return serving->Call(*index, *function, arg, start + budget, result);
 }
 
 void ScriptEngine::StartWatching(std::function<void(const Result<SnapshotInfo>&)> onReload) {

@@ -281,8 +281,8 @@ Status ScriptState::LoadScript(const ScriptSource& source, ScriptMeta& meta, boo
   return Status::Success();
 }
 
-Result<rapidjson::Document> ScriptState::Invoke(size_t script, size_t function, const ScriptMeta& meta,
-                                                const rapidjson::Value& arg, Clock::time_point deadline) {
+Status ScriptState::Invoke(size_t script, size_t function, const ScriptMeta& meta, const Argument& arg,
+                           Clock::time_point deadline, rapidjson::Document& document) {
   CallContext context;
   context.deadline = deadline;
   context.scriptName = meta.info.name;
@@ -292,12 +292,11 @@ Result<rapidjson::Document> ScriptState::Invoke(size_t script, size_t function, 
   std::string message;
   std::string code;
   int httpStatus = 500;
-  rapidjson::Document document;
   const int ref = refs_[script][function];
   auto job = [&](lua_State* L) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, ref);     // stack: fn
     try {
-      PushJson(L, arg);                         // stack: fn, arg
+      arg.Push(L);                              // stack: fn, arg
     } catch (const ConversionError& e) {
       outcome = Outcome::BadArgument;
       message = e.what();
@@ -366,7 +365,7 @@ Result<rapidjson::Document> ScriptState::Invoke(size_t script, size_t function, 
   }
   if (StackTop() != 0) state_->MarkBroken();
   switch (outcome) {
-    case Outcome::Success: return Result<rapidjson::Document>(std::move(document));
+    case Outcome::Success: return Status::Success();
     case Outcome::Raised: return MakeError("LUA-006", where + ": " + message);
     case Outcome::Invalid: return MakeError("LUA-008", where + ": invalid return value: " + message);
     case Outcome::BadArgument: return MakeError("LUA-006", where + ": the argument cannot be converted: " + message);

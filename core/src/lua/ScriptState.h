@@ -13,6 +13,7 @@
 #include <rapidjson/document.h>
 
 #include "gw/common/Error.h"
+#include "gw/lua/Argument.h"
 #include "lua/ScriptSource.h"
 
 namespace gw::lua {
@@ -36,9 +37,9 @@ class ScriptState {
 
   // Runs scripts[script].functions[function](arg) before `deadline`. See ScriptEngine::Call for
   // the return convention and error codes. A call that hits a limit leaves the state Broken().
-  Result<rapidjson::Document> Invoke(size_t script, size_t function, const ScriptMeta& meta,
-                                     const rapidjson::Value& arg,
-                                     std::chrono::steady_clock::time_point deadline);
+  // The returned value is written into `result` (left unspecified on error).
+  Status Invoke(size_t script, size_t function, const ScriptMeta& meta, const Argument& arg,
+                std::chrono::steady_clock::time_point deadline, rapidjson::Document& result);
 
   bool Broken() const;
   int StackTop() const;  // 0 between calls; anything else is a bug and retires the state

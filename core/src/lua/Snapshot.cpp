@@ -49,11 +49,11 @@ std::optional<size_t> Snapshot::FindFunction(size_t script, std::string_view fun
   return std::nullopt;
 }
 
-Result<rapidjson::Document> Snapshot::Call(size_t script, size_t function, const rapidjson::Value& arg,
-                                           std::chrono::steady_clock::time_point deadline) {
+Status Snapshot::Call(size_t script, size_t function, const Argument& arg,
+                      std::chrono::steady_clock::time_point deadline, rapidjson::Document& result) {
   Result<StatePool::Lease> lease = pool_.Acquire(deadline);
   if (!lease) return lease.GetError();
-  return (*lease.Value()).Invoke(script, function, scripts_[script], arg, deadline);
+  return (*lease.Value()).Invoke(script, function, scripts_[script], arg, deadline, result);
 }
 
 Status Snapshot::Prewarm() {

@@ -41,8 +41,8 @@ class Snapshot {
   std::optional<size_t> FindFunction(size_t script, std::string_view function) const;
 
   // Leases a state (creating it if needed, within the pool cap) and runs the function.
-  Result<rapidjson::Document> Call(size_t script, size_t function, const rapidjson::Value& arg,
-                                   std::chrono::steady_clock::time_point deadline);
+  Status Call(size_t script, size_t function, const Argument& arg, std::chrono::steady_clock::time_point deadline,
+              rapidjson::Document& result);
 
   // Creates one pooled state now, so the first call after a reload does not pay for compiling.
   Status Prewarm();

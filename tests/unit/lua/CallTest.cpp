@@ -2,6 +2,8 @@
 #include <atomic>
 #include <thread>
 
+#include <lua.hpp>
+
 #include "LuaTestSupport.h"
 
 using namespace gw::lua;
@@ -215,4 +217,62 @@ TEST_CASE("LuaCall/runtime reports Lua 5.4", "[lua][call]") {
   ScriptEngine engine(OptionsFor(dir));
   REQUIRE(engine.Reload());
   CHECK_JSON(CallText(engine, "v", "decide"), R"({"v":"Lua 5.4","env":"Lua 5.4"})");
+}
+
+namespace {
+
+// Pushes {user = <name>, n = 3} straight onto the stack, as a hot-path caller would.
+class UserArgument final : public Argument {
+ public:
+  explicit UserArgument(const char* user) : user_(user) {}
+  void Push(lua_State* L) const override {
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, user_);
+    lua_setfield(L, -2, "user");
+    lua_pushinteger(L, 3);
+    lua_setfield(L, -2, "n");
+  }
+
+ private:
+  const char* user_;
+};
+
+class FailingArgument final : public Argument {
+ public:
+  void Push(lua_State* L) const override {
+    lua_pushstring(L, "argument could not be built");
+    lua_error(L);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("LuaCall/an argument that pushes itself", "[lua][call]") {
+  Conv conv(1);
+  SECTION("the script sees it like a JSON argument") {
+    auto r = conv.engine->Call("conv", "decide", UserArgument("alice"));
+    REQUIRE(r);
+    CHECK_JSON(ToText(r.Value()), R"({"allow":true,"who":"alice"})");
+    auto json = ToJson(UserArgument("bob"));
+    REQUIRE(json);
+    CHECK_JSON(ToText(json.Value()), R"({"user":"bob","n":3})");
+  }
+  SECTION("the result goes into the caller's document and allocator") {
+    char buffer[1024];
+    rapidjson::MemoryPoolAllocator<> allocator(buffer, sizeof buffer);
+    rapidjson::Document result(&allocator);
+    REQUIRE(conv.engine->Call("conv", "grow", UserArgument("carol"), result));
+    CHECK(result.GetInt() == 3);
+    CHECK(conv.engine->Call("conv", "deny_coded", UserArgument("carol"), result).GetError().code == "AUTH-001");
+  }
+  SECTION("an argument that fails to build fails the call, and the state is not reused") {
+    auto r = conv.engine->Call("conv", "decide", FailingArgument());
+    REQUIRE_FALSE(r);
+    CHECK(r.GetError().code == "LUA-006");
+    CHECK(r.GetError().message.find("argument could not be built") != std::string::npos);
+    CHECK(conv.engine->DebugPoolInfo().retiredStates == 1);
+    CHECK_FALSE(ToJson(FailingArgument()));
+    REQUIRE(conv.engine->Call("conv", "decide", UserArgument("dave")));  // a fresh state serves
+  }
+  RequireBalanced(*conv.engine);
 }

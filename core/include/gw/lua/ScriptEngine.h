@@ -34,6 +34,7 @@
 
 #include "gw/common/Error.h"
 #include "gw/http/IHttpClient.h"
+#include "gw/lua/Argument.h"
 
 namespace gw::lua {
 
@@ -93,6 +94,13 @@ class ScriptEngine {
   Result<rapidjson::Document> Call(std::string_view script, std::string_view fn,
                                    const rapidjson::Value& arg,
                                    std::chrono::milliseconds budget = std::chrono::milliseconds{0});
+  // The same with an argument that builds itself on the Lua stack (see gw/lua/Argument.h).
+  Result<rapidjson::Document> Call(std::string_view script, std::string_view fn, const Argument& arg,
+                                   std::chrono::milliseconds budget = std::chrono::milliseconds{0});
+  // The same, writing the value into `result`, which the caller may have built over its own
+  // allocator (a stack buffer spares the hot path a 64 KiB heap chunk per call).
+  Status Call(std::string_view script, std::string_view fn, const Argument& arg, rapidjson::Document& result,
+              std::chrono::milliseconds budget = std::chrono::milliseconds{0});
 
   // Watches the script folders (inotify) and calls Reload() after changes settle (~200 ms);
   // `onReload` receives each outcome. Idempotent; StopWatching() joins the watcher thread.

@@ -36,7 +36,8 @@ class PolicyEngine {
 
   Decision Decide(const std::vector<std::string>& policies, const PolicyRequest& request) const;
 
-  // The request table as JSON, exactly as decide() receives it (tests and benchmarks).
+  // The request table as JSON, exactly as decide() receives it (tests and diagnostics: it is built
+  // in a throwaway Lua state, so it is not cheap). Null if it cannot be built.
   static void BuildRequest(const PolicyRequest& request, rapidjson::Document& out);
 
  private:
