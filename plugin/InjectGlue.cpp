@@ -20,6 +20,7 @@
 #include "gw/common/Json.h"
 #include "gw/common/Log.h"
 #include "gw/crypto/Encoding.h"
+#include "gw/policy/PolicyRequest.h"
 #include "gw/service/InjectMode.h"
 
 namespace gw::plugin {
@@ -30,8 +31,9 @@ service::Gateway* g_gateway = nullptr;  // set with g_inject; outlives it
 std::shared_ptr<audit::IAuditSink> g_audit;  // set with g_inject, never null while it is
 
 // client.request: a DICOMweb client call the filter handled (inject mode, client-stage policies),
-// let through or refused.
-void AuditClientCall(OrthancPluginHttpMethod method, const char* uri, const std::string& server, const Error* refused) {
+// let through or refused. `decision`: what the client-stage policies decided, null when none ran.
+void AuditClientCall(OrthancPluginHttpMethod method, const char* uri, const std::string& server, const Error* refused,
+                     const policy::Decision* decision = nullptr) {
   if (!g_audit) return;
   audit::AuditEvent event("client.request", server);
   event.Set("method", MethodName(method));
@@ -40,6 +42,13 @@ void AuditClientCall(OrthancPluginHttpMethod method, const char* uri, const std:
   if (refused) {
     event.Set("code", refused->code);
     event.Set("reason", refused->message);
+  }
+  if (decision) {
+    // An allowed call records which policies let it through and why, as a denial does. No target:
+    // the client stage cannot route (the DICOMweb plugin uses the server's own definition).
+    if (!decision->policies.empty()) event.Set("policies", decision->policies);
+    if (!decision->allow && !decision->policy.empty()) event.Set("policy", decision->policy);
+    if (decision->allow && !decision->reason.empty()) event.Set("policyReason", decision->reason);
   }
   g_audit->Record(std::move(event));
 }
@@ -179,13 +188,13 @@ bool HasPolicies(const std::string& server) {
   return it != g_gateway->Config().servers.end() && !it->second.policies.empty();
 }
 
-// Routing policies at the client stage (docs/policies.md): the refusal, or nothing with the
-// minimum token lifetime the policies ask for in `minToken`.
-std::optional<Error> ClientPolicies(OrthancPluginHttpMethod method, const char* uri, const char* ip,
-                                    uint32_t headersCount, const char* const* headersKeys,
-                                    const char* const* headersValues, uint32_t getCount, const char* const* getKeys,
-                                    const char* const* getValues, const std::string& server,
-                                    std::chrono::seconds& minToken) {
+// Routing policies at the client stage (docs/policies.md): their combined decision (allowed or
+// not, the minimum token lifetime they ask for), or nothing when the server has no policies.
+std::optional<policy::Decision> ClientPolicies(OrthancPluginHttpMethod method, const char* uri, const char* ip,
+                                               uint32_t headersCount, const char* const* headersKeys,
+                                               const char* const* headersValues, uint32_t getCount,
+                                               const char* const* getKeys, const char* const* getValues,
+                                               const std::string& server) {
   const auto it = g_gateway->Config().servers.find(server);
   if (it == g_gateway->Config().servers.end() || it->second.policies.empty()) return std::nullopt;
   const config::ServerConfig& cfg = it->second;
@@ -208,12 +217,10 @@ std::optional<Error> ClientPolicies(OrthancPluginHttpMethod method, const char* 
   request.ip = ip ? ip : "";
   for (const auto& t : cfg.targets) request.targets.push_back({t.name, t.url, true});
   request.config = cfg.policyConfig.get();
-  const policy::Decision d = g_gateway->Policies().Decide(cfg.policies, request);
+  policy::Decision d = g_gateway->Policies().Decide(cfg.policies, request);
   LogDebug("policies (client stage) of '" + server + "' " + (d.allow ? "allowed " : "refused ") + MethodName(method) + " " +
            uri + (user.empty() ? std::string(" (no authenticated user)") : " for user '" + user + "'"));
-  if (!d.allow) return MakeError(d.code, d.reason, d.status);
-  minToken = d.minTokenSeconds;
-  return std::nullopt;
+  return d;
 }
 
 int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, uint32_t headersCount,
@@ -238,23 +245,26 @@ int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, 
       return 0;
     }
     // Orthanc answers a refusal with a bare 403: the policy's code and reason go to the log.
-    std::chrono::seconds minToken{0};
-    if (auto refused = ClientPolicies(method, uri, ip, headersCount, headersKeys, headersValues, getCount, getKeys,
-                                      getValues, server, minToken)) {
+    const auto decision = ClientPolicies(method, uri, ip, headersCount, headersKeys, headersValues, getCount, getKeys,
+                                         getValues, server);
+    const policy::Decision* decided = decision ? &*decision : nullptr;
+    if (decided && !decided->allow) {
+      const Error refused = MakeError(decided->code, decided->reason, decided->status);
       LogWarning("policies (client stage) refused " + std::string(MethodName(method)) + " " + uri + " (HTTP " +
-                 std::to_string(refused->httpStatus) + " answered as 403): " + refused->ToString());
-      AuditClientCall(method, uri, server, &*refused);
+                 std::to_string(refused.httpStatus) + " answered as 403): " + refused.ToString());
+      AuditClientCall(method, uri, server, &refused, decided);
       return 0;
     }
     if (injected) {
+      const std::chrono::seconds minToken = decided ? decided->minTokenSeconds : std::chrono::seconds(0);
       Status fresh = g_inject->EnsureFresh(server, minToken, std::chrono::milliseconds(15000));
       if (!fresh.Ok()) {
         LogError("inject mode: refusing " + std::string(uri) + ": " + fresh.GetError().ToString());
-        AuditClientCall(method, uri, server, &fresh.GetError());
+        AuditClientCall(method, uri, server, &fresh.GetError(), decided);
         return 0;
       }
     }
-    AuditClientCall(method, uri, server, nullptr);
+    AuditClientCall(method, uri, server, nullptr, decided);
     return 1;
   } catch (const std::exception& e) {
     LogError(std::string("inject mode: filter error on ") + uri + ": " + e.what());

@@ -137,6 +137,7 @@ struct Prepared {
   // Routing: what the policies decided (for audit), the chosen target and where its health goes.
   policy::Decision decision;
   size_t target = 0;
+  std::string targetName;  // the chosen target's name ("primary" unless Targets names it)
   std::shared_ptr<policy::TargetHealth> health;
 };
 
@@ -144,7 +145,12 @@ struct Prepared {
 Result<const proxy::UpstreamUrl*> Route(const ProxyState& state, const ServerRouting& r, const Incoming& in,
                                         Prepared& p) {
   p.health = r.health;
-  if (r.policies.empty()) return &r.targets.front().second;
+  p.targetName = r.targets.front().first;
+  if (r.policies.empty()) {
+    p.decision.allow = true;  // no policy: allowed, to the primary
+    p.decision.status = 200;
+    return &r.targets.front().second;
+  }
   if (state.policies == nullptr) {
     return MakeError(policy::kScriptFailed, "routing policies are configured but no policy engine is running", 500);
   }
@@ -170,6 +176,7 @@ Result<const proxy::UpstreamUrl*> Route(const ProxyState& state, const ServerRou
   for (size_t i = 0; i < r.targets.size(); ++i) {
     if (r.targets[i].first == p.decision.target) p.target = i;
   }
+  p.targetName = r.targets[p.target].first;
   p.request.minRemaining = p.decision.minTokenSeconds;
   return &r.targets[p.target].second;
 }
@@ -209,8 +216,10 @@ void ReportHealth(const Prepared& p, const Result<long>& outcome) {
 }
 
 // The checks every request passes before anything goes upstream, in this order: the loopback
-// secret (403 before anything else is revealed), the server (404), the path and query (400).
-Result<Prepared> Prepare(const ProxyState& state, const Incoming& in) {
+// secret (403 before anything else is revealed), the server (404), the audit trail (503 with
+// FailClosed), the routing policies, the path and query (400). Fills `p`; on a refusal by a
+// policy, p.decision names it (for the audit record).
+Status Prepare(const ProxyState& state, const Incoming& in, Prepared& p) {
   const std::string* secret = in.Header("x-dicomweb-oauth-gateway");
   if (secret == nullptr) {
     return proxy::LoopbackRefused("missing X-DicomWeb-OAuth-Gateway header: this route only serves Orthanc's own "
@@ -222,7 +231,6 @@ Result<Prepared> Prepare(const ProxyState& state, const Incoming& in) {
   if (auto audit = AuditSink(); audit && !audit->Accepting()) {
     return MakeError("AUD-005", "the audit trail cannot be written and Audit.FailClosed is set: request refused", 503);
   }
-  Prepared p;
   p.route = &it->second;
   // Routing policies (docs/policies.md) may refuse, pick the target, edit headers and ask for a
   // longer-lived credential.
@@ -238,13 +246,14 @@ Result<Prepared> Prepare(const ProxyState& state, const Incoming& in) {
   p.request.url = std::move(url).Value();
   p.request.headers = proxy::HeaderPolicy::RequestHeadersToForward(in.headers);
   ApplyHeaderEdits(p.decision, p.request.headers);
-  return p;
+  return Status::Success();
 }
 
 // One proxy.request audit event. outcome: "forwarded" (upstream answered `status`), "failed"
 // (the exchange broke: `error`), "denied" (refused before anything went upstream: `error`).
+// `routed`: how the request was routed, as far as Prepare got (null when it never ran).
 void AuditRequest(const Incoming& in, const char* outcome, long status, const Error* error,
-                  Clock::time_point started, uint64_t bytes) {
+                  Clock::time_point started, uint64_t bytes, const Prepared* routed) {
   auto sink = AuditSink();
   if (!sink) return;
   audit::AuditEvent event("proxy.request", in.server);
@@ -257,6 +266,17 @@ void AuditRequest(const Incoming& in, const char* outcome, long status, const Er
     event.Set("code", error->code);
     event.Set("reason", error->message);
   }
+  if (routed) {
+    // Which policies decided, and for a request that went upstream, where to and why: an allowed
+    // decision is as much part of the trail as a denial (docs/audit.md).
+    const policy::Decision& d = routed->decision;
+    if (!d.policies.empty()) event.Set("policies", d.policies);
+    if (!d.allow && !d.policy.empty()) event.Set("policy", d.policy);
+    if (d.allow && !routed->targetName.empty() && std::string_view(outcome) != "denied") {
+      event.Set("target", routed->targetName);
+      if (!d.reason.empty()) event.Set("policyReason", d.reason);
+    }
+  }
   event.Set("bytes", static_cast<int64_t>(bytes));
   event.Set("durationMs",
             static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count()));
@@ -264,14 +284,14 @@ void AuditRequest(const Incoming& in, const char* outcome, long status, const Er
 }
 
 // Audits the end of a forwarded exchange, like LogDone logs it.
-void AuditDone(const Incoming& in, const Result<long>& outcome, const proxy::AnswerWriter& writer,
-               Clock::time_point started) {
+void AuditDone(const Incoming& in, const Prepared& prepared, const Result<long>& outcome,
+               const proxy::AnswerWriter& writer, Clock::time_point started) {
   if (outcome.Ok() && !writer.Failure()) {
-    AuditRequest(in, "forwarded", outcome.Value(), nullptr, started, writer.BodyBytes());
+    AuditRequest(in, "forwarded", outcome.Value(), nullptr, started, writer.BodyBytes(), &prepared);
     return;
   }
   const Error& e = writer.Failure() ? *writer.Failure() : outcome.GetError();
-  AuditRequest(in, "failed", e.httpStatus, &e, started, writer.BodyBytes());
+  AuditRequest(in, "failed", e.httpStatus, &e, started, writer.BodyBytes(), &prepared);
 }
 
 void LogRefusal(const Incoming& in, const Error& e) {
@@ -312,36 +332,36 @@ OrthancPluginErrorCode HandleWithoutBody(OrthancPluginRestOutput* output, const 
     }
     const Clock::time_point started = Clock::now();
     const Incoming in = Read(request);
-    auto prepared = Prepare(*state, in);
-    if (!prepared) {
-      LogRefusal(in, prepared.GetError());
-      AuditRequest(in, "denied", prepared.GetError().httpStatus, &prepared.GetError(), started, 0);
-      AnswerError(output, prepared.GetError());
+    Prepared prepared;
+    if (Status ready = Prepare(*state, in, prepared); !ready) {
+      LogRefusal(in, ready.GetError());
+      AuditRequest(in, "denied", ready.GetError().httpStatus, &ready.GetError(), started, 0, &prepared);
+      AnswerError(output, ready.GetError());
       return OrthancPluginErrorCode_Success;
     }
     ProxyOutput out(output);
     proxy::AnswerWriter writer(out, state->limits);
-    auto outcome = state->forwarder->Forward(*prepared.Value().route, prepared.Value().request, writer);
+    auto outcome = state->forwarder->Forward(*prepared.route, prepared.request, writer);
     // Failover inside the request: a bodyless request whose target could not be reached, with
     // nothing written to the caller yet, is decided again (the target is now unhealthy) and sent
     // to the new target, at most once per other target.
-    const size_t targets = prepared.Value().health ? prepared.Value().health->Size() : 1;
+    const size_t targets = prepared.health ? prepared.health->Size() : 1;
     for (size_t retry = 1; retry < targets && !outcome.Ok() &&
                            outcome.GetError().code == "PXY-003" && !writer.Started();
          ++retry) {
-      ReportHealth(prepared.Value(), outcome);
-      auto again = Prepare(*state, in);
-      if (!again || again.Value().target == prepared.Value().target) break;
+      ReportHealth(prepared, outcome);
+      Prepared again;
+      if (!Prepare(*state, in, again) || again.target == prepared.target) break;
       LogWarning("proxy: " + in.method + " for server '" + in.server + "': target #" +
-                 std::to_string(prepared.Value().target + 1) + " unreachable, sent to target #" +
-                 std::to_string(again.Value().target + 1) + " instead");
+                 std::to_string(prepared.target + 1) + " unreachable, sent to target #" +
+                 std::to_string(again.target + 1) + " instead");
       prepared = std::move(again);
-      outcome = state->forwarder->Forward(*prepared.Value().route, prepared.Value().request, writer);
+      outcome = state->forwarder->Forward(*prepared.route, prepared.request, writer);
     }
     const auto result = writer.Finish(outcome);
     LogDone(in.method, in.server, outcome, writer, started);
-    ReportHealth(prepared.Value(), outcome);
-    AuditDone(in, outcome, writer, started);
+    ReportHealth(prepared, outcome);
+    AuditDone(in, prepared, outcome, writer, started);
     return Finish(result);
   } catch (const std::exception& e) {
     LogError(std::string("GW-500 proxy: ") + e.what());
@@ -375,13 +395,11 @@ class ProxyReader {
       refusal_ = NotRunning();
       return;
     }
-    auto prepared = Prepare(*state_, in_);
-    if (!prepared) {
-      refusal_ = prepared.GetError();
+    if (Status ready = Prepare(*state_, in_, prepared_); !ready) {
+      refusal_ = ready.GetError();
       LogRefusal(in_, *refusal_);
       return;
     }
-    prepared_ = std::move(prepared).Value();
     std::optional<uint64_t> declared;
     if (const std::string* length = in_.Header("content-length")) {
       try {
@@ -440,7 +458,7 @@ class ProxyReader {
 
   OrthancPluginErrorCode Execute(OrthancPluginRestOutput* output) {
     if (refusal_) {
-      AuditRequest(in_, "denied", refusal_->httpStatus, &*refusal_, started_, 0);
+      AuditRequest(in_, "denied", refusal_->httpStatus, &*refusal_, started_, 0, &prepared_);
       AnswerError(output, *refusal_);
       return OrthancPluginErrorCode_Success;
     }
@@ -453,7 +471,7 @@ class ProxyReader {
     const auto result = writer.Finish(outcome);
     LogDone(in_.method, in_.server, outcome, writer, started_);
     ReportHealth(prepared_, outcome);
-    AuditDone(in_, outcome, writer, started_);
+    AuditDone(in_, prepared_, outcome, writer, started_);
     return Finish(result);
   }
 
@@ -464,7 +482,7 @@ class ProxyReader {
     if (!complete) {
       const Error& e = complete.GetError();
       LogRefusal(in_, e);
-      AuditRequest(in_, "denied", e.httpStatus, &e, started_, 0);
+      AuditRequest(in_, "denied", e.httpStatus, &e, started_, 0, &prepared_);
       AnswerError(output, e);
       return OrthancPluginErrorCode_Success;
     }
@@ -475,7 +493,7 @@ class ProxyReader {
     const auto result = writer.Finish(outcome);
     LogDone(in_.method, in_.server, outcome, writer, started_);
     ReportHealth(prepared_, outcome);
-    AuditDone(in_, outcome, writer, started_);
+    AuditDone(in_, prepared_, outcome, writer, started_);
     return Finish(result);
   }
 

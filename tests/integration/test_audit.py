@@ -5,7 +5,9 @@ DicomWebOAuth.Audit writing a chained JSON-lines file through the shipped phi_re
 
 Proves: a QIDO with PatientName / PatientID leaves a record with keyed pseudonyms, never the clear
 values; token acquired / failed, reload published / refused, configuration loaded, inject-mode
-client calls and gateway refusals are recorded, each with the snapshot version; no secret or token
+client calls and gateway refusals are recorded, each with the snapshot version; routing decisions
+are recorded whether they allow or deny (the policies consulted, the target, the policy's reason,
+the policy that refused), at the upstream and at the client stage; no secret or token
 anywhere in the file; the file is 0600, verifies with `dicomweb-oauth audit verify`, an edited copy
 fails naming the line, the chain continues across a restart of Orthanc, and a damaged file stops the
 plugin at start."""
@@ -30,6 +32,28 @@ PATIENT_NAME = "DOE^AUDITPATIENT"
 PATIENT_ID = "AUD-PID-424242"
 
 
+# A routing policy of the test (in its private copy of lua/): it allows with a reason, and refuses
+# what the test marks, at both stages.
+PROBE_POLICY = """
+local M = { name = "audit_probe", version = "1.0.0", kind = "policy", schema = { type = "object" } }
+
+function M.decide(request)
+  if request.stage == "client" then
+    if request.operation == "retrieve" then
+      return { allow = false, status = 403, code = "TST-002", reason = "no retrieve from this server" }
+    end
+    return { allow = true, reason = "client stage: operation " .. tostring(request.operation) .. " allowed" }
+  end
+  if request.query.deny == "1" then
+    return { allow = false, status = 403, code = "TST-001", reason = "refused by the audit probe" }
+  end
+  return { allow = true, reason = "upstream stage: allowed by the audit probe" }
+end
+
+return M
+"""
+
+
 def pseudonym(value):
     return "hmac-sha256:" + hmac.new(HASH_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()
 
@@ -49,16 +73,27 @@ class Audit(testing.TestCase):
         cls.upstream = cls.use_class(ProtectedDicomWeb(cls.ws, cls.idp))
         cls.capture = LoopbackSecretCapture(cls.ws)
         cls.scripts = copy_scripts(cls.ws)
+        (cls.scripts / "policies" / "routing" / "audit_probe.lua").write_text(PROBE_POLICY)
         cls.audit_file = cls.ws.dir("audit") / "audit.jsonl"
+        # "routed": its primary target refuses connections, so `failover` sends requests to "up".
+        routed = server(cls.idp, None, "proxy")
+        del routed["Url"]
+        routed.update(Policies=["audit_probe", "failover"],
+                      Targets=[{"Name": "down", "Url": f"http://127.0.0.1:{cls.ws.ports.allocate()}/dicom-web"},
+                               {"Name": "up", "Url": cls.upstream.dicomweb_url}])
+        injpol = server(cls.idp, cls.upstream.dicomweb_url, "inject")
+        injpol["Policies"] = ["audit_probe"]
         servers = {"cloud": server(cls.idp, cls.upstream.dicomweb_url, "proxy"),
                    "inj": server(cls.idp, cls.upstream.dicomweb_url, "inject"),
-                   "badcreds": server(cls.idp, cls.upstream.dicomweb_url, "proxy", secret=WRONG_SECRET)}
+                   "badcreds": server(cls.idp, cls.upstream.dicomweb_url, "proxy", secret=WRONG_SECRET),
+                   "routed": routed, "injpol": injpol}
         section = {"WatchScripts": False,
                    "Audit": {"File": str(cls.audit_file), "HashKey": HASH_KEY, "Rules": ["phi_redaction"],
                              "FsyncIntervalMs": 0}}
         cls.a = cls.use_class(gateway_orthanc(cls.ws, servers=servers, scripts=cls.scripts, section=section,
                                               config=cls.capture.config()))
         cls.loopback = cls.capture.secret(cls.a, "cloud")
+        cls.routed_loopback = cls.capture.secret(cls.a, "routed")
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -83,7 +118,8 @@ class Audit(testing.TestCase):
         self.assertEqual(first["seq"], 1)
         self.assertEqual(first["prev"], "0" * 64)
         names = {s["name"]: s["mode"] for s in first["fields"]["servers"]}
-        self.assertEqual(names, {"cloud": "proxy", "inj": "inject", "badcreds": "proxy"})
+        self.assertEqual(names, {"cloud": "proxy", "inj": "inject", "badcreds": "proxy", "routed": "proxy",
+                                 "injpol": "inject"})
         self.assertEqual(first["fields"]["rules"], ["phi_redaction"])
         self.assertTrue(first["fields"]["hashKeyConfigured"])
         start = self.wait_record(lambda r: r["event"] == "script.published", "the start snapshot record")
@@ -105,6 +141,8 @@ class Audit(testing.TestCase):
         self.assertEqual(f["path"], "studies")
         self.assertEqual(f["outcome"], "forwarded")
         self.assertEqual(f["status"], 200)
+        self.assertEqual(f["target"], "primary")  # no Targets: the server's Url
+        self.assertNotIn("policies", f)            # no policy configured
         query = {q["name"]: q["value"] for q in f["query"]}
         self.assertEqual(query["PatientName"], pseudonym(PATIENT_NAME))
         self.assertEqual(query["PatientID"], pseudonym(PATIENT_ID))
@@ -121,6 +159,58 @@ class Audit(testing.TestCase):
                                and x["fields"].get("status") == 403, "a denied proxy.request record")
         self.assertTrue(rec["fields"]["code"].startswith("PXY-"), rec)
         self.assertEqual({q["name"]: q["value"] for q in rec["fields"]["query"]}["PatientID"], pseudonym(PATIENT_ID))
+
+    def test_routing_decisions_are_recorded_allowed_or_denied(self):
+        # Allowed: both policies are named, the target is the one failover chose (the primary
+        # refuses connections), the reason is the last one a policy gave.
+        r = self.a.rest("POST", "/dicom-web/servers/routed/qido",
+                        json={"Uri": "/studies", "Arguments": {"limit": "11"}})
+        self.assertEqual(r.status, 200, r.text)
+
+        def routed(outcome, limit):
+            return lambda x: (x["event"] == "proxy.request" and x["server"] == "routed" and
+                              x["fields"]["outcome"] == outcome and
+                              {"name": "limit", "value": limit} in x["fields"].get("query", []))
+        f = self.wait_record(routed("forwarded", "11"), "the forwarded proxy.request of routed")["fields"]
+        self.assertEqual(f["policies"], ["audit_probe", "failover"])
+        self.assertEqual(f["target"], "up")
+        self.assertEqual(f["policyReason"], "failover: down is unhealthy, using up")
+        self.assertNotIn("policy", f)
+
+        # Denied by the first policy: it is named, the chain stopped there, nothing was routed.
+        r = proxy_request(self.a, "routed", "GET", "studies?limit=12&deny=1", secret=self.routed_loopback)
+        self.assertEqual(r.status, 403, r.text)
+        self.assertEqual(r.json()["error"]["code"], "TST-001")
+        f = self.wait_record(routed("denied", "12"), "the denied proxy.request of routed")["fields"]
+        self.assertEqual(f["policy"], "audit_probe")
+        self.assertEqual(f["policies"], ["audit_probe"])
+        self.assertEqual(f["code"], "TST-001")
+        self.assertEqual(f["reason"], "refused by the audit probe")
+        self.assertNotIn("target", f)
+        self.assertNotIn("policyReason", f)
+
+    def test_client_stage_decisions_are_recorded_allowed_or_denied(self):
+        r = self.a.rest("POST", "/dicom-web/servers/injpol/qido", json={"Uri": "/studies"})
+        self.assertEqual(r.status, 200, r.text)
+        allowed = self.wait_record(lambda x: x["event"] == "client.request" and x["server"] == "injpol" and
+                                   x["fields"]["outcome"] == "allowed", "the allowed client.request of injpol")
+        f = allowed["fields"]
+        self.assertEqual(f["policies"], ["audit_probe"])
+        self.assertEqual(f["policyReason"], "client stage: operation qido allowed")
+        self.assertNotIn("target", f)  # the client stage does not route
+        self.assertNotIn("policy", f)
+
+        r = self.a.rest("POST", "/dicom-web/servers/injpol/retrieve",
+                        json={"Resources": [{"Study": "1.2.3.4"}], "Synchronous": True})
+        self.assertEqual(r.status, 403, r.text)  # Orthanc's bare 403: code and reason are in the record
+        denied = self.wait_record(lambda x: x["event"] == "client.request" and x["server"] == "injpol" and
+                                  x["fields"]["outcome"] == "denied", "the denied client.request of injpol")
+        f = denied["fields"]
+        self.assertEqual(f["policy"], "audit_probe")
+        self.assertEqual(f["policies"], ["audit_probe"])
+        self.assertEqual(f["code"], "TST-002")
+        self.assertEqual(f["reason"], "no retrieve from this server")
+        self.assertNotIn("policyReason", f)
 
     def test_token_acquired_and_failed(self):
         r = self.a.rest("POST", "/dicomweb-oauth/servers/badcreds/test")
@@ -194,7 +284,7 @@ class Audit(testing.TestCase):
         self.assertEqual(mode, 0o600, oct(mode))
         text = self.audit_file.read_text(encoding="utf-8")
         text = text[:text.rfind("\n") + 1]  # complete lines only: the writer may be appending
-        assert_no_secret(self, [SECRET, WRONG_SECRET, HASH_KEY, self.loopback], text)
+        assert_no_secret(self, [SECRET, WRONG_SECRET, HASH_KEY, self.loopback, self.routed_loopback], text)
         self.assertNotIn("Bearer ", text)
         # Tokens: nothing shaped like a JWT or a long opaque token; the only long values are hashes.
         self.assertIsNone(re.search(r"eyJ[A-Za-z0-9_-]{8,}\.", text))

@@ -1,7 +1,7 @@
 """Integration test harness: real Orthanc, IdP, nginx-protected DICOMweb, Redis, synthetic DICOM.
 
 Modules: workspace (temp dir, ports, processes), orthanc, idp, upstream (ProtectedDicomWeb), redis,
-dicom, pki, jose, http, testing (unittest glue). See docs/testing.md.
+dicom, pki, jose, http, tmpfs (a small disk to fill up), testing (unittest glue). See docs/testing.md.
 """
 from .dicom import InstanceSpec, Study, make_instance, make_study, new_uid, sha256
 from .errors import HarnessError
