@@ -29,19 +29,6 @@ bool IsValidName(std::string_view name) {
   });
 }
 
-// "AUTH-001", "TOK-012": the error codes a script may return in place of LUA-009.
-bool IsValidErrorCode(std::string_view code) {
-  const size_t dash = code.find('-');
-  if (dash == std::string_view::npos || dash < 2 || dash > 10 || code.size() != dash + 4) return false;
-  for (size_t i = 0; i < dash; ++i) {
-    if (code[i] < 'A' || code[i] > 'Z') return false;
-  }
-  for (size_t i = dash + 1; i < code.size(); ++i) {
-    if (code[i] < '0' || code[i] > '9') return false;
-  }
-  return true;
-}
-
 std::string TypeName(lua_State* L, int index) { return lua_typename(L, lua_type(L, index)); }
 
 // Raw field `key` of the table at absolute `table`; stack: ... -> ..., value
@@ -328,7 +315,7 @@ Status ScriptState::Invoke(size_t script, size_t function, const ScriptMeta& met
         if (auto text = RawString(L, 2, "message")) message = *text;
         else message = "the script returned an error without a message";
         if (auto given = RawString(L, 2, "code")) {
-          if (IsValidErrorCode(*given)) code = *given;
+          if (IsErrorCode(*given)) code = *given;
           else message += " (invalid error code ignored)";
         }
         PushRaw(L, 2, "status");                // stack: r1, r2, status

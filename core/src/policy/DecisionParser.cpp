@@ -56,18 +56,6 @@ bool DecisionParser::IsHeaderToken(std::string_view name) {
   return true;
 }
 
-bool DecisionParser::IsErrorCode(std::string_view code) {
-  const size_t dash = code.find('-');
-  if (dash == std::string_view::npos || dash < 2 || dash > 10 || code.size() != dash + 4) return false;
-  for (size_t i = 0; i < dash; ++i) {
-    if (code[i] < 'A' || code[i] > 'Z') return false;
-  }
-  for (size_t i = dash + 1; i < code.size(); ++i) {
-    if (code[i] < '0' || code[i] > '9') return false;
-  }
-  return true;
-}
-
 Result<Decision> DecisionParser::Parse(const rapidjson::Value& table, const PolicyRequest& request) {
   if (!table.IsObject()) return Invalid("decide() must return a table (got a non-table value)");
   Decision d;
@@ -84,7 +72,7 @@ Result<Decision> DecisionParser::Parse(const rapidjson::Value& table, const Poli
       if (!v.IsInt() || v.GetInt() < 400 || v.GetInt() > 599) return Invalid("'status' must be an integer 400-599");
       status = &v;
     } else if (key == "code") {
-      if (!v.IsString() || !IsErrorCode(Str(v))) return Invalid("'code' must look like AAA-000");
+      if (!v.IsString() || !gw::IsErrorCode(Str(v))) return Invalid("'code' must look like AAA-000");
       code = &v;
     } else if (key == "reason") {
       if (!v.IsString() || v.GetStringLength() > kMaxReasonBytes || !IsPrintable(Str(v))) {

@@ -4,6 +4,7 @@
 // provider answers, PXY-xxx proxy), a message that never contains a secret, and the HTTP status a
 // REST route should answer with when the error reaches a caller.
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -20,6 +21,10 @@ struct Error {
 inline Error MakeError(std::string code, std::string message, int httpStatus = 500) {
   return Error{std::move(code), std::move(message), httpStatus};
 }
+
+// Whether `code` has the shape of an error code: 2-10 capital letters, a dash, 3 digits ("AUTH-001").
+// Scripts may give their own codes (policies, providers); anything else is not passed on as a code.
+bool IsErrorCode(std::string_view code);
 
 // Result<T>: either a value or an Error. Small on purpose: Ok(), Value(), GetError().
 template <class T>

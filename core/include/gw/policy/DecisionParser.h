@@ -33,7 +33,6 @@ class DecisionParser {
   static Result<Decision> Parse(const rapidjson::Value& table, const PolicyRequest& request);
 
   static bool IsHeaderToken(std::string_view name);
-  static bool IsErrorCode(std::string_view code);
 };
 
 }  // namespace gw::policy
