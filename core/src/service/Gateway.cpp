@@ -257,6 +257,7 @@ gw::Status Gateway::RegisterTokens(std::shared_ptr<http::IHttpClient> http, std:
     if (!engine_->HasFunction(provider, "acquire")) continue;
     auto source = LuaTokenSource::Create(*engine_, server, provider, clock, http);
     if (!source.Ok()) return source.GetError();
+    const std::shared_ptr<const TokenValidator> validator = source.Value()->Validator();
     const std::string id = token::MakeTokenKey(provider, IdentityOf(server), server.scope, server.resource);
     // Every acquisition's outcome (after retries) becomes a token.acquired / token.failed record.
     auto resilient = std::make_shared<audit::AuditedTokenSource>(
@@ -280,6 +281,10 @@ gw::Status Gateway::RegisterTokens(std::shared_ptr<http::IHttpClient> http, std:
     if (redis) {
       cache::SharedCacheOptions shared;
       shared.refresh.buffer = key.refreshBuffer;
+      // Only tokens that pass the server's JWT checks are shared, and a shared one is checked again.
+      if (validator) {
+        shared.validator = [validator](const token::TokenRecord& r) { return validator->Check(r.accessToken); };
+      }
       top = std::make_shared<cache::SharedTokenSource>(std::move(top), redis, config_.global.redisEncryptionKey, id,
                                                        clock, name, metrics_, shared);
     }
