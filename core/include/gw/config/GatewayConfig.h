@@ -95,6 +95,7 @@ struct ServerConfig {
   std::string tokenFile;                  // ProviderType file
   std::string federatedTokenFile;         // Azure workload identity (else AZURE_FEDERATED_TOKEN_FILE)
   std::string credentialsFile;            // ProviderType google: service_account/external_account JSON
+  std::string credentialsFileType;        // its "type", read at parse time (ProviderType auto/google only)
   std::map<std::string, std::string> extraTokenParameters;
   ServerMode mode = ServerMode::Inject;   // default: proxy for the aws_sigv4 provider
   bool modeExplicit = false;              // Mode was given in the configuration
