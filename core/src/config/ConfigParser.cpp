@@ -576,6 +576,12 @@ class Parser {
     if (auto port = ReadInteger(root, "HttpPort", "", 1, 65535)) out.httpPort = static_cast<int>(*port);
     if (const Value* auth = Find(root, "AuthenticationEnabled"); auth && auth->IsBool()) {
       out.authenticationEnabled = auth->GetBool();
+      out.authenticationRequired = out.authenticationEnabled;
+    } else if (const Value* remote = Find(root, "RemoteAccessAllowed"); remote && remote->IsBool()) {
+      out.authenticationRequired = remote->GetBool();
+    }
+    if (const Value* users = Find(root, "RegisteredUsers"); users && users->IsObject()) {
+      for (const auto& user : users->GetObject()) out.registeredUsers.emplace_back(user.name.GetString());
     }
     const Value* dicomWeb = Find(root, "DicomWeb");
     if (!dicomWeb) return;

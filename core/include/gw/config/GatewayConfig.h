@@ -143,6 +143,11 @@ struct OrthancSettings {
   // `AuthenticationEnabled` given as true: Orthanc has checked the Basic credentials of every
   // request before plugins see it, so the user name in them can be trusted (routing policies).
   bool authenticationEnabled = false;
+  // Whether Orthanc asks every HTTP request for Basic credentials: `AuthenticationEnabled`, or
+  // when that is not given, `RemoteAccessAllowed` (Orthanc >= 1.5.8 enables authentication with
+  // remote access by default).
+  bool authenticationRequired = false;
+  std::vector<std::string> registeredUsers;                   // user names of `RegisteredUsers`
   bool dicomWebServersInDatabase = false;                     // `DicomWeb.ServersInDatabase`
   std::map<std::string, DicomWebServerDefinition> dicomWebServers;  // `DicomWeb.Servers`
 };
