@@ -16,6 +16,7 @@
 #include "gw/http/CurlHttpClient.h"
 #include "gw/service/Gateway.h"
 #include "gw/service/KeyVaultResolver.h"
+#include "gw/service/LoopbackCredentials.h"
 
 namespace {
 
@@ -117,6 +118,9 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
       gw::plugin::RegisterDisabledRoutes("DicomWebOAuth.Enabled is false");
       return 0;
     }
+
+    // Proxy mode behind Orthanc authentication: say at once what the loopback definition lacks.
+    for (const auto& d : gw::service::CheckLoopbackCredentials(config)) gw::LogWarning(d.ToString());
 
     auto gateway = gw::service::Gateway::Create(std::move(config), std::make_shared<gw::http::CurlHttpClient>());
     if (!gateway.Ok()) {

@@ -72,6 +72,8 @@ class PluginLoads(testing.TestCase):
         self.assertEqual(servers["keycloak"]["url"], "http://127.0.0.1:9/dicom-web/")
         self.assertEqual(servers["azure"]["mode"], "inject")
         self.assertTrue(servers["keycloak"]["hasClientSecret"])
+        self.assertEqual(servers["keycloak"]["policies"], [])
+        self.assertEqual(servers["keycloak"]["targets"], [{"name": "primary", "url": "http://127.0.0.1:9/dicom-web/"}])
         assert_no_secret(self, [SECRET, PASSWORD], r.body)
 
     def test_wrong_methods_get_405(self):

@@ -170,6 +170,16 @@ class Policies(testing.TestCase):
         wait_until(lambda: self.gets(self.primary, mark_p), 5, "the QIDO on the primary")
         self.assertEqual(self.gets(self.secondary, mark_s), [])
 
+    def test_servers_route_lists_policies_and_targets(self):
+        servers = {s["name"]: s for s in self.a.get_json("/dicomweb-oauth/servers")["servers"]}
+        self.assertEqual(servers["fo"]["policies"], ["failover"])
+        self.assertEqual([(t["name"], t["url"]) for t in servers["fo"]["targets"]],
+                         [("primary", self.primary.dicomweb_url), ("secondary", self.secondary.dicomweb_url)])
+        self.assertEqual(servers["acl"]["policies"], ["user_server_acl"])
+        self.assertEqual([t["name"] for t in servers["acl"]["targets"]], ["primary"])
+        # Authentication is on and every proxy-mode server has an Orthanc user: no start-up warning.
+        self.assertNotIn("CFG-008", self.a.log_text())
+
     def test_user_acl_in_inject_mode(self):
         def written():
             headers = self.a.get_json("/dicom-web/servers?expand").get("acl", {}).get("HttpHeaders", [])

@@ -7,6 +7,7 @@ Every refusal is proven to send nothing upstream (nginx access log)."""
 import itertools
 import json
 import re
+import time
 
 from harness import testing, wait_until
 from harness.idp import IdentityProvider, IdpClient
@@ -221,6 +222,26 @@ class ProxySecurity(testing.TestCase):
         self.assertEqual(r.status, 200, r.text)
         entry = self.upstream.new_entries(mark)[0]
         self.assertEqual(entry["auth"], "active")
+        self.assertNotIn("CFG-008", a.log_text())  # the kept credentials satisfy the start-up check
+        assert_no_secret(self, [ORTHANC_PASSWORD, SECRET], a.log_text())
+
+    def test_orthanc_authentication_without_a_loopback_user_is_warned_at_start(self):
+        # AuthenticationEnabled and a proxy-mode server whose definition has no Orthanc user: every
+        # loopback call would get Orthanc's 401. The start-up log says so, with what to add.
+        a = self.use(gateway_orthanc(
+            self.ws, name="auth-no-user", users={"orthanc": ORTHANC_PASSWORD},
+            servers={"cloud": proxy_server(self.idp, self.upstream)}))
+        log = a.wait_log("CFG-008")
+        line = next(l for l in log.splitlines() if "CFG-008" in l)
+        self.assertIn("DicomWebOAuth.Servers.cloud.Username", line)
+        self.assertIn('add "Username" and "Password"', line)
+        # And the warning is right: the DICOMweb plugin's call is refused before the gateway.
+        mark = self.upstream.log_mark()
+        r = a.rest("POST", "/dicom-web/servers/cloud/qido", json={"Uri": "/studies"})
+        self.assertNotEqual(r.status, 200, r.text)
+        self.assertIn("401", a.log_text())  # Orthanc's answer to the DICOMweb plugin's loopback call
+        time.sleep(1)  # an upstream line would be written just after its answer
+        self.assertEqual(self.upstream.access_entries()[mark:], [])
         assert_no_secret(self, [ORTHANC_PASSWORD, SECRET], a.log_text())
 
     def test_servers_in_database_refused_unless_allowed(self):

@@ -4,16 +4,23 @@ configuration and CacheType redis against the real IdP and a real redis-server (
 The fleet makes one IdP call per key, also when both replicas ask at the same moment; what Redis
 holds is sealed (no token, no secret in clear); Redis stopped: both replicas keep serving (IdP and
 local cache) and fail nothing, Redis back: shared again; a replica with another encryption key does
-not use the others' value and does not fail. IdP calls are counted at the IdP."""
+not use the others' value and does not fail. IdP calls are counted at the IdP. With JWT validation
+configured, only tokens that pass it are shared, and a token found in Redis that fails it (planted
+here, sealed with the fleet's key) is not served but replaced."""
 # gw-test-timeout: 300
+import json
+import os
 import secrets
 import threading
 import time
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from harness import testing, wait_until
-from harness.idp import IdentityProvider, IdpClient
+from harness.idp import IdentityProvider, IdpClient, IdpResource
 from harness.redis import Redis
 from gwtest import assert_no_secret, gateway_orthanc
+from test_token_auth import JWT_RESOURCE
 from test_token_cache import call_test, issued_tokens, parse_metrics, server_for
 
 CLIENT = "fleet"
@@ -201,6 +208,98 @@ class RedisOnUnixSocket(testing.TestCase):
             self.assertEqual(c.command("KEYS", "dicomweb-oauth:*"), [])  # not in db 0
             self.assertEqual(c.command("SELECT", 2), "OK")
             self.assertEqual(len(c.command("KEYS", "dicomweb-oauth:token:*")), 1)
+
+
+def seal(key_hex, key_id, record):
+    """A value as the gateway stores it (SharedTokenSource): AES-256-GCM, nonce || ciphertext || tag,
+    associated data "dicomweb-oauth/token/v1\n" + key id."""
+    nonce = os.urandom(12)
+    aad = b"dicomweb-oauth/token/v1\n" + key_id.encode()
+    return nonce + AESGCM(bytes.fromhex(key_hex)).encrypt(nonce, json.dumps(record).encode(), aad)
+
+
+def unseal(key_hex, key_id, value):
+    aad = b"dicomweb-oauth/token/v1\n" + key_id.encode()
+    return json.loads(AESGCM(bytes.fromhex(key_hex)).decrypt(value[:12], value[12:], aad))
+
+
+class RedisSharesOnlyValidatedTokens(testing.TestCase):
+    """JWT validation (JWKSUrl, JWTAudience, JWTIssuer) and the shared level: a token that fails is
+    not stored; a stored token that fails (a replica with other checks, a value planted by any holder
+    of the key) is not served, but replaced. Redis is addressed by host name (localhost), so the
+    bounded host name lookup runs too."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.idp = cls.use_class(IdentityProvider(
+            cls.ws, clients=[IdpClient("jwt-client", "client_secret_post")],
+            resources=[IdpResource(JWT_RESOURCE, scopes=["dicomweb"], format="jwt")], name="idp-jwt-fleet"))
+        cls.redis = cls.use_class(Redis(cls.ws, name="redis-jwt"))
+        cls.key = secrets.token_hex(32)
+        checks = {"JWKSUrl": cls.idp.jwks_url(), "JWTAudience": JWT_RESOURCE, "JWTIssuer": cls.idp.issuer,
+                  "Scope": "dicomweb", "ResilienceConfig": {"RetryMaxAttempts": 1}}
+        servers = {SERVER: server_for(cls.idp, "jwt-client", **checks),
+                   "wrong-audience": server_for(cls.idp, "jwt-client",
+                                                **{**checks, "JWTAudience": "https://someone-else.example/"})}
+        section = {"CacheType": "redis", "RedisUrl": f"redis://localhost:{cls.redis.port}",
+                   "RedisEncryptionKey": cls.key}
+        cls.a = cls.use_class(gateway_orthanc(cls.ws, servers=servers, section=section, name="orthanc-ja"))
+        cls.b = cls.use_class(gateway_orthanc(cls.ws, servers=servers, section=section, name="orthanc-jb"))
+        cls.texts = []
+
+    def calls(self):
+        return self.idp.token_requests("jwt-client")
+
+    def token_keys(self):
+        with self.redis.client() as c:
+            return sorted(k.decode() for k in c.command("KEYS", "dicomweb-oauth:token:*"))
+
+    def test_1_a_token_that_fails_validation_is_not_shared(self):
+        status, body = call_test(self.a, "wrong-audience", texts=self.texts)
+        self.assertEqual(status, 503, body)
+        self.assertIn("TOK-005", body["error"]["code"] + " " + body["error"]["message"], body)
+        self.assertEqual(self.token_keys(), [], "a token that failed validation was stored in Redis")
+
+    def test_2_a_shared_token_that_fails_validation_is_replaced(self):
+        status, body = call_test(self.a, SERVER, texts=self.texts)
+        self.assertEqual(status, 200, body)
+        keys = self.token_keys()
+        self.assertEqual(len(keys), 1, keys)
+        name = keys[0]
+        key_id = name[len("dicomweb-oauth:token:"):]
+        with self.redis.client() as c:
+            genuine = unseal(self.key, key_id, c.command("GET", name))
+            # A record any holder of the key could write: fine by every field the cache checks, but
+            # its token is not a JWT the IdP signed for this audience.
+            planted = dict(genuine, access_token="planted-" + secrets.token_hex(16))
+            planted.pop("refresh_at_ms", None)
+            self.assertEqual(c.command("SET", name, seal(self.key, key_id, planted), "PX", 250000), "OK")
+        before = self.calls()
+        status, body = call_test(self.b, SERVER, texts=self.texts)  # B has no token yet: reads Redis
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.calls(), before + 1, "the planted token was served instead of a new one")
+        m = parse_metrics(self.b.rest("GET", "/dicomweb-oauth/metrics").text)
+        self.assertGreaterEqual(m[("dicomweb_oauth_shared_cache_errors_total",
+                                   '{reason="invalid",server="cloud"}')], 1)
+        self.assertEqual(m.get(("dicomweb_oauth_shared_cache_hits_total", '{server="cloud"}'), 0), 0)
+        self.b.wait_log("a shared token failed validation")
+        with self.redis.client() as c:
+            replaced = unseal(self.key, key_id, c.command("GET", name))
+        self.assertNotEqual(replaced["access_token"], planted["access_token"])
+        self.assertNotEqual(replaced["access_token"], genuine["access_token"])
+        for orthanc in (self.a, self.b):
+            for text in (orthanc.log_text(), orthanc.rest("GET", "/dicomweb-oauth/servers").text):
+                self.assertNotIn(planted["access_token"], text)
+
+    def test_zz_no_secret_in_any_output(self):
+        secrets_ = [self.key, self.idp.client("jwt-client").secret] + sorted(issued_tokens(self.idp))
+        texts = list(self.texts)
+        for orthanc in (self.a, self.b):
+            for path in ("/dicomweb-oauth/status", "/dicomweb-oauth/servers", "/dicomweb-oauth/metrics"):
+                texts.append(orthanc.rest("GET", path).text)
+            texts.append(orthanc.log_text())
+        assert_no_secret(self, secrets_, *texts)
 
 
 if __name__ == "__main__":

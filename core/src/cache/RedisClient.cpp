@@ -217,14 +217,43 @@ void RedisClient::GiveBack(std::unique_ptr<Connection> connection) {
   if (idle_.size() < options_.maxIdleConnections) idle_.push_back(std::move(connection));
 }
 
+// A TCP connection to the first address of the host that accepts within the time left. The host
+// name is resolved here with a time limit (HostResolver.h): hiredis would call getaddrinfo(),
+// which has none, and given a numeric address it does no lookup.
+Result<std::unique_ptr<RedisClient::Connection>> RedisClient::ConnectTcp(std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  auto addresses = resolver_.Resolve(endpoint_.host, limit);
+  if (!addresses.Ok()) return addresses.GetError();
+  std::string failures;
+  for (const std::string& address : addresses.Value()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      failures += (failures.empty() ? "" : "; ") + std::string("no time left for ") + address;
+      break;
+    }
+    auto c = std::make_unique<Connection>();
+    c->context = redisConnectWithTimeout(address.c_str(), endpoint_.port, ToTimeval(left));
+    if (!c->context) return MakeError("RDS-001", "cannot allocate a Redis connection to " + endpoint_.Describe());
+    if (!c->context->err) return c;
+    failures += (failures.empty() ? "" : "; ") + address + ": " + c->context->errstr;
+  }
+  return MakeError("RDS-001", "connect to Redis at " + endpoint_.Describe() + " failed (" + failures + ")");
+}
+
 Result<std::unique_ptr<RedisClient::Connection>> RedisClient::Connect(std::chrono::milliseconds budget) {
   const timeval tv = ToTimeval(std::min(options_.connectTimeout, budget));
-  auto c = std::make_unique<Connection>();
-  c->context = endpoint_.socketPath.empty() ? redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, tv)
-                                            : redisConnectUnixWithTimeout(endpoint_.socketPath.c_str(), tv);
-  if (!c->context) return MakeError("RDS-001", "cannot allocate a Redis connection to " + endpoint_.Describe());
-  if (c->context->err) {
-    return MakeError("RDS-001", "connect to Redis at " + endpoint_.Describe() + " failed: " + c->context->errstr);
+  std::unique_ptr<Connection> c;
+  if (endpoint_.socketPath.empty()) {
+    auto connected = ConnectTcp(std::min(options_.connectTimeout, budget));
+    if (!connected.Ok()) return connected.GetError();
+    c = std::move(connected).Value();
+  } else {
+    c = std::make_unique<Connection>();
+    c->context = redisConnectUnixWithTimeout(endpoint_.socketPath.c_str(), tv);
+    if (!c->context) return MakeError("RDS-001", "cannot allocate a Redis connection to " + endpoint_.Describe());
+    if (c->context->err) {
+      return MakeError("RDS-001", "connect to Redis at " + endpoint_.Describe() + " failed: " + c->context->errstr);
+    }
   }
   // AUTH and SELECT run with the connect timeout; their replies never echo the password.
   redisSetTimeout(c->context, tv);

@@ -68,11 +68,15 @@ SharedTokenSource::SharedTokenSource(std::shared_ptr<token::ITokenSource> inner,
     leaseWaits_ = &metrics->GetCounter("dicomweb_oauth_shared_cache_lease_waits_total",
                                        "Token fetches that waited for another replica holding the refresh lease",
                                        labels);
-    const char* help = "Shared cache failures (redis: Redis unreachable or erroring; decrypt: a value that does not open)";
+    const char* help =
+        "Shared cache failures (redis: Redis unreachable or erroring; decrypt: a value that does not open; "
+        "invalid: a shared token that failed validation)";
     redisErrors_ = &metrics->GetCounter("dicomweb_oauth_shared_cache_errors_total", help,
                                         {{"server", server_}, {"reason", "redis"}});
     decryptErrors_ = &metrics->GetCounter("dicomweb_oauth_shared_cache_errors_total", help,
                                           {{"server", server_}, {"reason", "decrypt"}});
+    invalidErrors_ = &metrics->GetCounter("dicomweb_oauth_shared_cache_errors_total", help,
+                                          {{"server", server_}, {"reason", "invalid"}});
   }
 }
 
@@ -167,23 +171,38 @@ bool SharedTokenSource::Usable(const token::TokenRecord& record) const {
 }
 
 void SharedTokenSource::CountError(const char* reason, const Error& error) {
-  if (std::string_view(reason) == "redis") {
+  const std::string_view kind(reason);
+  if (kind == "redis") {
     if (redisErrors_) redisErrors_->Inc();
     // The client logs the first failure of an outage; details of later ones only at debug level.
     LogDebug("shared token cache for server '" + server_ + "' skipped: " + error.ToString());
+    return;
+  }
+  const bool decrypt = kind == "decrypt";
+  if (Counter* counter = decrypt ? decryptErrors_ : invalidErrors_) counter->Inc();
+  bool warn = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    bool& warned = decrypt ? decryptWarned_ : invalidWarned_;
+    warn = !warned;
+    warned = true;
+  }
+  if (warn) {
+    LogWarning("shared token cache for server '" + server_ + "': " + error.ToString() +
+               (decrypt ? " (another replica with a different RedisEncryptionKey, or a modified value)"
+                        : " (stored by a replica that validates differently, or no longer valid)") +
+               "; fetching a new token and replacing it");
   } else {
-    if (decryptErrors_) decryptErrors_->Inc();
-    bool warn = false;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      warn = !decryptWarned_;
-      decryptWarned_ = true;
-    }
-    if (warn) {
-      LogWarning("shared token cache for server '" + server_ + "': " + error.ToString() +
-                 " (another replica with a different RedisEncryptionKey, or a modified value); fetching a new "
-                 "token and replacing it");
-    }
+    LogDebug("shared token cache for server '" + server_ + "': " + error.ToString());
+  }
+}
+
+Status SharedTokenSource::Validate(const token::TokenRecord& record) const {
+  if (!options_.validator) return Status::Success();
+  try {
+    return options_.validator(record);
+  } catch (const std::exception&) {
+    return MakeError("TOK-005", "token for server '" + server_ + "' could not be validated (the check failed)", 503);
   }
 }
 
@@ -227,21 +246,35 @@ SharedTokenSource::Lookup SharedTokenSource::TryShared(token::SteadyTime deadlin
     OPENSSL_cleanse(record->accessToken.data(), record->accessToken.size());
     return Lookup::Miss;
   }
+  if (Status valid = Validate(*record); !valid.Ok()) {
+    OPENSSL_cleanse(record->accessToken.data(), record->accessToken.size());
+    CountError("invalid", MakeError("RDS-008", "a shared token failed validation: " + valid.GetError().ToString()));
+    return Lookup::Miss;
+  }
   Remember(*record, r.text);
   out = std::move(*record);
   return Lookup::Hit;
 }
 
-Result<token::TokenRecord> SharedTokenSource::FetchInner(token::SteadyTime deadline) {
+Result<token::TokenRecord> SharedTokenSource::FetchChecked(token::SteadyTime deadline) {
   if (misses_) misses_->Inc();
   auto result = inner_->Fetch(deadline);
+  if (!result.Ok()) return result;
+  if (Status valid = Validate(result.Value()); !valid.Ok()) {
+    OPENSSL_cleanse(result.Value().accessToken.data(), result.Value().accessToken.size());
+    return valid.GetError();
+  }
+  return result;
+}
+
+Result<token::TokenRecord> SharedTokenSource::FetchInner(token::SteadyTime deadline) {
+  auto result = FetchChecked(deadline);
   if (result.Ok()) Remember(result.Value(), std::string());  // not in Redis: nothing to delete later
   return result;
 }
 
 Result<token::TokenRecord> SharedTokenSource::FetchAndStore(token::SteadyTime deadline, const std::string& leaseValue) {
-  if (misses_) misses_->Inc();
-  auto result = inner_->Fetch(deadline);
+  auto result = FetchChecked(deadline);  // only a token that passes the check is shared
   std::string sealed;
   if (result.Ok()) {
     token::TokenRecord& record = result.Value();

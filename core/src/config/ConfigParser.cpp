@@ -504,6 +504,50 @@ class Parser {
     return resolved;
   }
 
+  // The "type" of a Google credential file (CredentialsFile), which ProviderType auto uses to pick
+  // the google provider. CFG-002 for a file that is not a Google credential the provider can use;
+  // "" when the file cannot be read (CheckReadableFile reported that) or is refused. Only the type
+  // is ever quoted: the file holds a private key or a client secret.
+  std::string ReadCredentialsType(const std::string& file, const std::string& path) {
+    constexpr std::streamoff kMaxBytes = 1024 * 1024;
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return {};
+    std::string text;
+    text.resize(static_cast<size_t>(kMaxBytes) + 1);
+    in.read(text.data(), kMaxBytes + 1);
+    text.resize(static_cast<size_t>(in.gcount()));
+    if (static_cast<std::streamoff>(text.size()) > kMaxBytes) {
+      Error("CFG-002", path, "is larger than 1 MiB: not a Google credential file (" + file + ")");
+      return {};
+    }
+    rapidjson::Document doc;
+    doc.Parse(text.data(), text.size());
+    std::fill(text.begin(), text.end(), '\0');  // the text holds a private key or a secret
+    const Value* type = nullptr;
+    if (doc.IsObject()) {
+      const auto it = doc.FindMember("type");
+      if (it != doc.MemberEnd() && it->value.IsString()) type = &it->value;
+    }
+    if (type == nullptr) {
+      Error("CFG-002", path,
+            "is not a Google credential file (a JSON object with a \"type\" field): " + file);
+      return {};
+    }
+    const std::string value(type->GetString(), std::min<size_t>(type->GetStringLength(), 64));
+    if (IsGoogleCredentialType(value)) return value;
+    if (value == "authorized_user") {
+      Error("CFG-002", path,
+            "is a gcloud user credential (\"type\": \"authorized_user\"), which holds a person's refresh token "
+            "and is not used on a server: use a service account key (\"service_account\") or a workload "
+            "identity federation file (\"external_account\")");
+    } else {
+      Error("CFG-002", path,
+            "has \"type\": \"" + value + "\"; the google provider reads \"service_account\" and "
+            "\"external_account\" files only");
+    }
+    return {};
+  }
+
   void SetRawString(const char* key, const std::string& value) {
     if (raw_ == nullptr) return;
     const auto it = raw_->FindMember(key);
@@ -532,6 +576,12 @@ class Parser {
     if (auto port = ReadInteger(root, "HttpPort", "", 1, 65535)) out.httpPort = static_cast<int>(*port);
     if (const Value* auth = Find(root, "AuthenticationEnabled"); auth && auth->IsBool()) {
       out.authenticationEnabled = auth->GetBool();
+      out.authenticationRequired = out.authenticationEnabled;
+    } else if (const Value* remote = Find(root, "RemoteAccessAllowed"); remote && remote->IsBool()) {
+      out.authenticationRequired = remote->GetBool();
+    }
+    if (const Value* users = Find(root, "RegisteredUsers"); users && users->IsObject()) {
+      for (const auto& user : users->GetObject()) out.registeredUsers.emplace_back(user.name.GetString());
     }
     const Value* dicomWeb = Find(root, "DicomWeb");
     if (!dicomWeb) return;
@@ -865,7 +915,12 @@ class Parser {
     // Projected by the kubelet, so it may appear after start-up (like TokenFile).
     if (auto v = ReadFileKey(object, "FederatedTokenFile", p, /*mustExist=*/false)) s.federatedTokenFile = *v;
     ReadInteger(object, "TokenFileRefreshSeconds", p, 1, 3600);  // read by the token_file script
-    if (auto v = ReadFileKey(object, "CredentialsFile", p)) s.credentialsFile = *v;  // google
+    if (auto v = ReadFileKey(object, "CredentialsFile", p)) {  // google
+      s.credentialsFile = *v;
+      if (s.provider.empty() && (s.providerType == "auto" || s.providerType == "google")) {
+        s.credentialsFileType = ReadCredentialsType(s.credentialsFile, JoinPath(p, "CredentialsFile"));
+      }
+    }
     if (auto v = ReadStringMap(object, "ExtraTokenParameters", p)) {
       // Parameters that carry the grant or the client's credential come from their own keys, where
       // they are validated and known to be secret.
@@ -896,12 +951,29 @@ class Parser {
     ParseResilience(object, p, s.resilience);
 
     // Checks that depend on the provider the server resolves to.
+    CheckCredentialsFileAgainstEndpoint(p, s);
     const ProviderResolution resolved = ResolveProvider(s);
     ApplyProviderRules(object, p, resolved, method, algorithm, s);
     ApplyMode(p, resolved, mode, config, s);
     ParseRouting(object, p, config, s);
     raw_ = nullptr;
     s.raw = std::move(raw);
+  }
+
+  // ProviderType auto with a Google CredentialsFile and a TokenEndpoint of another provider: which
+  // one was meant is a guess, so the operator is asked to say (Python plugin configurations have no
+  // CredentialsFile, so none of them meets this).
+  void CheckCredentialsFileAgainstEndpoint(const std::string& p, const ServerConfig& s) {
+    if (!s.provider.empty() || s.providerType != "auto" || !IsGoogleCredentialType(s.credentialsFileType) ||
+        s.tokenEndpoint.empty()) {
+      return;
+    }
+    std::string why;
+    const std::string detected = DetectProviderType(s.tokenEndpoint, "", &why);
+    if (detected == "google") return;
+    Error("CFG-002", JoinPath(p, "ProviderType"),
+          "auto cannot choose: CredentialsFile is a Google " + s.credentialsFileType + " file, but " + why +
+              "; set ProviderType to google (TokenEndpoint is then not used) or remove CredentialsFile");
   }
 
   // `Policies`: an array of policy script names (checked against the scripts at start-up).

@@ -101,13 +101,21 @@ std::string DetectProviderType(std::string_view tokenEndpoint, std::string_view 
   return "generic";
 }
 
+bool IsGoogleCredentialType(std::string_view type) {
+  return type == "service_account" || type == "external_account";
+}
+
 ProviderResolution ResolveProvider(const ServerConfig& server) {
   if (!server.provider.empty()) {
     return {server.provider, "custom", "Provider names a custom provider script"};
   }
   std::string type = server.providerType.empty() ? "auto" : server.providerType;
   std::string reason = "ProviderType " + type;
-  if (type == "auto") {
+  if (type == "auto" && IsGoogleCredentialType(server.credentialsFileType)) {
+    // Only the google provider reads CredentialsFile, and its "type" says it is Google's.
+    type = "google";
+    reason = "ProviderType auto: CredentialsFile is a Google " + server.credentialsFileType + " file";
+  } else if (type == "auto") {
     std::string why;
     type = DetectProviderType(server.tokenEndpoint, server.url, &why);
     reason = "ProviderType auto: " + why;

@@ -257,6 +257,7 @@ gw::Status Gateway::RegisterTokens(std::shared_ptr<http::IHttpClient> http, std:
     if (!engine_->HasFunction(provider, "acquire")) continue;
     auto source = LuaTokenSource::Create(*engine_, server, provider, clock, http);
     if (!source.Ok()) return source.GetError();
+    const std::shared_ptr<const TokenValidator> validator = source.Value()->Validator();
     const std::string id = token::MakeTokenKey(provider, IdentityOf(server), server.scope, server.resource);
     // Every acquisition's outcome (after retries) becomes a token.acquired / token.failed record.
     auto resilient = std::make_shared<audit::AuditedTokenSource>(
@@ -280,6 +281,10 @@ gw::Status Gateway::RegisterTokens(std::shared_ptr<http::IHttpClient> http, std:
     if (redis) {
       cache::SharedCacheOptions shared;
       shared.refresh.buffer = key.refreshBuffer;
+      // Only tokens that pass the server's JWT checks are shared, and a shared one is checked again.
+      if (validator) {
+        shared.validator = [validator](const token::TokenRecord& r) { return validator->Check(r.accessToken); };
+      }
       top = std::make_shared<cache::SharedTokenSource>(std::move(top), redis, config_.global.redisEncryptionKey, id,
                                                        clock, name, metrics_, shared);
     }
@@ -607,9 +612,10 @@ JsonAnswer Gateway::Status() const {
   return {healthy ? 200 : 503, w.Take()};
 }
 
-JsonAnswer Gateway::Servers() const {
+JsonAnswer Gateway::Servers(const TargetHealthLookup& health) const {
   const auto states = TokenStatesByServer();
   const auto now = std::chrono::system_clock::now();
+  const auto steadyNow = policy::TargetHealth::Clock::now();
   json::Writer w;
   w.StartObject();
   w.Key("servers");
@@ -638,6 +644,27 @@ JsonAnswer Gateway::Servers() const {
     w.String(config::ToString(server.clientAuthMethod));
     w.Key("hasClientSecret");
     w.Bool(!server.clientSecret.empty());
+    w.Key("policies");
+    w.StartArray();
+    for (const auto& p : server.policies) w.String(p);
+    w.EndArray();
+    // Targets in configuration order (the first is the primary); health only where it is observed.
+    const std::shared_ptr<const policy::TargetHealth> tracker = health ? health(name) : nullptr;
+    w.Key("targets");
+    w.StartArray();
+    for (size_t i = 0; i < server.targets.size(); ++i) {
+      w.StartObject();
+      w.Key("name");
+      w.String(server.targets[i].name);
+      w.Key("url");
+      w.String(server.targets[i].url);
+      if (tracker && i < tracker->Size()) {
+        w.Key("healthy");
+        w.Bool(tracker->Healthy(i, steadyNow));
+      }
+      w.EndObject();
+    }
+    w.EndArray();
     w.Key("token");
     auto st = states.find(name);
     WriteTokenState(w, st == states.end() ? nullptr : &st->second, now);

@@ -47,34 +47,10 @@ Result<std::unique_ptr<LuaTokenSource>> LuaTokenSource::Create(lua::ScriptEngine
                                                                std::shared_ptr<token::IClock> clock,
                                                                std::shared_ptr<http::IHttpClient> http) {
   std::unique_ptr<LuaTokenSource> source(new LuaTokenSource(engine, server, std::move(provider), std::move(clock)));
-  if (server.disableJwtValidation) return source;
-  source->checks_.issuer = server.jwtIssuer;
-  if (!server.jwtAudience.empty()) source->checks_.audiences = {server.jwtAudience};
-  if (!server.jwtPublicKey.empty()) {
-    auto key = crypto::AsymmetricKey::FromPublicPem(server.jwtPublicKey);
-    if (!key.Ok()) {
-      return MakeError("CFG-002", "DicomWebOAuth.Servers." + server.name +
-                                      ".JWTPublicKey: not a usable public key (" + key.GetError().code + ")");
-    }
-    source->publicKey_ = std::move(key).Value();
-  } else if (!server.jwksUrl.empty()) {
-    crypto::JwksCacheOptions options;
-    options.url = server.jwksUrl;
-    options.tls.verifyPeer = server.verifySsl;
-    options.tls.caBundle = server.caBundle;
-    source->jwks_ = std::make_unique<crypto::JwksCache>(std::move(http), options);
-  }
+  auto validator = TokenValidator::Create(server, std::move(http));
+  if (!validator.Ok()) return validator.GetError();
+  source->validator_ = std::move(validator).Value();
   return source;
-}
-
-Status LuaTokenSource::Validate(const std::string& accessToken) const {
-  Result<crypto::DecodedJwt> verified = MakeError("", "");
-  if (publicKey_) verified = crypto::VerifyJwt(accessToken, *publicKey_, checks_);
-  else if (jwks_) verified = jwks_->Verify(accessToken, checks_);
-  else return Status::Success();
-  if (verified.Ok()) return Status::Success();
-  return MakeError("TOK-005", "token for server '" + server_ + "' failed validation: " +
-                                  verified.GetError().ToString(), 503);
 }
 
 Result<token::TokenRecord> LuaTokenSource::Fetch(token::SteadyTime deadline) {
@@ -126,7 +102,9 @@ Result<token::TokenRecord> LuaTokenSource::Fetch(token::SteadyTime deadline) {
   }
   if (!endpointHost_.empty()) record.metadata["tokenEndpointHost"] = endpointHost_;
 
-  if (Status valid = Validate(record.accessToken); !valid.Ok()) return valid.GetError();
+  if (validator_) {
+    if (Status valid = validator_->Check(record.accessToken); !valid.Ok()) return valid.GetError();
+  }
   return record;
 }
 

@@ -347,6 +347,54 @@ TEST_CASE("SharedTokenSource/a replica asking again while holding the shared tok
   CHECK(*idp == 2);
 }
 
+// Regression: the server's JWT checks ran only on tokens acquired here, so a token another
+// replica stored (or one that failed the checks of the manager's validator) was served from Redis.
+TEST_CASE("SharedTokenSource/only validated tokens are shared or served", "[cache][shared][validate]") {
+  RedisServer server;
+  auto idp = std::make_shared<std::atomic<int>>(0);
+  // The "validator": refuses the first token the IdP issues.
+  SharedCacheOptions checked;
+  checked.validator = [](const token::TokenRecord& r) -> Status {
+    if (r.accessToken.find("-1-") != std::string::npos) return MakeError("TOK-005", "token failed validation: CRY-004 aud", 503);
+    return Status::Success();
+  };
+
+  SECTION("a fetched token that fails is returned as TOK-005 and not stored") {
+    Replica a(server, idp, kKeyA, milliseconds(0), kKeyId, checked);
+    auto r = a.Fetch();
+    REQUIRE_FALSE(r.Ok());
+    CHECK(r.GetError().code == "TOK-005");
+    CHECK(server.Run({"EXISTS", ValueKey()}).integer == 0);
+    CHECK(server.Run({"EXISTS", "dicomweb-oauth:lease:" + kKeyId}).integer == 0);  // lease released
+    auto next = a.Fetch();  // the IdP's next token passes and is shared
+    REQUIRE(next.Ok());
+    CHECK(server.Run({"EXISTS", ValueKey()}).integer == 1);
+  }
+  SECTION("a shared token that fails is not served, counted, and replaced") {
+    Replica unchecked(server, idp);
+    auto first = unchecked.Fetch();  // token 1, stored without checks (another version, another config)
+    REQUIRE(first.Ok());
+    Replica b(server, idp, kKeyA, milliseconds(0), kKeyId, checked);
+    auto second = b.Fetch();
+    REQUIRE(second.Ok());
+    CHECK(b.inner->calls == 1);  // not taken from Redis
+    CHECK(second.Value().accessToken != first.Value().accessToken);
+    CHECK(Has(b.Metrics(), "dicomweb_oauth_shared_cache_errors_total{reason=\"invalid\",server=\"pacs\"} 1"));
+    CHECK(Has(b.Metrics(), "dicomweb_oauth_shared_cache_hits_total{server=\"pacs\"} 0"));
+    // The replacement is what Redis now holds.
+    auto opened = b.source->Open(server.Run({"GET", ValueKey()}).text);
+    REQUIRE(opened.has_value());
+    CHECK(opened->accessToken == second.Value().accessToken);
+  }
+  SECTION("with Redis down the check still applies") {
+    Replica a(server, idp, kKeyA, milliseconds(0), kKeyId, checked);
+    server.Stop();
+    auto r = a.Fetch();
+    REQUIRE_FALSE(r.Ok());
+    CHECK(r.GetError().code == "TOK-005");
+  }
+}
+
 // Not a test: a measurement, hidden by default (run: unit_cache "[.bench]"). Figures go to
 // docs/token-engine.md; nothing here asserts on time.
 TEST_CASE("SharedTokenSource/bench: cost of a shared hit and of a Redis-down fetch", "[.][bench]") {

@@ -827,3 +827,67 @@ TEST_CASE("ConfigParser/CacheType redis needs an encryption key: tokens are neve
     for (const Diagnostic& d : r.diagnostics) CHECK(d.message.find("not-a-key-value") == std::string::npos);
   }
 }
+
+// Regression: ProviderType auto ignored CredentialsFile, so a Google credential file with a
+// DICOMweb URL that is not healthcare.googleapis.com (a proxy, an on-premises front end) resolved
+// to client_credentials and the server was refused for lacking TokenEndpoint.
+TEST_CASE("ConfigParser/auto reads the type of a Google CredentialsFile", "[config][provider]") {
+  TempDir dir;
+  auto parse = [&dir](const std::string& content, const std::string& extra = "") {
+    const std::string file = dir.Write("google.json", content);
+    return ParseJson(WithServer(R"({"Url": "https://dicom.example.com/v2/", "CredentialsFile": ")" + file + "\"" +
+                                (extra.empty() ? "" : ", " + extra) + "}"));
+  };
+  const std::string key = "-----BEGIN PRIVATE KEY-----\\nMIIEsecret-key-material\\n-----END PRIVATE KEY-----\\n";
+
+  SECTION("service_account and external_account: the google provider") {
+    for (const std::string type : {"service_account", "external_account"}) {
+      const ParseResult r = parse(R"({"type": ")" + type + R"(", "private_key": ")" + key + "\"}");
+      INFO(Dump(r.diagnostics));
+      REQUIRE(r.Ok());
+      const ServerConfig& s = r.config->servers.at("s");
+      CHECK(s.credentialsFileType == type);
+      CHECK(ResolveProvider(s).script == "google");
+      CHECK(Find(r.diagnostics, "CFG-001", "DicomWebOAuth.Servers.s.TokenEndpoint") == nullptr);
+    }
+  }
+  SECTION("authorized_user: refused with what to use instead") {
+    const ParseResult r = parse(R"({"type": "authorized_user", "refresh_token": "1//secret-refresh"})");
+    const Diagnostic* d = Find(r.diagnostics, "CFG-002", "DicomWebOAuth.Servers.s.CredentialsFile");
+    REQUIRE(d);
+    CHECK(d->message.find("authorized_user") != std::string::npos);
+    CHECK(d->message.find("service_account") != std::string::npos);
+    CHECK(Dump(r.diagnostics).find("secret-refresh") == std::string::npos);
+    CHECK_FALSE(r.Ok());
+  }
+  SECTION("another type, no type, not JSON: CFG-002, never the content") {
+    for (const std::string& content : {std::string(R"({"type": "gdch_service_account", "private_key": ")") + key + "\"}",
+                                      std::string(R"({"private_key": ")") + key + "\"}",
+                                      std::string("MIIEsecret-key-material not json")}) {
+      const ParseResult r = parse(content);
+      INFO(Dump(r.diagnostics));
+      CHECK_FALSE(r.Ok());
+      CHECK(Find(r.diagnostics, "CFG-002", "DicomWebOAuth.Servers.s.CredentialsFile"));
+      CHECK(Dump(r.diagnostics).find("secret-key-material") == std::string::npos);
+    }
+  }
+  SECTION("ProviderType google: the same checks") {
+    const ParseResult r = parse(R"({"type": "authorized_user"})", R"("ProviderType": "google")");
+    CHECK(Find(r.diagnostics, "CFG-002", "DicomWebOAuth.Servers.s.CredentialsFile"));
+  }
+  SECTION("a TokenEndpoint of another provider as well: auto asks which one was meant") {
+    const ParseResult r = parse(R"({"type": "service_account"})",
+                                R"("TokenEndpoint": "https://login.microsoftonline.com/t/oauth2/v2.0/token")");
+    const Diagnostic* d = Find(r.diagnostics, "CFG-002", "DicomWebOAuth.Servers.s.ProviderType");
+    REQUIRE(d);
+    CHECK(d->message.find("set ProviderType to google") != std::string::npos);
+    const ParseResult google = parse(R"({"type": "service_account"})",
+                                     R"("TokenEndpoint": "https://oauth2.googleapis.com/token")");
+    INFO(Dump(google.diagnostics));
+    CHECK(google.Ok());
+  }
+  SECTION("a custom Provider reads the file its own way: not inspected") {
+    const ParseResult r = parse("not json at all", R"("Provider": "client_credentials")");
+    CHECK(Find(r.diagnostics, "CFG-002", "DicomWebOAuth.Servers.s.CredentialsFile") == nullptr);
+  }
+}

@@ -107,6 +107,37 @@ TEST_CASE("ProviderResolver/auto detection without a token endpoint", "[config][
   CHECK(DetectProviderType("", "") == "generic");
 }
 
+TEST_CASE("ProviderResolver/auto with a Google CredentialsFile picks google", "[config][provider]") {
+  for (const char* type : {"service_account", "external_account"}) {
+    INFO(type);
+    ServerConfig s = Server("auto", "", "https://dicom.example.com/v2/");
+    s.credentialsFile = "/etc/orthanc/google.json";
+    s.credentialsFileType = type;
+    const ProviderResolution r = ResolveProvider(s);
+    CHECK(r.script == "google");
+    CHECK(r.flavour == "google");
+    CHECK(r.reason == std::string("ProviderType auto: CredentialsFile is a Google ") + type + " file");
+  }
+  SECTION("a type the provider does not use, or none read, changes nothing") {
+    for (const char* type : {"", "authorized_user", "impersonated_service_account"}) {
+      ServerConfig s = Server("auto", "https://idp.example.com/token");
+      s.credentialsFile = "/etc/orthanc/google.json";
+      s.credentialsFileType = type;
+      CHECK(ResolveProvider(s).script == "client_credentials");
+    }
+  }
+  SECTION("an explicit ProviderType or Provider wins") {
+    ServerConfig s = Server("keycloak", "https://kc.example.com/realms/r/protocol/openid-connect/token");
+    s.credentialsFileType = "service_account";
+    CHECK(ResolveProvider(s).script == "client_credentials");
+    s.provider = "my_provider";
+    CHECK(ResolveProvider(s).script == "my_provider");
+  }
+  CHECK(IsGoogleCredentialType("service_account"));
+  CHECK(IsGoogleCredentialType("external_account"));
+  CHECK_FALSE(IsGoogleCredentialType("authorized_user"));
+}
+
 // Regression: the Python plugin's auto-detection returned "aws" for any token endpoint whose text
 // contained "aws" (`"aws" in token_endpoint.lower()`), sending identity providers such as
 // laws.example.com or aws-idp.example.com to its AWS stub.

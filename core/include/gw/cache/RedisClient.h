@@ -5,7 +5,8 @@
 //   socket path (the forms ConfigParser accepts). A password in the URL is sent with AUTH after
 //   connecting, the database is chosen with SELECT; neither is ever logged.
 // - Every command gets a time budget: connect and I/O timeouts are min(option, budget), so a
-//   caller with a deadline (a token fetch) never waits longer for Redis than it can afford.
+//   caller with a deadline (a token fetch) never waits longer for Redis than it can afford. The
+//   connect timeout covers the host name lookup too (HostResolver.h: hiredis's own has no limit).
 // - Connections are pooled: a command leases one idle connection (or opens a new one), uses it
 //   without any lock held, and gives it back only if it is still healthy. So the client is thread
 //   safe and no lock is ever held across network I/O.
@@ -26,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gw/cache/HostResolver.h"
 #include "gw/common/Error.h"
 #include "gw/common/Metrics.h"
 
@@ -89,6 +91,7 @@ class RedisClient {
  private:
   struct Connection;
   Result<std::unique_ptr<Connection>> Connect(std::chrono::milliseconds budget);
+  Result<std::unique_ptr<Connection>> ConnectTcp(std::chrono::milliseconds limit);
   std::unique_ptr<Connection> TakeIdle();
   void GiveBack(std::unique_ptr<Connection> connection);
   void RecordFailure(const Error& error);
@@ -97,6 +100,7 @@ class RedisClient {
   const RedisEndpoint endpoint_;
   const RedisClientOptions options_;
   Gauge* upGauge_ = nullptr;
+  HostResolver resolver_;
 
   std::mutex mutex_;  // guards idle_ and the back-off state; never held during I/O
   std::vector<std::unique_ptr<Connection>> idle_;

@@ -7,10 +7,12 @@
 //      associated data, so a value copied under another key does not open). A record that opens,
 //      is neither the token last invalidated here nor the token this source returned last (the
 //      manager holds that one and asks for another: refresh due, or a caller needing a longer
-//      life), and is not yet due for refresh is returned: no IdP call. A value that does not open
-//      (wrong key, tampering) counts as a miss and is replaced.
+//      life), is not yet due for refresh and passes the validator (below) is returned: no IdP
+//      call. A value that does not open (wrong key, tampering) or fails the validator counts as a
+//      miss and is replaced.
 //   2. Otherwise SET <leasePrefix><key id> <random> NX PX <leaseTtl>: the winner calls the inner
-//      source, stores the sealed record with PX = its remaining lifetime, and releases the lease
+//      source, checks the token with the validator (a failure is returned, TOK-005, and nothing is
+//      stored), stores the sealed record with PX = its remaining lifetime, and releases the lease
 //      if it still holds it (compare-and-delete in one Lua script).
 //   3. A loser polls the value (and retries the lease, in case its holder died) for at most
 //      min(leaseTtl, half the remaining budget), then calls the inner source itself.
@@ -26,15 +28,21 @@
 // (RefreshSchedule with its jitter), and handed to each replica's manager as the provider hint, so
 // the whole fleet refreshes at the same instant and the lease turns that into one IdP call.
 // Neither the token nor the plaintext record is ever logged or stored outside the sealed value.
+// The validator (the server's JWT checks, service::TokenValidator) runs on both sides because a
+// value in Redis comes from any holder of the encryption key, may have been stored by a replica
+// that validated differently (another version, a JWKS that has since dropped the signing key), and
+// may have passed the expiry its JWT claims while the record's own expiry looked fine.
 //
 // Metrics (registry may be null), label server:
 //   dicomweb_oauth_shared_cache_hits_total, dicomweb_oauth_shared_cache_misses_total (the IdP
 //   was called through this level), dicomweb_oauth_shared_cache_lease_waits_total (fetches that
-//   waited for another replica), dicomweb_oauth_shared_cache_errors_total{reason="redis"|"decrypt"}.
+//   waited for another replica), dicomweb_oauth_shared_cache_errors_total{reason="redis"|"decrypt"|
+//   "invalid"} (invalid: a shared token that failed the validator).
 // Thread safety: concurrent Fetch(), Invalidated() and Cancel() calls are safe.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -57,6 +65,9 @@ struct SharedCacheOptions {
   std::chrono::milliseconds minRemaining{10000};
   std::chrono::milliseconds leaseTtl{15000};
   std::chrono::milliseconds pollInterval{50};
+  // Optional check of every token this level stores or takes (see above); its error (TOK-005) is
+  // what Fetch() returns for a freshly acquired token that fails. Called without locks held.
+  std::function<Status(const token::TokenRecord&)> validator;
 };
 
 class SharedTokenSource final : public token::ITokenSource {
@@ -84,8 +95,11 @@ class SharedTokenSource final : public token::ITokenSource {
   // `haveHash`: SHA-256 of the token this source returned last (the one the manager holds).
   Lookup TryShared(token::SteadyTime deadline, const std::string& haveHash, token::TokenRecord& out);
   Result<token::TokenRecord> FetchAndStore(token::SteadyTime deadline, const std::string& leaseValue);
+  // The inner source's token, refused with the validator's error when it fails the check.
+  Result<token::TokenRecord> FetchChecked(token::SteadyTime deadline);
   Result<token::TokenRecord> FetchInner(token::SteadyTime deadline);
   bool Usable(const token::TokenRecord& record) const;
+  Status Validate(const token::TokenRecord& record) const;
   std::chrono::milliseconds Budget(token::SteadyTime deadline) const;
   void CountError(const char* reason, const Error& error);
   void Remember(const token::TokenRecord& record, std::string sealed);
@@ -107,6 +121,7 @@ class SharedTokenSource final : public token::ITokenSource {
   Counter* leaseWaits_ = nullptr;
   Counter* redisErrors_ = nullptr;
   Counter* decryptErrors_ = nullptr;
+  Counter* invalidErrors_ = nullptr;
 
   std::mutex mutex_;  // guards the fields below; never held during I/O
   std::condition_variable sleepCv_;
@@ -115,6 +130,7 @@ class SharedTokenSource final : public token::ITokenSource {
   std::string lastTokenHash_;    // SHA-256 of the token last returned
   std::string invalidatedHash_;  // SHA-256 of the token last invalidated: never taken again
   bool decryptWarned_ = false;
+  bool invalidWarned_ = false;
   std::atomic<bool> cancelled_{false};
 };
 

@@ -95,6 +95,7 @@ struct ServerConfig {
   std::string tokenFile;                  // ProviderType file
   std::string federatedTokenFile;         // Azure workload identity (else AZURE_FEDERATED_TOKEN_FILE)
   std::string credentialsFile;            // ProviderType google: service_account/external_account JSON
+  std::string credentialsFileType;        // its "type", read at parse time (ProviderType auto/google only)
   std::map<std::string, std::string> extraTokenParameters;
   ServerMode mode = ServerMode::Inject;   // default: proxy for the aws_sigv4 provider
   bool modeExplicit = false;              // Mode was given in the configuration
@@ -142,6 +143,11 @@ struct OrthancSettings {
   // `AuthenticationEnabled` given as true: Orthanc has checked the Basic credentials of every
   // request before plugins see it, so the user name in them can be trusted (routing policies).
   bool authenticationEnabled = false;
+  // Whether Orthanc asks every HTTP request for Basic credentials: `AuthenticationEnabled`, or
+  // when that is not given, `RemoteAccessAllowed` (Orthanc >= 1.5.8 enables authentication with
+  // remote access by default).
+  bool authenticationRequired = false;
+  std::vector<std::string> registeredUsers;                   // user names of `RegisteredUsers`
   bool dicomWebServersInDatabase = false;                     // `DicomWeb.ServersInDatabase`
   std::map<std::string, DicomWebServerDefinition> dicomWebServers;  // `DicomWeb.Servers`
 };

@@ -8,7 +8,9 @@
 //   ProviderType aws                     -> aws_sigv4
 //   ProviderType static                  -> static_token
 //   ProviderType file                    -> token_file
-//   ProviderType auto (default)          -> detected, see DetectProviderType()
+//   ProviderType auto (default)          -> a CredentialsFile of a Google type (service_account,
+//                                           external_account) -> google; otherwise detected, see
+//                                           DetectProviderType()
 //
 // Detection compares exact host names and path segments, never substrings. It fixes two bugs of
 // the Python plugin's auto-detection: any endpoint whose text contained "aws" was sent to the AWS
@@ -36,6 +38,9 @@ struct ProviderResolution {
 // `reason`.
 std::string DetectProviderType(std::string_view tokenEndpoint, std::string_view url,
                                std::string* reason = nullptr);
+
+// The credential file types the google provider uses ("type" of CredentialsFile).
+bool IsGoogleCredentialType(std::string_view type);
 
 ProviderResolution ResolveProvider(const ServerConfig& server);
 

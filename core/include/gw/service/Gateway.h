@@ -22,6 +22,7 @@
 #include "gw/common/Metrics.h"
 #include "gw/lua/ScriptEngine.h"
 #include "gw/policy/PolicyEngine.h"
+#include "gw/policy/TargetHealth.h"
 #include "gw/proxy/ICredentialSource.h"
 #include "gw/token/TokenManager.h"
 
@@ -54,8 +55,14 @@ class Gateway : public proxy::ICredentialSource {
 
   // GET /dicomweb-oauth/status: 200 when every server can work, 503 ("degraded") otherwise.
   JsonAnswer Status() const;
-  // GET /dicomweb-oauth/servers: name, upstream URL, provider, mode, token state; never a secret.
-  JsonAnswer Servers() const;
+  // Where the proxy keeps the health it observes of a server's targets (null when it tracks none,
+  // e.g. inject mode). The tracker lives in the proxy (plugin/ProxyRoute.cpp).
+  using TargetHealthLookup = std::function<std::shared_ptr<const policy::TargetHealth>(const std::string& server)>;
+
+  // GET /dicomweb-oauth/servers: name, upstream URL, provider, mode, routing policies, targets
+  // (name, URL, and `healthy` when `health` has a tracker for the server), token state; never a
+  // secret.
+  JsonAnswer Servers(const TargetHealthLookup& health = {}) const;
   // POST /dicomweb-oauth/reload: 200 with the new snapshot, or 422 with file/line of the problem
   // while the previous snapshot keeps serving.
   JsonAnswer Reload(ReloadTrigger trigger);

@@ -2,7 +2,8 @@
 // The token source of a configured server: runs its provider script's `acquire(ctx)` through the
 // script engine and turns the returned table into a TokenRecord. When the configuration asks for it
 // (JWTPublicKey or JWKSUrl, with JWTAudience / JWTIssuer), the acquired token is verified before it
-// is cached; a token that fails is never used (TOK-005).
+// is cached; a token that fails is never used (TOK-005). The same check is offered to the shared
+// cache level through Validator().
 //
 // Script result: {access_token=, token_type=, expires_in= | expires_on=, refresh_in=, scope=}.
 // Errors keep the script's code (AUTH-xxx, NET-xxx, TOK-004, CFG-xxx, LUA-xxx).
@@ -11,9 +12,8 @@
 #include <string>
 
 #include "gw/config/GatewayConfig.h"
-#include "gw/crypto/AsymmetricKey.h"
-#include "gw/crypto/JwksCache.h"
 #include "gw/lua/ScriptEngine.h"
+#include "gw/service/TokenValidator.h"
 #include "gw/token/IClock.h"
 #include "gw/token/ITokenSource.h"
 
@@ -30,10 +30,12 @@ class LuaTokenSource : public token::ITokenSource {
 
   Result<token::TokenRecord> Fetch(token::SteadyTime deadline) override;
 
+  // The check applied to each acquired token; null when the server configures none.
+  const std::shared_ptr<const TokenValidator>& Validator() const { return validator_; }
+
  private:
   LuaTokenSource(lua::ScriptEngine& engine, const config::ServerConfig& server, std::string provider,
                  std::shared_ptr<token::IClock> clock);
-  Status Validate(const std::string& accessToken) const;
 
   lua::ScriptEngine& engine_;
   std::string server_;
@@ -41,9 +43,7 @@ class LuaTokenSource : public token::ITokenSource {
   std::string endpointHost_;  // for display only
   std::shared_ptr<const rapidjson::Document> config_;
   std::shared_ptr<token::IClock> clock_;
-  std::optional<crypto::AsymmetricKey> publicKey_;
-  std::unique_ptr<crypto::JwksCache> jwks_;
-  crypto::ClaimChecks checks_;
+  std::shared_ptr<const TokenValidator> validator_;
 };
 
 }  // namespace gw::service

@@ -56,7 +56,9 @@ struct KeyOptions {
   // so a token handed out is not already dead when the request reaches the upstream.
   std::chrono::milliseconds expirySafety{5000};
   // Optional check of every fetched token (signature, audience...); a failure becomes TOK-005
-  // and the token is not cached. Called on a fetch thread, without locks held.
+  // and the token is not cached. Called on a fetch thread, without locks held. It runs after the
+  // source returned, i.e. after a shared (Redis) level stored the token: give the shared level the
+  // check too (SharedCacheOptions::validator), as the gateway does.
   std::function<Status(const TokenRecord&)> validator;
   // Optional: called after each new token is cached (inject mode pushes it to Orthanc), on the
   // thread that fetched it, without locks held. Must not block for long.
