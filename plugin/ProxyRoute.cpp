@@ -738,6 +738,13 @@ void SetProxyAudit(std::shared_ptr<audit::IAuditSink> sink) {
   g_audit = std::move(sink);
 }
 
+std::shared_ptr<const policy::TargetHealth> ProxyTargetHealth(const std::string& server) {
+  const auto state = State();
+  if (!state) return nullptr;
+  const auto it = state->routing.find(server);
+  return it == state->routing.end() ? nullptr : it->second.health;
+}
+
 void ShutdownProxy() {
   std::shared_ptr<ProxyState> state;
   {

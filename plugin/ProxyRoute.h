@@ -13,6 +13,7 @@
 #include "gw/common/Error.h"
 #include "gw/config/GatewayConfig.h"
 #include "gw/policy/PolicyEngine.h"
+#include "gw/policy/TargetHealth.h"
 #include "gw/proxy/ICredentialSource.h"
 
 namespace gw::plugin {
@@ -36,6 +37,10 @@ void OnOrthancStarted();
 // `sink` (method, path, query, status, outcome, error code); while `sink` is not Accepting()
 // (Audit.FailClosed and records are being lost) requests are refused with 503 AUD-005. Null: off.
 void SetProxyAudit(std::shared_ptr<audit::IAuditSink> sink);
+
+// The health the route observes of a proxy-mode server's targets (GET /dicomweb-oauth/servers);
+// null for any other server, or before RegisterProxy / after ShutdownProxy.
+std::shared_ptr<const policy::TargetHealth> ProxyTargetHealth(const std::string& server);
 
 // Stops serving: later requests get 503 (PXY-002); releases the credential source. Idempotent.
 void ShutdownProxy();

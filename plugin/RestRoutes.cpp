@@ -26,7 +26,7 @@ void GetStatus(OrthancPluginRestOutput* output, const char*, const OrthancPlugin
 
 void GetServers(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
   if (request->method != OrthancPluginHttpMethod_Get) return AnswerMethodNotAllowed(output, "GET");
-  Answer(output, g_gateway->Servers());
+  Answer(output, g_gateway->Servers(&ProxyTargetHealth));
 }
 
 void PostReload(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {

@@ -154,6 +154,12 @@ class Policies(testing.TestCase):
             wait_until(lambda: len(self.gets(self.secondary, mark_s)) >= 3, 5, "QIDOs on the secondary")
             self.assertIn("marked unhealthy", self.a.log_text())
             self.assertIn("unreachable, sent to target #2 instead", self.a.log_text())
+            # The status route shows what the route observed (within the 2 s cooldown).
+            primary = self.fo_targets()["primary"]
+            self.assertFalse(primary["healthy"], primary)
+            self.assertGreaterEqual(primary["failures"], 1)
+            self.assertRegex(primary["lastChange"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+            self.assertTrue(self.fo_targets()["secondary"]["healthy"])
         finally:
             self.primary.nginx.start()
 
@@ -169,6 +175,11 @@ class Policies(testing.TestCase):
         self.assertEqual(self.qido("fo").status, 200)
         wait_until(lambda: self.gets(self.primary, mark_p), 5, "the QIDO on the primary")
         self.assertEqual(self.gets(self.secondary, mark_s), [])
+        self.assertTrue(self.fo_targets()["primary"]["healthy"])
+
+    def fo_targets(self):
+        servers = {s["name"]: s for s in self.a.get_json("/dicomweb-oauth/servers")["servers"]}
+        return {t["name"]: t for t in servers["fo"]["targets"]}
 
     def test_servers_route_lists_policies_and_targets(self):
         servers = {s["name"]: s for s in self.a.get_json("/dicomweb-oauth/servers")["servers"]}

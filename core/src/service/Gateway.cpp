@@ -661,6 +661,12 @@ JsonAnswer Gateway::Servers(const TargetHealthLookup& health) const {
       if (tracker && i < tracker->Size()) {
         w.Key("healthy");
         w.Bool(tracker->Healthy(i, steadyNow));
+        w.Key("failures");
+        w.Uint(tracker->Failures(i));
+        if (const int64_t changed = tracker->LastChangeUnixMs(i); changed > 0) {
+          w.Key("lastChange");
+          w.String(IsoTime(token::SystemTime(std::chrono::milliseconds(changed))));
+        }
       }
       w.EndObject();
     }

@@ -80,10 +80,16 @@ TEST_CASE("Servers/target health as the proxy observes it", "[service][status]")
   REQUIRE(doc.IsObject());
   const auto& fo = ServerEntry(doc, "fo");
   CHECK(fo["targets"][0]["healthy"].GetBool());
+  CHECK(fo["targets"][0]["failures"].GetUint64() == 0);
+  CHECK_FALSE(fo["targets"][0].HasMember("lastChange"));  // never changed since start
   CHECK_FALSE(fo["targets"][1]["healthy"].GetBool());
+  CHECK(fo["targets"][1]["failures"].GetUint64() == 1);
+  CHECK(std::string(fo["targets"][1]["lastChange"].GetString()).size() == 20);  // 2026-11-22T20:31:05Z
   CHECK_FALSE(ServerEntry(doc, "plain")["targets"][0].HasMember("healthy"));
 
+  health->ReportFailure(1);  // still down: counted, the change time stays
   health->ReportSuccess(1);
   doc.Parse(gateway->Servers([&health](const std::string&) { return health; }).body.c_str());
   CHECK(ServerEntry(doc, "fo")["targets"][1]["healthy"].GetBool());
+  CHECK(ServerEntry(doc, "fo")["targets"][1]["failures"].GetUint64() == 2);
 }

@@ -24,6 +24,11 @@ class TargetHealth {
   void ReportFailure(size_t target, Clock::time_point now = Clock::now());
   void ReportSuccess(size_t target);
 
+  // For the status route: failures reported so far, and when the target was last marked down or
+  // back up (wall clock, Unix ms; 0 = never changed since start).
+  uint64_t Failures(size_t target) const;
+  int64_t LastChangeUnixMs(size_t target) const;
+
   // Whether an exchange outcome counts as a failure of the upstream: a transport error (no
   // connection, TLS, timeout: PXY-003, PXY-004) or an answer of 500 and above.
   static bool IsUpstreamFailure(bool transportError, long status);
@@ -32,6 +37,8 @@ class TargetHealth {
   size_t size_;
   std::chrono::milliseconds cooldown_;
   std::unique_ptr<std::atomic<int64_t>[]> downUntil_;  // steady-clock ns; 0 = healthy
+  std::unique_ptr<std::atomic<uint64_t>[]> failures_;
+  std::unique_ptr<std::atomic<int64_t>[]> changedAtMs_;
 };
 
 }  // namespace gw::policy
