@@ -3,17 +3,15 @@
 // phi_redaction rule (Lua call, HMAC-SHA256 of two values), the UTF-8/secret pass and the enqueue.
 // The writer thread appends and fdatasyncs (FsyncIntervalMs 1000, the default) in a temp folder.
 // Prints median, p99, p99.9 (ns) per thread count, and the sustained write rate (records/s).
-// Usage: bench_audit [iterations per thread]   (run from the source tree, or set GW_SOURCE_DIR)
-#include <stdlib.h>
-
-#include <algorithm>
+// Usage: bench_audit [iterations per thread]   (scripts from the source tree it was built from, or $GW_SOURCE_DIR)
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "BenchSupport.h"
 #include "gw/audit/AuditLog.h"
 #include "gw/audit/AuditVerifier.h"
 
@@ -31,24 +29,19 @@ gw::audit::AuditEvent Event(long i) {
 
 int main(int argc, char** argv) {
   const long iterations = argc > 1 ? std::atol(argv[1]) : 50000;
-  const char* sourceDir = std::getenv("GW_SOURCE_DIR");
-  const std::string rules = (std::filesystem::path(sourceDir ? sourceDir : ".") / "lua/policies/audit").string();
-  std::string folder = (std::filesystem::temp_directory_path() / "gw-bench-audit-XXXXXX").string();
-  if (::mkdtemp(folder.data()) == nullptr) return 1;
-
-  gw::lua::EngineOptions options;
-  options.scriptDirs = {rules};
-  gw::lua::ScriptEngine engine(options);
-  if (!engine.Reload().Ok()) return 1;
+  auto folder = gw::bench::TempFolder::Create("audit");
+  if (!folder) return 1;
+  const auto engine = gw::bench::LoadScripts((gw::bench::SourceDir() / "lua/policies/audit").string());
+  if (!engine) return 1;
 
   std::printf("%-10s %12s %12s %12s %14s\n", "threads", "median ns", "p99 ns", "p99.9 ns", "records/s");
   for (int threads : {1, 2}) {
     gw::config::AuditConfig config;
     config.enabled = true;
-    config.file = folder + "/audit-" + std::to_string(threads) + ".jsonl";
+    config.file = folder->Path() + "/audit-" + std::to_string(threads) + ".jsonl";
     config.hashKey = "bench-audit-hash-key-0123456789";
     config.queueTimeoutMs = 10000;
-    auto log = gw::audit::AuditLog::Open(config, engine, nullptr);
+    auto log = gw::audit::AuditLog::Open(config, *engine, nullptr);
     if (!log.Ok()) return 1;
     std::vector<std::vector<long long>> samples(static_cast<size_t>(threads));
     std::vector<std::thread> workers;
@@ -75,13 +68,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "audit file incomplete or broken: %s\n", report.problem.c_str());
       return 1;
     }
-    std::vector<long long> all;
-    for (auto& s : samples) all.insert(all.end(), s.begin(), s.end());
-    std::sort(all.begin(), all.end());
-    const auto at = [&](double q) { return all[static_cast<size_t>(q * static_cast<double>(all.size() - 1))]; };
-    std::printf("%-10d %12lld %12lld %12lld %14.0f\n", threads, at(0.5), at(0.99), at(0.999),
+    const gw::bench::Percentiles p = gw::bench::Summarize(samples);
+    std::printf("%-10d %12lld %12lld %12lld %14.0f\n", threads, p.median, p.p99, p.p999,
                 static_cast<double>(threads * iterations) / seconds);
   }
-  std::filesystem::remove_all(folder);
   return 0;
 }

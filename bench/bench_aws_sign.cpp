@@ -2,33 +2,25 @@
 // lua/providers/aws_sigv4.lua's sign() for a QIDO-shaped request with a session token (one thread,
 // warm pool, signing key cached). Prints median and p99 in nanoseconds.
 // Usage: bench_aws_sign [iterations]
-#include <stdlib.h>
-
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include <rapidjson/document.h>
 
+#include "BenchSupport.h"
 #include "gw/lua/ScriptEngine.h"
 
 int main(int argc, char** argv) {
   const long iterations = argc > 1 ? std::atol(argv[1]) : 50000;
-  std::string folder = (std::filesystem::temp_directory_path() / "gw-bench-aws-XXXXXX").string();
-  if (::mkdtemp(folder.data()) == nullptr) return 1;
-  std::filesystem::copy_file(std::string(GW_SOURCE_DIR) + "/lua/providers/aws_sigv4.lua", folder + "/aws_sigv4.lua");
-  gw::lua::EngineOptions options;
-  options.scriptDirs = {folder};
-  gw::lua::ScriptEngine engine(options);
-  const auto loaded = engine.Reload();
-  std::filesystem::remove_all(folder);
-  if (!loaded) {
-    std::fprintf(stderr, "reload failed: %s\n", loaded.GetError().ToString().c_str());
-    return 1;
-  }
+  auto folder = gw::bench::TempFolder::Create("aws");
+  if (!folder) return 1;
+  if (!gw::bench::CopyScripts(gw::bench::SourceDir() / "lua/providers", {"aws_sigv4"}, folder->Path())) return 1;
+  const auto engine = gw::bench::LoadScripts(folder->Path());
+  folder->Remove();
+  if (!engine) return 1;
   rapidjson::Document arg;
   arg.Parse(R"({"server":"aws","config":{"Region":"us-east-1","Url":"https://x/"},)"
             R"("credential":"{\"AccessKeyId\":\"ASIAEXAMPLE\",\"SecretAccessKey\":\"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\",\"SessionToken\":\"FQoGZXIvYXdzEXAMPLEtoken\"}",)"
@@ -36,7 +28,7 @@ int main(int argc, char** argv) {
             R"("headers":{"Accept":"application/dicom+json","traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},)"
             R"("payload_sha256":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}})");
   for (int i = 0; i < 5000; ++i) {  // warm-up
-    auto r = engine.Call("aws_sigv4", "sign", arg);
+    auto r = engine->Call("aws_sigv4", "sign", arg);
     if (!r) {
       std::fprintf(stderr, "sign failed: %s\n", r.GetError().ToString().c_str());
       return 1;
@@ -46,14 +38,13 @@ int main(int argc, char** argv) {
   samples.reserve(static_cast<size_t>(iterations));
   for (long i = 0; i < iterations; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    auto result = engine.Call("aws_sigv4", "sign", arg);
+    auto result = engine->Call("aws_sigv4", "sign", arg);
     const auto end = std::chrono::steady_clock::now();
     if (!result) return 1;
     samples.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count());
   }
-  std::sort(samples.begin(), samples.end());
-  const auto at = [&](double q) { return samples[static_cast<size_t>(q * static_cast<double>(samples.size() - 1))]; };
-  std::printf("aws_sigv4 sign(): %ld iterations, median %lld ns, p99 %lld ns, p99.9 %lld ns\n", iterations, at(0.5),
-              at(0.99), at(0.999));
+  const gw::bench::Percentiles p = gw::bench::Summarize(std::move(samples));
+  std::printf("aws_sigv4 sign(): %ld iterations, median %lld ns, p99 %lld ns, p99.9 %lld ns\n", iterations, p.median,
+              p.p99, p.p999);
   return 0;
 }

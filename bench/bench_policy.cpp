@@ -4,27 +4,21 @@
 // Runs the shipped policies from lua/policies/routing/ (copied to a private folder): default_routing
 // alone, read_only alone, and the chain failover + read_only, with 1 and 2 threads calling at once.
 // Prints median, p99 and p99.9 in nanoseconds per configuration.
-// Usage: bench_policy [iterations per thread]   (run from the source tree, or set GW_SOURCE_DIR)
-#include <stdlib.h>
-
-#include <algorithm>
+// Usage: bench_policy [iterations per thread]   (scripts from the source tree it was built from, or $GW_SOURCE_DIR)
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "BenchSupport.h"
 #include "gw/lua/ScriptEngine.h"
 #include "gw/policy/PolicyEngine.h"
 
 namespace {
 
-struct Figures {
-  long long median, p99, p999;
-};
-
-Figures Measure(const gw::policy::PolicyEngine& engine, const std::vector<std::string>& policies,
+gw::bench::Percentiles Measure(const gw::policy::PolicyEngine& engine, const std::vector<std::string>& policies,
                 const gw::policy::PolicyRequest& request, long iterations, int threads) {
   std::vector<std::vector<long long>> samples(static_cast<size_t>(threads));
   std::vector<std::thread> workers;
@@ -43,41 +37,23 @@ Figures Measure(const gw::policy::PolicyEngine& engine, const std::vector<std::s
     });
   }
   for (auto& w : workers) w.join();
-  std::vector<long long> all;
-  for (auto& s : samples) all.insert(all.end(), s.begin(), s.end());
-  std::sort(all.begin(), all.end());
-  const auto at = [&](double q) { return all[static_cast<size_t>(q * static_cast<double>(all.size() - 1))]; };
-  return {at(0.5), at(0.99), at(0.999)};
+  return gw::bench::Summarize(samples);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const long iterations = argc > 1 ? std::atol(argv[1]) : 200000;
-  const char* sourceDir = std::getenv("GW_SOURCE_DIR");
-  const std::filesystem::path source = std::filesystem::path(sourceDir ? sourceDir : ".") / "lua/policies/routing";
-  std::string folder = (std::filesystem::temp_directory_path() / "gw-bench-policy-XXXXXX").string();
-  if (::mkdtemp(folder.data()) == nullptr) return 1;
-  for (const char* name : {"default_routing", "read_only", "failover"}) {
-    std::error_code ec;
-    std::filesystem::copy_file(source / (std::string(name) + ".lua"),
-                               std::filesystem::path(folder) / (std::string(name) + ".lua"), ec);
-    if (ec) {
-      std::fprintf(stderr, "cannot copy %s.lua from %s: run from the source tree or set GW_SOURCE_DIR\n", name,
-                   source.c_str());
-      return 1;
-    }
-  }
-  gw::lua::EngineOptions options;
-  options.scriptDirs = {folder};
-  gw::lua::ScriptEngine scripts(options);
-  const auto loaded = scripts.Reload();
-  std::filesystem::remove_all(folder);
-  if (!loaded) {
-    std::fprintf(stderr, "reload failed: %s\n", loaded.GetError().ToString().c_str());
+  auto folder = gw::bench::TempFolder::Create("policy");
+  if (!folder) return 1;
+  if (!gw::bench::CopyScripts(gw::bench::SourceDir() / "lua/policies/routing",
+                              {"default_routing", "read_only", "failover"}, folder->Path())) {
     return 1;
   }
-  gw::policy::PolicyEngine engine(scripts);
+  const auto scripts = gw::bench::LoadScripts(folder->Path());
+  folder->Remove();
+  if (!scripts) return 1;
+  gw::policy::PolicyEngine engine(*scripts);
 
   const gw::http::Headers headers = {
       {"accept", "multipart/related; type=\"application/dicom\""},
@@ -106,7 +82,7 @@ int main(int argc, char** argv) {
     std::string label;
     for (const auto& p : chain) label += (label.empty() ? "" : "+") + p;
     for (int threads : {1, 2}) {
-      const Figures f = Measure(engine, chain, request, iterations, threads);
+      const gw::bench::Percentiles f = Measure(engine, chain, request, iterations, threads);
       std::printf("%-20s threads=%d iterations=%ld  median %lld ns  p99 %lld ns  p99.9 %lld ns\n", label.c_str(),
                   threads, iterations * threads, f.median, f.p99, f.p999);
     }

@@ -7,8 +7,6 @@
 // For bearer providers that is `Authorization: Bearer <token>` after a real acquisition; for
 // signing providers (aws_sigv4) the SigV4 headers, reproducible with --time. Standard output holds
 // credentials: that is the point of the command. Logs, warnings and errors go to standard error.
-#include <openssl/evp.h>
-
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -22,6 +20,7 @@
 #include "gw/common/SecretRegistry.h"
 #include "gw/config/ConfigLoader.h"
 #include "gw/config/ConfigParser.h"
+#include "gw/crypto/Hash.h"
 #include "gw/http/CurlHttpClient.h"
 #include "ErrorStream.h"
 #include "gw/service/Gateway.h"
@@ -97,24 +96,18 @@ bool ParseArgs(const std::vector<std::string>& args, Options& o, std::ostream& e
 std::optional<std::string> FileSha256(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return std::nullopt;
-  std::vector<char> buffer(1 << 16);
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    if (in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(in.gcount()));
+  try {
+    crypto::Sha256Hasher hasher;
+    std::vector<char> buffer(1 << 16);
+    while (in) {
+      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      if (in.gcount() > 0) hasher.Update(std::string_view(buffer.data(), static_cast<size_t>(in.gcount())));
+    }
+    if (in.bad()) return std::nullopt;
+    return hasher.FinalHex();
+  } catch (const std::runtime_error&) {  // OpenSSL failed
+    return std::nullopt;
   }
-  if (in.bad()) return std::nullopt;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_DigestFinal_ex(ctx.get(), md, &len) != 1) return std::nullopt;
-  static const char* kHex = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) {
-    hex.push_back(kHex[md[i] >> 4]);
-    hex.push_back(kHex[md[i] & 0xf]);
-  }
-  return hex;
 }
 
 std::string Trim(const std::string& s) {

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "OpenSsl.h"
+#include "gw/crypto/Encoding.h"
 #include "gw/crypto/Errors.h"
 
 namespace gw::crypto {
@@ -24,6 +25,44 @@ std::string Digest(const EVP_MD* md, std::string_view data) {
 }  // namespace
 
 std::string Sha256(std::string_view data) { return Digest(EVP_sha256(), data); }
+
+std::string Sha256Hex(std::string_view data) { return HexEncode(Sha256(data)); }
+
+struct Sha256Hasher::Context {
+  detail::Owned<EVP_MD_CTX> md{EVP_MD_CTX_new()};
+  bool finished = false;
+};
+
+Sha256Hasher::Sha256Hasher() : context_(std::make_unique<Context>()) {
+  if (!context_->md || EVP_DigestInit_ex(context_->md.get(), EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("SHA-256 unavailable: " + detail::TakeOpenSslReason());
+  }
+}
+
+Sha256Hasher::~Sha256Hasher() = default;
+Sha256Hasher::Sha256Hasher(Sha256Hasher&&) noexcept = default;
+Sha256Hasher& Sha256Hasher::operator=(Sha256Hasher&&) noexcept = default;
+
+Sha256Hasher& Sha256Hasher::Update(std::string_view data) {
+  if (!context_ || context_->finished) throw std::logic_error("Sha256Hasher used after Final or after a move");
+  if (EVP_DigestUpdate(context_->md.get(), data.data(), data.size()) != 1) {
+    throw std::runtime_error("SHA-256 failed: " + detail::TakeOpenSslReason());
+  }
+  return *this;
+}
+
+std::string Sha256Hasher::Final() {
+  if (!context_ || context_->finished) throw std::logic_error("Sha256Hasher used after Final or after a move");
+  context_->finished = true;
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(context_->md.get(), out, &len) != 1) {
+    throw std::runtime_error("SHA-256 failed: " + detail::TakeOpenSslReason());
+  }
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
+std::string Sha256Hasher::FinalHex() { return HexEncode(Final()); }
 
 std::string Sha1(std::string_view data) { return Digest(EVP_sha1(), data); }
 

@@ -1,13 +1,14 @@
 #include "lua/ScriptLoader.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <set>
 #include <sstream>
+#include <stdexcept>
+
+#include "gw/crypto/Hash.h"
 
 namespace gw::lua {
 namespace fs = std::filesystem;
@@ -78,28 +79,17 @@ Result<ScriptSet> ReadScripts(const std::vector<std::string>& folders) {
 }
 
 std::string DigestOf(const std::vector<ScriptSource>& sources) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1) return {};
-  const char nul = '\0';
-  for (const ScriptSource& source : sources) {
-    const std::string size = std::to_string(source.text.size());
-    EVP_DigestUpdate(context.get(), source.relative.data(), source.relative.size());
-    EVP_DigestUpdate(context.get(), &nul, 1);
-    EVP_DigestUpdate(context.get(), size.data(), size.size());
-    EVP_DigestUpdate(context.get(), &nul, 1);
-    EVP_DigestUpdate(context.get(), source.text.data(), source.text.size());
+  try {
+    crypto::Sha256Hasher hasher;
+    const std::string_view nul("\0", 1);
+    for (const ScriptSource& source : sources) {
+      hasher.Update(source.relative).Update(nul).Update(std::to_string(source.text.size())).Update(nul);
+      hasher.Update(source.text);
+    }
+    return hasher.FinalHex();
+  } catch (const std::runtime_error&) {  // OpenSSL failed: the caller reports LUA-010
+    return {};
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_DigestFinal_ex(context.get(), digest, &length) != 1) return {};
-  static const char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0x0f];
-  }
-  return hex;
 }
 
 }  // namespace gw::lua

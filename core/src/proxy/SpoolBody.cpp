@@ -7,9 +7,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <filesystem>
-
-#include <openssl/evp.h>
+#include <stdexcept>
 
 #include "gw/proxy/ProxyErrors.h"
 
@@ -25,13 +25,8 @@ std::string Errno() { return std::strerror(errno); }
 
 }  // namespace
 
-struct SpoolBody::Digest {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  ~Digest() { EVP_MD_CTX_free(ctx); }
-};
-
-SpoolBody::SpoolBody(int fd, std::string directory)
-    : fd_(fd), directory_(std::move(directory)), digest_(std::make_unique<Digest>()) {}
+SpoolBody::SpoolBody(int fd, std::string directory, crypto::Sha256Hasher digest)
+    : fd_(fd), directory_(std::move(directory)), digest_(std::move(digest)) {}
 
 SpoolBody::~SpoolBody() {
   if (fd_ >= 0) ::close(fd_);
@@ -43,6 +38,12 @@ Result<std::unique_ptr<SpoolBody>> SpoolBody::Create(const std::string& director
     std::error_code ec;
     dir = std::filesystem::temp_directory_path(ec).string();
     if (ec) dir = "/tmp";
+  }
+  std::optional<crypto::Sha256Hasher> digest;
+  try {
+    digest.emplace();
+  } catch (const std::runtime_error&) {
+    return SpoolError("SHA-256 unavailable");
   }
   int fd = -1;
 #ifdef O_TMPFILE
@@ -56,16 +57,16 @@ Result<std::unique_ptr<SpoolBody>> SpoolBody::Create(const std::string& director
     ::unlink(pattern.c_str());
     ::fchmod(fd, 0600);
   }
-  std::unique_ptr<SpoolBody> body(new SpoolBody(fd, dir));
-  if (body->digest_->ctx == nullptr || EVP_DigestInit_ex(body->digest_->ctx, EVP_sha256(), nullptr) != 1) {
-    return SpoolError("SHA-256 unavailable");
-  }
-  return body;
+  return std::unique_ptr<SpoolBody>(new SpoolBody(fd, dir, std::move(*digest)));
 }
 
 Status SpoolBody::Append(std::string_view data) {
   if (finished_) return SpoolError("body already complete");
-  if (EVP_DigestUpdate(digest_->ctx, data.data(), data.size()) != 1) return SpoolError("SHA-256 failed");
+  try {
+    digest_.Update(data);
+  } catch (const std::exception&) {  // OpenSSL failed, or the digest was spent by a failed Finish
+    return SpoolError("SHA-256 failed");
+  }
   while (!data.empty()) {
     const ssize_t n = ::write(fd_, data.data(), data.size());
     if (n < 0) {
@@ -84,14 +85,10 @@ Status SpoolBody::Finish(std::optional<uint64_t> declaredSize) {
     return BodyError("the body has " + std::to_string(size_) + " bytes, Content-Length announced " +
                      std::to_string(*declaredSize));
   }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_DigestFinal_ex(digest_->ctx, md, &len) != 1) return SpoolError("SHA-256 failed");
-  static const char* kHex = "0123456789abcdef";
-  sha256_.clear();
-  for (unsigned int i = 0; i < len; ++i) {
-    sha256_.push_back(kHex[md[i] >> 4]);
-    sha256_.push_back(kHex[md[i] & 0xf]);
+  try {
+    sha256_ = digest_.FinalHex();
+  } catch (const std::exception&) {  // OpenSSL failed, or the digest was spent by a failed Finish
+    return SpoolError("SHA-256 failed");
   }
   finished_ = true;
   position_ = 0;

@@ -129,23 +129,6 @@ std::string IdentityOf(const config::ServerConfig& server) {
   return token::CanonicalJson(copy);
 }
 
-token::ResilienceConfig ToTokenResilience(const config::ResilienceConfig& c) {
-  token::ResilienceConfig r;
-  r.circuitBreakerEnabled = c.circuitBreakerEnabled;
-  r.circuitBreakerFailureThreshold = c.circuitBreakerFailureThreshold;
-  r.circuitBreakerTimeout = c.circuitBreakerTimeoutSeconds;
-  r.retryMaxAttempts = c.retryMaxAttempts;
-  r.retryStrategy = c.retryStrategy == config::RetryStrategy::Fixed    ? token::RetryStrategy::Fixed
-                    : c.retryStrategy == config::RetryStrategy::Linear ? token::RetryStrategy::Linear
-                                                                       : token::RetryStrategy::Exponential;
-  r.retryInitialDelay = c.retryInitialDelaySeconds;
-  r.retryMultiplier = c.retryMultiplier;
-  r.retryMaxDelay = c.retryMaxDelaySeconds;
-  r.retryIncrement = c.retryIncrementSeconds;
-  r.acquisitionTimeout = c.acquisitionTimeoutSeconds;
-  return r;
-}
-
 }  // namespace
 
 const char* ToString(ReloadTrigger trigger) {
@@ -262,7 +245,7 @@ gw::Status Gateway::RegisterTokens(std::shared_ptr<http::IHttpClient> http, std:
     // Every acquisition's outcome (after retries) becomes a token.acquired / token.failed record.
     auto resilient = std::make_shared<audit::AuditedTokenSource>(
         std::make_shared<token::ResilientFetch>(std::shared_ptr<token::ITokenSource>(std::move(source).Value()),
-                                                ToTokenResilience(server.resilience), clock, name, metrics_),
+                                                server.resilience, clock, name, metrics_),
         audit_, provider, [this, id] { return keyServers_.at(id); }, clock);
     token::KeyOptions key;
     key.server = name;

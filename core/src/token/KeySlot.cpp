@@ -9,8 +9,8 @@
 #include "ManagerCore.h"
 #include "gw/common/Log.h"
 #include "gw/common/SecretRegistry.h"
+#include "gw/crypto/Hash.h"
 #include "gw/token/TokenErrors.h"
-#include "gw/token/TokenKey.h"
 
 namespace gw::token::detail {
 
@@ -71,7 +71,7 @@ SecretCounts& Secrets() {
 }
 
 std::shared_ptr<const TokenRecord> MakeCachedRecord(TokenRecord record) {
-  const std::string digest = Sha256Hex(record.accessToken);
+  const std::string digest = crypto::Sha256Hex(record.accessToken);
   {
     SecretCounts& s = Secrets();
     std::lock_guard<std::mutex> lock(s.mutex);
@@ -80,7 +80,7 @@ std::shared_ptr<const TokenRecord> MakeCachedRecord(TokenRecord record) {
   auto owned = std::make_unique<TokenRecord>(std::move(record));
   return std::shared_ptr<const TokenRecord>(owned.release(), [](const TokenRecord* r) {
     std::unique_ptr<TokenRecord> doomed(const_cast<TokenRecord*>(r));
-    const std::string digest = Sha256Hex(doomed->accessToken);
+    const std::string digest = crypto::Sha256Hex(doomed->accessToken);
     {
       SecretCounts& s = Secrets();
       std::lock_guard<std::mutex> lock(s.mutex);

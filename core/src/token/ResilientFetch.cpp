@@ -14,7 +14,7 @@ std::string Seconds(std::chrono::milliseconds d) {
 
 }  // namespace
 
-ResilientFetch::ResilientFetch(std::shared_ptr<ITokenSource> inner, const ResilienceConfig& config,
+ResilientFetch::ResilientFetch(std::shared_ptr<ITokenSource> inner, const config::ResilienceConfig& config,
                                std::shared_ptr<IClock> clock, std::string server,
                                std::shared_ptr<MetricsRegistry> metrics, uint64_t seed)
     : inner_(std::move(inner)),
@@ -25,7 +25,8 @@ ResilientFetch::ResilientFetch(std::shared_ptr<ITokenSource> inner, const Resili
       metrics_(std::move(metrics)),
       rng_(seed != 0 ? seed : std::random_device{}()) {
   if (config_.circuitBreakerEnabled) {
-    auto openFor = std::chrono::milliseconds(static_cast<int64_t>(std::max(0.0, config_.circuitBreakerTimeout) * 1000.0));
+    const double openSeconds = std::max(0.0, config_.circuitBreakerTimeoutSeconds);
+    auto openFor = std::chrono::milliseconds(static_cast<int64_t>(openSeconds * 1000.0));
     breaker_ = std::make_unique<CircuitBreaker>(config_.circuitBreakerFailureThreshold, openFor, clock_);
   }
   if (metrics_) {
@@ -72,7 +73,7 @@ void ResilientFetch::Invalidated() { inner_->Invalidated(); }
 Result<TokenRecord> ResilientFetch::Fetch(SteadyTime deadline) {
   const SteadyTime start = clock_->SteadyNow();
   const auto budget = std::chrono::duration_cast<SteadyTime::duration>(
-      std::chrono::duration<double>(std::max(0.001, config_.acquisitionTimeout)));
+      std::chrono::duration<double>(std::max(0.001, config_.acquisitionTimeoutSeconds)));
   const SteadyTime end = std::min(deadline, start + budget);
   std::optional<Error> last;
 

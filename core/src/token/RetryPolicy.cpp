@@ -10,26 +10,25 @@ namespace {
 constexpr double kMaxSeconds = 86400.0;
 }  // namespace
 
-RetryPolicy::RetryPolicy(const ResilienceConfig& c)
+RetryPolicy::RetryPolicy(const config::ResilienceConfig& c)
     : maxAttempts_(std::max(1, c.retryMaxAttempts)),
       strategy_(c.retryStrategy),
-      initial_(std::max(0.0, c.retryInitialDelay)),
+      initial_(std::max(0.0, c.retryInitialDelaySeconds)),
       multiplier_(std::max(1.0, c.retryMultiplier)),
-      increment_(std::max(0.0, c.retryIncrement)),
-      maxDelay_(c.retryMaxDelay ? std::max(0.0, *c.retryMaxDelay) : -1.0),
+      increment_(std::max(0.0, c.retryIncrementSeconds)),
+      maxDelay_(std::max(0.0, c.retryMaxDelaySeconds)),
       jitter_(std::clamp(c.retryJitter, 0.0, 1.0)) {}
 
 std::chrono::milliseconds RetryPolicy::BaseDelay(int attempt) const {
   attempt = std::max(0, attempt);
   double seconds = initial_;
   switch (strategy_) {
-    case RetryStrategy::Fixed: break;
-    case RetryStrategy::Linear: seconds = initial_ + attempt * increment_; break;
-    case RetryStrategy::Exponential: seconds = initial_ * std::pow(multiplier_, attempt); break;
+    case config::RetryStrategy::Fixed: break;
+    case config::RetryStrategy::Linear: seconds = initial_ + attempt * increment_; break;
+    case config::RetryStrategy::Exponential: seconds = initial_ * std::pow(multiplier_, attempt); break;
   }
   if (!std::isfinite(seconds)) seconds = kMaxSeconds;
-  if (maxDelay_ >= 0) seconds = std::min(seconds, maxDelay_);
-  seconds = std::min(seconds, kMaxSeconds);
+  seconds = std::min({seconds, maxDelay_, kMaxSeconds});
   return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000.0)));
 }
 

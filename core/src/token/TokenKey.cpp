@@ -1,15 +1,14 @@
 #include "gw/token/TokenKey.h"
 
 #include <algorithm>
-#include <stdexcept>
 #include <vector>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include "gw/common/Json.h"
+#include "gw/crypto/Hash.h"
 
 namespace gw::token {
 
@@ -25,22 +24,6 @@ void AppendPart(std::string& out, std::string_view part) {
 
 }  // namespace
 
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1 || length != 32) {
-    throw std::runtime_error("SHA-256 failed in OpenSSL");
-  }
-  static const char* kHex = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(64);
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0x0f];
-  }
-  return hex;
-}
-
 std::string CanonicalJson(const rapidjson::Value& value) { return json::Canonical(value); }
 
 std::string MakeTokenKey(std::string_view provider, std::string_view identityConfiguration,
@@ -50,7 +33,7 @@ std::string MakeTokenKey(std::string_view provider, std::string_view identityCon
   AppendPart(material, identityConfiguration);
   AppendPart(material, scope);
   AppendPart(material, resource);
-  std::string key = std::string(provider) + ":" + Sha256Hex(material);
+  std::string key = std::string(provider) + ":" + crypto::Sha256Hex(material);
   OPENSSL_cleanse(material.data(), material.size());  // it may hold a client secret
   return key;
 }

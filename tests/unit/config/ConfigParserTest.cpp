@@ -68,6 +68,8 @@ TEST_CASE("ConfigParser/defaults of a minimal server", "[config][parser]") {
   CHECK(res.retryMaxDelaySeconds == 30.0);
   CHECK(res.retryIncrementSeconds == 1.0);
   CHECK(res.acquisitionTimeoutSeconds == 30.0);
+  CHECK(res.retryJitter == 0.1);  // not a key: the token engine's fixed jitter
+  CHECK(std::string(ToString(res.retryStrategy)) == "exponential");
   REQUIRE(s.raw);
   CHECK((*s.raw)["ClientSecret"].GetString() == std::string("base-secret-value"));
 }

@@ -1,5 +1,9 @@
-// Known answers: FIPS 180-4 examples (SHA-256 / SHA-1 of "abc"), RFC 4231 HMAC-SHA256 test cases.
+// Known answers: FIPS 180-2 / 180-4 examples (SHA-256 / SHA-1 of "abc", the million-'a' message),
+// RFC 4231 HMAC-SHA256 test cases.
 #include <catch2/catch.hpp>
+
+#include <stdexcept>
+#include <string_view>
 
 #include "gw/crypto/Encoding.h"
 #include "gw/crypto/Hash.h"
@@ -17,6 +21,53 @@ TEST_CASE("Hash/SHA-256 and SHA-1 known answers", "[crypto][hash]") {
   CHECK(Hex(Sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")) ==
         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   CHECK(Hex(Sha1("abc")) == "a9993e364706816aba3e25717850c26c9cd0d89d");
+}
+
+TEST_CASE("Hash/SHA-256 streaming hasher", "[crypto][hash]") {
+  const std::string kAbc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+  const std::string kEmpty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  const std::string kMillionA = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
+
+  SECTION("one-shot hex helper") {
+    CHECK(Sha256Hex("abc") == kAbc);
+    CHECK(Sha256Hex("") == kEmpty);
+    CHECK(Sha256Hex(std::string(1000000, 'a')) == kMillionA);
+  }
+  SECTION("known answers through the hasher") {
+    CHECK(Sha256Hasher().Update("abc").FinalHex() == kAbc);
+    CHECK(Sha256Hasher().FinalHex() == kEmpty);
+    Sha256Hasher million;
+    const std::string block(1000, 'a');
+    for (int i = 0; i < 1000; ++i) million.Update(block);
+    CHECK(million.FinalHex() == kMillionA);
+  }
+  SECTION("any split equals the one-shot digest") {
+    const std::string text = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    for (size_t cut = 0; cut <= text.size(); ++cut) {
+      Sha256Hasher h;
+      h.Update(std::string_view(text).substr(0, cut)).Update("").Update(std::string_view(text).substr(cut));
+      CHECK(h.Final() == Sha256(text));
+    }
+  }
+  SECTION("raw and hex outputs agree") {
+    const std::string raw = Sha256Hasher().Update("abc").Final();
+    CHECK(raw.size() == 32);
+    CHECK(Hex(raw) == kAbc);
+  }
+  SECTION("a moved hasher carries its state") {
+    Sha256Hasher a;
+    a.Update("ab");
+    Sha256Hasher b = std::move(a);
+    b.Update("c");
+    CHECK(b.FinalHex() == kAbc);
+  }
+  SECTION("use after Final is a programming error") {
+    Sha256Hasher h;
+    h.Update("abc");
+    h.Final();
+    CHECK_THROWS_AS(h.Update("x"), std::logic_error);
+    CHECK_THROWS_AS(h.Final(), std::logic_error);
+  }
 }
 
 TEST_CASE("Hash/HMAC-SHA256 RFC 4231", "[crypto][hash]") {

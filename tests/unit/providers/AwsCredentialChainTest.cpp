@@ -10,11 +10,7 @@ using gw::http::HttpResponse;
 namespace {
 
 HttpResponse Answer(long status, std::string body, std::string type = "application/json") {
-  HttpResponse r;
-  r.status = status;
-  r.headers = {{"content-type", std::move(type)}};
-  r.body = std::move(body);
-  return r;
+  return Response(status, std::move(body), {{"content-type", std::move(type)}});
 }
 
 // An ISO 8601 UTC time `seconds` from now, as AWS writes Expiration.
@@ -86,7 +82,7 @@ TEST_CASE("AwsCredentials/configuration and environment", "[aws][credentials]") 
 TEST_CASE("AwsCredentials/web identity (STS AssumeRoleWithWebIdentity)", "[aws][credentials]") {
   AwsEnv env;
   AwsRig rig;
-  const std::string tokenFile = rig.WriteFile("token", "eyJ.projected.jwt\n");
+  const std::string tokenFile = rig.Write("token", "eyJ.projected.jwt\n");
   ::setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tokenFile.c_str(), 1);
   ::setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/orthanc", 1);
   ::setenv("AWS_ROLE_SESSION_NAME", "orthanc-a", 1);
@@ -173,7 +169,7 @@ TEST_CASE("AwsCredentials/container endpoint", "[aws][credentials]") {
   SECTION("ECS relative URI, token from the token file") {
     AwsEnv env({{"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/abc"}});
     AwsRig rig;
-    const std::string tokenFile = rig.WriteFile("pod-token", "pod-identity-token\n");
+    const std::string tokenFile = rig.Write("pod-token", "pod-identity-token\n");
     ::setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", tokenFile.c_str(), 1);
     ::setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "ignored-when-file-set", 1);
     const std::string expiration = IsoIn(3600);

@@ -35,15 +35,15 @@ std::string Config(const std::string& file) {
 void AnswerLikeGoogle(RecordingHttp& http) {
   http.respond = [](const HttpRequest& r) -> gw::Result<gw::http::HttpResponse> {
     if (r.url == kSts) {
-      return Answer(200, R"({"access_token":"sts-federated-token","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":3600})");
+      return Response(200, R"({"access_token":"sts-federated-token","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":3600})");
     }
     if (r.url == kImpersonate) {
-      return Answer(200, R"({"accessToken":"ya29.impersonated","expireTime":"2099-01-02T03:04:05Z"})");
+      return Response(200, R"({"accessToken":"ya29.impersonated","expireTime":"2099-01-02T03:04:05Z"})");
     }
     if (r.url.find("subject.test.example") != std::string::npos) {
-      return Answer(200, "{\"access_token\":\"" + kSubject + "\",\"other\":1}");
+      return Response(200, "{\"access_token\":\"" + kSubject + "\",\"other\":1}");
     }
-    return Answer(404, "{}");
+    return Response(404, "{}");
   };
 }
 
@@ -145,8 +145,8 @@ TEST_CASE("GoogleExternalAccount/service account impersonation", "[providers][go
     const std::string s = other.Write("subject.jwt", kSubject);
     const std::string f = other.Write("wif.json", ExternalAccount("{\"file\":" + Quote(s) + "}", true));
     other.Http().respond = [](const HttpRequest& req) -> gw::Result<gw::http::HttpResponse> {
-      if (req.url == kSts) return Answer(200, R"({"access_token":"sts","token_type":"Bearer","expires_in":3600})");
-      return Answer(403, R"({"error":{"code":403,"message":"Permission 'iam.serviceAccounts.getAccessToken' denied","status":"PERMISSION_DENIED"}})");
+      if (req.url == kSts) return Response(200, R"({"access_token":"sts","token_type":"Bearer","expires_in":3600})");
+      return Response(403, R"({"error":{"code":403,"message":"Permission 'iam.serviceAccounts.getAccessToken' denied","status":"PERMISSION_DENIED"}})");
     };
     auto denied = other.Acquire("google", Config(f));
     REQUIRE(ErrorCode(denied) == "AUTH-001");

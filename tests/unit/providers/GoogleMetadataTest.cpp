@@ -18,7 +18,7 @@ TEST_CASE("GoogleMetadata/the documented request", "[providers][google]") {
   ScriptRig rig({"google"}, {"GOOGLE_APPLICATION_CREDENTIALS", "GCE_METADATA_HOST"});
   ScopedEnv adc("GOOGLE_APPLICATION_CREDENTIALS");
   rig.Http().respond = [](const HttpRequest&) -> gw::Result<gw::http::HttpResponse> {
-    return Answer(200, kToken, kGoogleHeaders);
+    return Response(200, kToken, kGoogleHeaders);
   };
 
   SECTION("default host metadata.google.internal, no scopes parameter") {
@@ -54,17 +54,17 @@ TEST_CASE("GoogleMetadata/answers that are refused", "[providers][google]") {
   }
   SECTION("403 and 404 are credential errors") {
     rig.Http().respond = [](const HttpRequest&) -> gw::Result<gw::http::HttpResponse> {
-      return Answer(403, "Forbidden", kGoogleHeaders);
+      return Response(403, "Forbidden", kGoogleHeaders);
     };
     CHECK(ErrorCode(rig.Acquire("google", kNoFile)) == "AUTH-001");
     rig.Http().respond = [](const HttpRequest&) -> gw::Result<gw::http::HttpResponse> {
-      return Answer(404, "Not Found", kGoogleHeaders);
+      return Response(404, "Not Found", kGoogleHeaders);
     };
     CHECK(ErrorCode(rig.Acquire("google", kNoFile)) == "AUTH-002");
   }
   SECTION("500 is transient") {
     rig.Http().respond = [](const HttpRequest&) -> gw::Result<gw::http::HttpResponse> {
-      return Answer(500, "", kGoogleHeaders);
+      return Response(500, "", kGoogleHeaders);
     };
     CHECK(ErrorCode(rig.Acquire("google", kNoFile)) == "AUTH-005");
   }

@@ -165,10 +165,10 @@ TEST_CASE("GoogleServiceAccount/Application Default Credentials order", "[provid
   ScopedEnv metadataHost("GCE_METADATA_HOST", "127.0.0.1:9");
   rig.Http().respond = [](const HttpRequest& r) -> gw::Result<gw::http::HttpResponse> {
     if (r.url.find("/computeMetadata/") != std::string::npos) {
-      return Answer(200, R"({"access_token":"ya29.metadata","expires_in":3000,"token_type":"Bearer"})",
+      return Response(200, R"({"access_token":"ya29.metadata","expires_in":3000,"token_type":"Bearer"})",
                     {{"content-type", "application/json"}, {"metadata-flavor", "Google"}});
     }
-    return Answer(200, kAnswer);
+    return Response(200, kAnswer);
   };
 
   SECTION("CredentialsFile wins over GOOGLE_APPLICATION_CREDENTIALS") {

@@ -1,7 +1,8 @@
 #pragma once
-// Helpers for the provider script tests: the real script from lua/providers/ copied into a private
-// folder and loaded in a real ScriptEngine, a fake IHttpClient that records every request and
-// answers with canned responses, and small decoders (form bodies, Basic credentials) written
+// Helpers for the provider script tests: the real scripts from lua/providers/ copied into a private
+// folder and loaded in a real ScriptEngine (EngineRig, the base of every provider's rig), a fake
+// IHttpClient that records every request and answers with canned responses, scoped environment
+// variables, and small decoders (form bodies, query strings, Basic credentials) written
 // independently of the engine's own encoders so the tests do not check the code with itself.
 #include <stdlib.h>
 
@@ -10,12 +11,14 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -57,8 +60,30 @@ class ScopedEnv {
   std::string old_;
 };
 
+// Unsets every variable in `names`, then sets `values`, for the lifetime of the object; restores
+// what was there before. A provider's test starts from none of its variables, so the machine's
+// own environment cannot pick a credential.
+class CleanEnv {
+ public:
+  explicit CleanEnv(const std::vector<std::string>& names,
+                    std::initializer_list<std::pair<const char*, std::string>> values = {}) {
+    for (const std::string& name : names) guards_.push_back(std::make_unique<ScopedEnv>(name.c_str()));
+    for (const auto& [name, value] : values) guards_.push_back(std::make_unique<ScopedEnv>(name, value));
+  }
+  // Last set, first restored: a name both cleared and set comes back to its original value.
+  ~CleanEnv() {
+    while (!guards_.empty()) guards_.pop_back();
+  }
+  CleanEnv(const CleanEnv&) = delete;
+  CleanEnv& operator=(const CleanEnv&) = delete;
+
+ private:
+  std::vector<std::unique_ptr<ScopedEnv>> guards_;
+};
+
 inline std::string SourcePath(const std::string& relative) { return std::string(GW_SOURCE_DIR) + "/" + relative; }
-inline std::string CryptoFixture(const std::string& name) { return SourcePath("tests/fixtures/crypto/" + name); }
+inline std::string CryptoFixtureDir() { return SourcePath("tests/fixtures/crypto/"); }
+inline std::string CryptoFixture(const std::string& name) { return CryptoFixtureDir() + name; }
 
 inline std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -93,6 +118,23 @@ class ScriptFolder {
   std::string path_;
 };
 
+// A canned answer: `status`, `body` and `headers` (by default a JSON content type only).
+inline http::HttpResponse Response(long status, std::string body,
+                                   http::Headers headers = {{"content-type", "application/json"}}) {
+  http::HttpResponse r;
+  r.status = status;
+  r.headers = std::move(headers);
+  r.body = std::move(body);
+  return r;
+}
+
+// A JSON answer with `extra` headers after the content type.
+inline http::HttpResponse JsonResponse(long status, std::string body, http::Headers extra = {}) {
+  http::Headers headers = {{"content-type", "application/json"}};
+  for (auto& h : extra) headers.push_back(std::move(h));
+  return Response(status, std::move(body), std::move(headers));
+}
+
 // IHttpClient double: records every request; answers with `respond`, or 500 when none is set.
 class RecordingHttp : public http::IHttpClient {
  public:
@@ -125,11 +167,7 @@ class RecordingHttp : public http::IHttpClient {
   // Always answers `status` with `body` (JSON content type).
   void Answer(long status, std::string body) {
     respond = [status, body = std::move(body)](const http::HttpRequest&) -> Result<http::HttpResponse> {
-      http::HttpResponse r;
-      r.status = status;
-      r.headers = {{"content-type", "application/json"}};
-      r.body = body;
-      return r;
+      return JsonResponse(status, body);
     };
   }
 
@@ -138,17 +176,27 @@ class RecordingHttp : public http::IHttpClient {
   std::vector<http::HttpRequest> requests_;
 };
 
-// One engine over a private copy of lua/providers/client_credentials.lua, reading files from
-// tests/fixtures/crypto, talking to a RecordingHttp.
-class ProviderRig {
+// What an EngineRig loads and lets the scripts reach.
+struct RigOptions {
+  std::vector<std::string> scripts;        // provider names, copied from lua/providers/
+  std::vector<std::string> envAllowlist;   // variables gw.env.get may read
+  std::vector<std::string> fileAllowlist;  // besides the rig's own data folder
+  std::chrono::milliseconds budget{5000};
+};
+
+// A real ScriptEngine over private copies of provider scripts, talking to a RecordingHttp, with a
+// private data folder the scripts may read (credential files, subject tokens, token files).
+// Every provider's test rig is one of these plus its own way of calling acquire().
+class EngineRig {
  public:
-  explicit ProviderRig(std::vector<std::string> providers = {"client_credentials"})
-      : scripts_(providers), http_(std::make_shared<RecordingHttp>()) {
+  explicit EngineRig(RigOptions rig) : scripts_(rig.scripts), data_({}), http_(std::make_shared<RecordingHttp>()) {
     lua::EngineOptions options;
     options.scriptDirs = {scripts_.Path()};
-    options.defaultBudget = std::chrono::milliseconds(5000);
+    options.defaultBudget = rig.budget;
     options.maxStatesPerSnapshot = 2;
-    options.fileAllowlist = {SourcePath("tests/fixtures/crypto/")};
+    options.envAllowlist = std::move(rig.envAllowlist);
+    options.fileAllowlist = std::move(rig.fileAllowlist);
+    options.fileAllowlist.push_back(data_.Path());
     options.http = http_;
     engine_ = std::make_unique<lua::ScriptEngine>(std::move(options));
     auto loaded = engine_->Reload();
@@ -159,8 +207,18 @@ class ProviderRig {
   std::shared_ptr<RecordingHttp> HttpPtr() { return http_; }
   lua::ScriptEngine& Engine() { return *engine_; }
 
-  // Runs client_credentials.acquire{server=, config=<configJson>}.
-  Result<rapidjson::Document> Acquire(const std::string& configJson, const std::string& server = "cloud") {
+  // A file in the folder the scripts may read; returns its absolute path.
+  std::string Write(const std::string& name, const std::string& content) {
+    const std::string path = DataPath(name);
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << content;
+    return path;
+  }
+  std::string DataPath(const std::string& name) const { return data_.Path() + "/" + name; }
+
+  // Runs script.acquire{server=<server>, config=<configJson>}.
+  Result<rapidjson::Document> RunAcquire(const std::string& script, const std::string& server,
+                                         const std::string& configJson) {
     rapidjson::Document arg(rapidjson::kObjectType);
     auto& a = arg.GetAllocator();
     rapidjson::Document config;
@@ -170,7 +228,7 @@ class ProviderRig {
     copy.CopyFrom(config, a);
     arg.AddMember("server", rapidjson::Value(server.c_str(), a), a);
     arg.AddMember("config", copy, a);
-    return engine_->Call("client_credentials", "acquire", arg);
+    return engine_->Call(script, "acquire", arg);
   }
 
   // Every idle Lua state has an empty stack (the glue kept it balanced).
@@ -180,8 +238,21 @@ class ProviderRig {
 
  private:
   ScriptFolder scripts_;
+  ScriptFolder data_;  // an empty private folder
   std::shared_ptr<RecordingHttp> http_;
   std::unique_ptr<lua::ScriptEngine> engine_;
+};
+
+// The rig of the client_credentials tests: the scripts read key files from tests/fixtures/crypto.
+class ProviderRig : public EngineRig {
+ public:
+  explicit ProviderRig(std::vector<std::string> providers = {"client_credentials"})
+      : EngineRig({std::move(providers), {}, {CryptoFixtureDir()}}) {}
+
+  // Runs client_credentials.acquire{server=, config=<configJson>}.
+  Result<rapidjson::Document> Acquire(const std::string& configJson, const std::string& server = "cloud") {
+    return RunAcquire("client_credentials", server, configJson);
+  }
 };
 
 // ---- independent decoders --------------------------------------------------------------------
@@ -267,6 +338,23 @@ inline std::string HexToBase64Url(std::string hex) {
   return out;
 }
 
+// URL without its query.
+inline std::string UrlPath(const std::string& url) { return url.substr(0, url.find('?')); }
+
+// The decoded query parameters of `url` (a repeated name fails the test).
+inline std::map<std::string, std::string> QueryOf(const std::string& url) {
+  const size_t q = url.find('?');
+  if (q == std::string::npos) return {};
+  return ParseForm(url.substr(q + 1));
+}
+
+// The query string value of `name` in `url` (percent-decoded), or "" when absent.
+inline std::string QueryParam(const std::string& url, const std::string& name) {
+  const auto query = QueryOf(url);
+  const auto it = query.find(name);
+  return it == query.end() ? std::string() : it->second;
+}
+
 // First value of a request header, compared case-insensitively; "" when absent.
 inline std::string HeaderOf(const http::HttpRequest& request, const std::string& name) {
   auto lower = [](std::string s) {
@@ -305,6 +393,9 @@ inline std::string Quote(const std::string& text) {
   writer.String(text.c_str(), static_cast<rapidjson::SizeType>(text.size()));
   return buffer.GetString();
 }
+
+// The error code of a failed call, "ok" for a success.
+inline std::string ErrorCode(const Result<rapidjson::Document>& r) { return r.Ok() ? "ok" : r.GetError().code; }
 
 inline int64_t UnixNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();

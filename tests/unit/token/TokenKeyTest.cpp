@@ -6,12 +6,6 @@
 
 using namespace gw::token;
 
-TEST_CASE("TokenKey/SHA-256 through OpenSSL", "[key]") {
-  // FIPS 180-2 test vector.
-  CHECK(Sha256Hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  CHECK(Sha256Hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-}
-
 TEST_CASE("TokenKey/key from provider, identity hash and scope", "[key]") {
   const std::string a = MakeTokenKey("client_credentials", "id=app1;secret=s3cr3t-value", "dicom.read");
   SECTION("deterministic, readable prefix, no secret inside") {

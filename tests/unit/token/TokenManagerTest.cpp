@@ -511,7 +511,7 @@ TEST_CASE("TokenManager/Stop fails queued fetches; handles outlive the manager",
 TEST_CASE("TokenManager/circuit breaker behind the cache: TOK-003 inside the caller's error", "[manager]") {
   Fixture f;
   auto idp = std::make_shared<FakeTokenSource>(f.clock);
-  ResilienceConfig rc;
+  config::ResilienceConfig rc;
   rc.circuitBreakerEnabled = true;
   rc.circuitBreakerFailureThreshold = 1;
   rc.retryMaxAttempts = 1;

@@ -15,12 +15,12 @@
 #include <rapidjson/document.h>
 
 #include "gw/common/Log.h"
+#include "gw/config/ResilienceConfig.h"
 
 namespace gw::config {
 
 enum class CacheType { Memory, Redis };
 enum class ServerMode { Inject, Proxy };
-enum class RetryStrategy { Fixed, Linear, Exponential };
 // None: the provider does not authenticate a client at a token endpoint (managed identity,
 // Google, AWS, static or file tokens, custom scripts that handle it themselves).
 enum class ClientAuthMethod {
@@ -35,22 +35,7 @@ enum class ClientAuthMethod {
 
 const char* ToString(CacheType value);         // "memory" | "redis"
 const char* ToString(ServerMode value);        // "inject" | "proxy"
-const char* ToString(RetryStrategy value);     // "fixed" | "linear" | "exponential"
 const char* ToString(ClientAuthMethod value);  // "none" | "client_secret_post" | ...
-
-// `ResilienceConfig` of the Python plugin; times in seconds.
-struct ResilienceConfig {
-  bool circuitBreakerEnabled = true;
-  int circuitBreakerFailureThreshold = 5;
-  double circuitBreakerTimeoutSeconds = 60.0;
-  int retryMaxAttempts = 3;
-  RetryStrategy retryStrategy = RetryStrategy::Exponential;
-  double retryInitialDelaySeconds = 1.0;
-  double retryMultiplier = 2.0;
-  double retryMaxDelaySeconds = 30.0;
-  double retryIncrementSeconds = 1.0;
-  double acquisitionTimeoutSeconds = 30.0;  // gw: one deadline per acquisition, retries included
-};
 
 // One upstream of a server (`Targets`; without it the server's `Url`, named "primary").
 struct UpstreamTarget {

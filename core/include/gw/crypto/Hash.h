@@ -4,6 +4,7 @@
 // The digest and MAC functions only fail when OpenSSL itself fails (out of memory, broken
 // provider configuration); they then throw std::runtime_error rather than return a wrong value.
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,33 @@ namespace gw::crypto {
 
 // SHA-256 (32 bytes).
 std::string Sha256(std::string_view data);
+// SHA-256 as 64 lower-case hex digits.
+std::string Sha256Hex(std::string_view data);
+
+// SHA-256 over data that arrives in pieces (a file read in blocks, a request body spooled chunk by
+// chunk, several fields framed one after the other): Update() any number of times, then Final()
+// or FinalHex() once. The split does not matter: Update("ab"); Update("c") equals Sha256("abc").
+// The constructor, Update and Final throw std::runtime_error when OpenSSL fails, and
+// std::logic_error when used after Final. One hasher per thread; movable, not copyable.
+class Sha256Hasher {
+ public:
+  Sha256Hasher();
+  ~Sha256Hasher();
+  Sha256Hasher(Sha256Hasher&&) noexcept;
+  Sha256Hasher& operator=(Sha256Hasher&&) noexcept;
+  Sha256Hasher(const Sha256Hasher&) = delete;
+  Sha256Hasher& operator=(const Sha256Hasher&) = delete;
+
+  Sha256Hasher& Update(std::string_view data);
+  // 32 raw bytes.
+  std::string Final();
+  // 64 lower-case hex digits.
+  std::string FinalHex();
+
+ private:
+  struct Context;  // the OpenSSL digest context, kept out of this header
+  std::unique_ptr<Context> context_;
+};
 // SHA-1 (20 bytes). Only for the legacy "x5t" certificate thumbprint, which RFC 7515 defines as
 // SHA-1; never for signatures or integrity.
 std::string Sha1(std::string_view data);

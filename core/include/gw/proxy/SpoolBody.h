@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "gw/common/Error.h"
+#include "gw/crypto/Hash.h"
 #include "gw/proxy/IRequestBody.h"
 
 namespace gw::proxy {
@@ -44,12 +45,11 @@ class SpoolBody final : public IRequestBody {
   std::string_view PayloadSha256() const override { return sha256_; }
 
  private:
-  SpoolBody(int fd, std::string directory);
+  SpoolBody(int fd, std::string directory, crypto::Sha256Hasher digest);
 
   int fd_ = -1;
   std::string directory_;  // for messages
-  struct Digest;
-  std::unique_ptr<Digest> digest_;
+  crypto::Sha256Hasher digest_;
   uint64_t size_ = 0;
   uint64_t position_ = 0;
   bool finished_ = false;

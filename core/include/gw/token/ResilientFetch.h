@@ -1,5 +1,5 @@
 #pragma once
-// ITokenSource decorator that applies a server's ResilienceConfig to another source:
+// ITokenSource decorator that applies a server's config::ResilienceConfig to another source:
 //  - one overall deadline per acquisition: min(caller's deadline, now + AcquisitionTimeout);
 //  - retries only what ClassifyFailure() calls transient (NET-001/2/3/5, AUTH-005 for an IdP
 //    429/5xx, TOK-004, LUA-004), with RetryPolicy's delays, and never bad credentials (AUTH-001)
@@ -23,9 +23,9 @@
 #include <string>
 
 #include "gw/common/Metrics.h"
+#include "gw/config/ResilienceConfig.h"
 #include "gw/token/CircuitBreaker.h"
 #include "gw/token/ITokenSource.h"
-#include "gw/token/ResilienceConfig.h"
 #include "gw/token/RetryPolicy.h"
 
 namespace gw::token {
@@ -34,7 +34,7 @@ class ResilientFetch final : public ITokenSource {
  public:
   // `server` names the server in messages and metric labels. `metrics` may be null.
   // `seed` 0: random jitter; other values: reproducible jitter (tests).
-  ResilientFetch(std::shared_ptr<ITokenSource> inner, const ResilienceConfig& config, std::shared_ptr<IClock> clock,
+  ResilientFetch(std::shared_ptr<ITokenSource> inner, const config::ResilienceConfig& config, std::shared_ptr<IClock> clock,
                  std::string server, std::shared_ptr<MetricsRegistry> metrics = nullptr, uint64_t seed = 0);
 
   Result<TokenRecord> Fetch(SteadyTime deadline) override;
@@ -51,7 +51,7 @@ class ResilientFetch final : public ITokenSource {
   bool SleepUntil(SteadyTime until);
 
   const std::shared_ptr<ITokenSource> inner_;
-  const ResilienceConfig config_;
+  const config::ResilienceConfig config_;
   const RetryPolicy policy_;
   const std::shared_ptr<IClock> clock_;
   const std::string server_;

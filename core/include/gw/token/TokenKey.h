@@ -26,7 +26,4 @@ std::string MakeTokenKey(std::string_view provider, const rapidjson::Value& iden
 // written in a different order serialise (and hash) identically.
 std::string CanonicalJson(const rapidjson::Value& value);
 
-// Lower-case hex SHA-256 of `data` (OpenSSL EVP). Throws std::runtime_error if OpenSSL fails.
-std::string Sha256Hex(std::string_view data);
-
 }  // namespace gw::token
