@@ -72,6 +72,23 @@ struct CurlHandlePool::Share {
   ShareLocks locks;
 };
 
+void ApplyTls(void* handle, const TlsOptions& tls) {
+  CURL* h = static_cast<CURL*>(handle);
+  curl_easy_setopt(h, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, tls.verifyPeer ? 1L : 0L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, tls.verifyPeer ? 2L : 0L);
+  if (!tls.caBundle.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, tls.caBundle.c_str());
+  if (!tls.clientCertificate.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLCERT, tls.clientCertificate.c_str());
+    curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+  }
+  if (!tls.clientKey.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLKEY, tls.clientKey.c_str());
+    curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+  }
+  if (!tls.clientKeyPassword.empty()) curl_easy_setopt(h, CURLOPT_KEYPASSWD, tls.clientKeyPassword.c_str());
+}
+
 CurlHandlePool::CurlHandlePool(size_t maxIdleHandles)
     : maxIdleHandles_(maxIdleHandles), share_(std::make_unique<Share>()) {
   GlobalInitOnce();

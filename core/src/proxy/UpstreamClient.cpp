@@ -244,21 +244,7 @@ Result<long> UpstreamClient::Perform(const UpstreamRequest& request, IRequestBod
   curl_easy_setopt(h, CURLOPT_HTTP_CONTENT_DECODING, 0L);
   curl_easy_setopt(h, CURLOPT_HTTP_TRANSFER_DECODING, 1L);
 
-  curl_easy_setopt(h, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, request.tls.verifyPeer ? 1L : 0L);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, request.tls.verifyPeer ? 2L : 0L);
-  if (!request.tls.caBundle.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, request.tls.caBundle.c_str());
-  if (!request.tls.clientCertificate.empty()) {
-    curl_easy_setopt(h, CURLOPT_SSLCERT, request.tls.clientCertificate.c_str());
-    curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-  }
-  if (!request.tls.clientKey.empty()) {
-    curl_easy_setopt(h, CURLOPT_SSLKEY, request.tls.clientKey.c_str());
-    curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
-  }
-  if (!request.tls.clientKeyPassword.empty()) {
-    curl_easy_setopt(h, CURLOPT_KEYPASSWD, request.tls.clientKeyPassword.c_str());
-  }
+  http::ApplyTls(h, request.tls);
 
   if (body == nullptr) {
     if (request.method == "GET") {

@@ -12,12 +12,19 @@
 #include <mutex>
 #include <vector>
 
+#include "gw/http/HttpTypes.h"
+
 namespace gw::http {
 
 // The NET-xxx code (see IHttpClient.h) of a libcurl result code, passed as int so that curl.h stays
 // out of the headers. Callers that know more about a failure (a response over the size limit, a
 // TLS alert after the handshake) decide those cases first.
 const char* NetErrorCode(int curlCode);
+
+// Sets the TLS options of one transfer on a handle (CURL*), the same way for both clients:
+// TLS 1.2 at least, peer and host verification unless turned off, CA bundle, client certificate
+// and key (PEM) for mTLS.
+void ApplyTls(void* handle, const TlsOptions& tls);
 
 class CurlHandlePool {
  public:
