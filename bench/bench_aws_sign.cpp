@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   std::string folder = (std::filesystem::temp_directory_path() / "gw-bench-aws-XXXXXX").string();
   if (::mkdtemp(folder.data()) == nullptr) return 1;
   std::filesystem::copy_file(std::string(GW_SOURCE_DIR) + "/lua/providers/aws_sigv4.lua", folder + "/aws_sigv4.lua");
+  std::filesystem::copy(std::string(GW_SOURCE_DIR) + "/lua/lib", folder + "/lib");  // the libraries it uses
   gw::lua::EngineOptions options;
   options.scriptDirs = {folder};
   gw::lua::ScriptEngine engine(options);
