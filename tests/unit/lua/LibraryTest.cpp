@@ -119,6 +119,20 @@ TEST_CASE("LuaLibrary/kind library belongs in lib/ and lib/ holds libraries only
     REQUIRE(engine.Reload());
     CHECK(CallText(engine, "q", "decide") == "42");
   }
+  SECTION("a lib/ folder that is also listed as a script folder of its own stays a library") {
+    dir.Write("lib/constants.lua", LibraryScript("constants", "M.ANSWER = 42"));
+    dir.Write("q.lua", Policy("q", "return gw.library('constants').ANSWER"));
+    for (const auto& folders : {std::vector<std::string>{dir.Path(), dir / "lib"},
+                                std::vector<std::string>{dir / "lib", dir.Path()}}) {
+      EngineOptions options = OptionsFor(dir);
+      options.scriptDirs = folders;
+      ScriptEngine engine(options);
+      const auto r = engine.Reload();
+      REQUIRE(r);
+      CHECK(r.Value().scripts.size() == 3);  // each file once
+      CHECK(CallText(engine, "q", "decide") == "42");
+    }
+  }
   SECTION("a library's name is unique among all scripts") {
     dir.Write("lib/p.lua", LibraryScript("p", ""));
     const gw::Error error = LibraryReloadError(OptionsFor(dir));
