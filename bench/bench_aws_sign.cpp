@@ -18,6 +18,13 @@ int main(int argc, char** argv) {
   auto folder = gw::bench::TempFolder::Create("aws");
   if (!folder) return 1;
   if (!gw::bench::CopyScripts(gw::bench::SourceDir() / "lua/providers", {"aws_sigv4"}, folder->Path())) return 1;
+  std::error_code copied;  // the libraries the provider uses (gw.library)
+  std::filesystem::copy(gw::bench::SourceDir() / "lua/lib", folder->Path() + "/lib",
+                        std::filesystem::copy_options::recursive, copied);
+  if (copied) {
+    std::fprintf(stderr, "cannot copy lua/lib: %s\n", copied.message().c_str());
+    return 1;
+  }
   const auto engine = gw::bench::LoadScripts(folder->Path());
   folder->Remove();
   if (!engine) return 1;

@@ -31,6 +31,8 @@
 local gw = gw
 local json = gw.json
 local crypto = gw.crypto
+local oauth = gw.library("oauth")
+local fail, nonempty, env, decode_object = oauth.fail, oauth.nonempty, oauth.env, oauth.decode_object
 local string_format, string_byte, string_char = string.format, string.byte, string.char
 local table_concat, table_sort = table.concat, table.sort
 local tostring, tonumber, type, pairs, ipairs = tostring, tonumber, type, pairs, ipairs
@@ -52,30 +54,9 @@ local UNSIGNED = {
   ["transfer-encoding"] = true, upgrade = true, ["user-agent"] = true, ["x-amzn-trace-id"] = true,
 }
 
-local function fail(code, message, status)
-  return nil, { code = code, message = message, status = status }
-end
-
-local function nonempty(v)
-  if type(v) == "string" and v ~= "" then return v end
-  return nil
-end
-
-local function env(name) return nonempty(gw.env.get(name)) end
-
 -- ---- time -----------------------------------------------------------------------------------
 
--- Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-local function days_from_civil(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local era = math_floor(y / 400)
-  local yoe = y - era * 400
-  local mp = (m + 9) % 12
-  local doy = math_floor((153 * mp + 2) / 5) + d - 1
-  local doe = yoe * 365 + math_floor(yoe / 4) - math_floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468
-end
-
+-- The inverse of oauth.days_from_civil (Howard Hinnant's civil_from_days).
 local function civil_from_days(z)
   z = z + 719468
   local era = math_floor(z / 146097)
@@ -101,13 +82,9 @@ end
 
 -- "2026-11-22T18:00:00Z" (also with fractional seconds or "+00:00") -> Unix seconds.
 local function parse_iso8601(text)
-  if type(text) ~= "string" then return nil end
-  local y, mo, d, h, mi, s = text:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)")
-  if not y then return nil end
-  local tail = text:sub(20):gsub("^%.%d+", "")
-  if tail ~= "Z" and tail ~= "+00:00" and tail ~= "" then return nil end
-  return days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400 + tonumber(h) * 3600
-      + tonumber(mi) * 60 + tonumber(s)
+  local seconds, zone = oauth.parse_timestamp(text)
+  if zone ~= "Z" and zone ~= "+00:00" and zone ~= "" then return nil end
+  return seconds
 end
 
 -- ---- credentials ----------------------------------------------------------------------------
@@ -139,13 +116,6 @@ local function source_error(source, response, what)
   local detail = string_format("%s: %s answered %d", source, what, status)
   if status == 429 or status >= 500 then return fail("AUTH-005", detail, 503) end
   return fail("AUTH-001", detail, 503)
-end
-
-local function decode_json(body)
-  if type(body) ~= "string" or body == "" then return nil end
-  local decoded = json.decode(body)
-  if type(decoded) == "table" then return decoded end
-  return nil
 end
 
 -- The first <Name>...</Name> of an XML text (STS answers are flat and never nest a tag in itself).
@@ -235,7 +205,7 @@ local function from_container(relative, full)
   local response, err = gw.http.request { method = "GET", url = url, headers = headers, timeout_ms = SOURCE_TIMEOUT_MS }
   if not response then return nil, err end
   if response.status ~= 200 then return source_error("container", response, "the container credentials endpoint") end
-  local body = decode_json(response.body)
+  local body = decode_object(response.body)
   if not body then return fail("TOK-004", "container: the answer is not a JSON object", 502) end
   local expires = parse_iso8601(body.Expiration)
   if not expires then return fail("TOK-004", "container: the answer has no valid Expiration", 502) end
@@ -262,7 +232,7 @@ local function from_imds()
   response, err = gw.http.request { method = "GET", url = path .. role, headers = session, timeout_ms = SOURCE_TIMEOUT_MS }
   if not response then return nil, err end
   if response.status ~= 200 then return source_error("imds", response, "the instance role credentials") end
-  local body = decode_json(response.body)
+  local body = decode_object(response.body)
   if not body then return fail("TOK-004", "imds: the answer is not a JSON object", 502) end
   if body.Code ~= nil and body.Code ~= "Success" then
     return fail("AUTH-001", "imds: credentials not available (" .. tostring(body.Code) .. ")", 503)

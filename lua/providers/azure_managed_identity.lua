@@ -35,19 +35,19 @@
 --   CFG-001 / CFG-002 missing or invalid settings
 
 local gw = gw
-local json = gw.json
+local oauth = gw.library("oauth")
+local fail, config_string, env, remote_text = oauth.fail, oauth.config_string, oauth.env, oauth.remote_text
+local tls_options, decode_object = oauth.tls_options, oauth.decode_object
 local string_format = string.format
 local tostring, tonumber, type, pairs = tostring, tonumber, type, pairs
 local math_floor, math_min, math_max = math.floor, math.min, math.max
 
 local DEFAULT_SCOPE = "https://dicom.healthcareapis.azure.com/.default"
-local DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 local IMDS_HOST = "http://169.254.169.254"
 local IMDS_PATH = "/metadata/identity/oauth2/token"
 local IMDS_API_VERSION = "2018-02-01"
 local APP_SERVICE_API_VERSION = "2019-08-01"
 local ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-local MAX_IDP_TEXT = 300
 -- Time kept back for the request that follows a wait (ms).
 local REQUEST_RESERVE_MS = 1000
 
@@ -56,61 +56,15 @@ local RETRY_DEFAULTS = {
   MaxRetries = 5, InitialDelay = 0.8, MaxDelay = 60, GoneRetrySeconds = 70, GoneRetryInterval = 10,
 }
 
+-- Entra's refusals (oauth.token_endpoint_error): Entra answers invalid_request and
+-- invalid_resource for a client or resource that cannot work.
 local CREDENTIAL_ERRORS = {
   invalid_client = true, unauthorized_client = true, invalid_grant = true,
   invalid_scope = true, access_denied = true, invalid_request = true, invalid_resource = true,
 }
 
-local function fail(code, message, status)
-  return nil, { code = code, message = message, status = status }
-end
-
-local function config_string(config, key)
-  local v = config[key]
-  if type(v) == "string" and v ~= "" then return v end
-  return nil
-end
-
-local function env(name)
-  local v = gw.env.get(name)
-  if v ~= nil and v ~= "" then return v end
-  return nil
-end
-
-local function tls_options(config)
-  local tls = { verify = true }
-  if config.VerifySSL == false then
-    tls.verify = false
-  elseif type(config.VerifySSL) == "string" and config.VerifySSL ~= "" then
-    tls.ca_file = config.VerifySSL
-  end
-  tls.ca_file = config_string(config, "CaBundle") or tls.ca_file
-  return tls
-end
-
--- Text from an identity endpoint, bounded, with a secret masked in case the service echoes it.
-local function remote_text(value, secret)
-  if type(value) ~= "string" then return nil end
-  local text = value
-  if secret and #secret >= 6 then
-    local start = text:find(secret, 1, true)
-    while start do
-      text = text:sub(1, start - 1) .. "***" .. text:sub(start + #secret)
-      start = text:find(secret, start + 3, true)
-    end
-  end
-  if #text > MAX_IDP_TEXT then text = text:sub(1, MAX_IDP_TEXT) .. "..." end
-  return text
-end
-
-local function decode_body(response)
-  if response.body and response.body ~= "" then
-    local ok, decoded = pcall(json.decode, response.body)
-    if ok and type(decoded) == "table" then return decoded end
-  end
-  return nil
-end
-
+-- The error detail of an answer; text from the service is bounded, with `secret` masked in case
+-- the service echoes it (oauth.remote_text).
 local function describe(what, response, body, secret)
   local detail = string_format("%s answered %d", what, response.status)
   if body then
@@ -155,7 +109,7 @@ local function token_result(what, response, body)
     return fail("TOK-004", string_format("%s answered %d without an access_token", what, response.status), 502)
   end
   local token_type = body.token_type
-  if token_type ~= nil and (type(token_type) ~= "string" or token_type:lower() ~= "bearer") then
+  if not oauth.is_bearer(token_type) then
     return fail("TOK-004", what .. " returned an unsupported token_type '" .. tostring(token_type) .. "'", 502)
   end
   local result = { access_token = body.access_token, token_type = "Bearer" }
@@ -177,21 +131,6 @@ end
 
 -- ---- Entra ID v2 (environment and workload identity credentials) ---------------------------------
 
-local function authority_of(config)
-  local host = config_string(config, "AuthorityHost") or env("AZURE_AUTHORITY_HOST") or DEFAULT_AUTHORITY
-  if not host:find("://", 1, true) then host = "https://" .. host end
-  host = host:gsub("/+$", "")
-  local scheme, hostname = host:match("^(%a+)://([^/:]+)")
-  if scheme == nil then return nil, "AuthorityHost is not a URL" end
-  scheme = scheme:lower()
-  local loopback = hostname == "127.0.0.1" or hostname == "localhost" or hostname == "[::1]"
-  -- Entra is https only; plain http is accepted for a loopback test authority.
-  if scheme ~= "https" and not (scheme == "http" and loopback) then
-    return nil, "AuthorityHost must be an https URL"
-  end
-  return host
-end
-
 local function tenant_of(config)
   local tenant = config_string(config, "TenantId") or env("AZURE_TENANT_ID")
   if tenant and not tenant:match("^[%w%.%-]+$") then return nil, "TenantId has invalid characters" end
@@ -199,25 +138,17 @@ local function tenant_of(config)
 end
 
 local function entra_request(config, what, tenant, form, secret)
-  local authority, err = authority_of(config)
-  if not authority then return fail("CFG-002", err) end
-  local endpoint = authority .. "/" .. tenant .. "/oauth2/v2.0/token"
+  local endpoint, err = oauth.entra_token_endpoint(config, tenant)
+  if not endpoint then return fail("CFG-002", err) end
   form.grant_type = "client_credentials"
   form.scope = scope_of(config)
-  local response, http_err = gw.http.request {
-    method = "POST", url = endpoint, body = gw.url.form_encode(form), tls = tls_options(config),
-    headers = { ["Content-Type"] = "application/x-www-form-urlencoded", ["Accept"] = "application/json" },
-  }
+  local response, http_err = oauth.post_form(endpoint, form, tls_options(config))
   if not response then return nil, http_err end
-  local body = decode_body(response)
+  local body = decode_object(response.body)
   local status = response.status
   if status >= 200 and status < 300 then return token_result(what, response, body) end
-  local detail = describe(what, response, body, secret)
-  if status == 429 or status >= 500 then return fail("AUTH-005", detail, 503) end
-  if (body and CREDENTIAL_ERRORS[body.error]) or status == 401 or status == 403 then
-    return fail("AUTH-001", detail, 503)
-  end
-  return fail("AUTH-002", detail, 503)
+  return oauth.token_endpoint_error(status, body and body.error, describe(what, response, body, secret),
+                                    CREDENTIAL_ERRORS)
 end
 
 local function environment_settings(config)
@@ -247,7 +178,7 @@ local function acquire_workload(config, settings)
   if not ok then
     return fail("CFG-002", "cannot read the federated token file " .. settings.file .. ": " .. tostring(content))
   end
-  local assertion = content:gsub("^%s+", ""):gsub("%s+$", "")
+  local assertion = oauth.trim(content)
   if assertion == "" then return fail("AUTH-001", "the federated token file " .. settings.file .. " is empty", 503) end
   return entra_request(config, "Entra ID (workload identity)", settings.tenant, {
     client_id = settings.client_id, client_assertion_type = ASSERTION_TYPE, client_assertion = assertion,
@@ -323,7 +254,7 @@ end
 
 local function managed_identity_result(what, response, err, attempts, secret)
   if not response then return nil, err end
-  local body = decode_body(response)
+  local body = decode_object(response.body)
   local status = response.status
   if status >= 200 and status < 300 then return token_result(what, response, body) end
   local detail = describe(what, response, body, secret)

@@ -11,7 +11,7 @@
 --                                 mutual TLS with ClientCertificate / ClientKey (RFC 8705)
 -- Extra form parameters: Scope, Audience (Auth0), Resource (Entra v1 style), ExtraTokenParameters.
 -- Entra ID without TokenEndpoint: TenantId + AuthorityHost / AZURE_AUTHORITY_HOST give the v2
--- endpoint, and on a v2 endpoint a Resource without Scope becomes <Resource>/.default
+-- endpoint (oauth.entra_token_endpoint), and on a v2 endpoint a Resource without Scope becomes <Resource>/.default
 -- (docs/providers/azure.md).
 --
 -- Returns {access_token, token_type, expires_in, scope} or nil, {code, message, status}:
@@ -22,7 +22,8 @@
 --   CFG-002  the server configuration cannot work with this provider
 
 local gw = gw
-local json = gw.json
+local oauth = gw.library("oauth")
+local fail, config_string, remote_text = oauth.fail, oauth.config_string, oauth.remote_text
 local string_format = string.format
 local tostring, tonumber, type, pairs = tostring, tonumber, type, pairs
 
@@ -30,22 +31,6 @@ local ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 local ASSERTION_LIFETIME = 300
 -- Used only when the IdP gives no expires_in and the token is not a JWT with an exp claim.
 local DEFAULT_LIFETIME = 300
-
--- IdP error codes that mean "these credentials or this grant will not work": retrying cannot help.
-local CREDENTIAL_ERRORS = {
-  invalid_client = true, unauthorized_client = true, invalid_grant = true,
-  invalid_scope = true, access_denied = true, invalid_target = true,
-}
-
-local function fail(code, message, status)
-  return nil, { code = code, message = message, status = status }
-end
-
-local function config_string(config, key)
-  local v = config[key]
-  if type(v) == "string" and v ~= "" then return v end
-  return nil
-end
 
 -- The client certificate and key go to TLS only for the mutual-TLS methods: with private_key_jwt a
 -- ClientCertificate is there for the assertion's x5t header (Entra), and handing libcurl a
@@ -63,14 +48,7 @@ local function auth_method(config)
 end
 
 local function tls_options(config)
-  local tls = { verify = true }
-  local verify = config.VerifySSL
-  if verify == false then
-    tls.verify = false
-  elseif type(verify) == "string" and verify ~= "" then
-    tls.ca_file = verify
-  end
-  tls.ca_file = config_string(config, "CaBundle") or tls.ca_file
+  local tls = oauth.tls_options(config)
   if MTLS_METHODS[auth_method(config)] then
     tls.cert_file = config_string(config, "ClientCertificate")
     tls.key_file = config_string(config, "ClientKey")
@@ -104,24 +82,6 @@ local function client_assertion(config, endpoint, method)
   }
 end
 
--- Entra ID without TokenEndpoint: <authority>/<TenantId>/oauth2/v2.0/token, the authority being
--- AuthorityHost, else AZURE_AUTHORITY_HOST (as the Azure SDK reads it; sovereign clouds such as
--- https://login.microsoftonline.us), else the public cloud. https only, except a loopback test host.
-local function entra_endpoint(config)
-  local tenant = config.TenantId
-  if not tenant:match("^[%w%.%-]+$") then return nil, "TenantId has invalid characters" end
-  local host = config_string(config, "AuthorityHost") or gw.env.get("AZURE_AUTHORITY_HOST")
-  if host == nil or host == "" then host = "https://login.microsoftonline.com" end
-  if not host:find("://", 1, true) then host = "https://" .. host end
-  host = host:gsub("/+$", "")
-  local scheme, hostname = host:match("^(%a+)://([^/:]+)")
-  local loopback = hostname == "127.0.0.1" or hostname == "localhost" or hostname == "[::1]"
-  if scheme == nil or not (scheme:lower() == "https" or (scheme:lower() == "http" and loopback)) then
-    return nil, "AuthorityHost must be an https URL"
-  end
-  return host .. "/" .. tenant .. "/oauth2/v2.0/token"
-end
-
 -- Entra v2 takes scopes, not a resource: without Scope, ask for <Resource>/.default.
 local function entra_scope(config, endpoint)
   if config_string(config, "Scope") or not endpoint:find("/oauth2/v2.0/token", 1, true) then return nil end
@@ -130,14 +90,11 @@ local function entra_scope(config, endpoint)
   return nil
 end
 
--- Builds the form, headers and TLS options for the configured client authentication method.
+-- Builds the form and the extra headers for the configured client authentication method.
 local function build_request(config, endpoint)
   local method = auth_method(config)
   local form = { grant_type = "client_credentials" }
-  local headers = {
-    ["Content-Type"] = "application/x-www-form-urlencoded",
-    ["Accept"] = "application/json",
-  }
+  local headers = {}
   local client_id = config_string(config, "ClientId")
   if not client_id then return fail("CFG-001", "ClientId is required by client_credentials") end
 
@@ -152,8 +109,7 @@ local function build_request(config, endpoint)
     form.client_id = client_id
     form.client_secret = config.ClientSecret
   elseif method == "client_secret_basic" then
-    local pair = gw.url.form_escape(client_id) .. ":" .. gw.url.form_escape(config.ClientSecret)
-    headers["Authorization"] = "Basic " .. gw.base64.encode(pair)
+    headers["Authorization"] = oauth.basic_auth(client_id, config.ClientSecret)
   elseif method == "client_secret_jwt" or method == "private_key_jwt" then
     local assertion, err = client_assertion(config, endpoint, method)
     if not assertion then return fail("CFG-002", "cannot build client assertion: " .. tostring(err)) end
@@ -179,53 +135,29 @@ local function build_request(config, endpoint)
       if form[k] == nil then form[k] = tostring(v) end
     end
   end
-  return { method = "POST", url = endpoint, headers = headers, body = gw.url.form_encode(form),
-           tls = tls_options(config) }
+  return form, headers
 end
 
 local function lifetime_of(body)
   local expires_in = tonumber(body.expires_in)  -- Entra v1 and some IdPs send a string
   if expires_in and expires_in > 0 then return expires_in end
-  local decoded = gw.jwt.decode(body.access_token)
-  if decoded and type(decoded.claims) == "table" and tonumber(decoded.claims.exp) then
-    local remaining = tonumber(decoded.claims.exp) - gw.time.now()
-    if remaining > 0 then return remaining end
-  end
+  local remaining = oauth.jwt_remaining(body.access_token)
+  if remaining and remaining > 0 then return remaining end
   return DEFAULT_LIFETIME
 end
 
--- Text from the IdP goes into error messages: bounded, and with the client secret masked in case
--- the IdP echoes the request back.
-local MAX_IDP_TEXT = 300
-
-local function idp_text(value, secret)
-  if type(value) ~= "string" then return nil end
-  local text = value
-  if secret and #secret >= 6 then
-    local start = text:find(secret, 1, true)
-    while start do
-      text = text:sub(1, start - 1) .. "***" .. text:sub(start + #secret)
-      start = text:find(secret, start + 3, true)
-    end
-  end
-  if #text > MAX_IDP_TEXT then text = text:sub(1, MAX_IDP_TEXT) .. "..." end
-  return text
-end
-
+-- Text from the IdP goes into error messages through remote_text: bounded, and with the client
+-- secret masked in case the IdP echoes the request back.
 local function interpret(response, secret)
   local status = response.status
-  local body = nil
-  if response.body and response.body ~= "" then
-    local ok, decoded = pcall(json.decode, response.body)
-    if ok and type(decoded) == "table" then body = decoded end
-  end
+  local body = oauth.decode_object(response.body)
 
   if status >= 200 and status < 300 then
     if not body or type(body.access_token) ~= "string" or body.access_token == "" then
       return fail("TOK-004", string_format("token endpoint answered %d without an access_token", status), 502)
     end
     local token_type = body.token_type
-    if token_type ~= nil and (type(token_type) ~= "string" or token_type:lower() ~= "bearer") then
+    if not oauth.is_bearer(token_type) then
       return fail("TOK-004", "unsupported token_type '" .. tostring(token_type) .. "'", 502)
     end
     return {
@@ -237,17 +169,12 @@ local function interpret(response, secret)
     }
   end
 
-  local idp_error = body and idp_text(body.error, secret) or nil
-  local description = body and idp_text(body.error_description, secret) or nil
+  local idp_error = body and remote_text(body.error, secret) or nil
+  local description = body and remote_text(body.error_description, secret) or nil
   local detail = string_format("token endpoint answered %d", status)
   if idp_error then detail = detail .. " error=" .. idp_error end
   if description then detail = detail .. " (" .. description .. ")" end
-
-  if status == 429 or status >= 500 then return fail("AUTH-005", detail, 503) end
-  if (body and CREDENTIAL_ERRORS[body.error]) or status == 401 or status == 403 then
-    return fail("AUTH-001", detail, 503)
-  end
-  return fail("AUTH-002", detail, 503)
+  return oauth.token_endpoint_error(status, body and body.error, detail)
 end
 
 return {
@@ -266,15 +193,16 @@ return {
   acquire = function(ctx)
     local config = ctx.config
     local endpoint = config_string(config, "TokenEndpoint")
-    if not endpoint and config_string(config, "TenantId") then
+    local tenant = config_string(config, "TenantId")
+    if not endpoint and tenant then
       local err
-      endpoint, err = entra_endpoint(config)
+      endpoint, err = oauth.entra_token_endpoint(config, tenant)
       if not endpoint then return fail("CFG-002", err) end
     end
     if not endpoint then return fail("CFG-001", "TokenEndpoint is required by client_credentials") end
-    local request, err = build_request(config, endpoint)
-    if not request then return nil, err end
-    local response, http_err = gw.http.request(request)
+    local form, headers = build_request(config, endpoint)
+    if not form then return nil, headers end
+    local response, http_err = oauth.post_form(endpoint, form, tls_options(config), headers)
     if not response then return nil, http_err end
     return interpret(response, config_string(config, "ClientSecret"))
   end,

@@ -24,6 +24,9 @@
 
 local gw = gw
 local json = gw.json
+local oauth = gw.library("oauth")
+local fail, nonempty, split_scopes = oauth.fail, oauth.nonempty, oauth.split_scopes
+local tls_options, decode_object, remote_text = oauth.tls_options, oauth.decode_object, oauth.remote_text
 local string_format = string.format
 local tostring, tonumber, type, pairs = tostring, tonumber, type, pairs
 
@@ -38,52 +41,6 @@ local TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 local ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 local ASSERTION_LIFETIME = 3600  -- the maximum Google accepts
 local DEFAULT_LIFETIME = 3600    -- only when Google gives no expires_in
-
-local CREDENTIAL_ERRORS = {
-  invalid_client = true, unauthorized_client = true, invalid_grant = true,
-  invalid_scope = true, access_denied = true, invalid_target = true,
-}
-
-local function fail(code, message, status)
-  return nil, { code = code, message = message, status = status }
-end
-
-local function nonempty(v)
-  if type(v) == "string" and v ~= "" then return v end
-  return nil
-end
-
-local function split_scopes(text)
-  local out = {}
-  for s in text:gmatch("%S+") do out[#out + 1] = s end
-  return out
-end
-
-local function tls_options(config)
-  local tls = { verify = true }
-  if config.VerifySSL == false then
-    tls.verify = false
-  elseif nonempty(config.VerifySSL) then
-    tls.ca_file = config.VerifySSL
-  end
-  tls.ca_file = nonempty(config.CaBundle) or tls.ca_file
-  return tls
-end
-
-local MAX_TEXT = 300
-
-local function bounded(value)
-  if type(value) ~= "string" then return nil end
-  if #value > MAX_TEXT then return value:sub(1, MAX_TEXT) .. "..." end
-  return value
-end
-
-local function decode_object(text)
-  if type(text) ~= "string" or text == "" then return nil end
-  local ok, decoded = pcall(json.decode, text)
-  if ok and type(decoded) == "table" then return decoded end
-  return nil
-end
 
 -- An HTTP answer of a Google token service, as a token or an error. `what` names the service.
 -- `field`/`expiry` select the answer's shape: OAuth2 (access_token/expires_in) or IAM Credentials
@@ -101,23 +58,18 @@ local function interpret(response, what, shape)
     description = err.message
     err = err.status
   end
-  err = bounded(err)
-  description = bounded(description)
+  err = remote_text(err)
+  description = remote_text(description)
   if err then detail = detail .. " error=" .. err end
   if description then detail = detail .. " (" .. description .. ")" end
-  if status == 429 or status >= 500 then return fail("AUTH-005", detail, 503) end
-  if (err and CREDENTIAL_ERRORS[err]) or status == 401 or status == 403 then
-    return fail("AUTH-001", detail, 503)
-  end
-  return fail("AUTH-002", detail, 503)
+  return oauth.token_endpoint_error(status, err, detail)
 end
 
 local function oauth_token(body, what)
   if not body or not nonempty(body.access_token) then
     return fail("TOK-004", what .. " answered without an access_token", 502)
   end
-  local token_type = body.token_type
-  if token_type ~= nil and (type(token_type) ~= "string" or token_type:lower() ~= "bearer") then
+  if not oauth.is_bearer(body.token_type) then
     return fail("TOK-004", what .. " answered an unsupported token_type", 502)
   end
   local expires_in = tonumber(body.expires_in)
@@ -127,31 +79,13 @@ end
 
 -- Seconds since the epoch of an RFC 3339 UTC time ("2026-11-22T18:00:00Z", fractions allowed).
 local function parse_rfc3339(text)
-  if type(text) ~= "string" then return nil end
-  local y, mo, d, h, mi, s = text:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)")
-  if not y then return nil end
-  local rest = text:sub(20):gsub("^%.%d+", "")
-  if rest ~= "Z" then return nil end
-  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
-  -- Days from the civil date (proleptic Gregorian), H. Hinnant's algorithm.
-  if mo <= 2 then y = y - 1 end
-  local era = y // 400
-  local yoe = y - era * 400
-  local mp = (mo + 9) % 12
-  local doy = (153 * mp + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  local days = era * 146097 + doe - 719468
-  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s)
+  local seconds, zone = oauth.parse_timestamp(text)
+  if zone ~= "Z" then return nil end
+  return seconds
 end
 
 local function post_form(url, form, config, extra_headers)
-  local headers = {
-    ["Content-Type"] = "application/x-www-form-urlencoded",
-    ["Accept"] = "application/json",
-  }
-  for k, v in pairs(extra_headers or {}) do headers[k] = v end
-  return gw.http.request { method = "POST", url = url, headers = headers,
-                           body = gw.url.form_encode(form), tls = tls_options(config) }
+  return oauth.post_form(url, form, tls_options(config), extra_headers)
 end
 
 -- ---- service account key file ----------------------------------------------------------------
@@ -217,7 +151,7 @@ local function subject_token(source, config, path)
     end
     return token
   elseif format_type == "text" then
-    local token = raw:gsub("^%s+", ""):gsub("%s+$", "")
+    local token = oauth.trim(raw)
     if token == "" then return fail("TOK-004", "the subject token source is empty", 502) end
     return token
   end
@@ -268,8 +202,7 @@ local function external_account(creds, config, scope, path)
   local headers = {}
   if nonempty(creds.client_id) and nonempty(creds.client_secret) then
     -- RFC 8693 client authentication, HTTP Basic as in RFC 6749 2.3.1.
-    headers["Authorization"] = "Basic " .. gw.base64.encode(
-        gw.url.form_escape(creds.client_id) .. ":" .. gw.url.form_escape(creds.client_secret))
+    headers["Authorization"] = oauth.basic_auth(creds.client_id, creds.client_secret)
   end
   local response, http_err = post_form(token_url, form, config, headers)
   if not response then return nil, http_err end
@@ -315,7 +248,7 @@ local function from_file(path, config, scope)
   if not creds then return fail("CFG-002", path .. ": not a JSON object") end
   if creds.type == "service_account" then return service_account(creds, config, scope, path) end
   if creds.type == "external_account" then return external_account(creds, config, scope, path) end
-  return fail("CFG-002", path .. ": unsupported credential type '" .. tostring(bounded(creds.type))
+  return fail("CFG-002", path .. ": unsupported credential type '" .. tostring(remote_text(creds.type))
               .. "' (service_account or external_account)")
 end
 

@@ -10,14 +10,11 @@
 --
 -- Returns {access_token, token_type, expires_in} or nil, {code, message, status}.
 
-local gw = gw
-local type, tonumber = type, tonumber
+local oauth = gw.library("oauth")
+local fail, jwt_remaining = oauth.fail, oauth.jwt_remaining
+local type = type
 
 local OPAQUE_LIFETIME = 86400
-
-local function fail(code, message, status)
-  return nil, { code = code, message = message, status = status }
-end
 
 return {
   name = "static_token",
@@ -33,13 +30,9 @@ return {
     if token:find("[%s%c]") then
       return fail("CFG-002", "Token contains whitespace or control characters")
     end
-    local lifetime = OPAQUE_LIFETIME
-    local decoded = gw.jwt.decode(token)
-    if decoded and type(decoded.claims) == "table" and tonumber(decoded.claims.exp) then
-      lifetime = tonumber(decoded.claims.exp) - gw.time.now()
-      if lifetime <= 0 then
-        return fail("TOK-004", "the configured Token is a JWT that has expired", 503)
-      end
+    local lifetime = jwt_remaining(token) or OPAQUE_LIFETIME
+    if lifetime <= 0 then
+      return fail("TOK-004", "the configured Token is a JWT that has expired", 503)
     end
     return { access_token = token, token_type = "Bearer", expires_in = lifetime }
   end,

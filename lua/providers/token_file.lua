@@ -17,14 +17,12 @@
 -- Returns {access_token, token_type, expires_in, refresh_in} or nil, {code, message, status}.
 
 local gw = gw
-local type, tonumber, pcall, math_floor = type, tonumber, pcall, math.floor
+local oauth = gw.library("oauth")
+local fail, jwt_remaining, trim = oauth.fail, oauth.jwt_remaining, oauth.trim
+local type, pcall, math_floor = type, pcall, math.floor
 
 local OPAQUE_LIFETIME = 300
 local DEFAULT_REFRESH = 30
-
-local function fail(code, message, status)
-  return nil, { code = code, message = message, status = status }
-end
 
 local function refresh_seconds(config)
   local v = config.TokenFileRefreshSeconds
@@ -57,18 +55,14 @@ return {
       return fail("TOK-004", "cannot read TokenFile " .. path, 503)
     end
     -- Trailing newlines and surrounding spaces are how editors and `echo` write files.
-    local token = content:match("^%s*(.-)%s*$")
+    local token = trim(content)
     if token == "" then return fail("TOK-004", "TokenFile " .. path .. " is empty", 503) end
     if token:find("[%s%c]") then
       return fail("TOK-004", "TokenFile " .. path .. " holds more than one token-like word", 503)
     end
-    local lifetime = OPAQUE_LIFETIME
-    local decoded = gw.jwt.decode(token)
-    if decoded and type(decoded.claims) == "table" and tonumber(decoded.claims.exp) then
-      lifetime = tonumber(decoded.claims.exp) - gw.time.now()
-      if lifetime <= 0 then
-        return fail("TOK-004", "TokenFile " .. path .. " holds a JWT that has expired", 503)
-      end
+    local lifetime = jwt_remaining(token) or OPAQUE_LIFETIME
+    if lifetime <= 0 then
+      return fail("TOK-004", "TokenFile " .. path .. " holds a JWT that has expired", 503)
     end
     -- The token engine never refreshes sooner than a tenth of a token's lifetime: report at most
     -- ten re-read periods so that refresh_in is honoured.

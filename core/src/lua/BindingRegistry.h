@@ -17,6 +17,7 @@
 
 #define GW_LUA_NAMESPACES(X) \
   X(Root)                    \
+  X(Library)                 \
   X(Json)                    \
   X(Time)                    \
   X(Env)                     \

@@ -9,6 +9,7 @@
 #include "gw/common/Log.h"
 #include "lua/JsonBridge.h"
 #include "lua/EngineServices.h"
+#include "lua/Library.h"
 #include "lua/ScriptLoader.h"
 #include "lua/ScriptWatcher.h"
 #include "lua/Snapshot.h"
@@ -143,6 +144,10 @@ Status ScriptEngine::Call(std::string_view script, std::string_view fn, const Ar
   if (!serving) return MakeError("LUA-007", "no Lua scripts are loaded");
   const auto index = serving->FindScript(script);
   if (!index) return MakeError("LUA-007", "unknown Lua script '" + std::string(script) + "'");
+  if (serving->Info().scripts[*index].kind == kLibraryKind) {
+    return MakeError("LUA-007", "Lua script '" + std::string(script) +
+                                    "' is a library: scripts use it through gw.library, the gateway never calls it");
+  }
   const auto function = serving->FindFunction(*index, fn);
   if (!function) {
     return MakeError("LUA-007", "Lua script '" + std::string(script) + "' has no function '" + std::string(fn) + "'");

@@ -10,6 +10,8 @@
 
 #include "gw/crypto/Hash.h"
 
+#include "lua/Library.h"
+
 namespace gw::lua {
 namespace fs = std::filesystem;
 namespace {
@@ -24,14 +26,37 @@ bool Hidden(const fs::path& path) {
 struct Found {
   std::string file;
   std::string relative;
+  size_t folder = 0;     // index in the configured folders
+  bool library = false;  // below lib/ of its folder
 };
+
+// Whether `path`, found `depth` folders below its script folder, lies below that folder's lib/.
+// Decided on the path as walked, not a resolved one: a linked file (a ConfigMap volume) counts
+// where it appears.
+bool InLibraryFolder(const fs::path& path, int depth) {
+  if (depth < 1) return false;
+  std::vector<fs::path> parts(path.begin(), path.end());
+  const size_t top = parts.size() - static_cast<size_t>(depth) - 1;  // first part below the folder
+  return parts[top] == fs::path(kLibraryFolder);
+}
+
+// Libraries first, in the order of the configured folders and by path within a folder (so a
+// library of a later folder can use the libraries of an earlier one), then every other script by
+// path. A file reached through two folders is kept once: as a library if either path makes it one,
+// otherwise as seen from the first folder.
+bool LoadsBefore(const Found& a, const Found& b) {
+  if (a.library != b.library) return a.library;
+  if (a.library) return a.folder != b.folder ? a.folder < b.folder : a.relative < b.relative;
+  return a.file != b.file ? a.file < b.file : a.folder < b.folder;
+}
 
 }  // namespace
 
 Result<ScriptSet> ReadScripts(const std::vector<std::string>& folders) {
   if (folders.empty()) return MakeError("LUA-010", "no script folder is configured");
   std::vector<Found> found;
-  for (const std::string& folder : folders) {
+  for (size_t index = 0; index < folders.size(); ++index) {
+    const std::string& folder = folders[index];
     std::error_code ec;
     if (!fs::is_directory(folder, ec)) {
       return MakeError("LUA-010", "script folder '" + folder + "' is not a readable directory");
@@ -46,10 +71,11 @@ Result<ScriptSet> ReadScripts(const std::vector<std::string>& folders) {
         continue;
       }
       if (path.extension() != ".lua" || !it->is_regular_file(ec)) continue;  // follows file links
-      found.push_back(Found{path.string(), fs::relative(path, folder, ec).generic_string()});
+      found.push_back(Found{path.string(), fs::relative(path, folder, ec).generic_string(), index,
+                            InLibraryFolder(path, it.depth())});
     }
   }
-  std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.file < b.file; });
+  std::sort(found.begin(), found.end(), LoadsBefore);
 
   ScriptSet set;
   std::set<std::string> canonicalSeen;
@@ -66,7 +92,7 @@ Result<ScriptSet> ReadScripts(const std::vector<std::string>& folders) {
     std::ostringstream text;
     if (size > 0) text << in.rdbuf();
     if (in.bad()) return MakeError("LUA-010", "cannot read script '" + f.file + "'");
-    set.sources.push_back(ScriptSource{f.file, f.relative, text.str()});
+    set.sources.push_back(ScriptSource{f.file, f.relative, text.str(), f.library});
   }
   if (set.sources.empty()) {
     std::string list;

@@ -9,13 +9,15 @@
 namespace gw::lua {
 
 struct ScriptSet {
-  std::vector<ScriptSource> sources;  // sorted by path
+  std::vector<ScriptSource> sources;  // in load order: libraries, then the others by path
   std::string digest;                 // SHA-256 hex, see DigestOf
 };
 
 // Every *.lua file below `folders` (recursive; entries whose name starts with '.' are skipped,
 // which also skips the hidden data folders of Kubernetes ConfigMap volumes and editor files),
-// sorted by path, each file once even if folders overlap. Files larger than 1 MiB are refused.
+// each file once even if folders overlap. Files below a `lib/` folder directly under a script
+// folder are libraries (ScriptSource::library) and come first, in folder order then by path;
+// the other files follow, sorted by path. Files larger than 1 MiB are refused.
 // Errors: LUA-010 (no folder, folder unreadable, no script, file unreadable or too large).
 Result<ScriptSet> ReadScripts(const std::vector<std::string>& folders);
 

@@ -11,6 +11,7 @@ struct ScriptSource {
   std::string file;      // path as found (chunk name, messages)
   std::string relative;  // path relative to its script folder (digest)
   std::string text;      // the exact bytes every state of the snapshot compiles
+  bool library = false;  // lies in lib/ directly under its script folder: must be kind "library"
 };
 
 struct ScriptMeta {

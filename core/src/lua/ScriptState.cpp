@@ -8,6 +8,7 @@
 
 #include "lua/EngineServices.h"
 #include "lua/JsonBridge.h"
+#include "lua/Library.h"
 #include "lua/LuaState.h"
 #include "lua/ProtectedCall.h"
 #include "lua/Sandbox.h"
@@ -84,8 +85,16 @@ void ValidateContract(lua_State* L, int t, const ScriptSource& source, ScriptMet
   const auto version = RawString(L, t, "version");
   if (!version || version->empty()) fail("field 'version' must be a non-empty string" + got("version"));
   const auto kind = RawString(L, t, "kind");
-  if (!kind || (*kind != "provider" && *kind != "policy" && *kind != "audit")) {
-    fail("field 'kind' must be \"provider\", \"policy\" or \"audit\"" + got("kind"));
+  if (!kind || (*kind != "provider" && *kind != "policy" && *kind != "audit" && *kind != kLibraryKind)) {
+    fail("field 'kind' must be \"provider\", \"policy\", \"audit\" or \"library\"" + got("kind"));
+  }
+  // Where a script lies says what it is, so a library cannot be mistaken for a provider (or the
+  // reverse) by a file dropped in the wrong folder.
+  if (source.library && *kind != kLibraryKind) {
+    fail("a script in a lib/ folder must have kind \"library\" (got \"" + *kind + "\")");
+  }
+  if (!source.library && *kind == kLibraryKind) {
+    fail("kind \"library\" is only allowed in a lib/ folder directly under a script folder");
   }
   const int schemaType = PushRaw(L, t, "schema");
   lua_pop(L, 1);
@@ -233,11 +242,15 @@ Status ScriptState::LoadScript(const ScriptSource& source, ScriptMeta& meta, boo
       fail("LUA-003", e.what());
       return;
     }
-    refs.reserve(meta.functions.size());
-    for (const std::string& name : meta.functions) {
-      lua_pushlstring(L, name.data(), name.size());     // stack: contract, name
-      lua_rawget(L, 1);                                  // stack: contract, fn
-      refs.push_back(luaL_ref(L, LUA_REGISTRYINDEX));    // stack: contract
+    if (meta.info.kind == kLibraryKind) {
+      RegisterLibrary(L, 1, meta.info.name);             // scripts call its functions, the gateway never
+    } else {
+      refs.reserve(meta.functions.size());
+      for (const std::string& name : meta.functions) {
+        lua_pushlstring(L, name.data(), name.size());   // stack: contract, name
+        lua_rawget(L, 1);                                // stack: contract, fn
+        refs.push_back(luaL_ref(L, LUA_REGISTRYINDEX));  // stack: contract
+      }
     }
     if (!runSelfTest || !meta.hasSelfTest) return;
     PushRaw(L, 1, "self_test");                          // stack: contract, self_test

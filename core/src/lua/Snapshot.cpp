@@ -1,6 +1,7 @@
 #include "lua/Snapshot.h"
 
 #include "lua/EngineServices.h"
+#include "lua/Library.h"
 
 namespace gw::lua {
 
@@ -42,6 +43,7 @@ std::optional<size_t> Snapshot::FindScript(std::string_view name) const {
 }
 
 std::optional<size_t> Snapshot::FindFunction(size_t script, std::string_view function) const {
+  if (scripts_[script].info.kind == kLibraryKind) return std::nullopt;  // used by scripts only
   const auto& functions = scripts_[script].functions;
   for (size_t i = 0; i < functions.size(); ++i) {
     if (functions[i] == function) return i;

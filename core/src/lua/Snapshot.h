@@ -38,6 +38,7 @@ class Snapshot {
   void MarkPublished(uint64_t version, int64_t unixMs);
 
   std::optional<size_t> FindScript(std::string_view name) const;
+  // None for a library: its functions are for other scripts (gw.library), not for the gateway.
   std::optional<size_t> FindFunction(size_t script, std::string_view function) const;
 
   // Leases a state (creating it if needed, within the pool cap) and runs the function.

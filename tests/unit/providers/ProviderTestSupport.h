@@ -93,14 +93,15 @@ inline std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
-// A folder under the system temp directory holding copies of the named provider scripts; removed
-// at destruction.
+// A folder under the system temp directory holding copies of the named provider scripts and of
+// the shipped libraries they use (lua/lib/ as lib/); removed at destruction.
 class ScriptFolder {
  public:
   explicit ScriptFolder(const std::vector<std::string>& providers) {
     std::string pattern = (std::filesystem::temp_directory_path() / "gw-providers-test-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = pattern;
+    std::filesystem::copy(SourcePath("lua/lib"), std::filesystem::path(path_) / "lib");
     for (const std::string& name : providers) {
       std::filesystem::copy_file(SourcePath("lua/providers/" + name + ".lua"),
                                  std::filesystem::path(path_) / (name + ".lua"));

@@ -1,9 +1,10 @@
 #pragma once
 // The Lua 5.4 runtime as the rest of the gateway sees it.
 //
-// Scripts (lua/providers/*.lua, lua/policies/**/*.lua) are untrusted text. Reload() compiles every
-// script of the configured folders in a throwaway state, checks each script's contract table and,
-// only if all of them pass, publishes a new immutable Snapshot atomically. Calls in flight keep the
+// Scripts (lua/providers/*.lua, lua/policies/**/*.lua, and lua/lib/*.lua, the libraries they share,
+// which load first: see lua/Library.h) are untrusted text. Reload() compiles every script of the
+// configured folders in a throwaway state, checks each script's contract table and, only if all
+// of them pass, publishes a new immutable Snapshot atomically. Calls in flight keep the
 // snapshot they started with (they hold a shared_ptr); a failed reload leaves the serving snapshot
 // untouched and returns the first problem with file and line.
 //
@@ -16,7 +17,7 @@
 //   LUA-001 syntax error            LUA-002 error while running the chunk at load
 //   LUA-003 invalid contract table  LUA-004 instruction deadline exceeded
 //   LUA-005 memory limit exceeded   LUA-006 runtime error during a call
-//   LUA-007 unknown script/function LUA-008 invalid return value (not JSON-convertible)
+//   LUA-007 unknown script/function (or a library) LUA-008 invalid return value (not JSON-convertible)
 //   LUA-009 the script returned an error (`return nil, "reason"` or `nil, {code=..., message=...}`;
 //           a `code` given by the script replaces LUA-009)
 //   LUA-010 no scripts / folder unreadable / duplicate script name
@@ -42,7 +43,7 @@ struct ScriptInfo {
   std::string file;     // path as loaded
   std::string name;     // contract `name`, unique within a snapshot
   std::string version;  // contract `version`
-  std::string kind;     // "provider" | "policy" | "audit"
+  std::string kind;     // "provider" | "policy" | "audit" | "library" (shared code, never called)
 };
 
 struct SnapshotInfo {

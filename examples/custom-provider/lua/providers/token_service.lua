@@ -7,6 +7,12 @@
 --
 -- ClientSecret is one of the gateway's secret keys, so it may be written as env:NAME, file:/path or
 -- keyvault:... and is masked in logs. The script never logs it, nor the token.
+--
+-- The shipped library `oauth` (lua/lib/oauth.lua, docs/lua-api.md "Sharing code: libraries")
+-- gives the error return, the settings helpers and the TLS options the shipped providers use.
+local oauth = gw.library("oauth")
+local fail, config_string, nonempty = oauth.fail, oauth.config_string, oauth.nonempty
+
 local M = {
   name = "token_service",
   version = "1.0.0",
@@ -14,14 +20,10 @@ local M = {
   schema = { required = { "TokenEndpoint", "ClientId", "ClientSecret" } },
 }
 
-local function fail(code, message, status)
-  return nil, { code = code, message = message, status = status }
-end
-
 function M.acquire(ctx)
   local c = ctx.config
   for _, key in ipairs(M.schema.required) do
-    if type(c[key]) ~= "string" or c[key] == "" then
+    if not config_string(c, key) then
       return fail("CFG-002", "token_service needs " .. key, 500)
     end
   end
@@ -31,7 +33,7 @@ function M.acquire(ctx)
     headers = { ["Content-Type"] = "application/json", ["Accept"] = "application/json" },
     body = gw.json.encode { client = c.ClientId, secret = c.ClientSecret, audience = c.Audience or "" },
     timeout_ms = 5000,
-    tls = { verify = c.VerifySSL ~= false, ca_file = c.CaBundle },
+    tls = oauth.tls_options(c),  -- VerifySSL and CaBundle, as every shipped provider reads them
   }
   if not response then
     return fail(err.code, "token service unreachable: " .. err.message, 503)
@@ -43,8 +45,8 @@ function M.acquire(ctx)
   if response.status ~= 200 then
     return fail("AUTH-005", "token service answered HTTP " .. response.status, 502)
   end
-  local body = gw.json.decode(response.body)
-  if type(body) ~= "table" or type(body.token) ~= "string" or body.token == "" or type(body.ttl) ~= "number" then
+  local body = oauth.decode_object(response.body)
+  if not body or not nonempty(body.token) or type(body.ttl) ~= "number" then
     return fail("TOK-004", "token service answer has no token/ttl", 502)
   end
   return { access_token = body.token, token_type = "Bearer", expires_in = body.ttl }
