@@ -44,13 +44,6 @@ bool IsValidHeaderValue(const std::string& v) {
   return true;
 }
 
-std::string Trim(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
-  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
-  return std::string(s.substr(b, e - b));
-}
-
 struct Transfer {
   HttpResponse* response = nullptr;
   size_t maxBody = 0;
@@ -87,16 +80,7 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
     return n;
   }
   if (line == "\r\n" || line == "\n") return n;
-  if ((line[0] == ' ' || line[0] == '\t') && !headers.empty()) {  // obsolete line folding
-    headers.back().second += " " + Trim(line);
-    return n;
-  }
-  const size_t colon = line.find(':');
-  if (colon == std::string_view::npos || colon == 0) return n;  // not a header line; ignore
-  std::string name(line.substr(0, colon));
-  std::transform(name.begin(), name.end(), name.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  headers.emplace_back(std::move(name), Trim(line.substr(colon + 1)));
+  AddHeaderLine(line, headers);
   return n;
 }
 

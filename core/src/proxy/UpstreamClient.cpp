@@ -18,13 +18,6 @@ namespace gw::proxy {
 
 namespace {
 
-std::string Trim(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
-  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
-  return std::string(s.substr(b, e - b));
-}
-
 std::string HostPortOf(const std::string& url) {
   std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), &curl_url_cleanup);
   if (!u || curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return "<invalid url>";
@@ -104,16 +97,7 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
     }
     return n;
   }
-  if ((line[0] == ' ' || line[0] == '\t') && !x->headers.empty()) {  // obsolete line folding
-    x->headers.back().second += " " + Trim(line);
-    return n;
-  }
-  const size_t colon = line.find(':');
-  if (colon == std::string_view::npos || colon == 0) return n;  // not a header line; ignored
-  std::string name(line.substr(0, colon));
-  std::transform(name.begin(), name.end(), name.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  x->headers.emplace_back(std::move(name), Trim(line.substr(colon + 1)));
+  http::AddHeaderLine(line, x->headers);
   return n;
 }
 

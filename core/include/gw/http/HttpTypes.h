@@ -13,6 +13,11 @@ namespace gw::http {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+// Adds one received header line (not the status line) to `headers`, as both libcurl clients read
+// answers: the name lower-cased, the value trimmed; a line starting with a space or tab continues
+// the previous header (obsolete folding); a blank line or one without a name is ignored.
+void AddHeaderLine(std::string_view line, Headers& headers);
+
 struct TlsOptions {
   bool verifyPeer = true;          // false only when the operator explicitly set VerifySSL: false
   std::string caBundle;            // PEM file; empty: system default
