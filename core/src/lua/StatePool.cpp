@@ -47,8 +47,10 @@ Result<StatePool::Lease> StatePool::Acquire(std::chrono::steady_clock::time_poin
       returned_.notify_one();
       return created.GetError();
     }
-    if (returned_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
-        live_ >= maxStates_) {
+    ++waiters_;
+    const std::cv_status waited = returned_.wait_until(lock, deadline);
+    --waiters_;
+    if (waited == std::cv_status::timeout && idle_.empty() && live_ >= maxStates_) {
       return MakeError("LUA-004", "no Lua state became free within the call's time budget", 504);
     }
   }
@@ -66,12 +68,14 @@ void StatePool::Release(std::unique_ptr<ScriptState> state) {
     returned_.notify_one();
     return;
   }
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     idle_.push_back(std::move(state));
     idleOwners_.push_back(std::this_thread::get_id());
+    wake = waiters_ > 0;
   }
-  returned_.notify_one();
+  if (wake) returned_.notify_one();
 }
 
 StatePool::Stats StatePool::GetStats() const {

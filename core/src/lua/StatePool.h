@@ -60,6 +60,8 @@ class StatePool {
   const Factory factory_;
   mutable std::mutex mutex_;
   std::condition_variable returned_;
+  size_t waiters_ = 0;  // callers blocked in Acquire (guarded by mutex_): Release signals only then,
+                        // since signalling touches the condition variable's shared state every call
   std::vector<std::unique_ptr<ScriptState>> idle_;  // LIFO: the most recently used state is warm
   // idleOwners_[i]: the thread that released idle_[i]. A thread gets back the state it used last
   // when it is idle: a state's memory then stays on one thread's malloc arena. Handing states
