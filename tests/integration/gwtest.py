@@ -3,7 +3,6 @@
     orthanc = gateway_orthanc(ws, servers={"cloud": {...}}, scripts=copy_scripts(ws))
 """
 import shutil
-from pathlib import Path
 
 from harness import DICOMWEB_PLUGIN, Orthanc, env, wait_until
 

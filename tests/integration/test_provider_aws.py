@@ -14,7 +14,7 @@ import time
 
 from harness import env, testing, wait_until
 from harness.aws import ROLE_ARN, FakeAws, botocore_authorization
-from harness.dicom import make_study, sha256, sop_instance_uid
+from harness.dicom import make_study
 from harness.http import request
 from harness.orthanc import DICOMWEB_PLUGIN, Orthanc
 from gwtest import assert_no_secret, gateway_orthanc, wait_proxy_definition
@@ -85,24 +85,6 @@ class ProviderAws(testing.TestCase):
     def qido_studies(self, orthanc, server="aws", **arguments):
         return orthanc.rest("POST", f"/dicom-web/servers/{server}/qido", json={"Uri": "/studies", "Arguments": arguments})
 
-    def backend_hashes(self, study_uid):
-        found = self.backend.rest("POST", "/tools/lookup", body=study_uid.encode()).json()
-        if not found:
-            return {}
-        out = {}
-        for inst in self.backend.get_json(f"/studies/{found[0]['ID']}/instances"):
-            data = self.backend.instance_file(inst["ID"])
-            out[sop_instance_uid(data)] = sha256(data)
-        return out
-
-    def local_hashes(self, orthanc, study):
-        out = {}
-        for sop in study.sha256_by_sop:
-            oid = orthanc.find_instance(sop)
-            if oid is not None:
-                out[sop] = sha256(orthanc.instance_file(oid))
-        return out
-
     def requests_since(self, mark):
         return self.cloud.signed_requests[mark:]
 
@@ -117,7 +99,7 @@ class ProviderAws(testing.TestCase):
         self.assertEqual(r.status, 200, r.text)
         job = self.a.wait_job(r.json()["ID"], timeout=300)
         self.assertEqual(job["State"], "Success", job)
-        self.assertEqual(self.backend_hashes(study.study_instance_uid), study.sha256_by_sop)
+        self.assertEqual(self.backend.study_hashes(study.study_instance_uid), study.sha256_by_sop)
 
         posts = [e for e in self.requests_since(mark) if e[0] == "POST"]
         self.assertTrue(posts, "the STOW never reached the HealthImaging endpoint")
@@ -149,13 +131,13 @@ class ProviderAws(testing.TestCase):
 
         # WADO-RS retrieve back into A after deleting the study there.
         self.assertEqual(self.a.rest("DELETE", f"/studies/{study_id}").status, 200)
-        self.assertEqual(self.local_hashes(self.a, study), {})
+        self.assertEqual(self.a.instance_hashes(study.sha256_by_sop), {})
         r = self.a.rest("POST", "/dicom-web/servers/aws/retrieve",
                         json={"Resources": [{"Study": study.study_instance_uid}], "Asynchronous": True})
         self.assertEqual(r.status, 200, r.text)
         job = self.a.wait_job(r.json()["ID"], timeout=300)
         self.assertEqual(job["State"], "Success", job)
-        self.assertEqual(self.local_hashes(self.a, study), study.sha256_by_sop)
+        self.assertEqual(self.a.instance_hashes(study.sha256_by_sop), study.sha256_by_sop)
         gets = [e for e in self.requests_since(mark) if e[0] == "GET"]
         self.assertTrue(any(p.startswith("/datastore/ds-container/studies/") for _, p, _, _ in gets))
 

@@ -105,25 +105,6 @@ class ProxyDataflow(testing.TestCase):
         self.assertEqual(r.status, 200, r.text)
         return orthanc.wait_job(r.json()["ID"], timeout=300)
 
-    def backend_hashes(self, study_uid):
-        b = self.upstream.backend
-        found = b.rest("POST", "/tools/lookup", body=study_uid.encode()).json()
-        if not found:
-            return {}
-        out = {}
-        for inst in b.get_json(f"/studies/{found[0]['ID']}/instances"):
-            data = b.instance_file(inst["ID"])
-            out[sop_instance_uid(data)] = sha256(data)
-        return out
-
-    def local_hashes(self, orthanc, study):
-        out = {}
-        for sop in study.sha256_by_sop:
-            oid = orthanc.find_instance(sop)
-            if oid is not None:
-                out[sop] = sha256(orthanc.instance_file(oid))
-        return out
-
     # -- tests ---------------------------------------------------------------------------------
 
     def test_stow_qido_retrieve_round_trip_byte_identical(self):
@@ -131,7 +112,7 @@ class ProxyDataflow(testing.TestCase):
         mark = self.upstream.log_mark()
         job = self.stow(self.a, self.load(self.a, study))
         self.assertEqual(job["State"], "Success", job)
-        self.assertEqual(self.backend_hashes(study.study_instance_uid), study.sha256_by_sop)
+        self.assertEqual(self.upstream.backend.study_hashes(study.study_instance_uid), study.sha256_by_sop)
         posts = [e for e in self.upstream.new_entries(mark) if e["method"] == "POST"]
         self.assertTrue(posts)
         for e in posts:
@@ -165,7 +146,7 @@ class ProxyDataflow(testing.TestCase):
         self.assertEqual(r.status, 200, r.text)
         job = self.c.wait_job(r.json()["ID"], timeout=300)
         self.assertEqual(job["State"], "Success", job)
-        self.assertEqual(self.local_hashes(self.c, study), study.sha256_by_sop)
+        self.assertEqual(self.c.instance_hashes(study.sha256_by_sop), study.sha256_by_sop)
         # The multipart answers went through part by part.
         self.assertRegex(self.c.log_text(), r"proxy: GET server 'cloud' -> 200 \(\d+ bytes, [1-9]\d* parts")
 
@@ -201,7 +182,7 @@ class ProxyDataflow(testing.TestCase):
         answer = r.json()
         self.assertIn("00081198", answer)  # FailedSOPSequence
         self.assertEqual(len(answer["00081198"]["Value"]), 2)
-        self.assertEqual(self.backend_hashes(study.study_instance_uid), {})
+        self.assertEqual(self.upstream.backend.study_hashes(study.study_instance_uid), {})
 
     def test_delete_through_the_route(self):
         study = make_study(2, seed=24)
@@ -213,7 +194,7 @@ class ProxyDataflow(testing.TestCase):
         mark = self.upstream.log_mark()
         r = proxy_request(self.a, "native", "DELETE", f"studies/{study_id}", secret=native_secret)
         self.assertEqual(r.status, 200, r.text)
-        self.assertEqual(self.backend_hashes(study.study_instance_uid), {})
+        self.assertEqual(self.upstream.backend.study_hashes(study.study_instance_uid), {})
         # (entries of the secret capture's QIDO may be logged after the mark: look for the DELETE)
         entry = wait_until(lambda: next((e for e in self.upstream.access_entries()[mark:] if e["method"] == "DELETE"),
                                         None), 10, "the DELETE in the access log")
@@ -250,7 +231,7 @@ class ProxyDataflow(testing.TestCase):
         posts = [e for e in self.upstream.new_entries(mark, min_count=2) if e["method"] == "POST"]
         self.assertEqual([(e["status"], e["auth"]) for e in posts[:2]], [(401, "inactive"), (200, "active")])
         self.assertLess(posts[0]["request_length"], 4096)  # the refused attempt carried no body
-        self.assertEqual(self.backend_hashes(study.study_instance_uid), study.sha256_by_sop)
+        self.assertEqual(self.upstream.backend.study_hashes(study.study_instance_uid), study.sha256_by_sop)
 
     def test_a_401_that_persists_comes_back_with_its_challenge(self):
         secret = self.capture.secret(self.a, "refusing")  # its QIDO fails (401); the secret is captured anyway
@@ -312,7 +293,7 @@ class ProxyDataflow(testing.TestCase):
         self.assertGreater(study.total_bytes, 48_000_000)
         job = self.stow(self.a, self.load(self.a, study))
         self.assertEqual(job["State"], "Success", job)
-        self.assertEqual(self.backend_hashes(study.study_instance_uid), study.sha256_by_sop)
+        self.assertEqual(self.upstream.backend.study_hashes(study.study_instance_uid), study.sha256_by_sop)
 
     def test_unreachable_upstream_is_502_with_the_net_code(self):
         # Nothing listens behind "down". Its QIDO (which lets the Lua filter capture the secret)

@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import threading
-import time
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 

@@ -10,7 +10,7 @@ import re
 import subprocess
 import time
 
-from harness import env, jose, testing, wait_until
+from harness import env, jose, testing
 from harness.idp import IdentityProvider, IdpClient, IdpResource
 from gwtest import assert_no_secret, gateway_orthanc
 

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 from . import env as harness_env
+from .dicom import sha256, sop_instance_uid
 from .errors import HarnessError
 from .http import basic_auth, request, try_request
 from .process import wait_until
@@ -228,6 +229,30 @@ class Orthanc:
             if item.get("Type") == "Instance":
                 return item["ID"]
         return None
+
+    def study_hashes(self, study_instance_uid):
+        """{SOPInstanceUID: SHA-256} of every stored file of the study ({} when the study is not
+        here): compare with Study.sha256_by_sop for an end-to-end byte check."""
+        r = self.rest("POST", "/tools/lookup", body=study_instance_uid.encode())
+        if r.status != 200:
+            raise HarnessError("HAR-207", f"/tools/lookup failed: {r.status}")
+        out = {}
+        for item in r.json():
+            if item.get("Type") != "Study":
+                continue
+            for inst in self.get_json(f"/studies/{item['ID']}/instances"):
+                data = self.instance_file(inst["ID"])
+                out[sop_instance_uid(data)] = sha256(data)
+        return out
+
+    def instance_hashes(self, sop_instance_uids):
+        """{SOPInstanceUID: SHA-256 of the stored file} for those of the given instances stored here."""
+        out = {}
+        for sop in sop_instance_uids:
+            oid = self.find_instance(sop)
+            if oid is not None:
+                out[sop] = sha256(self.instance_file(oid))
+        return out
 
     def wait_job(self, job_id, timeout=120.0):
         """Wait for a job to reach Success or Failure; returns the final job JSON."""
