@@ -42,7 +42,9 @@ void TargetHealth::ReportFailure(size_t target, Clock::time_point now) {
 
 void TargetHealth::ReportSuccess(size_t target) {
   if (target >= size_) return;
-  if (downUntil_[target].exchange(0, std::memory_order_relaxed) != 0) {
+  // Called for every successful exchange: read first, so a healthy target's line is never written.
+  if (downUntil_[target].load(std::memory_order_relaxed) != 0 &&
+      downUntil_[target].exchange(0, std::memory_order_relaxed) != 0) {
     changedAtMs_[target].store(NowUnixMs(), std::memory_order_relaxed);
   }
 }

@@ -10,19 +10,13 @@
 #include <vector>
 
 #include "ProviderTestSupport.h"
+#include "gw/service/ProviderAccess.h"
 
 namespace gw::providers::test {
 
-// Every variable the provider may read; each test starts with all of them unset.
-inline const std::vector<std::string>& AwsEnvNames() {
-  static const std::vector<std::string> kNames = {
-      "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION",
-      "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME", "AWS_ENDPOINT_URL_STS",
-      "AWS_ENDPOINT_URL", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-      "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-      "AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_DISABLED"};
-  return kNames;
-}
+// Every variable the provider may read, exactly the list the gateway allowlists for it; each test
+// starts with all of them unset.
+inline const std::vector<std::string>& AwsEnvNames() { return gw::service::AwsSigV4EnvNames(); }
 
 // Sets the given variables for the lifetime of the object, every other AWS variable unset.
 class AwsEnv : public CleanEnv {
