@@ -259,7 +259,7 @@ SharedTokenSource::Lookup SharedTokenSource::TryShared(token::SteadyTime deadlin
 Result<token::TokenRecord> SharedTokenSource::FetchChecked(token::SteadyTime deadline) {
   if (misses_) misses_->Inc();
   auto result = inner_->Fetch(deadline);
-  if (!result.Ok()) return result;
+  if (!result.Ok() || options_.innerValidates) return result;
   if (Status valid = Validate(result.Value()); !valid.Ok()) {
     OPENSSL_cleanse(result.Value().accessToken.data(), result.Value().accessToken.size());
     return valid.GetError();

@@ -264,9 +264,11 @@ gw::Status Gateway::RegisterTokens(std::shared_ptr<http::IHttpClient> http, std:
     if (redis) {
       cache::SharedCacheOptions shared;
       shared.refresh.buffer = key.refreshBuffer;
-      // Only tokens that pass the server's JWT checks are shared, and a shared one is checked again.
+      // Only tokens that pass the server's JWT checks are shared (LuaTokenSource checks what it
+      // acquires), and a token read from Redis is checked again before it is used.
       if (validator) {
         shared.validator = [validator](const token::TokenRecord& r) { return validator->Check(r.accessToken); };
+        shared.innerValidates = true;
       }
       top = std::make_shared<cache::SharedTokenSource>(std::move(top), redis, config_.global.redisEncryptionKey, id,
                                                        clock, name, metrics_, shared);

@@ -386,6 +386,26 @@ TEST_CASE("SharedTokenSource/only validated tokens are shared or served", "[cach
     REQUIRE(opened.has_value());
     CHECK(opened->accessToken == second.Value().accessToken);
   }
+  SECTION("an inner source that validates itself is not second-guessed, Redis reads still are") {
+    SharedCacheOptions trusting = checked;
+    trusting.innerValidates = true;  // the inner source applies the same check (LuaTokenSource)
+    int checks = 0;
+    trusting.validator = [&checks, inner = checked.validator](const token::TokenRecord& r) {
+      ++checks;
+      return inner(r);
+    };
+    Replica a(server, idp, kKeyA, milliseconds(0), kKeyId, trusting);
+    auto first = a.Fetch();  // fresh from the inner source: stored without a second check
+    REQUIRE(first.Ok());
+    CHECK(checks == 0);
+    CHECK(server.Run({"EXISTS", ValueKey()}).integer == 1);
+    Replica b(server, idp, kKeyA, milliseconds(0), kKeyId, trusting);
+    auto second = b.Fetch();  // token 1 read from Redis: checked, refused, replaced
+    REQUIRE(second.Ok());
+    CHECK(checks == 1);
+    CHECK(b.inner->calls == 1);
+    CHECK(second.Value().accessToken != first.Value().accessToken);
+  }
   SECTION("with Redis down the check still applies") {
     Replica a(server, idp, kKeyA, milliseconds(0), kKeyId, checked);
     server.Stop();

@@ -68,6 +68,10 @@ struct SharedCacheOptions {
   // Optional check of every token this level stores or takes (see above); its error (TOK-005) is
   // what Fetch() returns for a freshly acquired token that fails. Called without locks held.
   std::function<Status(const token::TokenRecord&)> validator;
+  // True when the inner source already applies this same validator to every token it returns
+  // (the gateway's LuaTokenSource does, inside the audited and retried fetch): a fresh token is
+  // then stored as it comes, and only tokens read from Redis are checked here. Not checked twice.
+  bool innerValidates = false;
 };
 
 class SharedTokenSource final : public token::ITokenSource {
