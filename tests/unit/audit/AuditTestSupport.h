@@ -1,5 +1,7 @@
 #pragma once
 // Helpers of the audit tests: sealed test chains, file contents, line surgery.
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -34,6 +36,42 @@ inline std::string MakeChain(int n, ChainPosition start = {}) {
   }
   return text;
 }
+
+// Real write failures for this process: files cannot grow past `bytes` (RLIMIT_FSIZE) and a write
+// past it fails with EFBIG (SIGXFSZ ignored) until Lift(), or the end of the scope.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(uint64_t bytes) {
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    ::sigaction(SIGXFSZ, &ignore, &previous_);
+    ::getrlimit(RLIMIT_FSIZE, &old_);
+    struct rlimit limited = old_;
+    limited.rlim_cur = bytes;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &limited) == 0);
+    active_ = true;
+  }
+  ~FileSizeLimit() {
+    if (active_) Restore();
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+  void Lift() {
+    REQUIRE(Restore());
+  }
+
+ private:
+  bool Restore() {
+    active_ = false;
+    const bool ok = ::setrlimit(RLIMIT_FSIZE, &old_) == 0;
+    ::sigaction(SIGXFSZ, &previous_, nullptr);
+    return ok;
+  }
+  struct sigaction previous_ {};
+  struct rlimit old_ {};
+  bool active_ = false;
+};
 
 inline std::vector<std::string> SplitLines(const std::string& text) {
   std::vector<std::string> lines;

@@ -1,7 +1,5 @@
 // AuditLog with the real ScriptEngine: the shipped phi_redaction rule, rule failures (fail
 // closed), dropping, pipelines, secret masking, the snapshot version, many threads.
-#include <signal.h>
-#include <sys/resource.h>
 
 #include <thread>
 
@@ -279,14 +277,7 @@ TEST_CASE("AuditLog/FailClosed: not accepting while records cannot be written or
   CHECK(rig.log->Accepting());
   const uint64_t size = ReadAll(rig.config.file).size();
 
-  struct sigaction ignore {}, previous {};
-  ignore.sa_handler = SIG_IGN;
-  ::sigaction(SIGXFSZ, &ignore, &previous);
-  struct rlimit old {};
-  ::getrlimit(RLIMIT_FSIZE, &old);
-  struct rlimit limited = old;
-  limited.rlim_cur = size + 10;
-  REQUIRE(::setrlimit(RLIMIT_FSIZE, &limited) == 0);
+  FileSizeLimit limit(size + 10);
 
   rig.log->Record(AuditEvent("stuck.in.writer"));
   for (int i = 0; i < 200 && rig.log->Writer().Healthy(); ++i) std::this_thread::sleep_for(10ms);
@@ -297,8 +288,7 @@ TEST_CASE("AuditLog/FailClosed: not accepting while records cannot be written or
   CHECK(dropped >= 4);
   CHECK(rig.metrics->GetCounter("dicomweb_oauth_audit_write_errors_total", "").Value() >= 1);
 
-  REQUIRE(::setrlimit(RLIMIT_FSIZE, &old) == 0);
-  ::sigaction(SIGXFSZ, &previous, nullptr);
+  limit.Lift();
   REQUIRE(rig.log->Flush(5s));
   CHECK(rig.log->Accepting());
   const auto lines = rig.Lines();

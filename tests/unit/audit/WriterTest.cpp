@@ -1,7 +1,5 @@
 // AuditFileWriter against real files: permissions, chain continuation across restarts, refusal of
 // a damaged or locked file, and many producers at once.
-#include <signal.h>
-#include <sys/resource.h>
 
 #include <atomic>
 #include <set>
@@ -190,14 +188,7 @@ TEST_CASE("AuditFileWriter/a failing write keeps the records and the chain intac
   REQUIRE(w.Flush(5s));
   const uint64_t size = ReadAll(path).size();
 
-  struct sigaction ignore {}, previous {};
-  ignore.sa_handler = SIG_IGN;
-  ::sigaction(SIGXFSZ, &ignore, &previous);
-  struct rlimit old {};
-  ::getrlimit(RLIMIT_FSIZE, &old);
-  struct rlimit limited = old;
-  limited.rlim_cur = size + 100;  // room for a partial line only
-  REQUIRE(::setrlimit(RLIMIT_FSIZE, &limited) == 0);
+  FileSizeLimit limit(size + 100);  // room for a partial line only
 
   REQUIRE(w.Enqueue(Record(std::string(300, 'y')), 1s));
   for (int i = 0; i < 200 && errors == 0; ++i) std::this_thread::sleep_for(10ms);
@@ -205,8 +196,7 @@ TEST_CASE("AuditFileWriter/a failing write keeps the records and the chain intac
   CHECK_FALSE(w.Healthy());
   CHECK(ReadAll(path).size() == size);  // the partial line was cut back
 
-  REQUIRE(::setrlimit(RLIMIT_FSIZE, &old) == 0);
-  ::sigaction(SIGXFSZ, &previous, nullptr);
+  limit.Lift();
   REQUIRE(w.Flush(5s));
   CHECK(w.Healthy());
   // onRecovered runs on the writer thread just after it wakes Flush(): give it a moment.
