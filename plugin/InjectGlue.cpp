@@ -16,6 +16,7 @@
 
 #include "DicomWebServers.h"
 #include "OrthancGlue.h"
+#include "PolicyAudit.h"
 #include "gw/audit/IAuditSink.h"
 #include "gw/common/Json.h"
 #include "gw/common/Log.h"
@@ -43,13 +44,8 @@ void AuditClientCall(OrthancPluginHttpMethod method, const char* uri, const std:
     event.Set("code", refused->code);
     event.Set("reason", refused->message);
   }
-  if (decision) {
-    // An allowed call records which policies let it through and why, as a denial does. No target:
-    // the client stage cannot route (the DICOMweb plugin uses the server's own definition).
-    if (!decision->policies.empty()) event.Set("policies", decision->policies);
-    if (!decision->allow && !decision->policy.empty()) event.Set("policy", decision->policy);
-    if (decision->allow && !decision->reason.empty()) event.Set("policyReason", decision->reason);
-  }
+  // No target: the client stage cannot route (the DICOMweb plugin uses the server's own definition).
+  if (decision) SetDecisionFields(event, *decision, true);
   g_audit->Record(std::move(event));
 }
 

@@ -13,6 +13,7 @@
 
 #include "DicomWebServers.h"
 #include "OrthancGlue.h"
+#include "PolicyAudit.h"
 #include "ProxyOutput.h"
 #include "gw/common/Log.h"
 #include "gw/common/SecretRegistry.h"
@@ -269,13 +270,8 @@ void AuditRequest(const Incoming& in, const char* outcome, long status, const Er
   if (routed) {
     // Which policies decided, and for a request that went upstream, where to and why: an allowed
     // decision is as much part of the trail as a denial (docs/audit.md).
-    const policy::Decision& d = routed->decision;
-    if (!d.policies.empty()) event.Set("policies", d.policies);
-    if (!d.allow && !d.policy.empty()) event.Set("policy", d.policy);
-    if (d.allow && !routed->targetName.empty() && std::string_view(outcome) != "denied") {
-      event.Set("target", routed->targetName);
-      if (!d.reason.empty()) event.Set("policyReason", d.reason);
-    }
+    const bool wentUpstream = std::string_view(outcome) != "denied" && !routed->targetName.empty();
+    SetDecisionFields(event, routed->decision, wentUpstream, routed->targetName);
   }
   event.Set("bytes", static_cast<int64_t>(bytes));
   event.Set("durationMs",

@@ -1,0 +1,23 @@
+#pragma once
+// The routing-policy facts of a proxy.request or client.request audit record (docs/audit.md), set
+// the same way for both: the policies consulted, the one that refused, and for a request that was
+// let through, the reason an allowing policy gave and the target it went to (empty where the stage
+// does not route).
+#include <string_view>
+
+#include "gw/audit/AuditEvent.h"
+#include "gw/policy/PolicyRequest.h"
+
+namespace gw::plugin {
+
+inline void SetDecisionFields(audit::AuditEvent& event, const policy::Decision& d, bool letThrough,
+                              std::string_view target = {}) {
+  if (!d.policies.empty()) event.Set("policies", d.policies);
+  if (!d.allow && !d.policy.empty()) event.Set("policy", d.policy);
+  if (d.allow && letThrough) {
+    if (!target.empty()) event.Set("target", target);
+    if (!d.reason.empty()) event.Set("policyReason", d.reason);
+  }
+}
+
+}  // namespace gw::plugin
