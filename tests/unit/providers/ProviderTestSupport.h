@@ -26,6 +26,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "gw/crypto/Encoding.h"
 #include "gw/http/IHttpClient.h"
 #include "gw/lua/ScriptEngine.h"
 
@@ -385,6 +386,13 @@ inline std::string ToJson(const rapidjson::Value& value) {
   rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
   value.Accept(writer);
   return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+// An unsigned JWT whose payload is {"exp": exp}: the static and file token providers read the
+// expiry from it and never verify a signature.
+inline std::string UnsignedJwt(int64_t exp) {
+  return crypto::Base64UrlEncode(R"({"alg":"none"})") + "." +
+         crypto::Base64UrlEncode("{\"exp\":" + std::to_string(exp) + "}") + ".";
 }
 
 // A JSON string literal (quotes and escapes) for building test configurations.

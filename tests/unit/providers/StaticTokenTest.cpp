@@ -4,25 +4,6 @@
 
 using namespace gw::providers::test;
 
-namespace {
-
-std::string UnsignedJwt(int64_t exp) {
-  auto b64url = [](const std::string& hex) { return HexToBase64Url(hex); };
-  auto hex = [](const std::string& s) {
-    static const char* d = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : s) {
-      out += d[c >> 4];
-      out += d[c & 15];
-    }
-    return out;
-  };
-  return b64url(hex(R"({"alg":"RS256","typ":"JWT"})")) + "." +
-         b64url(hex("{\"sub\":\"x\",\"exp\":" + std::to_string(exp) + "}")) + ".c2ln";
-}
-
-}  // namespace
-
 TEST_CASE("StaticToken/an opaque token lives a day", "[providers][static]") {
   ScriptRig rig({"static_token"});
   auto r = rig.Acquire("static_token", R"({"ProviderType":"static","Token":"opaque-static-token-1"})");

@@ -11,21 +11,6 @@ std::string ConfigFor(const std::string& file, const std::string& extra = "") {
   return "{\"ProviderType\":\"file\",\"TokenFile\":" + Quote(file) + (extra.empty() ? "" : "," + extra) + "}";
 }
 
-std::string Hex(const std::string& s) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out += d[c >> 4];
-    out += d[c & 15];
-  }
-  return out;
-}
-
-std::string UnsignedJwt(int64_t exp) {
-  return HexToBase64Url(Hex(R"({"alg":"none"})")) + "." +
-         HexToBase64Url(Hex("{\"exp\":" + std::to_string(exp) + "}")) + ".";
-}
-
 }  // namespace
 
 TEST_CASE("TokenFile/reads and trims the file, asks to be called again soon", "[providers][tokenfile]") {
