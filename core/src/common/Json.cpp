@@ -4,6 +4,9 @@
 #include <vector>
 
 #include <rapidjson/error/en.h>
+#include <rapidjson/encodedstream.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 
 namespace gw::json {
 
@@ -49,20 +52,102 @@ std::string Canonical(const rapidjson::Value& value) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
-Result<rapidjson::Document> Parse(std::string_view text, const char* code, bool allowComments) {
+namespace {
+
+// Forwards SAX events to the document and refuses nesting deeper than the bound. The document's
+// own handler keeps its values on a heap stack, so nothing here recurses.
+class DepthGuard {
+ public:
+  DepthGuard(rapidjson::Document& doc, unsigned maxDepth) : doc_(doc), maxDepth_(maxDepth) {}
+  bool Null() { return doc_.Null(); }
+  bool Bool(bool b) { return doc_.Bool(b); }
+  bool Int(int i) { return doc_.Int(i); }
+  bool Uint(unsigned u) { return doc_.Uint(u); }
+  bool Int64(int64_t i) { return doc_.Int64(i); }
+  bool Uint64(uint64_t u) { return doc_.Uint64(u); }
+  bool Double(double d) { return doc_.Double(d); }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) { return doc_.RawNumber(s, n, copy); }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+  bool StartObject() { return Enter() && doc_.StartObject(); }
+  bool EndObject(rapidjson::SizeType n) { --depth_; return doc_.EndObject(n); }
+  bool StartArray() { return Enter() && doc_.StartArray(); }
+  bool EndArray(rapidjson::SizeType n) { --depth_; return doc_.EndArray(n); }
+  bool TooDeep() const { return tooDeep_; }
+
+ private:
+  bool Enter() {
+    if (++depth_ > maxDepth_) tooDeep_ = true;
+    return !tooDeep_;
+  }
+  rapidjson::Document& doc_;
+  const unsigned maxDepth_;
+  unsigned depth_ = 0;
+  bool tooDeep_ = false;
+};
+
+struct Outcome {
+  rapidjson::ParseResult result;
+  bool tooDeep = false;
+};
+
+template <unsigned kFlags>
+Outcome ParseWith(rapidjson::Document& doc, std::string_view text, unsigned maxDepth) {
+  Outcome outcome;
+  auto generator = [&](rapidjson::Document& target) {
+    DepthGuard guard(target, maxDepth);
+    rapidjson::MemoryStream bytes(text.data(), text.size());
+    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> stream(bytes);  // as Document::Parse
+    rapidjson::Reader reader;
+    outcome.result = reader.Parse<kFlags | rapidjson::kParseIterativeFlag>(stream, guard);
+    outcome.tooDeep = guard.TooDeep();
+    return !outcome.result.IsError();
+  };
+  doc.Populate(generator);
+  return outcome;
+}
+
+}  // namespace
+
+Result<rapidjson::Document> Parse(std::string_view text, const char* code, const ParseOptions& options,
+                                  ParseFailure* failure) {
+  auto fail = [&](size_t offset, std::string reason) -> Result<rapidjson::Document> {
+    std::string message = "invalid JSON at offset " + std::to_string(offset) + ": " + reason;
+    if (failure != nullptr) *failure = ParseFailure{offset, std::move(reason)};
+    return MakeError(code, std::move(message), 400);
+  };
+  if (text.size() > options.limits.maxBytes) {
+    return fail(0, "the document of " + std::to_string(text.size()) + " bytes is larger than the limit of " +
+                       std::to_string(options.limits.maxBytes) + " bytes");
+  }
+  constexpr unsigned kEnc = rapidjson::kParseValidateEncodingFlag;
+  constexpr unsigned kCfg = rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag;
+  constexpr unsigned kStop = rapidjson::kParseStopWhenDoneFlag;
+  const unsigned depth = options.limits.maxDepth;
   rapidjson::Document doc;
-  if (allowComments) {
-    doc.Parse<rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag>(text.data(),
-                                                                                    text.size());
-  } else {
-    doc.Parse(text.data(), text.size());
+  Outcome outcome;
+  // Flags are template arguments in rapidjson: one instantiation per combination.
+  switch ((options.validateEncoding ? 1 : 0) | (options.allowComments ? 2 : 0) | (options.stopWhenDone ? 4 : 0)) {
+    case 0: outcome = ParseWith<0>(doc, text, depth); break;
+    case 1: outcome = ParseWith<kEnc>(doc, text, depth); break;
+    case 2: outcome = ParseWith<kCfg>(doc, text, depth); break;
+    case 3: outcome = ParseWith<kEnc | kCfg>(doc, text, depth); break;
+    case 4: outcome = ParseWith<kStop>(doc, text, depth); break;
+    case 5: outcome = ParseWith<kEnc | kStop>(doc, text, depth); break;
+    case 6: outcome = ParseWith<kCfg | kStop>(doc, text, depth); break;
+    default: outcome = ParseWith<kEnc | kCfg | kStop>(doc, text, depth); break;
   }
-  if (doc.HasParseError()) {
-    return MakeError(code, std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) +
-                               ": " + rapidjson::GetParseError_En(doc.GetParseError()),
-                     400);
+  if (outcome.tooDeep) {
+    return fail(outcome.result.Offset(), "arrays and objects nested deeper than " + std::to_string(depth) + " levels");
   }
-  return doc;
+  if (outcome.result.IsError()) return fail(outcome.result.Offset(), rapidjson::GetParseError_En(outcome.result.Code()));
+  return Result<rapidjson::Document>(std::move(doc));
+}
+
+Result<rapidjson::Document> Parse(std::string_view text, const char* code, bool allowComments) {
+  ParseOptions options;
+  options.allowComments = allowComments;
+  return Parse(text, code, options);
 }
 
 }  // namespace gw::json

@@ -1,6 +1,5 @@
 #include "gw/config/ConfigLoader.h"
 
-#include <rapidjson/error/en.h>
 
 #include <algorithm>
 #include <cctype>
@@ -10,16 +9,13 @@
 #include <set>
 #include <sstream>
 
+#include "gw/common/Json.h"
 #include "gw/config/JsonPath.h"
 
 namespace gw::config {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr unsigned kOrthancJsonFlags = rapidjson::kParseCommentsFlag |
-                                       rapidjson::kParseTrailingCommasFlag |
-                                       rapidjson::kParseStopWhenDoneFlag;
 
 Diagnostic MakeDiagnostic(Severity severity, std::string path, std::string message) {
   return Diagnostic{severity, "CFG-005", std::move(path), std::move(message)};
@@ -91,15 +87,20 @@ std::shared_ptr<rapidjson::Document> ConfigLoader::ParseText(const std::string& 
     body.remove_prefix(3);
     skipped = 3;
   }
-  auto doc = std::make_shared<rapidjson::Document>();
-  doc->Parse<kOrthancJsonFlags>(body.data(), body.size());
-  if (doc->HasParseError()) {
-    diagnostics.push_back(MakeDiagnostic(
-        Severity::Error, fileLabel,
-        std::string("not valid JSON at ") + Position(text, doc->GetErrorOffset() + skipped) + ": " +
-            rapidjson::GetParseError_En(doc->GetParseError())));
+  // Orthanc's dialect (comments, trailing commas, nothing read after the root), with the shared bounds.
+  json::ParseOptions options;
+  options.allowComments = true;
+  options.stopWhenDone = true;
+  options.validateEncoding = false;  // as Orthanc, which reads the bytes as they are
+  json::ParseFailure failure;
+  auto parsed = json::Parse(body, "CFG-001", options, &failure);
+  if (!parsed.Ok()) {
+    diagnostics.push_back(MakeDiagnostic(Severity::Error, fileLabel,
+                                         "not valid JSON at " + Position(text, failure.offset + skipped) + ": " +
+                                             failure.reason));
     return nullptr;
   }
+  auto doc = std::make_shared<rapidjson::Document>(std::move(parsed).Value());
   if (!doc->IsObject()) {
     diagnostics.push_back(MakeDiagnostic(Severity::Error, fileLabel,
                                          "the root of a configuration file must be a JSON object"));

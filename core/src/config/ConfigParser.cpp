@@ -8,6 +8,7 @@
 #include <fstream>
 #include <limits>
 
+#include "gw/common/Json.h"
 #include "gw/config/HttpUrl.h"
 #include "gw/config/JsonPath.h"
 #include "gw/config/ProviderResolver.h"
@@ -520,9 +521,10 @@ class Parser {
       Error("CFG-002", path, "is larger than 1 MiB: not a Google credential file (" + file + ")");
       return {};
     }
-    rapidjson::Document doc;
-    doc.Parse(text.data(), text.size());
+    auto parsed = json::Parse(text, "CFG-002");  // bounded: the file is not ours
     std::fill(text.begin(), text.end(), '\0');  // the text holds a private key or a secret
+    rapidjson::Document doc;
+    if (parsed.Ok()) doc = std::move(parsed).Value();
     const Value* type = nullptr;
     if (doc.IsObject()) {
       const auto it = doc.FindMember("type");

@@ -6,18 +6,19 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "gw/common/Json.h"
 #include "gw/crypto/Errors.h"
 
 namespace gw::crypto::detail {
 
 Result<rapidjson::Document> ParseObject(std::string_view text, const char* what) {
-  rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
-  if (doc.HasParseError()) {
-    return MakeError(errc::kBadEncoding, std::string(what) + " is not valid JSON: " +
-                                             rapidjson::GetParseError_En(doc.GetParseError()) + " at offset " +
-                                             std::to_string(doc.GetErrorOffset()), 400);
+  json::ParseFailure failure;
+  auto parsed = json::Parse(text, errc::kBadEncoding, json::ParseOptions{}, &failure);  // bounded, UTF-8 checked
+  if (!parsed.Ok()) {
+    return MakeError(errc::kBadEncoding, std::string(what) + " is not valid JSON: " + failure.reason + " at offset " +
+                                             std::to_string(failure.offset), 400);
   }
+  rapidjson::Document doc = std::move(parsed).Value();
   if (!doc.IsObject()) return MakeError(errc::kBadEncoding, std::string(what) + " is not a JSON object", 400);
   std::set<std::string_view> names;
   for (const auto& m : doc.GetObject()) {

@@ -6,6 +6,8 @@
 
 #include <rapidjson/document.h>
 
+#include "gw/common/Json.h"
+
 namespace gw::service {
 namespace {
 
@@ -20,9 +22,9 @@ std::string SubjectTokenFile(const std::string& credentialFile) {
   in.read(text.data(), kMaxCredentialFile + 1);
   text.resize(static_cast<size_t>(in.gcount()));
   if (text.size() > static_cast<size_t>(kMaxCredentialFile)) return {};
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  if (doc.HasParseError() || !doc.IsObject()) return {};
+  auto parsed = json::Parse(text, "CFG-002");  // bounded: the file is not ours
+  if (!parsed.Ok() || !parsed.Value().IsObject()) return {};
+  const rapidjson::Document& doc = parsed.Value();
   const auto type = doc.FindMember("type");
   if (type == doc.MemberEnd() || !type->value.IsString() || std::string(type->value.GetString()) != "external_account") {
     return {};

@@ -1,6 +1,7 @@
 #include <filesystem>
 
 #include "ConfigTestSupport.h"
+#include "support/SmallStack.h"
 
 using namespace gw::config;
 using namespace gw::config::test;
@@ -43,6 +44,21 @@ TEST_CASE("ConfigLoader/CFG-005 missing path and non-object root", "[config][loa
   CHECK(array.diagnostics[0].code == "CFG-005");
   CHECK(array.diagnostics[0].message.find("JSON object") != std::string::npos);
   CHECK_FALSE(array.Ok());
+}
+
+TEST_CASE("Hardening: a configuration nested a thousand levels deep is CFG-005, not a stack overflow",
+          "[config][loader][hardening]") {
+  TempDir dir;
+  const std::string deep = "{\n \"DicomWebOAuth\": " + std::string(1000, '[') + std::string(1000, ']') + "\n}";
+  const std::string path = dir.Write("deep.json", deep);
+  gw::test::RunOnSmallStack(64 * 1024, [&] {
+    const LoadResult loaded = ConfigLoader::Load(path, FakeEnv({}));
+    CHECK_FALSE(loaded.Ok());
+    REQUIRE(loaded.diagnostics.size() == 1);
+    CHECK(loaded.diagnostics[0].code == "CFG-005");
+    CHECK(loaded.diagnostics[0].message.find("line 2, column") != std::string::npos);
+    CHECK(loaded.diagnostics[0].message.find("nested deeper than 64 levels") != std::string::npos);
+  });
 }
 
 TEST_CASE("ConfigLoader/folder: *.json files merged at top level", "[config][loader]") {

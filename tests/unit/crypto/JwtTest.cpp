@@ -3,7 +3,9 @@
 
 #include "gw/crypto/Encoding.h"
 #include "gw/crypto/Jws.h"
+#include "gw/crypto/Jwks.h"
 #include "gw/crypto/Jwt.h"
+#include "support/SmallStack.h"
 
 using namespace gw::crypto;
 
@@ -156,4 +158,24 @@ TEST_CASE("Jwt/aud and iss", "[crypto][jwt]") {
   }
   // Unchecked when not configured.
   CHECK(Check(R"({"exp":1800000000})", At(kNow)).Ok());
+}
+
+TEST_CASE("Hardening: a JWT or JWKS nested a thousand levels deep is refused on a small stack", "[jwt][hardening]") {
+  const std::string deep = std::string(1000, '[') + std::string(1000, ']');
+  const std::string header = Base64UrlEncode(R"({"alg":"RS256","typ":"JWT","x":)" + deep + "}");
+  const std::string claims = Base64UrlEncode(R"({"sub":"a","nest":)" + deep + "}");
+  const std::string plainHeader = Base64UrlEncode(R"({"alg":"RS256"})");
+  const std::string plainClaims = Base64UrlEncode(R"({"sub":"a"})");
+  gw::test::RunOnSmallStack(64 * 1024, [&] {
+    for (const std::string& token : {header + "." + plainClaims + ".c2ln", plainHeader + "." + claims + ".c2ln"}) {
+      auto decoded = DecodeJwt(token);
+      REQUIRE_FALSE(decoded.Ok());
+      CHECK(decoded.GetError().code == "CRY-002");
+      CHECK(decoded.GetError().message.find("nested deeper") != std::string::npos);
+    }
+    auto jwks = Jwks::Parse(R"({"keys":[{"kty":"RSA","x":)" + deep + "}]}");
+    REQUIRE_FALSE(jwks.Ok());
+    CHECK(jwks.GetError().code == "CRY-006");  // an unusable JWKS, with the parse reason
+    CHECK(jwks.GetError().message.find("nested deeper") != std::string::npos);
+  });
 }

@@ -46,7 +46,35 @@ std::string Stringify(const rapidjson::Value& value);
 // chain's hashes depend on it.
 std::string Canonical(const rapidjson::Value& value);
 
-// Parses `text` (comments allowed when `allowComments`); errors carry `code` and the byte offset.
+// Bounds every parse of a document the gateway did not write itself (request bodies, IdP answers, JWT
+// parts, JWKS, Redis values, audit lines, configuration files). The parse itself never recurses
+// (rapidjson's iterative mode), and the depth bound keeps every later walk over the document
+// (serialisation, copies, the Lua bridge) shallow: plugin callbacks run on Orthanc's HTTP threads,
+// whose stack is small, and a 1000-deep body once overflowed it.
+struct ParseLimits {
+  static constexpr unsigned kDefaultMaxDepth = 64;            // OAuth answers and configs use < 10
+  static constexpr size_t kDefaultMaxBytes = 16u << 20;      // 16 MiB
+  unsigned maxDepth = kDefaultMaxDepth;  // arrays and objects nested deeper are refused
+  size_t maxBytes = kDefaultMaxBytes;    // longer texts are refused before parsing
+};
+
+struct ParseOptions {
+  bool allowComments = false;    // Orthanc's configuration dialect: comments and trailing commas
+  bool stopWhenDone = false;     // ignore what follows the first complete value
+  bool validateEncoding = true;  // refuse invalid UTF-8
+  ParseLimits limits;
+};
+
+// Parses `text` within `options.limits`; errors carry `code`, the byte offset and what was wrong
+// (status 400: the text came from outside). `failure`, when given, receives the byte offset and the
+// reason alone, for callers that word their own message (a configuration file's line and column).
+struct ParseFailure {
+  size_t offset = 0;
+  std::string reason;
+};
+Result<rapidjson::Document> Parse(std::string_view text, const char* code, const ParseOptions& options,
+                                  ParseFailure* failure = nullptr);
+// Same, with the default limits; comments allowed when `allowComments`.
 Result<rapidjson::Document> Parse(std::string_view text, const char* code, bool allowComments = false);
 
 }  // namespace gw::json
