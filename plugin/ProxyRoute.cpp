@@ -241,6 +241,13 @@ Status Prepare(const ProxyState& state, const Incoming& in, Prepared& p) {
   // A caller's HttpHeaders (or a Uri with `_method=`) can make Orthanc turn the DICOMweb plugin's
   // GET into PUT/DELETE before this route runs: the operation's method is lost, refuse.
   if (in.methodOverride) return proxy::MethodOverrideRefused(*in.methodOverride);
+  // DICOMweb 1.7's client never sends PUT: one only arrives through an override, and Orthanc does
+  // not hand a PUT's GET arguments to a chunked route (measured: `?_method=put` arrived as a PUT
+  // with no argument left to see).
+  if (in.method == "PUT") {
+    return proxy::MethodOverrideRefused("PUT, which Orthanc's DICOMweb client never sends: only a method override "
+                                        "produces it");
+  }
   if (auto audit = AuditSink(); audit && !audit->Accepting()) {
     return MakeError("AUD-005", "the audit trail cannot be written and Audit.FailClosed is set: request refused", 503);
   }

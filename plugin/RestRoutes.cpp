@@ -9,6 +9,7 @@
 #include "ProxyRoute.h"
 #include "gw/common/Json.h"
 #include "gw/common/Log.h"
+#include "gw/proxy/StatusMap.h"
 #include "gw/service/RateGate.h"
 
 namespace gw::plugin {
@@ -45,7 +46,7 @@ service::RateGate g_forcedTests(kForcedTests, kForcedTestWindow);
 
 // POST /dicomweb-oauth/servers/{name}/test: a fresh acquisition by default (the point is to prove
 // the identity provider answers); body {"Fresh": false} reuses a cached token. A forced fetch over
-// the budget is answered 429 GW-429 with Retry-After (the cached token is not offered instead: the
+// the budget is answered GW-429 (as 503) with Retry-After (the cached token is not offered instead: the
 // caller asked whether the IdP answers now).
 void PostTestServer(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
   if (request->method != OrthancPluginHttpMethod_Post) return AnswerMethodNotAllowed(output, "POST");
@@ -71,7 +72,9 @@ void PostTestServer(OrthancPluginRestOutput* output, const char*, const OrthancP
                                            std::to_string(kForcedTests) + " fresh tokens for '" + server + "' were requested in the last " +
                                                std::to_string(kForcedTestWindow.count()) + " s: retry in " + retry +
                                                " s, or send {\"Fresh\": false}",
-                                           429));
+                                           // Orthanc 1.10.1 cannot send 429 (StatusMap.h): 503 says
+                                           // "try later" too, Retry-After says when.
+                                           proxy::RepresentableStatus(429)));
     }
   }
   Answer(output, g_gateway->TestServer(server, fresh));

@@ -76,7 +76,9 @@ std::optional<std::string> DicomWebDefinition::DriftFrom(const rapidjson::Value*
     if (it == shown->MemberEnd() || !it->value.IsString()) return std::nullopt;
     return std::string(it->value.GetString(), it->value.GetStringLength());
   };
-  if (text("Url") != url) return std::string("Url differs");
+  // Orthanc's WebServiceParameters::SetUrl appends a '/' to a Url without one.
+  const std::string stored = !url.empty() && url.back() != '/' ? url + "/" : url;
+  if (const auto shownUrl = text("Url"); shownUrl != stored && shownUrl != url) return std::string("Url differs");
   if (text("Username").value_or("") != username) return std::string("Username differs");
   std::set<std::string> names;
   if (const auto it = shown->FindMember("HttpHeaders"); it != shown->MemberEnd() && it->value.IsArray()) {

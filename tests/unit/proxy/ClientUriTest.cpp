@@ -170,6 +170,13 @@ TEST_CASE("Hardening: a definition changed behind the gateway is told apart from
   CHECK(d.DriftFrom(shown(R"({"Url": "http://127.0.0.1:8042/oauth-dicom-web/servers/cloud/", "Username": "mallory",
                                "Password": null, "HttpHeaders": ["X-DicomWeb-OAuth-Gateway"], "HasDelete": "0"})")
                         .get()) == std::optional<std::string>("Username differs"));
+  // Orthanc stores a Url without a trailing '/' with one: that is no drift.
+  gw::proxy::DicomWebDefinition noSlash = d;
+  noSlash.url = "http://127.0.0.1:8042/dicom-web";
+  CHECK_FALSE(noSlash.DriftFrom(shown(R"({"Url": "http://127.0.0.1:8042/dicom-web/", "HttpHeaders":
+                                          ["X-DicomWeb-OAuth-Gateway"], "HasDelete": "0"})").get()).has_value());
+  CHECK(noSlash.DriftFrom(shown(R"({"Url": "http://127.0.0.1:8042/dicom-web/x/", "HttpHeaders":
+                                    ["X-DicomWeb-OAuth-Gateway"], "HasDelete": "0"})").get()).has_value());
   // HasDelete never set by the gateway: absent or "0" agree, "1" does not.
   d.hasDelete.reset();
   CHECK_FALSE(d.DriftFrom(shown(R"({"Url": "http://127.0.0.1:8042/oauth-dicom-web/servers/cloud/", "HttpHeaders":
