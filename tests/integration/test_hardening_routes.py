@@ -7,7 +7,8 @@ IdP vouches for) and small in-process HTTP servers:
   dot segments...) meet the client-stage policies (read_only, user_server_acl) like the plain URI;
 - a DICOMweb call carrying a method override (X-HTTP-Method-Override in HttpHeaders, `_method`)
   never reaches the upstream as PUT/DELETE: the proxy route refuses it (PXY-011);
-- an upstream redirect never leads the loopback secret or the token to another listener (PXY-010);
+- an upstream redirect never leads the loopback secret or the token to another listener (PXY-010),
+  and a token endpoint's redirect never leads the client secret there;
 - inject-mode servers whose Url has a path prefix get CFG-009 (log and check-config);
 - forced token fetches of the test route are bounded per server (503 GW-429 with Retry-After:
   Orthanc 1.10.1 cannot send 429);
@@ -95,6 +96,8 @@ class HardeningRoutes(testing.TestCase):
             "cloud": server(up, "proxy"),
             "redir": server(cls.redirector.url + "/dicom-web/", "proxy"),
             "testable": server(up, "inject", ClientId="orthanc-t"),
+            # Its token endpoint answers with a redirect to another listener.
+            "idp-redirect": server(up, "inject", TokenEndpoint=cls.redirector.url + "/token"),
         }
         config = cls.capture.config()
         config["ExecuteLuaEnabled"] = True  # the drift test changes a definition past the HTTP filter
@@ -239,11 +242,25 @@ class HardeningRoutes(testing.TestCase):
         self.assertIsNone(r.headers.get("Location"))
         self.assertEqual(self.recorder.requests, [])
 
+    def test_token_request_never_follows_a_redirect_with_the_client_secret(self):
+        # The token client (a Lua provider's gw.http.request on the gateway's libcurl client) gets a
+        # 307 from the token endpoint: following it would resend the client secret to the Location.
+        self.recorder.requests.clear()
+        for status in (302, 307, 308):
+            self.redirector.status = status
+            with self.subTest(status=status):
+                r = self.a.rest("POST", "/dicomweb-oauth/servers/idp-redirect/test", json={"Fresh": True})
+                self.assertNotEqual(r.status, 200, r.text)
+                assert_no_secret(self, [SECRET], r.text)
+        self.redirector.status = 302
+        self.assertTrue(any(path == "/token" for _, path, _ in self.redirector.requests))
+        self.assertEqual(self.recorder.requests, [])
+
     # -- 4. inject mode with a path prefix -------------------------------------------------------
 
     def test_inject_url_with_path_prefix_warns_cfg_009(self):
         log = self.a.log_text()
-        for name in ("ro", "acl", "testable"):
+        for name in ("ro", "acl", "testable", "idp-redirect"):
             self.assertRegex(log, rf"CFG-009 DicomWebOAuth\.Servers\.{name}\.Url")
         self.assertNotRegex(log, r"CFG-009 DicomWebOAuth\.Servers\.(cloud|redir)\.Url")  # proxy mode
         path = self.ws.path / "cfg-009.json"
