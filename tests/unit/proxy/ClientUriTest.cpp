@@ -184,3 +184,46 @@ TEST_CASE("Hardening: a definition changed behind the gateway is told apart from
   CHECK(d.DriftFrom(shown(R"({"Url": "http://127.0.0.1:8042/oauth-dicom-web/servers/cloud/", "HttpHeaders":
                                ["X-DicomWeb-OAuth-Gateway"], "HasDelete": "1"})").get()).has_value());
 }
+
+TEST_CASE("Hardening: every spelling measured to reach the get handler is classified as the get of its server",
+          "[proxy][clienturi]") {
+  // Request target sent to Orthanc 1.10.1 -> the text its filter received (measured with an Orthanc
+  // Lua filter; each of these ran DICOMweb 1.7's `get` of server x and reached the upstream).
+  const std::vector<std::pair<std::string, std::string>> measured = {
+      {"/dicom-web/servers/x/get", "/dicom-web/servers/x/get"},
+      {"/dicom-web/servers/x/get/", "/dicom-web/servers/x/get/"},
+      {"/dicom-web/servers/x//get", "/dicom-web/servers/x/get"},
+      {"//dicom-web/servers/x/get", "/dicom-web/servers/x/get"},
+      {"/dicom-web//servers/x/get", "/dicom-web/servers/x/get"},
+      {"/dicom-web/servers%2Fx%2Fget", "/dicom-web/servers/x/get"},
+      {"/dicom-web/servers/x%2Fget", "/dicom-web/servers/x/get"},
+      {"/dicom-web/servers/x/%67et", "/dicom-web/servers/x/get"},
+      {"/dicom-web/servers/%78/get", "/dicom-web/servers/x/get"},
+      {"/dicom-web/servers/x/get%2F", "/dicom-web/servers/x/get/"},
+      {"/dicom-web/servers/x/./get", "/dicom-web/servers/x/get"},
+      {"/dicom-web/servers/y/../x/get", "/dicom-web/servers/x/get"},
+      {"/dicom-web/servers/x/get/.", "/dicom-web/servers/x/get/"},
+      {"/dicom-web/servers/x/get/x/..", "/dicom-web/servers/x/get/"},
+      {"/dicom-web/servers/x/get%00", "/dicom-web/servers/x/get"},
+      {"/dicom-web/servers/x\\get", "/dicom-web/servers/x/get"},
+      {"/dicom-web/servers/x%5Cget", "/dicom-web/servers/x/get"},
+      {"/dicom-web/servers/x/get//", "/dicom-web/servers/x/get/"},
+      {"/dicom-web/servers/x/get/%2e", "/dicom-web/servers/x/get/"},
+      {"/dicom-web/servers/x/get%2e", "/dicom-web/servers/x/get"},
+      {"/dicom-web/servers/%2e%2e/servers/x/get", "/dicom-web/servers/x/get"},
+      {"/./dicom-web/servers/x/get", "/dicom-web/servers/x/get"},
+      {"/dicom-web/servers/x/get/./", "/dicom-web/servers/x/get/"},
+      {"/dicom-web/./servers/x/get", "/dicom-web/servers/x/get"},
+  };
+  for (const auto& [sent, filtered] : measured) {
+    INFO(sent << " -> " << filtered);
+    const ClientUri c = C(filtered);
+    CHECK(c.kind == Kind::Operation);
+    CHECK(c.server == "x");
+    CHECK(c.operation == "get");
+  }
+  // And what reached no handler (404/405 measured) is no client call of x.
+  CHECK(C("/dicom-web/servers/x/GET").kind == Kind::Other);
+  CHECK(C("/dicom-web/servers/x/get;x").kind == Kind::Other);
+  CHECK(C("/dicom-web/servers/x/get%2F", "/dicom-web/").kind == Kind::Unclassifiable);  // "%252F" sent
+}
