@@ -227,8 +227,8 @@ void ReportHealth(const Prepared& p, const Result<long>& outcome) {
 
 // The checks every request passes before anything goes upstream, in this order: the loopback
 // secret (403 before anything else is revealed), the server (404), a method override (400), the
-// audit trail (503 with FailClosed), the routing policies, the path and query (400). Fills `p`; on a refusal by a
-// policy, p.decision names it (for the audit record).
+// audit trail (503 with FailClosed), the routing policies, the path and query (400). Fills `p`; on
+// a refusal by a policy, p.decision names it (for the audit record).
 Status Prepare(const ProxyState& state, const Incoming& in, Prepared& p) {
   const std::string* secret = in.Header("x-dicomweb-oauth-gateway");
   if (secret == nullptr) {

@@ -68,13 +68,11 @@ void PostTestServer(OrthancPluginRestOutput* output, const char*, const OrthancP
     if (const auto wait = g_forcedTests.TryPass(server); wait.count() > 0) {
       const std::string retry = std::to_string(wait.count());
       OrthancPluginSetHttpHeader(Context(), output, "Retry-After", retry.c_str());
-      return AnswerError(output, MakeError("GW-429",
-                                           std::to_string(kForcedTests) + " fresh tokens for '" + server + "' were requested in the last " +
-                                               std::to_string(kForcedTestWindow.count()) + " s: retry in " + retry +
-                                               " s, or send {\"Fresh\": false}",
-                                           // Orthanc 1.10.1 cannot send 429 (StatusMap.h): 503 says
-                                           // "try later" too, Retry-After says when.
-                                           proxy::RepresentableStatus(429)));
+      const std::string why = std::to_string(kForcedTests) + " fresh tokens for '" + server +
+                              "' were requested in the last " + std::to_string(kForcedTestWindow.count()) +
+                              " s: retry in " + retry + " s, or send {\"Fresh\": false}";
+      // Orthanc 1.10.1 cannot send 429 (StatusMap.h): 503 says "try later" too, Retry-After says when.
+      return AnswerError(output, MakeError("GW-429", why, proxy::RepresentableStatus(429)));
     }
   }
   Answer(output, g_gateway->TestServer(server, fresh));

@@ -128,7 +128,8 @@ TEST_CASE("Hardening: the DicomWeb.Root of the configuration is honoured", "[pro
 TEST_CASE("Hardening: hostile URI text never throws and is classified", "[proxy][clienturi]") {
   const std::vector<std::string> hostile = {
       "",         "/",           "//",  "///",   "%",  "%%%", "/dicom-web/servers/%", "/dicom-web/servers/%2",
-      "/dicom-web/servers/x/%%67et", std::string(100000, '/'), "/dicom-web/servers/" + std::string(100000, 'a') + "/get",
+      "/dicom-web/servers/x/%%67et", std::string(100000, '/'),
+      "/dicom-web/servers/" + std::string(100000, 'a') + "/get",
       std::string("/dicom-web/servers/x/get\0", 25), "/dicom-web/servers/" + std::string(50000, '%') + "/get",
       "/dicom-web/servers/" + std::string(20000, '.') + "/get"};
   for (const auto& uri : hostile) {

@@ -123,7 +123,8 @@ TEST_CASE("StatusMap/statuses Orthanc 1.10 can send", "[proxy][headers]") {
 TEST_CASE("Hardening: a method override on the proxy route is detected in every convention", "[proxy][headers]") {
   using Keys = std::vector<std::string>;
   // Orthanc's own convention (header names arrive lower-cased) and those of other servers.
-  for (const std::string name : {"x-http-method-override", "X-HTTP-Method-Override", "x-http-method", "x-method-override"}) {
+  for (const std::string name :
+       {"x-http-method-override", "X-HTTP-Method-Override", "x-http-method", "x-method-override"}) {
     INFO(name);
     const auto found = HeaderPolicy::MethodOverride({{"accept", "*/*"}, {name, "DELETE"}}, {});
     REQUIRE(found.has_value());
