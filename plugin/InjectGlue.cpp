@@ -17,11 +17,13 @@
 #include "DicomWebServers.h"
 #include "OrthancGlue.h"
 #include "PolicyAudit.h"
+#include "ProxyRoute.h"
 #include "gw/audit/IAuditSink.h"
 #include "gw/common/Json.h"
 #include "gw/common/Log.h"
 #include "gw/crypto/Encoding.h"
 #include "gw/policy/PolicyRequest.h"
+#include "gw/proxy/ClientUri.h"
 #include "gw/service/InjectMode.h"
 
 namespace gw::plugin {
@@ -71,13 +73,16 @@ std::set<std::string> g_resubmitted;  // jobs already resubmitted once
 // Orthanc calls on-change callbacks while holding internal locks (job events are signalled under
 // the jobs registry lock): calling its REST API from there deadlocks (GET /jobs/{id} from a
 // JobFailure callback hung every later /jobs call). Change handlers therefore only queue work for
-// this thread, which makes the REST calls.
+// this thread, which makes the REST calls. It also runs a periodic task (the definitions check)
+// whenever no work is queued for a whole period.
 class Worker {
  public:
-  void Start() {
+  void Start(std::function<void()> tick, std::chrono::milliseconds period) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (thread_.joinable()) return;
     stop_ = false;
+    tick_ = std::move(tick);
+    period_ = period;
     thread_ = std::thread([this] { Run(); });
   }
   void Stop() {
@@ -99,15 +104,22 @@ class Worker {
 
  private:
   void Run() {
+    auto next = std::chrono::steady_clock::now() + period_;
     for (;;) {
       std::function<void()> task;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [this] { return stop_ || !tasks_.empty(); });
+        cv_.wait_until(lock, next, [this] { return stop_ || !tasks_.empty(); });
         if (stop_) return;
-        task = std::move(tasks_.front());
-        tasks_.pop_front();
+        if (!tasks_.empty()) {
+          task = std::move(tasks_.front());
+          tasks_.pop_front();
+        } else {
+          task = tick_;
+          next = std::chrono::steady_clock::now() + period_;
+        }
       }
+      if (!task) continue;
       try {
         task();
       } catch (const std::exception& e) {
@@ -120,6 +132,8 @@ class Worker {
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;
   bool stop_ = false;
+  std::function<void()> tick_;
+  std::chrono::milliseconds period_{std::chrono::hours(1)};
   std::thread thread_;
 };
 
@@ -138,26 +152,6 @@ class OrthancDefinitionWriter : public service::IDefinitionWriter {
     return WriteDicomWebServer(server, definition);
   }
 };
-
-// Parses "<prefix><name>/<operation>" for the DICOMweb client operations that use the server's
-// credential. Returns the server name or "".
-std::string ServerOfClientCall(std::string_view uri) {
-  // Runs for every HTTP request Orthanc serves: compare in place, allocate nothing.
-  const std::string& root = DicomWebRoot();
-  constexpr std::string_view kServers = "servers/";
-  if (uri.compare(0, root.size(), root) != 0) return {};
-  uri.remove_prefix(root.size());
-  if (uri.compare(0, kServers.size(), kServers) != 0) return {};
-  uri.remove_prefix(kServers.size());
-  const size_t slash = uri.find('/');
-  if (slash == std::string_view::npos || slash == 0) return {};
-  const std::string_view op = uri.substr(slash + 1);
-  static const char* kOps[] = {"stow", "retrieve", "get", "post", "qido", "delete", "wado"};
-  for (const char* k : kOps) {
-    if (op == k) return std::string(uri.substr(0, slash));
-  }
-  return {};
-}
 
 // Incoming-request filter: before a DICOMweb client call on an inject-mode server starts, make sure
 // the definition holds a token that outlives the operation by the server's refresh buffer. Fails
@@ -190,7 +184,7 @@ std::optional<policy::Decision> ClientPolicies(OrthancPluginHttpMethod method, c
                                                uint32_t headersCount, const char* const* headersKeys,
                                                const char* const* headersValues, uint32_t getCount,
                                                const char* const* getKeys, const char* const* getValues,
-                                               const std::string& server) {
+                                               const std::string& server, const std::string& operation) {
   const auto it = g_gateway->Config().servers.find(server);
   if (it == g_gateway->Config().servers.end() || it->second.policies.empty()) return std::nullopt;
   const config::ServerConfig& cfg = it->second;
@@ -206,7 +200,7 @@ std::optional<policy::Decision> ClientPolicies(OrthancPluginHttpMethod method, c
   request.mode = config::ToString(cfg.mode);
   request.method = MethodName(method);
   request.path = path;
-  request.operation = path.substr(path.rfind('/') + 1);  // ServerOfClientCall checked it
+  request.operation = operation;
   request.headers = &headers;
   request.query = &query;
   request.user = user;
@@ -219,13 +213,70 @@ std::optional<policy::Decision> ClientPolicies(OrthancPluginHttpMethod method, c
   return d;
 }
 
+// Refuses a request the filter cannot let through: logged with its code (Orthanc answers a bare 403)
+// and audited.
+// `what`: who refuses ("policies (client stage)", "inject mode", "request filter").
+int32_t Refuse(const char* what, OrthancPluginHttpMethod method, const char* uri, const std::string& server,
+               const Error& refused, const policy::Decision* decided = nullptr) {
+  const std::string line = std::string(what) + ": refusing " + uri + " (" + MethodName(method) + ", HTTP " +
+                           std::to_string(refused.httpStatus) + " answered as 403): " + refused.ToString();
+  if (refused.httpStatus >= 500) LogError(line);
+  else LogWarning(line);
+  AuditClientCall(method, uri, server, &refused, decided);
+  return 0;
+}
+
+// The servers whose DICOMweb definition the gateway writes: proxy mode (the loopback definition)
+// and inject mode (the token).
+bool OwnsDefinition(const std::string& server) {
+  if (g_inject && g_inject->Manages(server)) return true;
+  const auto it = g_gateway->Config().servers.find(server);
+  return it != g_gateway->Config().servers.end() && it->second.mode == config::ServerMode::Proxy;
+}
+
+// Servers whose client calls the filter acts on (refresh, policies) or whose definition it guards.
+bool Protects(const std::string& server) {
+  return OwnsDefinition(server) || HasPolicies(server);
+}
+
 int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, uint32_t headersCount,
                const char* const* headersKeys, const char* const* headersValues, uint32_t getCount,
                const char* const* getKeys, const char* const* getValues) {
-  if (!g_gateway || (method != OrthancPluginHttpMethod_Post && method != OrthancPluginHttpMethod_Get)) return 1;
+  if (!g_gateway) return 1;
   try {
-    const std::string server = ServerOfClientCall(uri);
-    if (server.empty()) return 1;
+    // Classified as Orthanc routes it: spelling variants of a URI (trailing '/', "%2F", "//", "%67et"
+    // ...) reach the same DICOMweb handler, so they must meet the same checks (ClientUri.h).
+    const proxy::ClientUri call = proxy::ClientUri::Classify(uri, DicomWebRoot());
+    switch (call.kind) {
+      case proxy::ClientUri::Kind::Other:
+      case proxy::ClientUri::Kind::ServerList:
+        return 1;
+      case proxy::ClientUri::Kind::Unclassifiable:
+        // Known servers the gateway leaves alone keep Orthanc's own answer; anything else is refused.
+        if (g_gateway->Config().servers.count(call.server) > 0 && !Protects(call.server)) return 1;
+        return Refuse("request filter", method, uri, call.server,
+                      MakeError("PXY-012",
+                                "a URI that looks meant for the DICOMweb servers routes but is no spelling Orthanc "
+                                "routes unambiguously",
+                                403));
+      case proxy::ClientUri::Kind::Definition:
+        // The definitions the gateway writes are its own: a PUT would re-point the server (with the
+        // token or the loopback secret), a DELETE would remove it. Orthanc applies method overrides
+        // before the filter, so `method` is the one the DICOMweb plugin will see.
+        if ((method == OrthancPluginHttpMethod_Put || method == OrthancPluginHttpMethod_Delete) &&
+            OwnsDefinition(call.server)) {
+          return Refuse("request filter", method, uri, call.server,
+                        MakeError("PXY-013",
+                                  "the DICOMweb definition of '" + call.server +
+                                      "' belongs to the gateway (DicomWebOAuth.Servers): change it there",
+                                  403));
+        }
+        return 1;
+      case proxy::ClientUri::Kind::Operation:
+        break;
+    }
+    if (method != OrthancPluginHttpMethod_Post && method != OrthancPluginHttpMethod_Get) return 1;
+    const std::string& server = call.server;
     // Inject-mode servers get their token refreshed here; servers of either mode with routing
     // policies get those checked here (the client stage, where the Orthanc user is known).
     const bool injected = g_inject && g_inject->Manages(server);
@@ -235,36 +286,81 @@ int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, 
       g_lastCall[server] = std::chrono::steady_clock::now();
     }
     if (g_audit && !g_audit->Accepting()) {
-      const Error refused = MakeError("AUD-005", "the audit trail cannot be written and Audit.FailClosed is set", 503);
-      LogError("inject mode: refusing " + std::string(uri) + ": " + refused.ToString());
-      AuditClientCall(method, uri, server, &refused);
-      return 0;
+      return Refuse(injected ? "inject mode" : "policies (client stage)", method, uri, server,
+                    MakeError("AUD-005", "the audit trail cannot be written and Audit.FailClosed is set", 503));
     }
     // Orthanc answers a refusal with a bare 403: the policy's code and reason go to the log.
     const auto decision = ClientPolicies(method, uri, ip, headersCount, headersKeys, headersValues, getCount, getKeys,
-                                         getValues, server);
+                                         getValues, server, call.operation);
     const policy::Decision* decided = decision ? &*decision : nullptr;
     if (decided && !decided->allow) {
-      const Error refused = MakeError(decided->code, decided->reason, decided->status);
-      LogWarning("policies (client stage) refused " + std::string(MethodName(method)) + " " + uri + " (HTTP " +
-                 std::to_string(refused.httpStatus) + " answered as 403): " + refused.ToString());
-      AuditClientCall(method, uri, server, &refused, decided);
-      return 0;
+      return Refuse("policies (client stage)", method, uri, server,
+                    MakeError(decided->code, decided->reason, decided->status), decided);
     }
     if (injected) {
       const std::chrono::seconds minToken = decided ? decided->minTokenSeconds : std::chrono::seconds(0);
       Status fresh = g_inject->EnsureFresh(server, minToken, std::chrono::milliseconds(15000));
-      if (!fresh.Ok()) {
-        LogError("inject mode: refusing " + std::string(uri) + ": " + fresh.GetError().ToString());
-        AuditClientCall(method, uri, server, &fresh.GetError(), decided);
-        return 0;
-      }
+      if (!fresh.Ok()) return Refuse("inject mode", method, uri, server, fresh.GetError(), decided);
     }
     AuditClientCall(method, uri, server, nullptr, decided);
     return 1;
   } catch (const std::exception& e) {
-    LogError(std::string("inject mode: filter error on ") + uri + ": " + e.what());
+    LogError(std::string("filter error on ") + uri + ": " + e.what());
     return 0;
+  }
+}
+
+// How often the definitions the gateway owns are compared with what the DICOMweb plugin holds.
+constexpr std::chrono::seconds kDefinitionCheckPeriod{10};
+
+// definition.restored: a definition the gateway owns had drifted and was written again.
+void AuditRestored(const std::string& server, const std::string& drift, const Status& written) {
+  if (!g_audit) return;
+  audit::AuditEvent event("definition.restored", server);
+  event.Set("reason", drift);
+  event.Set("outcome", written.Ok() ? "restored" : "failed");
+  if (!written.Ok()) event.Set("code", written.GetError().code);
+  g_audit->Record(std::move(event));
+}
+
+// The incoming filter refuses PUT/DELETE of the definitions the gateway owns, but a definition can
+// still change without passing it (an Orthanc Lua script's RestApiPut, another plugin's
+// CallRestApi, a database shared with another Orthanc under ServersInDatabase). Runs on the worker:
+// compares what GET {Root}servers?expand shows with what the gateway wrote and writes it again
+// where they differ (PXY-014 in the log).
+void RestoreDefinitions() {
+  if (!g_gateway) return;
+  std::vector<std::string> owned;
+  for (const auto& [name, server] : g_gateway->Config().servers) {
+    if (OwnsDefinition(name)) owned.push_back(name);
+  }
+  if (owned.empty()) return;
+  const RestAnswer list = CallOrthanc(OrthancPluginHttpMethod_Get, DicomWebRoot() + "servers?expand");
+  if (list.status != 200) return;  // the DICOMweb plugin is not there: nothing can drift
+  auto doc = json::Parse(list.body, "PXY-014");
+  if (!doc.Ok() || !doc.Value().IsObject()) return;
+  for (const auto& name : owned) {
+    const bool injected = g_inject && g_inject->Manages(name);
+    std::optional<proxy::DicomWebDefinition> expected;
+    if (injected) {
+      if (!g_inject->Written(name)) continue;  // no token written yet: nothing to restore
+      expected = g_inject->BuildDefinition(name, "");
+    } else {
+      expected = ProxyDefinition(name);
+      if (!expected) continue;
+    }
+    const auto member = doc.Value().FindMember(name.c_str());
+    const auto drift = expected->DriftFrom(member == doc.Value().MemberEnd() ? nullptr : &member->value);
+    if (!drift) continue;
+    const Status written = injected ? g_inject->Restore(name) : WriteDicomWebServer(name, *expected);
+    if (written.Ok()) {
+      LogWarning("PXY-014 the DICOMweb definition of '" + name + "' was changed outside the gateway (" + *drift +
+                 "): written again");
+    } else {
+      LogError("PXY-014 the DICOMweb definition of '" + name + "' was changed outside the gateway (" + *drift +
+               ") and cannot be written again: " + written.GetError().ToString());
+    }
+    AuditRestored(name, *drift, written);
   }
 }
 
@@ -290,9 +386,14 @@ RestAnswer CallOrthanc(OrthancPluginHttpMethod method, const std::string& uri, c
 void InstallInjectMode(service::Gateway& gateway) {
   auto inject = std::make_unique<service::InjectMode>(gateway, std::make_shared<OrthancDefinitionWriter>());
   bool anyPolicies = false;
-  for (const auto& [name, server] : gateway.Config().servers) anyPolicies = anyPolicies || !server.policies.empty();
-  // The filter serves inject mode and the client stage of routing policies (any mode).
-  if (inject->Servers().empty() && !anyPolicies) return;
+  bool anyProxy = false;
+  for (const auto& [name, server] : gateway.Config().servers) {
+    anyPolicies = anyPolicies || !server.policies.empty();
+    anyProxy = anyProxy || server.mode == config::ServerMode::Proxy;
+  }
+  // The filter serves inject mode, the client stage of routing policies (any mode), and guards the
+  // definitions the gateway writes (inject and proxy mode).
+  if (inject->Servers().empty() && !anyPolicies && !anyProxy) return;
   LoadDicomWebRoot();  // the filter matches calls under DicomWeb.Root
   g_audit = gateway.AuditSink();
   g_gateway = &gateway;
@@ -317,9 +418,9 @@ void UninstallInjectMode() {
 }
 
 void InjectOnOrthancStarted() {
-  if (!g_inject) return;
-  g_worker.Start();
-  g_worker.Post([] { g_inject->Start(); });
+  if (!g_gateway) return;
+  g_worker.Start(RestoreDefinitions, kDefinitionCheckPeriod);
+  if (g_inject) g_worker.Post([] { g_inject->Start(); });
 }
 
 namespace {

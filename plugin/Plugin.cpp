@@ -15,6 +15,7 @@
 #include "gw/config/ConfigParser.h"
 #include "gw/http/CurlHttpClient.h"
 #include "gw/service/Gateway.h"
+#include "gw/service/InjectMode.h"
 #include "gw/service/KeyVaultResolver.h"
 #include "gw/service/LoopbackCredentials.h"
 
@@ -121,6 +122,8 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
 
     // Proxy mode behind Orthanc authentication: say at once what the loopback definition lacks.
     for (const auto& d : gw::service::CheckLoopbackCredentials(config)) gw::LogWarning(d.ToString());
+    // Inject mode with a Url below the host: dot segments in a caller's Uri leave the prefix.
+    for (const auto& d : gw::service::CheckInjectUrlPrefix(config)) gw::LogWarning(d.ToString());
 
     auto gateway = gw::service::Gateway::Create(std::move(config), std::make_shared<gw::http::CurlHttpClient>());
     if (!gateway.Ok()) {

@@ -9,7 +9,9 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "DicomWebServers.h"
 #include "OrthancGlue.h"
@@ -86,6 +88,8 @@ struct Incoming {
   std::string tail;
   http::Headers headers;  // lower-case names, as Orthanc gives them
   proxy::QueryParams query;
+  // A method override the request carries (Orthanc has already applied it to `method`), or none.
+  std::optional<std::string> methodOverride;
 
   const std::string* Header(const char* lowerName) const {
     for (const auto& [k, v] : headers) {
@@ -120,6 +124,11 @@ Incoming Read(const OrthancPluginHttpRequest* request) {
   for (uint32_t i = 0; i < request->headersCount; ++i) {
     in.headers.emplace_back(request->headersKeys[i], request->headersValues[i]);
   }
+  // Orthanc hands the GET arguments over whatever method it made of the request (measured: a GET
+  // with `_method=delete` arrives as DELETE with its arguments).
+  std::vector<std::string> keys;
+  for (uint32_t i = 0; i < request->getCount; ++i) keys.emplace_back(request->getKeys[i]);
+  in.methodOverride = proxy::HeaderPolicy::MethodOverride(in.headers, keys);
   if (request->method == OrthancPluginHttpMethod_Get) {
     // Orthanc 1.10 hands GET arguments to this route still percent-encoded (measured: the DICOMweb
     // plugin's `Modality=%2A` arrived as "%2A" and went upstream as "%252A", so wildcard and
@@ -217,9 +226,9 @@ void ReportHealth(const Prepared& p, const Result<long>& outcome) {
 }
 
 // The checks every request passes before anything goes upstream, in this order: the loopback
-// secret (403 before anything else is revealed), the server (404), the audit trail (503 with
-// FailClosed), the routing policies, the path and query (400). Fills `p`; on a refusal by a
-// policy, p.decision names it (for the audit record).
+// secret (403 before anything else is revealed), the server (404), a method override (400), the
+// audit trail (503 with FailClosed), the routing policies, the path and query (400). Fills `p`; on
+// a refusal by a policy, p.decision names it (for the audit record).
 Status Prepare(const ProxyState& state, const Incoming& in, Prepared& p) {
   const std::string* secret = in.Header("x-dicomweb-oauth-gateway");
   if (secret == nullptr) {
@@ -229,6 +238,16 @@ Status Prepare(const ProxyState& state, const Incoming& in, Prepared& p) {
   auto it = state.routes.find(in.server);
   if (it == state.routes.end()) return proxy::UnknownServer(in.server);
   if (!it->second.secret.Matches(*secret)) return proxy::LoopbackRefused("wrong X-DicomWeb-OAuth-Gateway header");
+  // A caller's HttpHeaders (or a Uri with `_method=`) can make Orthanc turn the DICOMweb plugin's
+  // GET into PUT/DELETE before this route runs: the operation's method is lost, refuse.
+  if (in.methodOverride) return proxy::MethodOverrideRefused(*in.methodOverride);
+  // DICOMweb 1.7's client never sends PUT: one only arrives through an override, and Orthanc does
+  // not hand a PUT's GET arguments to a chunked route (measured: `?_method=put` arrived as a PUT
+  // with no argument left to see).
+  if (in.method == "PUT") {
+    return proxy::MethodOverrideRefused("PUT, which Orthanc's DICOMweb client never sends: only a method override "
+                                        "produces it");
+  }
   if (auto audit = AuditSink(); audit && !audit->Accepting()) {
     return MakeError("AUD-005", "the audit trail cannot be written and Audit.FailClosed is set: request refused", 503);
   }
@@ -727,6 +746,14 @@ void OnOrthancStarted() {
     }
     LogInfo("proxy: DICOMweb server '" + name + "' now goes through the gateway (" + definition.url + ")");
   }
+}
+
+std::optional<proxy::DicomWebDefinition> ProxyDefinition(const std::string& server) {
+  const auto state = State();
+  if (!state) return std::nullopt;
+  const auto it = state->definitions.find(server);
+  if (it == state->definitions.end()) return std::nullopt;
+  return it->second;
 }
 
 void SetProxyAudit(std::shared_ptr<audit::IAuditSink> sink) {

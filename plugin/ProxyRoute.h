@@ -8,12 +8,15 @@
 //                       OrthancStarted (Orthanc's REST API accepts the definitions from then on);
 //   ShutdownProxy()     in OrthancPluginFinalize, before the credential source is destroyed.
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "gw/audit/IAuditSink.h"
 #include "gw/common/Error.h"
 #include "gw/config/GatewayConfig.h"
 #include "gw/policy/PolicyEngine.h"
 #include "gw/policy/TargetHealth.h"
+#include "gw/proxy/DicomWebDefinition.h"
 #include "gw/proxy/ICredentialSource.h"
 
 namespace gw::plugin {
@@ -32,6 +35,10 @@ Status RegisterProxy(const config::GatewayConfig& config, std::shared_ptr<proxy:
 // Writes the loopback definition of every proxy-mode server (PUT /dicom-web/servers/{name});
 // failures are logged with their code (PXY-008). Safe to call more than once.
 void OnOrthancStarted();
+
+// The loopback definition of a proxy-mode server (what OnOrthancStarted writes), or nothing. Holds
+// the loopback secret: never log it.
+std::optional<proxy::DicomWebDefinition> ProxyDefinition(const std::string& server);
 
 // Every proxied request (forwarded, failed or refused) becomes a proxy.request audit event in
 // `sink` (method, path, query, status, outcome, error code); while `sink` is not Accepting()

@@ -1,12 +1,16 @@
 #include "RestRoutes.h"
 
+#include <chrono>
 #include <cstring>
+#include <string>
 
 #include "InjectGlue.h"
 #include "OrthancGlue.h"
 #include "ProxyRoute.h"
 #include "gw/common/Json.h"
 #include "gw/common/Log.h"
+#include "gw/proxy/StatusMap.h"
+#include "gw/service/RateGate.h"
 
 namespace gw::plugin {
 namespace {
@@ -34,8 +38,16 @@ void PostReload(OrthancPluginRestOutput* output, const char*, const OrthancPlugi
   Answer(output, g_gateway->Reload(service::ReloadTrigger::Rest));
 }
 
+// Forced fetches of the test route: at most kForcedTests per server in any kForcedTestWindow. Each one
+// is a request to the identity provider, and any Orthanc user may call the route.
+constexpr size_t kForcedTests = 5;
+constexpr std::chrono::seconds kForcedTestWindow{60};
+service::RateGate g_forcedTests(kForcedTests, kForcedTestWindow);
+
 // POST /dicomweb-oauth/servers/{name}/test: a fresh acquisition by default (the point is to prove
-// the identity provider answers); body {"Fresh": false} reuses a cached token.
+// the identity provider answers); body {"Fresh": false} reuses a cached token. A forced fetch over
+// the budget is answered GW-429 (as 503) with Retry-After (the cached token is not offered instead: the
+// caller asked whether the IdP answers now).
 void PostTestServer(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
   if (request->method != OrthancPluginHttpMethod_Post) return AnswerMethodNotAllowed(output, "POST");
   bool fresh = true;
@@ -50,7 +62,20 @@ void PostTestServer(OrthancPluginRestOutput* output, const char*, const OrthancP
       fresh = it->value.GetBool();
     }
   }
-  Answer(output, g_gateway->TestServer(request->groups[0], fresh));
+  const std::string server = request->groups[0];
+  // Unknown names are answered (404) without an IdP call and without a gate entry.
+  if (fresh && g_gateway->Config().servers.count(server) > 0) {
+    if (const auto wait = g_forcedTests.TryPass(server); wait.count() > 0) {
+      const std::string retry = std::to_string(wait.count());
+      OrthancPluginSetHttpHeader(Context(), output, "Retry-After", retry.c_str());
+      const std::string why = std::to_string(kForcedTests) + " fresh tokens for '" + server +
+                              "' were requested in the last " + std::to_string(kForcedTestWindow.count()) +
+                              " s: retry in " + retry + " s, or send {\"Fresh\": false}";
+      // Orthanc 1.10.1 cannot send 429 (StatusMap.h): 503 says "try later" too, Retry-After says when.
+      return AnswerError(output, MakeError("GW-429", why, proxy::RepresentableStatus(429)));
+    }
+  }
+  Answer(output, g_gateway->TestServer(server, fresh));
 }
 
 void GetMetrics(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {

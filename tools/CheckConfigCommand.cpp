@@ -16,6 +16,7 @@
 #include "gw/http/CurlHttpClient.h"
 #include "gw/policy/PolicyScripts.h"
 #include "gw/service/KeyVaultResolver.h"
+#include "gw/service/InjectMode.h"
 #include "gw/service/LoopbackCredentials.h"
 
 namespace gw::cli {
@@ -162,6 +163,7 @@ int RunCheckConfig(const std::vector<std::string>& args, Io io) {
   for (const std::string& secret : config::CollectSecrets(cfg)) SecretRegistry::Add(secret);
   printer.PrintAll(parsed.diagnostics);
   printer.PrintAll(service::CheckLoopbackCredentials(cfg));  // also logged by the plugin at start
+  printer.PrintAll(service::CheckInjectUrlPrefix(cfg));       // idem
 
   for (const auto& [name, server] : cfg.servers) {
     const config::ProviderResolution p = config::ResolveProvider(server);

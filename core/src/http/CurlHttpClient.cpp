@@ -122,6 +122,25 @@ Result<Target> ParseTarget(const std::string& url) {
   return t;
 }
 
+// The absolute URL a Location header names, resolved against the URL that answered (relative
+// references included). NET-004 when it cannot be parsed.
+Result<std::string> ResolveLocation(const std::string& base, const std::string& location) {
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), &curl_url_cleanup);
+  if (!u) return NetError("NET-005", "<url>", "out of memory");
+  if (curl_url_set(u.get(), CURLUPART_URL, base.c_str(), CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+      curl_url_set(u.get(), CURLUPART_URL, location.c_str(), CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+    return NetError("NET-004", "<invalid url>", "the redirect target cannot be parsed");
+  }
+  char* value = nullptr;
+  if (curl_url_get(u.get(), CURLUPART_URL, &value, 0) != CURLUE_OK || value == nullptr) {
+    curl_free(value);
+    return NetError("NET-004", "<invalid url>", "the redirect target cannot be parsed");
+  }
+  std::string out(value);
+  curl_free(value);
+  return out;
+}
+
 // What libcurl saw when the transfer failed, beyond the CURLcode.
 struct Failure {
   CURLcode rc = CURLE_OK;
@@ -166,6 +185,36 @@ CurlHttpClient::~CurlHttpClient() = default;
 long CurlHttpClient::LastNewConnections() { return tLastNewConnections; }
 
 Result<HttpResponse> CurlHttpClient::Perform(const HttpRequest& request) {
+  if (!request.followRedirects) return PerformOnce(request);
+  // libcurl would follow a redirect to any host with every header of the request and, after a
+  // 307/308, its body (a client secret, an API key). Hops are followed here instead, and only
+  // within the origin (scheme, host, port) of the request: a redirect elsewhere is the answer.
+  HttpRequest hop = request;
+  for (long hops = 0;; ++hops) {
+    auto response = PerformOnce(hop);
+    if (!response.Ok()) return response;
+    const long status = response.Value().status;
+    if (status < 300 || status >= 400 || status == 304) return response;
+    const auto location = response.Value().Header("location");
+    if (!location || hops >= request.maxRedirects) return response;
+    auto next = ResolveLocation(hop.url, *location);
+    if (!next) return next.GetError();
+    auto from = ParseTarget(hop.url);
+    auto to = ParseTarget(next.Value());
+    if (!to) return to.GetError();  // NET-004: not http(s)
+    if (!from || strcasecmp(from.Value().scheme.c_str(), to.Value().scheme.c_str()) != 0 ||
+        strcasecmp(from.Value().hostPort.c_str(), to.Value().hostPort.c_str()) != 0) {
+      return response;
+    }
+    hop.url = std::move(next).Value();
+    if (status == 303 || ((status == 301 || status == 302) && hop.method == "POST")) {
+      hop.method = "GET";  // what browsers and libcurl do
+      hop.body.clear();
+    }
+  }
+}
+
+Result<HttpResponse> CurlHttpClient::PerformOnce(const HttpRequest& request) {
   tLastNewConnections = -1;
   auto target = ParseTarget(request.url);
   if (!target) return target.GetError();
@@ -218,8 +267,7 @@ Result<HttpResponse> CurlHttpClient::Perform(const HttpRequest& request) {
   curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, request.followRedirects ? 1L : 0L);
-  curl_easy_setopt(h, CURLOPT_MAXREDIRS, request.maxRedirects);
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);  // Perform() follows, within the origin only
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // required with threads; the resolver is threaded
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(h, CURLOPT_MAXCONNECTS, options_.maxCachedConnections);

@@ -19,6 +19,13 @@ const std::string* Find(const http::Headers& headers, std::string_view name) {
 bool AnswerWriter::OnHead(long status, const http::Headers& headers) {
   headSeen_ = true;
   status_ = status;
+  // The DICOMweb plugin follows a redirect with every header of its definition, the loopback
+  // secret included: a 3xx with Location would hand the secret (and with it the route and its
+  // credential) to whatever host the upstream names. A 3xx without Location (304) is harmless.
+  if (status >= 300 && status < 400 && Find(headers, "location") != nullptr) {
+    failure_ = UpstreamRedirect(status);
+    return false;
+  }
   if (const std::string* ct = Find(headers, "content-type")) contentType_ = *ct;
   headers_ = HeaderPolicy::ResponseHeadersToReturn(headers);
   if (!HeaderPolicy::IsSafeValue(contentType_)) contentType_.clear();

@@ -1,6 +1,7 @@
 #include "gw/proxy/DicomWebDefinition.h"
 
 #include <array>
+#include <set>
 
 #include "gw/common/Json.h"
 
@@ -66,6 +67,33 @@ std::string DicomWebDefinition::ToJson() const {
   }
   w.EndObject();
   return w.Take();
+}
+
+std::optional<std::string> DicomWebDefinition::DriftFrom(const rapidjson::Value* shown) const {
+  if (shown == nullptr || !shown->IsObject()) return std::string("the definition is gone");
+  auto text = [&](const char* key) -> std::optional<std::string> {
+    const auto it = shown->FindMember(key);
+    if (it == shown->MemberEnd() || !it->value.IsString()) return std::nullopt;
+    return std::string(it->value.GetString(), it->value.GetStringLength());
+  };
+  // Orthanc's WebServiceParameters::SetUrl appends a '/' to a Url without one.
+  const std::string stored = !url.empty() && url.back() != '/' ? url + "/" : url;
+  if (const auto shownUrl = text("Url"); shownUrl != stored && shownUrl != url) return std::string("Url differs");
+  if (text("Username").value_or("") != username) return std::string("Username differs");
+  std::set<std::string> names;
+  if (const auto it = shown->FindMember("HttpHeaders"); it != shown->MemberEnd() && it->value.IsArray()) {
+    for (const auto& n : it->value.GetArray()) {
+      if (n.IsString()) names.emplace(n.GetString(), n.GetStringLength());
+    }
+  }
+  std::set<std::string> expected;
+  for (const auto& [name, value] : httpHeaders) expected.insert(name);
+  if (names != expected) return std::string("HttpHeaders differ");
+  const std::optional<std::string> del = text("HasDelete");
+  if (hasDelete ? del != std::string(*hasDelete ? "1" : "0") : del.has_value() && del != "0") {
+    return std::string("HasDelete differs");
+  }
+  return std::nullopt;
 }
 
 std::string LoopbackUrl(int httpPort, std::string_view name) {

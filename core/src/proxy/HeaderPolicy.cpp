@@ -3,6 +3,8 @@
 #include <strings.h>
 
 #include <array>
+#include <cctype>
+#include <string>
 
 namespace gw::proxy {
 
@@ -68,6 +70,30 @@ bool HeaderPolicy::IsSafeValue(std::string_view value) {
     if (c == '\r' || c == '\n' || c == '\0') return false;
   }
   return true;
+}
+
+std::optional<std::string> HeaderPolicy::MethodOverride(const http::Headers& headers,
+                                                        const std::vector<std::string>& queryKeys) {
+  static const std::array<const char*, 3> kOverrideHeaders = {"x-http-method-override", "x-http-method",
+                                                              "x-method-override"};
+  for (const auto& [name, value] : headers) {
+    if (InList(name, kOverrideHeaders)) return name + " header";
+  }
+  for (const auto& key : queryKeys) {
+    // "_method", percent-encoded or not, any case.
+    std::string decoded;
+    for (size_t i = 0; i < key.size(); ++i) {
+      if (key[i] == '%' && i + 2 < key.size() && std::isxdigit(static_cast<unsigned char>(key[i + 1])) &&
+          std::isxdigit(static_cast<unsigned char>(key[i + 2]))) {
+        decoded.push_back(static_cast<char>(std::stoi(key.substr(i + 1, 2), nullptr, 16)));
+        i += 2;
+      } else {
+        decoded.push_back(key[i]);
+      }
+    }
+    if (Equal(decoded, "_method")) return std::string("_method argument");
+  }
+  return std::nullopt;
 }
 
 http::Headers HeaderPolicy::RequestHeadersToForward(const http::Headers& incoming) {

@@ -1,5 +1,7 @@
 #include "gw/service/InjectMode.h"
 
+#include <string_view>
+
 #include "gw/common/Log.h"
 #include "gw/crypto/Encoding.h"
 #include "gw/crypto/Hash.h"
@@ -94,6 +96,21 @@ Status InjectMode::EnsureFresh(const std::string& server, std::chrono::seconds m
   return WriteCurrent(server, std::chrono::duration_cast<std::chrono::milliseconds>(minRemaining), timeout);
 }
 
+Status InjectMode::Restore(const std::string& server) {
+  if (!Manages(server)) return Status::Success();
+  {
+    std::lock_guard<std::mutex> lock(writeMutex_);
+    if (written_.count(server) == 0) return Status::Success();
+    written_.erase(server);  // what was written is gone: the next write must not be skipped
+  }
+  return WriteCurrent(server, std::chrono::milliseconds(0), std::chrono::milliseconds(0));
+}
+
+bool InjectMode::Written(const std::string& server) const {
+  std::lock_guard<std::mutex> lock(writeMutex_);
+  return written_.count(server) > 0;
+}
+
 void InjectMode::CredentialRejected(const std::string& server) {
   gateway_.CredentialRejected(server);
 }
@@ -101,6 +118,31 @@ void InjectMode::CredentialRejected(const std::string& server) {
 uint64_t InjectMode::Writes() const {
   std::lock_guard<std::mutex> lock(writeMutex_);
   return writes_;
+}
+
+std::vector<config::Diagnostic> CheckInjectUrlPrefix(const config::GatewayConfig& config) {
+  std::vector<config::Diagnostic> out;
+  for (const auto& [name, server] : config.servers) {
+    if (server.mode != config::ServerMode::Inject) continue;
+    const std::string& url = server.url;
+    const size_t scheme = url.find("://");
+    if (scheme == std::string::npos) continue;
+    const size_t path = url.find('/', scheme + 3);
+    if (path == std::string::npos) continue;
+    std::string_view p = std::string_view(url).substr(path);
+    const size_t end = p.find_first_of("?#");
+    if (end != std::string_view::npos) p = p.substr(0, end);
+    while (!p.empty() && p.back() == '/') p.remove_suffix(1);
+    if (p.empty()) continue;  // the whole host: nothing outside the Url to reach
+    out.push_back(config::Diagnostic{
+        config::Severity::Warning, "CFG-009", "DicomWebOAuth.Servers." + name + ".Url",
+        "inject mode sends the token to whatever URL the DICOMweb plugin builds from this Url and a caller's "
+        "Uri: a Uri with dot segments (\"/../\") reaches paths of this host outside '" +
+            std::string(p) +
+            "' with the token. If the host serves anything else, use Mode \"proxy\" (the gateway keeps every "
+            "request under the Url) or a routing policy (docs/inject-mode.md)"});
+  }
+  return out;
 }
 
 }  // namespace gw::service

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "gw/http/CurlHttpClient.h"
 #include "http/TestServer.h"
@@ -275,11 +276,11 @@ TEST_CASE("CurlHttpClient/response size limit -> NET-006", "[http]") {
 
 TEST_CASE("CurlHttpClient/redirects are not followed unless asked", "[http]") {
   ClearProxyEnvironment();
-  TestServer target(Echo);
   TestServer redirector([&](const TestRequest& req) {
+    if (req.target == "/landed") return Echo(req);
     TestResponse res;
     res.status = 302;
-    res.headers = {{"Location", req.target == "/to-ftp" ? "ftp://127.0.0.1/x" : target.Url("/landed")}};
+    res.headers = {{"Location", req.target == "/to-ftp" ? "ftp://127.0.0.1/x" : "/landed"}};
     return res;
   });
   CurlHttpClient client;
@@ -288,8 +289,8 @@ TEST_CASE("CurlHttpClient/redirects are not followed unless asked", "[http]") {
   auto res = client.Perform(req);
   REQUIRE(res.Ok());
   CHECK(res.Value().status == 302);
-  CHECK(target.Requests() == 0);
 
+  // Within the origin (a relative Location here) it is followed when asked.
   req.followRedirects = true;
   auto followed = client.Perform(req);
   REQUIRE(followed.Ok());
@@ -301,6 +302,41 @@ TEST_CASE("CurlHttpClient/redirects are not followed unless asked", "[http]") {
   auto refused = client.Perform(toFtp);
   REQUIRE_FALSE(refused.Ok());
   CHECK(refused.GetError().code == "NET-004");
+}
+
+TEST_CASE("Hardening: a redirect off the origin is never followed with the request's credentials", "[http]") {
+  ClearProxyEnvironment();
+  std::mutex m;
+  std::vector<TestRequest> elsewhere;
+  TestServer other([&](const TestRequest& req) {
+    std::lock_guard<std::mutex> lock(m);
+    elsewhere.push_back(req);
+    return Echo(req);
+  });
+  // Same host, another port, is another origin too (what a shared host would give an attacker).
+  TestServer redirector([&](const TestRequest& req) {
+    TestResponse res;
+    res.status = req.target == "/307" ? 307 : req.target == "/308" ? 308 : 302;
+    res.headers = {{"Location", other.Url("/stolen")}};
+    return res;
+  });
+  CurlHttpClient client;
+  for (const std::string path : {"/302", "/307", "/308"}) {
+    for (const bool follow : {false, true}) {
+      INFO(path << (follow ? " follow" : ""));
+      HttpRequest req = Get(redirector.Url(path));
+      req.method = "POST";
+      req.body = "grant_type=client_credentials&client_secret=s3cr3t-value";
+      req.headers = {{"Authorization", "Basic Y2xpZW50OnNlY3JldA=="}, {"X-Api-Key", "key-value"}};
+      req.followRedirects = follow;
+      auto res = client.Perform(req);
+      REQUIRE(res.Ok());
+      CHECK(res.Value().status >= 300);
+      CHECK(res.Value().status < 400);
+    }
+  }
+  std::lock_guard<std::mutex> lock(m);
+  CHECK(elsewhere.empty());
 }
 
 TEST_CASE("CurlHttpClient/TLS verification", "[http][tls]") {

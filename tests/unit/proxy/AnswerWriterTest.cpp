@@ -213,3 +213,29 @@ TEST_CASE("AnswerWriter/limits and refusals", "[proxy][answer]") {
     CHECK(out.error->httpStatus == 503);
   }
 }
+
+TEST_CASE("Hardening: an upstream redirect never reaches the DICOMweb plugin", "[proxy][answer]") {
+  for (long status : {300L, 301L, 302L, 303L, 307L, 308L}) {
+    INFO(status);
+    FakeOutput out;
+    AnswerWriter w(out);
+    CHECK_FALSE(w.OnHead(status, {{"location", "http://127.0.0.1:1/elsewhere"}, {"content-type", "text/plain"}}));
+    REQUIRE(w.Failure().has_value());
+    CHECK(w.Failure()->code == "PXY-010");
+    // The client stops the exchange when the sink refuses the head; the writer answers the error.
+    CHECK(w.Finish(gw::proxy::UpstreamMalformed("the answer could not be delivered")) ==
+          AnswerWriter::Outcome::Complete);
+    REQUIRE(out.error.has_value());
+    CHECK(out.error->code == "PXY-010");
+    CHECK(out.error->httpStatus == 502);
+    CHECK(out.error->message.find("127.0.0.1") == std::string::npos);
+    CHECK_FALSE(out.whole.has_value());
+  }
+  // 304 has no Location to follow: it passes.
+  FakeOutput out;
+  AnswerWriter w(out);
+  REQUIRE(w.OnHead(304, {{"etag", "\"1\""}}));
+  CHECK(w.Finish(Result<long>(304L)) == AnswerWriter::Outcome::Complete);
+  REQUIRE(out.whole.has_value());
+  CHECK(out.whole->status == 304);
+}

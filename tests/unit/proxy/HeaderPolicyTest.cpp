@@ -1,4 +1,6 @@
 #include <catch2/catch.hpp>
+#include <string>
+#include <vector>
 
 #include "gw/proxy/HeaderPolicy.h"
 
@@ -116,4 +118,39 @@ TEST_CASE("StatusMap/statuses Orthanc 1.10 can send", "[proxy][headers]") {
   CHECK(RepresentableStatus(599) == 502);
   CHECK(RepresentableStatus(0) == 502);
   CHECK(RepresentableStatus(1000) == 502);
+}
+
+TEST_CASE("Hardening: a method override on the proxy route is detected in every convention", "[proxy][headers]") {
+  using Keys = std::vector<std::string>;
+  // Orthanc's own convention (header names arrive lower-cased) and those of other servers.
+  for (const std::string name :
+       {"x-http-method-override", "X-HTTP-Method-Override", "x-http-method", "x-method-override"}) {
+    INFO(name);
+    const auto found = HeaderPolicy::MethodOverride({{"accept", "*/*"}, {name, "DELETE"}}, {});
+    REQUIRE(found.has_value());
+    CHECK(found->find("header") != std::string::npos);
+  }
+  // Whatever the value: Orthanc refuses other values itself, anything present is refused here.
+  CHECK(HeaderPolicy::MethodOverride({{"x-http-method-override", "GET"}}, {}).has_value());
+  CHECK(HeaderPolicy::MethodOverride({{"x-http-method-override", ""}}, {}).has_value());
+  // The Rails convention, as a GET argument name, raw (Orthanc passes it percent-encoded) or encoded.
+  for (const std::string key : {"_method", "_METHOD", "%5Fmethod", "_%6Dethod", "%5f%6d%65%74%68%6f%64"}) {
+    INFO(key);
+    const auto found = HeaderPolicy::MethodOverride({}, Keys{"limit", key});
+    REQUIRE(found.has_value());
+    CHECK(*found == "_method argument");
+  }
+  // Ordinary DICOMweb requests carry none.
+  CHECK_FALSE(HeaderPolicy::MethodOverride({{"accept", "multipart/related; type=\"application/dicom\""},
+                                            {"x-dicomweb-oauth-gateway", "s"}},
+                                           Keys{"PatientName", "limit", "offset", "includefield", "method", "_methods"})
+                  .has_value());
+  CHECK_FALSE(HeaderPolicy::MethodOverride({}, Keys{"%", "%5", "_method%"}).has_value());
+}
+
+TEST_CASE("Hardening: method override headers are never forwarded upstream", "[proxy][headers]") {
+  const Headers in = {{"x-http-method-override", "DELETE"}, {"X-HTTP-Method", "PUT"},
+                      {"x-method-override", "DELETE"},     {"accept", "application/dicom+json"}};
+  CHECK(HeaderPolicy::RequestHeadersToForward(in) == Headers{{"accept", "application/dicom+json"}});
+  CHECK(HeaderPolicy::IsReservedHeader("X-HTTP-Method-Override"));
 }

@@ -10,7 +10,8 @@
 //   - TLS peer and host name verification are on; TlsOptions::verifyPeer=false turns both off.
 //   - Only http and https URLs are accepted (also for redirects); anything else is NET-004.
 //   - Redirects are not followed unless HttpRequest::followRedirects is set: a token endpoint that
-//     redirects must not make us resend client credentials somewhere else.
+//     redirects must not make us resend client credentials somewhere else. Even then only redirects
+//     within the request's origin (scheme, host, port) are followed; one elsewhere is the answer.
 //   - The response (headers and body) is capped while it is received (NET-006).
 //   - Error messages name the host and the reason only: never the path, the query string, a
 //     header or a body (they may carry secrets).
@@ -57,6 +58,8 @@ class CurlHttpClient final : public IHttpClient {
   static long LastNewConnections();
 
  private:
+  Result<HttpResponse> PerformOnce(const HttpRequest& request);  // one exchange, no redirect followed
+
   CurlHttpClientOptions options_;
   CurlHandlePool pool_;  // share object and idle easy handles
 };

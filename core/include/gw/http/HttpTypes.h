@@ -36,7 +36,7 @@ struct HttpRequest {
   TlsOptions tls;
   size_t maxResponseBytes = 4 * 1024 * 1024;        // larger answers fail with NET-006
   // Off by default: a token endpoint must not be able to bounce client credentials to another URL.
-  // When on, only http/https targets are followed, at most maxRedirects hops.
+  // When on, only http/https targets of the same origin are followed, at most maxRedirects hops.
   bool followRedirects = false;
   long maxRedirects = 5;
 };

@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include <rapidjson/document.h>
+
 namespace gw::proxy {
 
 struct DicomWebDefinition {
@@ -34,6 +36,12 @@ struct DicomWebDefinition {
   // True for the keys the fields above own (Url, Username, Password, HttpHeaders, HasDelete,
   // ChunkedTransfers, Timeout, Certificate*, Pkcs11), compared case-sensitively as Orthanc does.
   static bool IsOwnedKey(std::string_view key);
+
+  // How the definition the DICOMweb plugin holds (`shown`: its entry in GET {Root}servers?expand,
+  // null when the server is not listed) differs from this one, as far as that view shows it (Url,
+  // Username, HttpHeaders names, HasDelete; header values and passwords are never shown): a short
+  // reason naming the field (never a value), or nothing when they agree.
+  std::optional<std::string> DriftFrom(const rapidjson::Value* shown) const;
 };
 
 // http://127.0.0.1:<port>/oauth-dicom-web/servers/<name>/ : the proxy route for `name`.

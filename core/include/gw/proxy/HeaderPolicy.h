@@ -24,7 +24,11 @@
 //
 // Every forwarded value is checked for CR, LF and NUL (dropped if present). Names are compared
 // case-insensitively and emitted as given.
+#include <optional>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "gw/http/HttpTypes.h"
 
@@ -48,6 +52,15 @@ class HeaderPolicy {
 
   // True when `value` contains no CR, LF or NUL.
   static bool IsSafeValue(std::string_view value);
+
+  // Orthanc 1.10.1 turns a request carrying `X-HTTP-Method-Override: PUT|DELETE` (any method), or a
+  // GET with the argument `_method=put|delete`, into a PUT/DELETE before any plugin sees it; the
+  // header and the argument still reach the plugin. This names the override a request carries
+  // (also the X-HTTP-Method and X-Method-Override conventions of other servers, and `_method`
+  // however it is cased or percent-encoded), or nothing. `queryKeys`: the GET argument names as
+  // Orthanc hands them over (still percent-encoded).
+  static std::optional<std::string> MethodOverride(const http::Headers& headers,
+                                                   const std::vector<std::string>& queryKeys);
 };
 
 }  // namespace gw::proxy

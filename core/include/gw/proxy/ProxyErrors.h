@@ -12,6 +12,13 @@
 //   PXY-007 502  upstream answer malformed or impossible to forward
 //   PXY-008 500  the DICOMweb plugin refused a server definition (plugin/DicomWebServers.h; log only)
 //   PXY-009 500  a request body could not be spooled for signing (SpoolBody.h: no temp file, disk full)
+//   PXY-010 502  the upstream answered a redirect (3xx with Location): never passed on, since the
+//                DICOMweb plugin would follow it with the loopback secret header
+//   PXY-011 400  method override on the route (X-HTTP-Method-Override and similar headers, a `_method`
+//                argument): Orthanc turns such a read into PUT/DELETE before the route sees it
+//   PXY-012 403  incoming filter: a URI near the DICOMweb servers routes that cannot be classified
+//                (ClientUri.h), refused for servers the gateway protects (Orthanc answers a bare 403)
+//   PXY-013 403  incoming filter: PUT/DELETE of a DICOMweb server definition the gateway owns
 #include <string>
 #include <string_view>
 
@@ -38,6 +45,21 @@ inline Error LoopbackRefused(std::string why) { return MakeError("PXY-006", why,
 
 inline Error UpstreamMalformed(std::string why) {
   return MakeError("PXY-007", "upstream answer cannot be forwarded: " + why, 502);
+}
+
+inline Error UpstreamRedirect(long status) {
+  return MakeError("PXY-010",
+                   "the upstream answered a redirect (HTTP " + std::to_string(status) +
+                       " with Location); the gateway does not follow or pass on redirects: point the server's Url "
+                       "at the final address",
+                   502);
+}
+
+inline Error MethodOverrideRefused(std::string_view what) {
+  return MakeError("PXY-011",
+                   "method override refused (" + std::string(what) +
+                       "): the operation's own method is the only one the upstream receives",
+                   400);
 }
 
 }  // namespace gw::proxy

@@ -19,7 +19,11 @@
 #include <set>
 #include <string>
 
+#include <vector>
+
 #include "gw/common/Error.h"
+#include "gw/config/Diagnostic.h"
+#include "gw/config/GatewayConfig.h"
 #include "gw/proxy/DicomWebDefinition.h"
 
 namespace gw::service {
@@ -58,6 +62,14 @@ class InjectMode {
   // drops the token; the next one is written as soon as it arrives.
   void CredentialRejected(const std::string& server);
 
+  // The definition of `server` was changed or removed behind the gateway's back (PUT/DELETE that got
+  // past the incoming filter): writes it again with the cached token, without waiting for one.
+  // Does nothing before the first write (there is nothing to restore yet).
+  Status Restore(const std::string& server);
+
+  // True once a definition of `server` has been written.
+  bool Written(const std::string& server) const;
+
   // The definition for `server` with `authorization` as the Authorization header (exposed for tests).
   proxy::DicomWebDefinition BuildDefinition(const std::string& server, const std::string& authorization) const;
 
@@ -77,5 +89,13 @@ class InjectMode {
   std::map<std::string, std::string> written_;     // server -> SHA-256 of the token written
   uint64_t writes_ = 0;
 };
+
+// CFG-009 warnings (path DicomWebOAuth.Servers.<name>.Url) for inject-mode servers whose Url has a
+// path below the host (https://host/prefix/...). In inject mode the DICOMweb plugin builds each URL
+// from the Url and the caller's Uri, and sends the token with it: a Uri with dot segments
+// ("/../other/...") reaches paths of that host outside the prefix with the token (the gateway is
+// not in the data path and cannot stop it). Where the host serves other things under other paths,
+// use proxy mode or a routing policy (docs/inject-mode.md). Logged at start, shown by check-config.
+std::vector<config::Diagnostic> CheckInjectUrlPrefix(const config::GatewayConfig& config);
 
 }  // namespace gw::service
