@@ -21,6 +21,7 @@
 #include "gw/audit/IAuditSink.h"
 #include "gw/common/Json.h"
 #include "gw/common/Log.h"
+#include "gw/service/Health.h"
 #include "gw/crypto/Encoding.h"
 #include "gw/policy/PolicyRequest.h"
 #include "gw/proxy/ClientUri.h"
@@ -244,6 +245,19 @@ int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, 
                const char* const* getKeys, const char* const* getValues) {
   if (!g_gateway) return 1;
   try {
+    // The probe user (Health.ProbeUser) reaches the health routes and nothing else.
+    const std::string& probeUser = g_gateway->Config().global.health.probeUser;
+    if (!probeUser.empty()) {
+      for (uint32_t i = 0; i < headersCount; ++i) {
+        if (std::string_view(headersKeys[i]) != "authorization") continue;
+        if (service::IsProbeUser(headersValues[i], probeUser) &&
+            !(method == OrthancPluginHttpMethod_Get && service::IsHealthRoute(uri))) {
+          LogWarning(std::string("GW-403 refusing ") + uri + ": the probe user '" + probeUser +
+                     "' may only call /dicomweb-oauth/health/{live,ready,startup}");
+          return 0;
+        }
+      }
+    }
     // Classified as Orthanc routes it: spelling variants of a URI (trailing '/', "%2F", "//", "%67et"
     // ...) reach the same DICOMweb handler, so they must meet the same checks (ClientUri.h).
     const proxy::ClientUri call = proxy::ClientUri::Classify(uri, DicomWebRoot());
@@ -391,9 +405,10 @@ void InstallInjectMode(service::Gateway& gateway) {
     anyPolicies = anyPolicies || !server.policies.empty();
     anyProxy = anyProxy || server.mode == config::ServerMode::Proxy;
   }
-  // The filter serves inject mode, the client stage of routing policies (any mode), and guards the
-  // definitions the gateway writes (inject and proxy mode).
-  if (inject->Servers().empty() && !anyPolicies && !anyProxy) return;
+  // The filter serves inject mode, the client stage of routing policies (any mode), guards the
+  // definitions the gateway writes (inject and proxy mode) and confines the probe user.
+  const bool probeUser = !gateway.Config().global.health.probeUser.empty();
+  if (inject->Servers().empty() && !anyPolicies && !anyProxy && !probeUser) return;
   LoadDicomWebRoot();  // the filter matches calls under DicomWeb.Root
   g_audit = gateway.AuditSink();
   g_gateway = &gateway;

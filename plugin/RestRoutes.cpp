@@ -78,6 +78,16 @@ void PostTestServer(OrthancPluginRestOutput* output, const char*, const OrthancP
   Answer(output, g_gateway->TestServer(server, fresh));
 }
 
+// GET /dicomweb-oauth/health/{live,ready,startup}: probes for orchestrators (gw/service/Health.h).
+void GetHealth(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
+  if (request->method != OrthancPluginHttpMethod_Get) return AnswerMethodNotAllowed(output, "GET");
+  service::HealthProbe probe;
+  if (!service::ParseHealthProbe(request->groups[0], probe)) {
+    return AnswerError(output, MakeError("GW-404", "health probes are live, ready and startup", 404));
+  }
+  Answer(output, g_gateway->Health(probe));
+}
+
 void GetMetrics(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
   if (request->method != OrthancPluginHttpMethod_Get) return AnswerMethodNotAllowed(output, "GET");
   AnswerText(output, 200, g_gateway->MetricsText(), "text/plain; version=0.0.4");
@@ -127,6 +137,25 @@ void GetDisabledStatus(OrthancPluginRestOutput* output, const char*,
   AnswerJson(output, 200, w.Take());
 }
 
+// An idle plugin (no DicomWebOAuth section, or Enabled false) never holds Orthanc back.
+void GetDisabledHealth(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
+  if (request->method != OrthancPluginHttpMethod_Get) return AnswerMethodNotAllowed(output, "GET");
+  service::HealthProbe probe;
+  if (!service::ParseHealthProbe(request->groups[0], probe)) {
+    return AnswerError(output, MakeError("GW-404", "health probes are live, ready and startup", 404));
+  }
+  json::Writer w;
+  w.StartObject();
+  w.Key("status");
+  w.String("pass");
+  w.Key("probe");
+  w.String(service::ToString(probe));
+  w.Key("gateway");
+  w.String("disabled");
+  w.EndObject();
+  AnswerJson(output, 200, w.Take());
+}
+
 }  // namespace
 
 // The plugin's only on-change callback: Orthanc allows several, but one place keeps the order
@@ -136,6 +165,7 @@ OrthancPluginErrorCode OnChange(OrthancPluginChangeType type, OrthancPluginResou
     if (type == OrthancPluginChangeType_OrthancStarted) {
       OnOrthancStarted();  // proxy mode: loopback definitions (ProxyRoute.h); logs, never throws
       InjectOnOrthancStarted();
+      if (g_gateway) g_gateway->PrefetchCredentials();  // the startup probe waits for these
     } else if (type == OrthancPluginChangeType_JobFailure && resourceId != nullptr) {
       InjectOnJobFailure(resourceId);
     }
@@ -166,12 +196,14 @@ void RegisterRoutes() {
   RegisterRoute<PostReload>("/dicomweb-oauth/reload");
   RegisterRoute<PostTestServer>("/dicomweb-oauth/servers/([^/]+)/test");
   RegisterRoute<GetMetrics>("/dicomweb-oauth/metrics");
+  RegisterRoute<GetHealth>("/dicomweb-oauth/health/([^/]+)");
   OrthancPluginRegisterRefreshMetricsCallback(Context(), RefreshOrthancMetrics);
 }
 
 void RegisterDisabledRoutes(const std::string& reason) {
   g_disabledReason = reason;
   RegisterRoute<GetDisabledStatus>("/dicomweb-oauth/status");
+  RegisterRoute<GetDisabledHealth>("/dicomweb-oauth/health/([^/]+)");
 }
 
 }  // namespace gw::plugin

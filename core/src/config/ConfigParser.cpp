@@ -34,7 +34,7 @@ const std::vector<std::string> kGlobalKeys = {
     "ConfigVersion", "Enabled", "LogLevel", "RateLimitRequests", "RateLimitWindowSeconds", "CacheType",
     "RedisUrl", "RedisEncryptionKey", "ScriptDirectories", "LuaMemoryLimitMB", "LuaTimeoutMs",
     "LuaPoolSize", "SpoolDirectory", "WatchScripts", "EnvAllowlist", "FileAllowlist", "AllowInjectWithServersInDatabase",
-    "Policies", "PolicyTimeoutMs", "Audit", "Servers"};
+    "Policies", "PolicyTimeoutMs", "Audit", "Health", "Servers"};
 
 const std::vector<std::string> kServerKeys = {
     "Url", "TokenEndpoint", "ClientId", "ClientSecret", "Scope", "TokenRefreshBufferSeconds",
@@ -714,6 +714,38 @@ class Parser {
       ParseServer(member.value, JoinPath(serversPath, server.name), config, server);
       config.servers[server.name] = std::move(server);
     }
+    ParseHealth(section, config);
+  }
+
+  // After the servers: OptionalServers must name configured ones.
+  void ParseHealth(const Value& section, GatewayConfig& config) {
+    const Value* health = Find(section, "Health");
+    if (!health) return;
+    const std::string p = JoinPath(kSection, "Health");
+    if (!health->IsObject()) {
+      Error("CFG-002", p, "must be a JSON object such as {\"ProbeUser\": \"probe\"}");
+      return;
+    }
+    HealthConfig& h = config.global.health;
+    CheckUnknownKeys(*health, p, {"ProbeUser", "OptionalServers", "LiveTimeoutMs"});
+    if (auto v = ReadString(*health, "ProbeUser", p, Empty::Allowed)) {
+      h.probeUser = *v;
+      if (!h.probeUser.empty() && std::find(config.orthanc.registeredUsers.begin(), config.orthanc.registeredUsers.end(), h.probeUser) ==
+                                       config.orthanc.registeredUsers.end()) {
+        Warning("CFG-006", JoinPath(p, "ProbeUser"),
+                "'" + h.probeUser + "' is not in Orthanc's RegisteredUsers: probes cannot authenticate as it");
+      }
+    }
+    if (auto v = ReadStringArray(*health, "OptionalServers", p)) {
+      for (size_t i = 0; i < v->size(); ++i) {
+        if (config.servers.count((*v)[i]) == 0) {
+          Error("CFG-002", JoinIndex(JoinPath(p, "OptionalServers"), i), "'" + (*v)[i] + "' is not a configured server");
+        } else {
+          h.optionalServers.push_back((*v)[i]);
+        }
+      }
+    }
+    if (auto v = ReadInteger(*health, "LiveTimeoutMs", p, 10, 60000)) h.liveTimeoutMs = static_cast<int>(*v);
   }
 
   void ParseRedis(const Value& section, GlobalConfig& g) {

@@ -100,6 +100,12 @@ SnapshotInfo ScriptEngine::CurrentInfo() const {
   return serving ? serving->Info() : SnapshotInfo{};
 }
 
+Status ScriptEngine::Ping(std::chrono::milliseconds budget) const {
+  const std::shared_ptr<Snapshot> serving = impl_->Current();
+  if (!serving) return MakeError("LUA-007", "no Lua scripts are loaded");
+  return serving->Lease(std::chrono::steady_clock::now() + budget);
+}
+
 bool ScriptEngine::HasScript(std::string_view script) const {
   const std::shared_ptr<Snapshot> serving = impl_->Current();
   return serving && serving->FindScript(script).has_value();

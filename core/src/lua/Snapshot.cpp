@@ -58,8 +58,9 @@ Status Snapshot::Call(size_t script, size_t function, const Argument& arg,
   return (*lease.Value()).Invoke(script, function, scripts_[script], arg, deadline, result);
 }
 
-Status Snapshot::Prewarm() {
-  const auto deadline = std::chrono::steady_clock::now() + services_->Options().defaultBudget;
+Status Snapshot::Prewarm() { return Lease(std::chrono::steady_clock::now() + services_->Options().defaultBudget); }
+
+Status Snapshot::Lease(std::chrono::steady_clock::time_point deadline) {
   Result<StatePool::Lease> lease = pool_.Acquire(deadline);
   if (!lease) return lease.GetError();
   return Status::Success();

@@ -47,6 +47,8 @@ class Snapshot {
 
   // Creates one pooled state now, so the first call after a reload does not pay for compiling.
   Status Prewarm();
+  // Leases a state and gives it back (the health probe): LUA-004 when none comes before `deadline`.
+  Status Lease(std::chrono::steady_clock::time_point deadline);
 
   StatePool::Stats PoolStats() const { return pool_.GetStats(); }
 

@@ -1,6 +1,7 @@
 #include "gw/service/Gateway.h"
 #include "gw/service/ProviderAccess.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -521,6 +522,38 @@ std::map<std::string, token::TokenState> Gateway::TokenStatesByServer() const {
     for (const auto& srv : st.servers) states[srv] = st;  // servers sharing a key share its state
   }
   return states;
+}
+
+JsonAnswer Gateway::Health(HealthProbe probe) const {
+  HealthFacts facts;
+  if (probe == HealthProbe::Live) {
+    const auto start = std::chrono::steady_clock::now();
+    facts.engineAnswered = engine_->Ping(std::chrono::milliseconds(config_.global.health.liveTimeoutMs)).Ok();
+    facts.engineTime = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  } else {
+    facts.snapshotVersion = engine_->CurrentInfo().version;
+    const auto states = TokenStatesByServer();
+    const auto now = std::chrono::system_clock::now();
+    const auto& optional = config_.global.health.optionalServers;
+    for (const auto& [name, server] : config_.servers) {
+      ServerHealth& s = facts.servers[name];
+      s.optional = std::find(optional.begin(), optional.end(), name) != optional.end();
+      const auto it = states.find(name);
+      if (it == states.end()) {
+        s.hasCredential = false;
+        continue;
+      }
+      const token::TokenState& st = it->second;
+      s.usable = st.expiresAt && *st.expiresAt > now && st.status != token::TokenStatus::Expired;
+      s.attempted = st.fetchSuccesses + st.fetchFailures > 0;
+    }
+  }
+  const HealthAnswer answer = EvaluateHealth(probe, facts);
+  return JsonAnswer{answer.status, answer.body};
+}
+
+void Gateway::PrefetchCredentials() {
+  for (const auto& [server, handle] : handles_) handle.Prefetch();
 }
 
 JsonAnswer Gateway::Status() const {

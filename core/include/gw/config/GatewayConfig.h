@@ -151,6 +151,13 @@ struct AuditConfig {
   bool failClosed = false;                             // refuse proxy requests while records are lost
 };
 
+// `DicomWebOAuth.Health` (docs/operations.md, "Health probes").
+struct HealthConfig {
+  std::string probeUser;                     // Orthanc user confined to the health routes; empty: none
+  std::vector<std::string> optionalServers;  // may be degraded while the instance reports ready
+  int liveTimeoutMs = 1000;                  // the Lua engine must hand out a state within this
+};
+
 struct GlobalConfig {
   bool enabled = true;
   std::optional<LogLevel> logLevel;        // unset: keep Orthanc's verbosity
@@ -171,6 +178,7 @@ struct GlobalConfig {
   AuditConfig audit;                       // `Audit`
   std::vector<std::string> policies;       // default routing policies of servers without their own
   int policyTimeoutMs = 100;               // time budget of one request's whole policy chain
+  HealthConfig health;                     // `Health`
 };
 
 struct GatewayConfig {

@@ -84,6 +84,10 @@ class ScriptEngine {
   // Info of the serving snapshot (version 0 before the first successful Reload()).
   SnapshotInfo CurrentInfo() const;
 
+  // The liveness probe: a state of the serving snapshot is leased (created if needed) and given
+  // back within `budget`. LUA-007 without a snapshot, LUA-004 when the pool stays busy.
+  Status Ping(std::chrono::milliseconds budget) const;
+
   bool HasScript(std::string_view script) const;
   bool HasFunction(std::string_view script, std::string_view fn) const;
 

@@ -23,6 +23,7 @@
 #include "gw/lua/ScriptEngine.h"
 #include "gw/policy/PolicyEngine.h"
 #include "gw/policy/TargetHealth.h"
+#include "gw/service/Health.h"
 #include "gw/proxy/ICredentialSource.h"
 #include "gw/token/TokenManager.h"
 
@@ -55,6 +56,12 @@ class Gateway : public proxy::ICredentialSource {
 
   // GET /dicomweb-oauth/status: 200 when every server can work, 503 ("degraded") otherwise.
   JsonAnswer Status() const;
+  // GET /dicomweb-oauth/health/{live,ready,startup} (gw/service/Health.h): 200 or 503 and a small
+  // JSON body without secrets or error messages.
+  JsonAnswer Health(HealthProbe probe) const;
+  // Starts the first acquisition of every server's credential in the background, so that the
+  // startup and readiness probes mean something before the first request.
+  void PrefetchCredentials();
   // Where the proxy keeps the health it observes of a server's targets (null when it tracks none,
   // e.g. inject mode). The tracker lives in the proxy (plugin/ProxyRoute.cpp).
   using TargetHealthLookup = std::function<std::shared_ptr<const policy::TargetHealth>(const std::string& server)>;
