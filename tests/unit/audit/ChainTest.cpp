@@ -61,7 +61,7 @@ TEST_CASE("AuditChain/tampering is detected at the line where it happened", "[au
     const VerifyReport r = VerifyText(JoinLines(lines));
     CHECK_FALSE(r.ok);
     CHECK(r.badLine == 4);
-    CHECK(r.problem.find("does not match the hash of line 3") != std::string::npos);
+    CHECK(r.problem.find("does not match the link of line 3") != std::string::npos);
   }
   SECTION("a line inserted (a copy of another)") {
     lines.insert(lines.begin() + 3, lines[1]);
