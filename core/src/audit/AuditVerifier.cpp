@@ -1,6 +1,7 @@
 #include "gw/audit/AuditVerifier.h"
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <map>
 
@@ -20,6 +21,10 @@ const char* ToString(VerifyStatus status) {
 
 namespace {
 
+// Longer than any line the writer makes (records are capped at 64 KiB of fields; the writer reads
+// back at most 1 MiB at start).
+constexpr size_t kMaxLineBytes = 1 << 20;
+
 std::string Member(const rapidjson::Value& o, const char* name) {
   auto it = o.FindMember(name);
   return it != o.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
@@ -32,6 +37,12 @@ class ChainCheck {
   explicit ChainCheck(const VerifyOptions& options) : options_(options) {
     for (const Checkpoint& c : options.checkpoints) pending_.push_back(&c);
     std::sort(pending_.begin(), pending_.end(), [](const Checkpoint* a, const Checkpoint* b) { return a->seq < b->seq; });
+  }
+
+  // A line longer than any record the writer makes (never parsed).
+  bool TooLong() {
+    ++lineNo_;
+    return Fail(VerifyStatus::Tampered, "the line is longer than 1 MiB: not a record of this format");
   }
 
   // False (and report() filled) at the first problem.
@@ -246,6 +257,10 @@ VerifyReport VerifyText(std::string_view text, const VerifyOptions& options) {
     const size_t end = text.find('\n', start);
     const bool complete = end != std::string_view::npos;
     const std::string_view line = text.substr(start, complete ? end - start : std::string_view::npos);
+    if (line.size() > kMaxLineBytes) {
+      check.TooLong();
+      return check.Report();
+    }
     if (!check.Line(line, complete)) return check.Report();
     start = complete ? end + 1 : text.size();
   }
@@ -259,17 +274,41 @@ VerifyReport VerifyFile(const std::string& path, const VerifyOptions& options) {
     report.problem = "cannot open " + path;
     return report;
   }
+  // Block by block, with a bounded line: a hostile file (one endless line) cannot make verify
+  // hold more than kMaxLineBytes of it.
   ChainCheck check(options);
   std::string line;
-  while (std::getline(in, line)) {
-    // getline sets eof only when the last line had no newline.
-    if (!check.Line(line, !in.eof())) return check.Report();
+  std::vector<char> block(64 * 1024);
+  bool tooLong = false;
+  while (in) {
+    in.read(block.data(), static_cast<std::streamsize>(block.size()));
+    const auto got = static_cast<size_t>(in.gcount());
+    size_t start = 0;
+    while (start < got) {
+      const char* nl = static_cast<const char*>(std::memchr(block.data() + start, '\n', got - start));
+      const size_t end = nl ? static_cast<size_t>(nl - block.data()) : got;
+      if (!tooLong) line.append(block.data() + start, end - start);
+      if (line.size() > kMaxLineBytes) {
+        tooLong = true;
+        line.clear();
+      }
+      if (!nl) break;
+      if (tooLong ? !check.TooLong() : !check.Line(line, true)) return check.Report();
+      line.clear();
+      tooLong = false;
+      start = end + 1;
+    }
   }
   if (in.bad()) {
     VerifyReport report;
     report.problem = "cannot read " + path;
     return report;
   }
+  if (tooLong) {
+    check.TooLong();
+    return check.Report();
+  }
+  if (!line.empty() && !check.Line(line, false)) return check.Report();
   return check.Done();
 }
 
