@@ -298,7 +298,7 @@ TEST_CASE("Hardening: checkpoints are emitted by count, by time and at shutdown,
   REQUIRE(w.Value()->Enqueue(TestRecord(1), 1s));
   REQUIRE(w.Value()->Flush(5s));
   CHECK(w.Value()->Checkpoints() >= 1);  // at open, after the key record
-  for (int i = 0; i < 100 && w.Value()->Checkpoints() < 2; ++i) std::this_thread::sleep_for(20ms);
+  for (int i = 0; i < 500 && w.Value()->Checkpoints() < 2; ++i) std::this_thread::sleep_for(20ms);
   CHECK(w.Value()->Checkpoints() == 2);  // the interval passed with one record not checkpointed
   std::this_thread::sleep_for(300ms);
   CHECK(w.Value()->Checkpoints() == 2);  // nothing new: no checkpoint
