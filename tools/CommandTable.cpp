@@ -70,15 +70,26 @@ const std::vector<Command>& Commands() {
        "\n"
        "Exit status: 0 headers printed, 1 configuration invalid or no credential, 2 usage error.",
        RunSign},
-      {"audit verify", "FILE", "check the hash chain of an audit file (edited, inserted, deleted or moved lines)",
+      {"audit verify", "FILE [--key REF]... [--key-file PATH]... [--checkpoint SEQ:MAC]... [--checkpoints FILE]...",
+       "check the chain of an audit file (forged, edited, erased, moved or truncated records, wrong key)",
        "Reads FILE (JSON lines written by DicomWebOAuth.Audit) and checks every record: canonical JSON,\n"
-       "`hash` = SHA-256 of the record without it, `prev` = the previous record's hash (64 zeros for the\n"
-       "first), `seq` +1 per line, a newline at the end. Prints a summary with the last seq and hash, or\n"
-       "the first bad line as: error AUD-008 FILE:LINE: <problem>.\n"
-       "Lines removed from the end of the file cannot be seen from the file alone: compare the last\n"
-       "seq and hash with a copy kept elsewhere (Audit.OrthancLog, a log shipper).\n"
+       "its link (keyed: `mac` = HMAC-SHA256 under the chain key; legacy: `hash` = SHA-256, reported as\n"
+       "UNKEYED), `prev` = the previous record's link, `seq` +1 per line, key changes only through audit.key\n"
+       "records (a rotation is confirmed by the previous key), a newline at the end; and every checkpoint\n"
+       "given matches the record it names, none beyond the end. Prints a summary, or the first bad line as:\n"
+       "error <CODE> FILE:LINE: <problem>.\n"
        "\n"
-       "Exit status: 0 intact, 1 not intact or unreadable, 2 usage error.",
+       "  --key REF           the chain key: env:NAME, file:PATH or keyvault:URL (repeatable: one per key\n"
+       "                      of a rotated chain); never the key itself\n"
+       "  --key-file PATH     same as --key file:PATH\n"
+       "  --checkpoint SEQ:MAC  a checkpoint noted elsewhere (repeatable)\n"
+       "  --checkpoints FILE  every checkpoint in FILE: Orthanc's log or Audit.CheckpointFile (repeatable)\n"
+       "\n"
+       "Without checkpoints, records removed from the END of the file cannot be seen.\n"
+       "\n"
+       "Exit status: 0 intact, 1 not intact (edited, forged, erased, reordered; AUD-008) or unreadable,\n"
+       "2 usage error, 3 key missing or wrong (AUD-012), 4 truncated after a checkpoint (AUD-013),\n"
+       "5 a key was given but no record is keyed (AUD-014).",
        RunAuditVerify},
   };
   return kCommands;

@@ -28,6 +28,8 @@ from gwtest import LoopbackSecretCapture, assert_no_secret, copy_scripts, gatewa
 SECRET = "audit-client-secret-8f3a61"
 WRONG_SECRET = "audit-wrong-secret-0c4d27"
 HASH_KEY = "audit-hmac-key-91be4c07d2"
+CHAIN_KEY_A = "audit-chain-key-A-3f9c2e71b05d48a6c1e0f7b2"
+CHAIN_KEY_B = "audit-chain-key-B-8a1d6f04c3e972b5d0a4e6c9"
 PATIENT_NAME = "DOE^AUDITPATIENT"
 PATIENT_ID = "AUD-PID-424242"
 
@@ -56,6 +58,44 @@ return M
 
 def pseudonym(value):
     return "hmac-sha256:" + hmac.new(HASH_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+# An implementation of docs/audit.md "The chain, exactly", independent of the C++ one.
+def canonical(o):
+    return json.dumps(o, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def chain_mac(key, prev, text):
+    return hmac.new(key.encode(), (prev + text).encode(), hashlib.sha256).hexdigest()
+
+
+def fingerprint(key):
+    return hmac.new(key.encode(), b"dicomweb-oauth audit chain key fingerprint v1", hashlib.sha256).hexdigest()[:16]
+
+
+def verify_keyed(text, keys):
+    """Checks every line by the specification; returns [(kid, reason, first seq)] per key segment."""
+    by_fp = {fingerprint(k): k for k in keys}
+    prev, key, kid, segments = "0" * 64, None, None, []
+    for n, line in enumerate(text.splitlines(), 1):
+        rec = json.loads(line)
+        assert canonical(rec) == line, f"line {n} not canonical"
+        assert rec["seq"] == n and rec["prev"] == prev, f"line {n} out of chain"
+        assert "hash" not in rec and "mac" in rec, f"line {n} not keyed"
+        body = {k: v for k, v in rec.items() if k != "mac"}
+        if rec["event"] == "audit.key":
+            f = rec["fields"]
+            new_key = by_fp[f["fingerprint"]]
+            if f["reason"] == "rotation":
+                assert f["previousKid"] == kid, f"line {n}: rotation from another key"
+                closed = {k: v for k, v in body.items() if k != "closingMac"}
+                assert rec["closingMac"] == chain_mac(key, prev, canonical(closed)), f"line {n}: closing MAC"
+            key, kid = new_key, f["kid"]
+            segments.append((kid, f["reason"], n))
+        assert rec["kid"] == kid, f"line {n}: kid"
+        assert rec["mac"] == chain_mac(key, prev, canonical(body)), f"line {n}: MAC"
+        prev = rec["mac"]
+    return segments
 
 
 def server(idp, url, mode, secret=SECRET):
@@ -87,11 +127,16 @@ class Audit(testing.TestCase):
                    "inj": server(cls.idp, cls.upstream.dicomweb_url, "inject"),
                    "badcreds": server(cls.idp, cls.upstream.dicomweb_url, "proxy", secret=WRONG_SECRET),
                    "routed": routed, "injpol": injpol}
+        cls.checkpoint_file = cls.ws.dir("checkpoints") / "audit.checkpoints"
         section = {"WatchScripts": False,
                    "Audit": {"File": str(cls.audit_file), "HashKey": HASH_KEY, "Rules": ["phi_redaction"],
-                             "FsyncIntervalMs": 0}}
+                             "FsyncIntervalMs": 0, "ChainKey": "env:GW_TEST_AUDIT_CHAIN_KEY",
+                             "CheckpointEveryRecords": 5, "CheckpointIntervalSeconds": 1,
+                             "CheckpointFile": str(cls.checkpoint_file)}}
         cls.a = cls.use_class(gateway_orthanc(cls.ws, servers=servers, scripts=cls.scripts, section=section,
-                                              config=cls.capture.config()))
+                                              config=cls.capture.config(),
+                                              env_vars={"GW_TEST_AUDIT_CHAIN_KEY": CHAIN_KEY_A,
+                                                        "GW_TEST_AUDIT_CHAIN_KEY_B": CHAIN_KEY_B}))
         cls.loopback = cls.capture.secret(cls.a, "cloud")
         cls.routed_loopback = cls.capture.secret(cls.a, "routed")
 
@@ -106,17 +151,32 @@ class Audit(testing.TestCase):
             return next((r for r in self.records() if predicate(r)), None)
         return wait_until(found, timeout, what)
 
-    def verify(self, path):
-        return subprocess.run([str(env.cli_path()), "audit", "verify", str(path)], capture_output=True, text=True,
-                              timeout=60)
+    def verify(self, path, *options, keys=("A",)):
+        """`audit verify` with the keys passed as env: references (A, B), as an operator would."""
+        argv = [str(env.cli_path()), "audit", "verify", str(path), *options]
+        for k in keys:
+            argv += ["--key", "env:GW_TEST_AUDIT_CHAIN_KEY" + ("" if k == "A" else "_" + k)]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "GW_TEST_AUDIT_CHAIN_KEY": CHAIN_KEY_A,
+                                "GW_TEST_AUDIT_CHAIN_KEY_B": CHAIN_KEY_B})
+        assert_no_secret(self, [CHAIN_KEY_A, CHAIN_KEY_B], r.stdout, r.stderr)
+        return r
 
     # -- tests ---------------------------------------------------------------------------------
 
     def test_configuration_loaded_is_the_first_record(self):
-        first = self.records()[0]
+        # The key's own record comes first (the chain is keyed), then the configuration.
+        key = self.records()[0]
+        self.assertEqual(key["event"], "audit.key")
+        self.assertEqual(key["seq"], 1)
+        self.assertEqual(key["prev"], "0" * 64)
+        self.assertEqual(key["fields"]["reason"], "new-file")
+        self.assertEqual(key["fields"]["fingerprint"], fingerprint(CHAIN_KEY_A))
+        self.assertEqual(key["kid"], "fp-" + fingerprint(CHAIN_KEY_A))
+        first = self.records()[1]
         self.assertEqual(first["event"], "config.loaded")
-        self.assertEqual(first["seq"], 1)
-        self.assertEqual(first["prev"], "0" * 64)
+        self.assertEqual(first["seq"], 2)
+        self.assertEqual(first["prev"], key["mac"])
         names = {s["name"]: s["mode"] for s in first["fields"]["servers"]}
         self.assertEqual(names, {"cloud": "proxy", "inj": "inject", "badcreds": "proxy", "routed": "proxy",
                                  "injpol": "inject"})
@@ -258,8 +318,9 @@ class Audit(testing.TestCase):
         published = self.wait_record(lambda x: x["event"] == "script.published" and x["fields"]["trigger"] == "rest"
                                      and x["fields"]["version"] == version, "the script.published record")
         self.assertEqual(published["snapshot"], version)  # recorded on the snapshot it announces
-        # Every record names the snapshot serving when it was written.
-        self.assertTrue(all(isinstance(x["snapshot"], int) and x["snapshot"] > 0 for x in self.records()))
+        # Every event record names the snapshot serving when it was written (audit.key records are the writer's).
+        self.assertTrue(all(isinstance(x["snapshot"], int) and x["snapshot"] > 0 for x in self.records()
+                            if x["event"] != "audit.key"))
 
     def test_damaged_audit_file_stops_the_plugin(self):
         # A cut last line (a crash mid-write, a truncated copy): continuing would build on a broken
@@ -284,12 +345,15 @@ class Audit(testing.TestCase):
         self.assertEqual(mode, 0o600, oct(mode))
         text = self.audit_file.read_text(encoding="utf-8")
         text = text[:text.rfind("\n") + 1]  # complete lines only: the writer may be appending
-        assert_no_secret(self, [SECRET, WRONG_SECRET, HASH_KEY, self.loopback, self.routed_loopback], text)
+        assert_no_secret(self, [SECRET, WRONG_SECRET, HASH_KEY, CHAIN_KEY_A, CHAIN_KEY_B, self.loopback,
+                                self.routed_loopback], text)
         self.assertNotIn("Bearer ", text)
         # Tokens: nothing shaped like a JWT or a long opaque token; the only long values are hashes.
         self.assertIsNone(re.search(r"eyJ[A-Za-z0-9_-]{8,}\.", text))
         for value in re.findall(r'"([A-Za-z0-9_\-.~+/=]{40,})"', text):
             self.assertRegex(value, r"^(hmac-sha256:)?[0-9a-f]{64}$")
+        # Keyed: every record's MAC checks out by the specification, independently of the C++ code.
+        self.assertEqual(verify_keyed(text, [CHAIN_KEY_A]), [("fp-" + fingerprint(CHAIN_KEY_A), "new-file", 1)])
 
         # Verify the copy that was read: the live file may gain records meanwhile (background refresh).
         snapshot = self.ws.path / "audit-snapshot.jsonl"
@@ -297,25 +361,77 @@ class Audit(testing.TestCase):
         ok = self.verify(snapshot)
         self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
         self.assertIn(f"audit file intact: {len(text.splitlines())} record(s)", ok.stdout)
+        self.assertIn("keyed: seq 1..", ok.stdout)
+        self.assertNotIn("UNKEYED", ok.stdout)
 
         lines = text.splitlines(keepends=True)
         edited = self.ws.path / "audit-edited.jsonl"
-        lines[2] = lines[2].replace('"seq":3', '"seq":3,"x":1', 1)
-        edited.write_text("".join(lines), encoding="utf-8")
+        edited_lines = list(lines)
+        edited_lines[2] = edited_lines[2].replace('"seq":3', '"seq":3,"x":1', 1)
+        edited.write_text("".join(edited_lines), encoding="utf-8")
         bad = self.verify(edited)
         self.assertEqual(bad.returncode, 1, bad.stdout + bad.stderr)
         self.assertIn(f"{edited}:3:", bad.stdout)
+        wrong = self.verify(snapshot, keys=("B",))
+        self.assertEqual(wrong.returncode, 3, wrong.stdout + wrong.stderr)
+        self.assertIn(f"error AUD-012 {snapshot}:1: wrong key", wrong.stdout)
 
-        # The chain continues across a restart: new records follow the old ones, the file still verifies.
+        # The chain continues across a restart with a rotated key: the old key closes the chain, the
+        # new one seals the rotation record and everything after it.
         before = len(self.records())
+        audit = self.a.config["DicomWebOAuth"]["Audit"]
+        audit["ChainKey"] = "env:GW_TEST_AUDIT_CHAIN_KEY_B"
+        audit["PreviousChainKey"] = "env:GW_TEST_AUDIT_CHAIN_KEY"
         self.a.restart()
         self.wait_record(lambda x: x["event"] == "config.loaded" and x["seq"] > before, "config.loaded after restart")
         after = self.records()
-        self.assertEqual(after[before]["seq"], before + 1)
-        self.assertEqual(after[before]["prev"], after[before - 1]["hash"])
-        again = self.verify(self.audit_file)
-        self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
-        assert_no_secret(self, [SECRET, WRONG_SECRET, HASH_KEY], self.a.log_text())
+        rotation = after[before]
+        self.assertEqual(rotation["event"], "audit.key")
+        self.assertEqual(rotation["seq"], before + 1)
+        self.assertEqual(rotation["prev"], after[before - 1]["mac"])
+        self.assertEqual(rotation["fields"]["reason"], "rotation")
+        self.assertEqual(rotation["fields"]["previousKid"], "fp-" + fingerprint(CHAIN_KEY_A))
+        self.assertEqual(rotation["kid"], "fp-" + fingerprint(CHAIN_KEY_B))
+        self.a.rest("POST", "/dicomweb-oauth/servers/cloud/test")
+        self.wait_record(lambda x: x["event"] == "token.acquired" and x["seq"] > before, "a record under key B")
+
+        # Stop (the shutdown checkpoint), then verify the whole file against both keys and the
+        # checkpoints of Orthanc's real log.
+        self.a.stop()
+        final = self.audit_file.read_text(encoding="utf-8")
+        segments = verify_keyed(final, [CHAIN_KEY_A, CHAIN_KEY_B])
+        self.assertEqual([s[:2] for s in segments], [("fp-" + fingerprint(CHAIN_KEY_A), "new-file"),
+                                                     ("fp-" + fingerprint(CHAIN_KEY_B), "rotation")])
+        log_text = self.a.log_text()
+        orthanc_log = self.ws.path / "orthanc-a.log"
+        orthanc_log.write_text(log_text, encoding="utf-8")
+        checkpoints = [json.loads(line[line.index("audit checkpoint ") + 17:])
+                       for line in log_text.splitlines() if "audit checkpoint {" in line]
+        self.assertGreaterEqual(len(checkpoints), 3, "checkpoints in Orthanc's log")
+        last = json.loads(final.splitlines()[-1])
+        self.assertEqual((checkpoints[-1]["seq"], checkpoints[-1]["mac"]), (last["seq"], last["mac"]))  # at shutdown
+        self.assertTrue(all(c["chain"] == json.loads(final.splitlines()[0])["mac"] for c in checkpoints))
+        self.assertIn(checkpoints[-1]["mac"], self.checkpoint_file.read_text(encoding="utf-8"))
+
+        whole = self.verify(self.audit_file, "--checkpoints", str(orthanc_log), "--checkpoints",
+                            str(self.checkpoint_file), keys=("A", "B"))
+        self.assertEqual(whole.returncode, 0, whole.stdout + whole.stderr)
+        self.assertIn("rotation, closed by the previous key", whole.stdout)
+        self.assertRegex(whole.stdout, rf"checkpoints: \d+ matched \(highest seq {last['seq']}\)")
+
+        # Records cut from the end: a shorter valid chain, caught by the shutdown checkpoint.
+        cut = self.ws.path / "audit-cut.jsonl"
+        cut.write_text("".join(final.splitlines(keepends=True)[:-2]), encoding="utf-8")
+        truncated = self.verify(cut, "--checkpoints", str(orthanc_log), keys=("A", "B"))
+        self.assertEqual(truncated.returncode, 4, truncated.stdout + truncated.stderr)
+        self.assertIn(f"error AUD-013 {cut}:{last['seq'] - 1}: truncated", truncated.stdout)
+        self.assertIn("2 record(s) were removed from the end", truncated.stdout)
+        self.assertEqual(self.verify(cut, keys=("A", "B")).returncode, 0)  # why the checkpoints matter
+
+        self.a.start()
+        assert_no_secret(self, [SECRET, WRONG_SECRET, HASH_KEY, CHAIN_KEY_A, CHAIN_KEY_B], self.a.log_text(),
+                         self.checkpoint_file.read_text(encoding="utf-8"),
+                         self.a.rest("GET", "/dicomweb-oauth/status").text)
 
 
 if __name__ == "__main__":

@@ -95,9 +95,25 @@ Result<std::shared_ptr<AuditLog>> AuditLog::Open(const config::AuditConfig& conf
              std::string(self->config_.failClosed ? "; proxy requests are refused meanwhile" : "") + ")");
   };
   options.onRecovered = [path = config.file] { LogWarning("audit: writing " + path + " works again"); };
+  if (!config.chainKey.empty()) {
+    options.key = MakeChainKey(config.chainKey, config.chainKeyId);
+  } else {
+    LogWarning("AUD-010 audit: Audit.ChainKey is not set: the chain of " + config.file +
+               " is UNKEYED (plain SHA-256); anyone able to write the file can forge, erase and reseal records and "
+               "`audit verify` will not see it. Set Audit.ChainKey (docs/audit.md, \"Keyed chain\")");
+  }
+  if (!config.previousChainKey.empty()) options.previousKeySecret = config.previousChainKey;
+  options.checkpointEvery = static_cast<uint64_t>(config.checkpointEveryRecords);
+  options.checkpointInterval = std::chrono::seconds(config.checkpointIntervalSeconds);
+  options.checkpointFile = config.checkpointFile;
+  // Warning level: Orthanc shows warnings at its default verbosity, and the checkpoints are the
+  // independent copy that makes truncation at the end of the file detectable.
+  options.onCheckpoint = [](const std::string& checkpoint) { LogWarning(kCheckpointMarker + checkpoint); };
   auto writer = AuditFileWriter::Open(std::move(options));
   if (!writer.Ok()) return writer.GetError();
   log->writer_ = std::move(writer).Value();
+  const ChainPosition start = log->writer_->Position();
+  if (start.keyed) LogInfo("audit: chain sealed under key id " + start.kid);
   return log;
 }
 

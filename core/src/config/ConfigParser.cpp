@@ -798,7 +798,9 @@ class Parser {
       return;
     }
     CheckUnknownKeys(*audit, p, {"File", "Rules", "HashKey", "OrthancLog", "FsyncIntervalMs", "QueueCapacity",
-                                 "QueueTimeoutMs", "RuleTimeoutMs", "FailClosed"});
+                                 "QueueTimeoutMs", "RuleTimeoutMs", "FailClosed", "ChainKey", "ChainKeyId",
+                                 "PreviousChainKey", "CheckpointEveryRecords", "CheckpointIntervalSeconds",
+                                 "CheckpointFile"});
     a.enabled = true;
     if (auto v = ReadString(*audit, "File", p, Empty::Substitution)) {
       a.file = Resolve(*v);
@@ -834,6 +836,54 @@ class Parser {
     if (auto v = ReadInteger(*audit, "QueueTimeoutMs", p, 0, 60000)) a.queueTimeoutMs = static_cast<int>(*v);
     if (auto v = ReadInteger(*audit, "RuleTimeoutMs", p, 1, 60000)) a.ruleTimeoutMs = static_cast<int>(*v);
     if (auto v = ReadBool(*audit, "FailClosed", p)) a.failClosed = *v;
+    ParseAuditChainKey(*audit, p, a);
+  }
+
+  // The chain key (docs/audit.md, "Keyed chain"). Not required, for compatibility: without it the
+  // chain is the unkeyed SHA-256 one, and both check-config and every start say so loudly.
+  void ParseAuditChainKey(const Value& audit, const std::string& p, AuditConfig& a) {
+    const char* keyAdvice = "must be at least 32 characters (e.g. `openssl rand -hex 32`, given as env:NAME or file:PATH)";
+    if (auto v = ReadString(audit, "ChainKey", p, Empty::Substitution)) {
+      if (v->size() < 32) Error("CFG-002", JoinPath(p, "ChainKey"), keyAdvice);
+      else a.chainKey = *v;
+    } else if (!Find(audit, "ChainKey")) {
+      Warning("CFG-006", JoinPath(p, "ChainKey"),
+              "not set: the audit chain is UNKEYED (plain SHA-256), so anyone able to write the file can forge, "
+              "erase and reseal records undetected; set a chain key kept apart from the file");
+    }
+    if (auto v = ReadString(audit, "PreviousChainKey", p, Empty::Substitution)) {
+      if (v->size() < 32) Error("CFG-002", JoinPath(p, "PreviousChainKey"), keyAdvice);
+      else a.previousChainKey = *v;
+    }
+    if (auto v = ReadString(audit, "ChainKeyId", p, Empty::Substitution)) {
+      const bool ok = !v->empty() && v->size() <= 64 &&
+                      v->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+                          std::string::npos;
+      if (!ok) Error("CFG-002", JoinPath(p, "ChainKeyId"), "must be 1 to 64 characters among A-Z a-z 0-9 . _ -");
+      else a.chainKeyId = *v;
+    }
+    if (!a.chainKeyId.empty() && a.chainKey.empty() && !Find(audit, "ChainKey")) {
+      Error("CFG-001", JoinPath(p, "ChainKey"), "required when ChainKeyId is set");
+    }
+    if (!a.previousChainKey.empty() && a.previousChainKey == a.chainKey) {
+      Error("CFG-002", JoinPath(p, "PreviousChainKey"), "is the same key as ChainKey: a rotation needs a new key");
+    }
+    if (auto v = ReadInteger(audit, "CheckpointEveryRecords", p, 0, 100000000)) {
+      a.checkpointEveryRecords = static_cast<int>(*v);
+    }
+    if (auto v = ReadInteger(audit, "CheckpointIntervalSeconds", p, 0, 86400)) {
+      a.checkpointIntervalSeconds = static_cast<int>(*v);
+    }
+    if (auto v = ReadString(audit, "CheckpointFile", p, Empty::Substitution)) {
+      a.checkpointFile = Resolve(*v);
+      std::error_code ec;
+      if (options_.checkFiles && !fs::is_directory(fs::path(a.checkpointFile).parent_path(), ec)) {
+        Error("CFG-002", JoinPath(p, "CheckpointFile"), "the folder of the checkpoint file does not exist: " +
+                                                            fs::path(a.checkpointFile).parent_path().string());
+      } else if (a.checkpointFile == a.file) {
+        Error("CFG-002", JoinPath(p, "CheckpointFile"), "must not be the audit file itself");
+      }
+    }
   }
 
   void ParseScriptDirectories(const Value& section, GlobalConfig& g) {

@@ -39,6 +39,8 @@ std::vector<std::string> CollectSecrets(const GatewayConfig& config) {
   };
   add(config.global.redisEncryptionKey);
   add(config.global.audit.hashKey);
+  add(config.global.audit.chainKey);
+  add(config.global.audit.previousChainKey);
   // redis://user:password@host: the password part.
   const std::string& redis = config.global.redisUrl;
   if (redis.rfind("redis://", 0) == 0) {

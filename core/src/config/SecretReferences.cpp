@@ -108,6 +108,12 @@ class Resolver {
     if (section == root_.MemberEnd() || !section->value.IsObject()) return {};
     Value& s = section->value;
     Visit(s, "RedisEncryptionKey", kSection);
+    auto audit = s.FindMember("Audit");
+    if (audit != s.MemberEnd() && audit->value.IsObject()) {
+      const std::string auditPath = JoinPath(kSection, "Audit");
+      Visit(audit->value, "ChainKey", auditPath);
+      Visit(audit->value, "PreviousChainKey", auditPath);
+    }
     auto servers = s.FindMember("Servers");
     if (servers == s.MemberEnd() || !servers->value.IsObject()) return std::move(diagnostics_);
     const std::string serversPath = JoinPath(kSection, "Servers");
@@ -125,6 +131,8 @@ class Resolver {
     }
     return std::move(diagnostics_);
   }
+
+  Result<std::string> ResolveOne(const Reference& ref) { return Resolve(ref); }
 
  private:
   void Visit(Value& object, const char* key, const std::string& parent) {
@@ -171,6 +179,16 @@ class Resolver {
 }  // namespace
 
 bool IsSecretReference(const std::string& value) { return Split(value, nullptr).has_value(); }
+
+Result<std::string> ResolveSecretReference(const std::string& value, const SecretReferenceOptions& options) {
+  const std::optional<Reference> ref = Split(value, &options);
+  if (!ref) {
+    return MakeError("CFG-007", "not a secret reference (expected env:NAME, file:PATH, literal:TEXT or another "
+                                "enabled kind such as keyvault:URL)");
+  }
+  rapidjson::Document unused;
+  return Resolver(unused, options).ResolveOne(*ref);
+}
 
 std::vector<Diagnostic> ResolveSecretReferences(rapidjson::Document& orthancRoot,
                                                 const SecretReferenceOptions& options) {

@@ -16,22 +16,28 @@ namespace gw::audit::test {
 
 using lua::test::TempDir;
 
-// `n` sealed records (fields.i = index) as the file text, each line ending with '\n'.
+// One test record (fields.i = i) without seq, prev or link.
+inline rapidjson::Document TestRecord(int i) {
+  rapidjson::Document record;
+  record.SetObject();
+  auto& a = record.GetAllocator();
+  record.AddMember("event", "test.event", a);
+  record.AddMember("server", "pacs", a);
+  record.AddMember("snapshot", 1, a);
+  record.AddMember("time", "2026-11-22T17:00:00.000Z", a);
+  rapidjson::Value fields(rapidjson::kObjectType);
+  fields.AddMember("i", i, a);
+  const std::string note = "record number " + std::to_string(i);
+  fields.AddMember("note", rapidjson::Value(note.c_str(), a), a);
+  record.AddMember("fields", fields, a);
+  return record;
+}
+
+// `n` sealed unkeyed records (the legacy format) as the file text, each line ending with '\n'.
 inline std::string MakeChain(int n, ChainPosition start = {}) {
   std::string text;
   for (int i = 0; i < n; ++i) {
-    rapidjson::Document record;
-    record.SetObject();
-    auto& a = record.GetAllocator();
-    record.AddMember("event", "test.event", a);
-    record.AddMember("server", "pacs", a);
-    record.AddMember("snapshot", 1, a);
-    record.AddMember("time", "2026-11-22T17:00:00.000Z", a);
-    rapidjson::Value fields(rapidjson::kObjectType);
-    fields.AddMember("i", i, a);
-    const std::string note = "record number " + std::to_string(i);
-    fields.AddMember("note", rapidjson::Value(note.c_str(), a), a);
-    record.AddMember("fields", fields, a);
+    rapidjson::Document record = TestRecord(i);
     text += SealRecord(record, start) + "\n";
   }
   return text;

@@ -61,7 +61,7 @@ TEST_CASE("AuditChain/tampering is detected at the line where it happened", "[au
     const VerifyReport r = VerifyText(JoinLines(lines));
     CHECK_FALSE(r.ok);
     CHECK(r.badLine == 4);
-    CHECK(r.problem.find("does not match the hash of line 3") != std::string::npos);
+    CHECK(r.problem.find("does not match the link of line 3") != std::string::npos);
   }
   SECTION("a line inserted (a copy of another)") {
     lines.insert(lines.begin() + 3, lines[1]);
@@ -144,4 +144,29 @@ TEST_CASE("AuditChain/VerifyFile reads files, and reports unreadable ones", "[au
   CHECK_FALSE(missing.ok);
   CHECK(missing.badLine == 0);
   CHECK(missing.problem.find("cannot open") != std::string::npos);
+}
+
+TEST_CASE("Hardening: an endless line in an audit file is refused without being held whole", "[audit]") {
+  TempDir dir;
+  const std::string path = dir / "audit.jsonl";
+  // Two good records, then 3 MiB without a newline, then a newline and a good-looking tail.
+  std::string text = MakeChain(2);
+  text += "{\"x\":\"" + std::string(3 << 20, 'a') + "\"}\n";
+  WriteAll(path, text);
+  const VerifyReport r = VerifyFile(path);
+  CHECK(r.status == VerifyStatus::Tampered);
+  CHECK(r.badLine == 3);
+  CHECK(r.records == 2);
+  CHECK(r.problem.find("longer than 1 MiB") != std::string::npos);
+  // The same file cut inside the long line (no newline at all at the end).
+  WriteAll(path, text.substr(0, text.size() - 1000));
+  CHECK(VerifyFile(path).badLine == 3);
+  CHECK(VerifyText(text).badLine == 3);
+  // Lines split across the reader's blocks still verify.
+  const std::string many = MakeChain(400);
+  WriteAll(path, many);
+  const VerifyReport ok = VerifyFile(path);
+  INFO(ok.problem);
+  CHECK(ok.ok);
+  CHECK(ok.records == 400);
 }

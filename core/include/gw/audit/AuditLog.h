@@ -15,6 +15,10 @@
 // After the rules, every string is checked for UTF-8 (invalid bytes become U+FFFD) and for
 // registered secrets (masked as ***) before the record is queued.
 //
+// The chain: keyed under config.chainKey when set (AuditFileWriter.h; an unkeyed chain is logged
+// as AUD-010 at every start), checkpoints logged at warning level as "audit checkpoint {json}"
+// (AuditCheckpoint.h) so they reach Orthanc's log at its default verbosity.
+//
 // Metrics: dicomweb_oauth_audit_records_total, dicomweb_oauth_audit_records_dropped_total{reason}
 // (rule | queue_full), dicomweb_oauth_audit_rule_failures_total{rule},
 // dicomweb_oauth_audit_write_errors_total.

@@ -149,6 +149,12 @@ struct AuditConfig {
   int queueTimeoutMs = 200;                            // producer wait when the queue is full
   int ruleTimeoutMs = 1000;                            // time budget of each rule call
   bool failClosed = false;                             // refuse proxy requests while records are lost
+  std::string chainKey;                                // secret: HMAC key of the chain ("" = unkeyed)
+  std::string chainKeyId;                              // "" = derived from the key's fingerprint
+  std::string previousChainKey;                        // secret: the key a rotation closes
+  int checkpointEveryRecords = 1000;                   // 0: not by count
+  int checkpointIntervalSeconds = 60;                  // 0: not by time
+  std::string checkpointFile;                          // "" = Orthanc's log only
 };
 
 // `DicomWebOAuth.Health` (docs/operations.md, "Health probes").

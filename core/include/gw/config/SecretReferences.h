@@ -8,8 +8,8 @@
 //   "ClientSecret": "literal:env:abc"              the literal text "env:abc" (the escape)
 //
 // Only secret values are looked at (SecretPaths() below): ClientSecret, Password,
-// ClientKeyPassword, CertificateKeyPassword, Token and every HttpHeaders value of each server, and
-// the section's RedisEncryptionKey. Any other value starting with "env:" is an ordinary string.
+// ClientKeyPassword, CertificateKeyPassword, Token and every HttpHeaders value of each server, the
+// section's RedisEncryptionKey, and Audit.ChainKey / Audit.PreviousChainKey. Any other value starting with "env:" is an ordinary string.
 //
 // A reference that cannot be resolved is an error, CFG-007, naming the JSON path and the
 // reference's kind and name (variable name or file path), never a value. Messages do not repeat
@@ -46,6 +46,10 @@ struct SecretReferenceOptions {
 
 // Kinds with a built-in meaning or a reserved name.
 bool IsSecretReference(const std::string& value);
+
+// Resolves one reference given outside a configuration (the CLI's `audit verify --key`): CFG-007
+// when `value` is not a reference or cannot be resolved.
+Result<std::string> ResolveSecretReference(const std::string& value, const SecretReferenceOptions& options);
 
 // Rewrites every secret reference of `orthancRoot`'s `DicomWebOAuth` section in place; returns
 // one CFG-007 error per reference that could not be resolved (the value is then left as it was).
