@@ -47,18 +47,19 @@ class EchoingIdp(testing.TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.idp = cls.use_class(IdentityProvider(cls.ws, clients=[
-            IdpClient("echo-post", "client_secret_post", secret=POST_SECRET),
-            IdpClient("echo-basic", "client_secret_basic", secret=BASIC_SECRET)]))
-        cls.forms = spellings("echo-post", POST_SECRET) | spellings("echo-basic", BASIC_SECRET)
+        # One client (and server) per scenario: servers with the same client share one cached token
+        # and its back-off after a failure, so each scenario needs its own to reach the IdP.
+        clients = [IdpClient(f"echo-{kind}-{scenario}", f"client_secret_{kind}", secret=secret)
+                   for kind, secret in (("post", POST_SECRET), ("basic", BASIC_SECRET)) for scenario in SCENARIOS]
+        cls.idp = cls.use_class(IdentityProvider(cls.ws, clients=clients))
+        cls.forms = set()
+        for c in clients:
+            cls.forms |= spellings(c.client_id, c.secret)
         cls.audit_file = cls.ws.dir("audit") / "audit.jsonl"
-        # One server per client and scenario: a failed acquisition backs off, so a server is asked
-        # once; each scenario then really reaches the IdP.
         cls.servers = {
-            f"{client}-{scenario}": {"Url": UPSTREAM, "Mode": "proxy", "TokenEndpoint": cls.idp.token_url(),
-                                     "ClientId": client, "ClientAuthMethod": cls.idp.client(client).auth_method,
-                                     "ClientSecret": cls.idp.client(client).secret}
-            for client in ("echo-post", "echo-basic") for scenario in SCENARIOS}
+            c.client_id: {"Url": UPSTREAM, "Mode": "proxy", "TokenEndpoint": cls.idp.token_url(),
+                          "ClientId": c.client_id, "ClientAuthMethod": c.auth_method, "ClientSecret": c.secret}
+            for c in clients}
         section = {"Audit": {"File": str(cls.audit_file), "HashKey": HASH_KEY, "FsyncIntervalMs": 0}}
         cls.orthanc = cls.use_class(gateway_orthanc(cls.ws, servers=cls.servers, section=section))
         cls.cli_config = cls.ws.path / "cli-orthanc.json"
@@ -98,10 +99,13 @@ class EchoingIdp(testing.TestCase):
                     answer = self.route_error(f"{client}-{scenario}", code)
                     # The IdP was asked, and answered with the echo.
                     self.assertGreater(len(self.idp.events()), before)
-                    self.assertNotIn("rejected POST", answer)  # the echo's free text is not quoted whole
                     if mode == "description":
-                        self.assertIn("invalid_client", answer)  # the validated error code is kept
-                        self.assertIn("***", answer)              # the echoed credential is masked
+                        # error_description is quoted (bounded, printable) with the credential masked
+                        self.assertIn("error=invalid_client", answer)
+                        self.assertIn("client_secret=***" if client == "echo-post" else "Basic ***", answer)
+                    else:
+                        # an invalid error code or a non-JSON body: none of its text is quoted
+                        self.assertNotIn("rejected POST", answer)
                     texts.append(answer)
         # The CLI sees the same IdP answers (its configuration has the same servers).
         self.idp.set_fault(status=401, echo="description")
@@ -122,9 +126,9 @@ class EchoingIdp(testing.TestCase):
         # The scan itself can fail: the echo answer, read directly from the IdP, holds the forms.
         import urllib.request
         self.idp.set_fault(status=401, echo="description")
-        form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": "echo-post",
+        form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": "echo-post-desc",
                                        "client_secret": POST_SECRET}).encode()
-        basic = base64.b64encode(f"echo-basic:{urllib.parse.quote_plus(BASIC_SECRET)}".encode()).decode()
+        basic = base64.b64encode(f"echo-basic-desc:{urllib.parse.quote_plus(BASIC_SECRET)}".encode()).decode()
         request = urllib.request.Request(self.idp.token_url(), data=form,
                                          headers={"Authorization": f"Basic {basic}",
                                                   "Content-Type": "application/x-www-form-urlencoded"})
