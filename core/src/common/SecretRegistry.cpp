@@ -1,6 +1,8 @@
 #include "gw/common/SecretRegistry.h"
 
 #include <algorithm>
+#include <array>
+#include <bitset>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -18,7 +20,16 @@ struct Entry {
 
 std::shared_mutex g_mutex;
 std::vector<Entry> g_entries;
-std::vector<std::string> g_forms;  // union of every entry's forms, longest first, so a form containing another is masked whole
+std::vector<std::string> g_forms;  // union of every entry's forms, longest first
+// g_forms by first byte (pointers into g_forms, longest first): Redact scans a text once and tries
+// only the forms that can start at each byte. A secret has dozens of derived forms, and every log
+// line and audit string goes through Redact.
+std::array<std::vector<const std::string*>, 256> g_byFirstByte;
+// The first two bytes of every form (forms have at least 6): most positions of a text are ruled
+// out by one bit test.
+std::bitset<65536> g_firstPairs;
+
+size_t PairIndex(char a, char b) { return (static_cast<size_t>(static_cast<unsigned char>(a)) << 8) | static_cast<unsigned char>(b); }
 
 void RebuildForms() {
   g_forms.clear();
@@ -26,6 +37,21 @@ void RebuildForms() {
   std::sort(g_forms.begin(), g_forms.end(),
             [](const std::string& a, const std::string& b) { return a.size() != b.size() ? a.size() > b.size() : a < b; });
   g_forms.erase(std::unique(g_forms.begin(), g_forms.end()), g_forms.end());
+  for (auto& bucket : g_byFirstByte) bucket.clear();
+  g_firstPairs.reset();
+  for (const std::string& f : g_forms) {
+    g_byFirstByte[static_cast<unsigned char>(f[0])].push_back(&f);
+    g_firstPairs.set(PairIndex(f[0], f[1]));
+  }
+}
+
+// Length of the longest registered form starting at `pos` of `text`, 0 if none.
+size_t MatchAt(std::string_view text, size_t pos) {
+  if (text.size() - pos < kMinSecretLength || !g_firstPairs.test(PairIndex(text[pos], text[pos + 1]))) return 0;
+  for (const std::string* f : g_byFirstByte[static_cast<unsigned char>(text[pos])]) {
+    if (text.size() - pos >= f->size() && text.compare(pos, f->size(), *f) == 0) return f->size();
+  }
+  return 0;
 }
 
 // ---- percent-encoding -------------------------------------------------------------------------
@@ -233,17 +259,30 @@ void SecretRegistry::Remove(std::string_view secret) {
 void SecretRegistry::Clear() {
   std::unique_lock lock(g_mutex);
   g_entries.clear();
-  g_forms.clear();
+  RebuildForms();
 }
 
 std::string SecretRegistry::Redact(std::string_view text) {
-  std::string out(text);
   std::shared_lock lock(g_mutex);
-  for (const auto& s : g_forms) {
-    for (size_t pos = out.find(s); pos != std::string::npos; pos = out.find(s, pos + 3)) {
-      out.replace(pos, s.size(), "***");
+  if (g_forms.empty()) return std::string(text);
+  std::string out;
+  out.reserve(text.size());
+  size_t copied = 0;
+  for (size_t i = 0; i < text.size();) {
+    const size_t length = MatchAt(text, i);
+    if (length == 0) {
+      ++i;
+      continue;
     }
+    // Forms that overlap this match and reach further are masked with it: one "***" for the
+    // union, so no tail of an overlapping secret stays visible.
+    size_t end = i + length;
+    for (size_t j = i + 1; j < end; ++j) end = std::max(end, j + MatchAt(text, j));
+    out.append(text, copied, i - copied);
+    out += "***";
+    i = copied = end;
   }
+  out.append(text, copied, std::string_view::npos);
   return out;
 }
 

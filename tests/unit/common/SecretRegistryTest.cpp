@@ -91,6 +91,17 @@ TEST_CASE("Hardening: the Basic credential of a client secret is masked whole", 
   }
 }
 
+TEST_CASE("SecretRegistry/overlapping secrets are masked as one", "[secrets]") {
+  const CleanRegistry clean;
+  SecretRegistry::Add("overlap-secret-AAAA");
+  SecretRegistry::Add("AAAA-tail-secret");
+  // Masking one first must not leave the other's tail in clear.
+  CHECK(SecretRegistry::Redact("x overlap-secret-AAAA-tail-secret y") == "x *** y");
+  CHECK(SecretRegistry::Redact("AAAA-tail-secret overlap-secret-AAAA") == "*** ***");
+  CHECK(SecretRegistry::Redact("") == "");
+  CHECK(SecretRegistry::Redact("no secret here") == "no secret here");
+}
+
 TEST_CASE("SecretRegistry/removing a secret removes its derived forms", "[secrets]") {
   const CleanRegistry clean;
   SecretRegistry::Add(kSecret);
