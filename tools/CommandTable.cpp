@@ -50,14 +50,20 @@ const std::vector<Command>& Commands() {
        "Exit status: 0 token acquired, 1 configuration invalid or acquisition failed, 2 usage error.\n"
        "Run it with the same environment variables as Orthanc: an unset ${VAR} becomes \"\".",
        RunToken},
-      {"sign", "--config PATH --server NAME --method M --url U [--header K:V]... [--body-file F] [--time T]",
+      {"sign",
+       "--config PATH --server NAME --method M --url U [--header K:V]... [--body-file F] [--time T] "
+       "[--show-credentials]",
        "print the credential headers the gateway would add to one request",
        "Reads and validates PATH like check-config, starts the gateway with the plugin's own provider\n"
        "scripts and HTTP client, and computes the headers the proxy would add to the request described:\n"
        "for bearer providers it acquires a token and prints `Authorization: Bearer ...`; for signing\n"
        "providers (ProviderType aws) it prints the SigV4 headers (Authorization, X-Amz-Date, and\n"
-       "X-Amz-Security-Token with temporary credentials). One `Name: value` per line on standard output;\n"
-       "these are credentials. Logs and errors go to standard error (error <CODE>: <message>).\n"
+       "X-Amz-Security-Token with temporary credentials). One `Name: value` per line on standard output,\n"
+       "credential values masked (`Authorization: Bearer ***`) unless --show-credentials is given.\n"
+       "The URL must lie inside one of the server's upstreams (Url or Targets: same scheme, host and\n"
+       "port, path at or below the base path once . and .. segments are removed), as the proxy route\n"
+       "would reach it; any other URL is refused (CLI-002). Logs and errors go to standard error\n"
+       "(error <CODE>: <message>).\n"
        "\n"
        "  --config PATH       Orthanc configuration file or folder (required)\n"
        "  --server NAME       a server of DicomWebOAuth.Servers (required)\n"
@@ -66,9 +72,11 @@ const std::vector<Command>& Commands() {
        "  --header K:V        a header the request will carry (repeatable; signed as given)\n"
        "  --body-file F       the request body (its SHA-256 is signed); default: no body\n"
        "  --time T            signing time YYYYMMDDTHHMMSSZ (SigV4 only), for reproducible output\n"
+       "  --show-credentials  print the credential values themselves; they are live credentials\n"
        "  --scripts-dir DIR   use these script folders instead of ScriptDirectories (repeatable)\n"
        "\n"
-       "Exit status: 0 headers printed, 1 configuration invalid or no credential, 2 usage error.",
+       "Exit status: 0 headers printed, 1 configuration invalid, URL refused or no credential,\n"
+       "2 usage error.",
        RunSign},
       {"audit verify", "FILE [--key REF]... [--key-file PATH]... [--checkpoint SEQ:MAC]... [--checkpoints FILE]...",
        "check the chain of an audit file (forged, edited, erased, moved or truncated records, wrong key)",

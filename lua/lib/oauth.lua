@@ -1,7 +1,7 @@
 -- Helpers shared by the identity providers (lua/providers/) and available to custom ones:
 --   local oauth = gw.library("oauth")
 --
--- Errors:       fail, token_endpoint_error, CREDENTIAL_ERRORS
+-- Errors:       fail, token_endpoint_error, error_code, error_detail, CREDENTIAL_ERRORS
 -- Settings:     nonempty, config_string, env, tls_options, entra_token_endpoint
 -- Answers:      decode_object, remote_text, is_bearer, jwt_remaining
 -- Requests:     post_form, basic_auth, split_scopes, trim
@@ -20,6 +20,11 @@ local M = {
 
 -- Text from a remote service that goes into an error message is cut after this many bytes.
 M.MAX_REMOTE_TEXT = 300
+-- An OAuth `error` code longer than this is not one (the registered codes are under 30 bytes).
+M.MAX_ERROR_CODE = 64
+-- An error_description is cut after this many bytes: enough for a human, too short to carry a
+-- whole echoed request.
+M.MAX_ERROR_DESCRIPTION = 200
 
 -- OAuth2 error codes (RFC 6749 5.2, RFC 8707 invalid_target) that mean "these credentials or this
 -- grant will not work": retrying cannot help.
@@ -47,6 +52,39 @@ function M.token_endpoint_error(status, idp_error, detail, credential_errors)
   local refused = (credential_errors or M.CREDENTIAL_ERRORS)[idp_error]
   if refused or status == 401 or status == 403 then return fail("AUTH-001", detail, 503) end
   return fail("AUTH-002", detail, 503)
+end
+
+-- The OAuth `error` code of an answer (RFC 6749 5.2: error = 1*NQSCHAR, NQSCHAR = %x20-21 /
+-- %x23-5B / %x5D-7E), or nil when `value` is not a string of 1..MAX_ERROR_CODE such characters,
+-- or holds a secret (the client secret `secret`, or any the gateway registered): an IdP that
+-- echoes the request may put anything there, and a code is quoted whole or not at all.
+function M.error_code(value, secret)
+  if type(value) ~= "string" or #value == 0 or #value > M.MAX_ERROR_CODE then return nil end
+  if value:find("[^\32-\126]") or value:find("[\"\\]") then return nil end
+  if (secret and #secret >= 6 and value:find(secret, 1, true)) or gw.http.mask(value) ~= value then return nil end
+  return value
+end
+
+-- "<what> answered <status>[ error=<code>][ (<description>)]" for a token endpoint's error answer
+-- `body` (decoded JSON or nil): only the validated `error` code (error_code) and error_description
+-- (remote_text, cut after MAX_ERROR_DESCRIPTION bytes), never the rest of the body. `err` and
+-- `description` override body.error and body.error_description (services with another shape).
+-- Returns the detail and the code (nil when absent or invalid).
+function M.error_detail(what, status, body, secret, err, description)
+  if body then
+    err = err or body.error
+    description = description or body.error_description
+  end
+  local code = M.error_code(err, secret)
+  local detail = what .. " answered " .. tostring(status)
+  if code then
+    detail = detail .. " error=" .. code
+  elseif err ~= nil then
+    detail = detail .. " (error code not shown: not an RFC 6749 error code)"
+  end
+  local text = M.remote_text(description, secret, M.MAX_ERROR_DESCRIPTION)
+  if text and text ~= "" then detail = detail .. " (" .. text .. ")" end
+  return detail, code
 end
 
 -- ---- settings -------------------------------------------------------------------------------
@@ -110,10 +148,12 @@ function M.decode_object(text)
   return nil
 end
 
--- Text from a remote service for an error message: nil unless a string, `secret` (when given and
--- at least 6 bytes long) masked as *** in case the service echoes the request, cut after
--- MAX_REMOTE_TEXT bytes.
-function M.remote_text(value, secret)
+-- Text from a remote service for an error message: nil unless a string; `secret` (when given and
+-- at least 6 bytes long) and every secret the gateway registered, in any encoded form
+-- (gw.http.mask), masked as *** in case the service echoes the request; every byte outside
+-- printable ASCII as "?"; cut after `limit` (default MAX_REMOTE_TEXT) bytes. Masking comes
+-- first: a cut through an echoed secret would leave a prefix that no mask matches.
+function M.remote_text(value, secret, limit)
   if type(value) ~= "string" then return nil end
   local text = value
   if secret and #secret >= 6 then
@@ -123,7 +163,9 @@ function M.remote_text(value, secret)
       start = text:find(secret, start + 3, true)
     end
   end
-  if #text > M.MAX_REMOTE_TEXT then text = text:sub(1, M.MAX_REMOTE_TEXT) .. "..." end
+  text = gw.http.mask(text):gsub("[^\32-\126]", "?")
+  limit = limit or M.MAX_REMOTE_TEXT
+  if #text > limit then text = text:sub(1, limit) .. "..." end
   return text
 end
 
@@ -157,9 +199,10 @@ function M.post_form(url, form, tls, extra_headers)
 end
 
 -- The Authorization value of HTTP Basic client authentication (RFC 6749 2.3.1: id and secret are
--- form-encoded before base64).
+-- form-encoded before base64). gw.http.basic_auth registers the credential as a secret, so an IdP
+-- that echoes the header is masked everywhere.
 function M.basic_auth(id, secret)
-  return "Basic " .. gw.base64.encode(gw.url.form_escape(id) .. ":" .. gw.url.form_escape(secret))
+  return gw.http.basic_auth(gw.url.form_escape(id), gw.url.form_escape(secret))
 end
 
 -- "a b  c" -> { "a", "b", "c" }
@@ -219,6 +262,9 @@ function M.self_test()
         == "https://login.example/t1/oauth2/v2.0/token"
     and M.entra_token_endpoint({ AuthorityHost = "http://login.example" }, "t1") == nil
     and M.basic_auth("a b", "c") == "Basic " .. gw.base64.encode("a+b:c")
+    and M.error_code("invalid_client") == "invalid_client" and M.error_code("a\"b") == nil
+    and M.error_code(string.rep("e", M.MAX_ERROR_CODE + 1)) == nil and M.error_code("x s3cr3t-value", "s3cr3t-value") == nil
+    and M.remote_text("a\0b\200c") == "a?b?c"
 end
 
 return M

@@ -153,7 +153,8 @@ local function from_web_identity(config, token_file, role_arn)
   }
   if not response then return nil, err end
   if response.status ~= 200 then
-    local code = response.body and xml_value(response.body, "Code")
+    -- Only a well-formed error code is quoted (oauth.error_code), never free text of the answer.
+    local code = response.body and oauth.error_code(xml_value(response.body, "Code"))
     local r, e = source_error("web-identity", response, "STS AssumeRoleWithWebIdentity")
     if code and e then e.message = e.message .. " (" .. code .. ")" end
     return r, e
@@ -235,7 +236,8 @@ local function from_imds()
   local body = decode_object(response.body)
   if not body then return fail("TOK-004", "imds: the answer is not a JSON object", 502) end
   if body.Code ~= nil and body.Code ~= "Success" then
-    return fail("AUTH-001", "imds: credentials not available (" .. tostring(body.Code) .. ")", 503)
+    return fail("AUTH-001", "imds: credentials not available (" .. (oauth.error_code(body.Code) or "invalid code")
+                            .. ")", 503)
   end
   local expires = parse_iso8601(body.Expiration)
   if not expires then return fail("TOK-004", "imds: the answer has no valid Expiration", 502) end

@@ -36,7 +36,7 @@
 
 local gw = gw
 local oauth = gw.library("oauth")
-local fail, config_string, env, remote_text = oauth.fail, oauth.config_string, oauth.env, oauth.remote_text
+local fail, config_string, env = oauth.fail, oauth.config_string, oauth.env
 local tls_options, decode_object = oauth.tls_options, oauth.decode_object
 local string_format = string.format
 local tostring, tonumber, type, pairs = tostring, tonumber, type, pairs
@@ -63,25 +63,19 @@ local CREDENTIAL_ERRORS = {
   invalid_scope = true, access_denied = true, invalid_request = true, invalid_resource = true,
 }
 
--- The error detail of an answer; text from the service is bounded, with `secret` masked in case
--- the service echoes it (oauth.remote_text).
+-- The error detail of an answer: the validated error code and a bounded, masked description
+-- only (oauth.error_detail), never the rest of the body, which the service may fill with an echo
+-- of the request.
 local function describe(what, response, body, secret)
-  local detail = string_format("%s answered %d", what, response.status)
-  if body then
-    -- IMDS and Entra: {error, error_description}; App Service: {error={code, message}},
-    -- {statusCode, message} or {Message}.
-    local e = body.error
-    local code_text, text = nil, nil
-    if type(e) == "table" then
-      code_text, text = remote_text(e.code, secret), remote_text(e.message, secret)
-    else
-      code_text = remote_text(e, secret)
-      text = remote_text(body.error_description or body.message or body.Message, secret)
-    end
-    if code_text then detail = detail .. " error=" .. code_text end
-    if text then detail = detail .. " (" .. text .. ")" end
+  if not body then return string_format("%s answered %d", what, response.status) end
+  -- IMDS and Entra: {error, error_description}; App Service: {error={code, message}},
+  -- {statusCode, message} or {Message}.
+  local e = body.error
+  if type(e) == "table" then
+    return (oauth.error_detail(what, response.status, nil, secret, e.code, e.message))
   end
-  return detail
+  return (oauth.error_detail(what, response.status, nil, secret, e,
+                             body.error_description or body.message or body.Message))
 end
 
 -- The resource a managed identity token is for: Resource, else the Scope without "/.default".

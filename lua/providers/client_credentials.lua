@@ -23,7 +23,7 @@
 
 local gw = gw
 local oauth = gw.library("oauth")
-local fail, config_string, remote_text = oauth.fail, oauth.config_string, oauth.remote_text
+local fail, config_string = oauth.fail, oauth.config_string
 local string_format = string.format
 local tostring, tonumber, type, pairs = tostring, tonumber, type, pairs
 
@@ -146,8 +146,8 @@ local function lifetime_of(body)
   return DEFAULT_LIFETIME
 end
 
--- Text from the IdP goes into error messages through remote_text: bounded, and with the client
--- secret masked in case the IdP echoes the request back.
+-- Of an error answer only the validated OAuth error code and a bounded, masked, printable
+-- error_description reach the message (oauth.error_detail): an IdP may echo the request back.
 local function interpret(response, secret)
   local status = response.status
   local body = oauth.decode_object(response.body)
@@ -169,12 +169,8 @@ local function interpret(response, secret)
     }
   end
 
-  local idp_error = body and remote_text(body.error, secret) or nil
-  local description = body and remote_text(body.error_description, secret) or nil
-  local detail = string_format("token endpoint answered %d", status)
-  if idp_error then detail = detail .. " error=" .. idp_error end
-  if description then detail = detail .. " (" .. description .. ")" end
-  return oauth.token_endpoint_error(status, body and body.error, detail)
+  local detail, idp_error = oauth.error_detail("token endpoint", status, body, secret)
+  return oauth.token_endpoint_error(status, idp_error, detail)
 end
 
 return {

@@ -51,18 +51,12 @@ local function interpret(response, what, shape)
   if status >= 200 and status < 300 then
     return body
   end
-  local detail = string_format("%s answered %d", what, status)
-  local err = body and body.error
-  local description = body and body.error_description
-  if type(err) == "table" then  -- Google APIs: {"error": {"code":, "message":, "status":}}
-    description = err.message
-    err = err.status
+  local err, description
+  if body and type(body.error) == "table" then  -- Google APIs: {"error": {"code":, "message":, "status":}}
+    err, description = body.error.status, body.error.message
   end
-  err = remote_text(err)
-  description = remote_text(description)
-  if err then detail = detail .. " error=" .. err end
-  if description then detail = detail .. " (" .. description .. ")" end
-  return oauth.token_endpoint_error(status, err, detail)
+  local detail, code = oauth.error_detail(what, status, body, nil, err, description)
+  return oauth.token_endpoint_error(status, code, detail)
 end
 
 local function oauth_token(body, what)

@@ -252,7 +252,7 @@ class Examples(testing.TestCase):
         stamp = "20261122T101500Z"
         proc = self.cli("sign", "--config", str(config), "--server", "healthimaging", "--method", "GET",
                         "--url", f"https://{host}{path}?PatientID=P%201&limit=5", "--header",
-                        "Accept: application/dicom+json", "--time", stamp, "--scripts-dir",
+                        "Accept: application/dicom+json", "--time", stamp, "--show-credentials", "--scripts-dir",
                         str(env.SOURCE_DIR / "lua"))
         self.assertEqual(proc.returncode, 0, proc.stderr)
         expected = botocore_authorization("GET", f"https://{host}{path}",

@@ -3,6 +3,8 @@
 byte for byte with the headers botocore (the reference SigV4 signer, Debian python3-botocore)
 computes for the same request; a bearer provider (a real client_credentials acquisition from a
 local token endpoint, and a static token) prints `Authorization: Bearer ...`; usage errors.
+Credential values are masked unless --show-credentials is given, and a URL outside the server's
+upstreams (Url, Targets) is refused before any acquisition.
 
     test_sign.py <dicomweb-oauth> <source dir>
 """
@@ -95,6 +97,10 @@ class SignCommand(unittest.TestCase):
                             "SessionToken": SESSION},
             "oauth": {"Url": "https://dicom.example.test/v2/", "TokenEndpoint": cls.idp.url, "ClientId": "cli",
                       "ClientSecret": "cli-client-secret-1", "Scope": "dicom"},
+            "routed": {"Url": "https://primary.example.test/dicom-web/", "Mode": "proxy",
+                       "Targets": [{"Name": "primary", "Url": "https://primary.example.test/dicom-web/"},
+                                   {"Name": "standby", "Url": "http://127.0.0.1:8042/standby/"}],
+                       "TokenEndpoint": cls.idp.url, "ClientId": "cli", "ClientSecret": "cli-client-secret-1"},
             "static": {"Url": "https://dicom.example.test/v2/", "ProviderType": "static",
                        "Token": "static-bearer-token-3c9a"},
         }
@@ -127,7 +133,8 @@ class SignCommand(unittest.TestCase):
                "?limit=10&includefield=00100010%2C00100020&PatientName=Doe%5EJ%2A")
         expected = botocore_headers("GET", url, [("Accept", "application/dicom+json")], b"")
         self.assert_same_as_botocore(["--server", "aws", "--method", "GET", "--url", url,
-                                      "--header", "Accept: application/dicom+json", "--time", STAMP], expected)
+                                      "--header", "Accept: application/dicom+json", "--time", STAMP,
+                                      "--show-credentials"], expected)
 
     def test_stow_with_body_and_session_token_matches_botocore(self):
         body = b"--b0undary\r\nContent-Type: application/dicom\r\n\r\n" + bytes(range(256)) * 64 + b"\r\n--b0undary--\r\n"
@@ -138,7 +145,7 @@ class SignCommand(unittest.TestCase):
                    ("Content-Type", 'multipart/related; type="application/dicom"; boundary=b0undary')]
         expected = botocore_headers("POST", url, headers, body, token=SESSION, region="eu-west-1")
         args = ["--server", "aws-session", "--method", "POST", "--url", url, "--body-file", str(body_file),
-                "--time", STAMP]
+                "--time", STAMP, "--show-credentials"]
         for k, v in headers:
             args += ["--header", f"{k}: {v}"]
         self.assert_same_as_botocore(args, expected)
@@ -150,14 +157,16 @@ class SignCommand(unittest.TestCase):
 
     def test_bearer_provider_acquires_and_prints_authorization(self):
         before = len(self.idp.requests)
-        r = self.run_cli("--server", "oauth", "--method", "GET", "--url", "https://dicom.example.test/v2/studies")
+        r = self.run_cli("--server", "oauth", "--method", "GET", "--url", "https://dicom.example.test/v2/studies",
+                         "--show-credentials")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, "Authorization: Bearer cli-bearer-token-7d1f\n")
         self.assertEqual(len(self.idp.requests), before + 1)  # a real acquisition
         self.assertIn("grant_type=client_credentials", self.idp.requests[-1])
 
     def test_static_token_provider(self):
-        r = self.run_cli("--server", "static", "--method", "GET", "--url", "https://dicom.example.test/v2/studies")
+        r = self.run_cli("--server", "static", "--method", "GET", "--url", "https://dicom.example.test/v2/studies",
+                         "--show-credentials")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, "Authorization: Bearer static-bearer-token-3c9a\n")
 
@@ -184,14 +193,79 @@ class SignCommand(unittest.TestCase):
         r = self.run_cli("--server", "nope", "--method", "GET", "--url", "https://x.test/")
         self.assertEqual(r.returncode, 1)
         self.assertIn("error TOK-006", r.stderr)
-        r = self.run_cli("--server", "aws", "--method", "GET", "--url", "https://x.amazonaws.com/", "--time", "yesterday")
+        inside = "https://dicom-medical-imaging.us-east-1.amazonaws.com/datastore/ds1/studies"
+        r = self.run_cli("--server", "aws", "--method", "GET", "--url", inside, "--time", "yesterday")
         self.assertEqual(r.returncode, 1)
         self.assertIn("error SIG-001", r.stderr)
         self.assertNotIn(SECRET, r.stdout + r.stderr)
-        r = self.run_cli("--server", "aws", "--method", "POST", "--url", "https://x.amazonaws.com/",
+        r = self.run_cli("--server", "aws", "--method", "POST", "--url", inside,
                          "--body-file", str(self.dir / "missing.bin"))
         self.assertEqual(r.returncode, 1)
         self.assertIn("error CLI-001", r.stderr)
+
+        r = self.run_cli("--server", "aws", "--method", "GET", "--url", inside, "--show-credentials=yes")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("unknown option '--show-credentials=yes'", r.stderr)
+
+    # ---- hardening: no live credential unless asked, and only for the server's own upstreams ----
+
+    def test_sign_masks_credentials_unless_asked(self):
+        r = self.run_cli("--server", "oauth", "--method", "GET", "--url", "https://dicom.example.test/v2/studies")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "Authorization: Bearer ***\n")
+        self.assertIn("--show-credentials prints them", r.stderr)
+        self.assertNotIn("cli-bearer-token-7d1f", r.stdout + r.stderr)
+        r = self.run_cli("--server", "static", "--method", "GET", "--url", "https://dicom.example.test/v2/studies")
+        self.assertEqual(r.stdout, "Authorization: Bearer ***\n")
+        self.assertNotIn("static-bearer-token-3c9a", r.stdout + r.stderr)
+        # SigV4: the date stays (no secret in it); the signature, key id and session token do not.
+        r = self.run_cli("--server", "aws-session", "--method", "GET", "--url",
+                         "http://127.0.0.1:8443/datastore/ds2/studies", "--time", STAMP)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(r.stdout.splitlines()),
+                         ["Authorization: AWS4-HMAC-SHA256 ***", f"X-Amz-Date: {STAMP}", "X-Amz-Security-Token: ***"])
+        for secret in (KEY, SECRET, SESSION, "Signature="):
+            self.assertNotIn(secret, r.stdout + r.stderr)
+
+    def test_sign_refuses_urls_outside_the_server_targets(self):
+        refused = [
+            ("oauth", "https://other.example.test/v2/studies"),          # another host
+            ("oauth", "https://dicom.example.test:8443/v2/studies"),     # another port
+            ("oauth", "http://dicom.example.test/v2/studies"),           # another scheme
+            ("oauth", "https://dicom.example.test/v1/studies"),          # another path
+            ("oauth", "https://dicom.example.test/v2x/studies"),         # a prefix is not a folder
+            ("oauth", "https://dicom.example.test/v2/../admin"),         # dot segments leave the base
+            ("oauth", "https://dicom.example.test/v2/studies/../../admin"),
+            ("oauth", "https://dicom.example.test/v2/%2e%2e/admin"),     # encoded dots
+            ("oauth", "https://dicom.example.test/v2/..%2Fadmin"),       # encoded slash
+            ("oauth", "https://dicom.example.test.evil.test/v2/studies"),
+            ("oauth", "https://user:pw@dicom.example.test/v2/studies"),  # userinfo
+            ("oauth", "ftp://dicom.example.test/v2/studies"),
+            ("oauth", "/v2/studies"),
+            ("aws", "https://x.amazonaws.com/"),
+            ("routed", "http://127.0.0.1:8042/other/studies"),
+            ("routed", "https://standby.example.test/standby/studies"),
+        ]
+        before = len(self.idp.requests)
+        for server, url in refused:
+            with self.subTest(url=url):
+                r = self.run_cli("--server", server, "--method", "GET", "--url", url, "--show-credentials")
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertIn("error CLI-002", r.stderr)
+                self.assertEqual(r.stdout, "")
+        self.assertEqual(len(self.idp.requests), before)  # refused before any acquisition
+        accepted = [
+            ("oauth", "https://dicom.example.test/v2"),                  # the base itself
+            ("oauth", "https://DICOM.example.test:443/v2/studies?limit=1"),
+            ("oauth", "https://dicom.example.test/v2/./studies/../studies"),
+            ("routed", "https://primary.example.test/dicom-web/studies"),
+            ("routed", "http://127.0.0.1:8042/standby/studies"),         # any target of the server
+        ]
+        for server, url in accepted:
+            with self.subTest(url=url):
+                r = self.run_cli("--server", server, "--method", "GET", "--url", url)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stdout, "Authorization: Bearer ***\n")
 
 
 if __name__ == "__main__":

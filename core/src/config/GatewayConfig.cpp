@@ -54,6 +54,9 @@ std::vector<std::string> CollectSecrets(const GatewayConfig& config) {
     add(server.clientSecret);
     add(server.clientKeyPassword);
     add(server.password);
+    // Username/Password make an HTTP Basic credential: "user:password" registers its base64 form,
+    // the header value, too (SecretRegistry::Add).
+    if (!server.password.empty()) add(server.username + ":" + server.password);
     add(server.certificateKeyPassword);
     add(server.token);
     for (const auto& [header, value] : server.httpHeaders) add(value);
@@ -67,6 +70,7 @@ std::vector<std::string> CollectSecrets(const GatewayConfig& config) {
   }
   for (const auto& [name, server] : config.orthanc.dicomWebServers) {
     add(server.password);
+    if (!server.password.empty()) add(server.username + ":" + server.password);
     for (const auto& [header, value] : server.httpHeaders) add(value);
   }
   return out;

@@ -77,12 +77,32 @@ void ApplyTls(void* handle, const TlsOptions& tls) {
   curl_easy_setopt(h, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, tls.verifyPeer ? 1L : 0L);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, tls.verifyPeer ? 2L : 0L);
-  if (!tls.caBundle.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, tls.caBundle.c_str());
-  if (!tls.clientCertificate.empty()) {
+  // Blobs are copied by libcurl (CURL_BLOB_COPY): `tls` need not outlive the transfer.
+  auto blob = [](const std::string& pem) {
+    return curl_blob{const_cast<char*>(pem.data()), pem.size(), CURL_BLOB_COPY};
+  };
+  if (!tls.caBundlePem.empty()) {
+    curl_blob b = blob(tls.caBundlePem);
+    curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b);
+    // Only the given CA: no default bundle file or folder next to it.
+    curl_easy_setopt(h, CURLOPT_CAINFO, nullptr);
+    curl_easy_setopt(h, CURLOPT_CAPATH, nullptr);
+  } else if (!tls.caBundle.empty()) {
+    curl_easy_setopt(h, CURLOPT_CAINFO, tls.caBundle.c_str());
+  }
+  if (!tls.clientCertificatePem.empty()) {
+    curl_blob b = blob(tls.clientCertificatePem);
+    curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &b);
+    curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+  } else if (!tls.clientCertificate.empty()) {
     curl_easy_setopt(h, CURLOPT_SSLCERT, tls.clientCertificate.c_str());
     curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
   }
-  if (!tls.clientKey.empty()) {
+  if (!tls.clientKeyPem.empty()) {
+    curl_blob b = blob(tls.clientKeyPem);
+    curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &b);
+    curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+  } else if (!tls.clientKey.empty()) {
     curl_easy_setopt(h, CURLOPT_SSLKEY, tls.clientKey.c_str());
     curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
   }

@@ -1,9 +1,14 @@
 // gw.http.request{...}: outgoing HTTP through the engine's IHttpClient.
+// gw.http.basic_auth(id, secret) and gw.http.mask(text): the credential side of it.
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <string>
 
+#include "gw/common/SecretRegistry.h"
+#include "gw/crypto/Encoding.h"
 #include "gw/http/IHttpClient.h"
+#include "lua/AllowedFile.h"
 #include "lua/BindingRegistry.h"
 #include "lua/EngineServices.h"
 #include "lua/LuaState.h"
@@ -34,6 +39,38 @@ bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
     if (c != prefix[i]) return false;
   }
   return true;
+}
+
+// Registers the credential of HTTP Basic authentication `user`:`password` (RFC 7617) and the
+// password alone, so that an answer echoing the request (the header's base64, the decoded pair,
+// the password) is masked in every log line, error body and audit record.
+void RegisterBasicCredential(std::string_view user, std::string_view password) {
+  SecretRegistry::AddBasicCredential(user, password);
+  SecretRegistry::Add(password);
+}
+
+// A script that builds an `Authorization: Basic` header by hand sends a credential the gateway
+// never saw: it is registered here, before the request leaves.
+void RegisterSentCredentials(const http::Headers& headers) {
+  for (const auto& [name, value] : headers) {
+    if (name.size() != 13 || !StartsWithNoCase(name, "authorization") || !StartsWithNoCase(value, "basic ")) continue;
+    std::string_view encoded(value);
+    encoded.remove_prefix(6);
+    while (!encoded.empty() && (encoded.front() == ' ' || encoded.front() == '\t')) encoded.remove_prefix(1);
+    while (!encoded.empty() && (encoded.back() == ' ' || encoded.back() == '\t')) encoded.remove_suffix(1);
+    const Result<std::string> decoded = crypto::Base64Decode(encoded);
+    if (!decoded) {
+      SecretRegistry::Add(encoded);  // not base64: whatever it is, it is the credential
+      continue;
+    }
+    const std::string& pair = decoded.Value();
+    const size_t colon = pair.find(':');
+    if (colon == std::string::npos) {
+      SecretRegistry::Add(pair);
+    } else {
+      RegisterBasicCredential(std::string_view(pair).substr(0, colon), std::string_view(pair).substr(colon + 1));
+    }
+  }
 }
 
 // stack: ... -> ..., nil, {code=, message=}
@@ -75,13 +112,23 @@ void ReadHeaders(lua_State* L, http::Headers& out) {
   lua_pop(L, 1);                                      // stack: ...
 }
 
+// A file of the tls table (`field`), read here through the same allowlist and checks as
+// gw.file.read (ReadAllowedFile, same errors) and handed to libcurl by contents: libcurl never
+// opens a path a script chose. An empty file would silently mean "none" to libcurl: refused.
+void ReadTlsFile(lua_State* L, int t, const char* field, std::string& out) {
+  const auto path = FieldString(L, t, field, kFn);
+  if (!path) return;
+  out = ReadAllowedFile(L, *path, kFn);
+  if (out.empty()) throw BindingError(std::string(kFn) + ": tls." + field + " names an empty file");
+}
+
 void ReadTls(lua_State* L, http::TlsOptions& tls) {
   if (!PushFieldTable(L, 1, "tls", kFn)) return;     // stack: ..., tls
   const int t = lua_gettop(L);
   if (auto verify = FieldBoolean(L, t, "verify", kFn)) tls.verifyPeer = *verify;
-  if (auto v = FieldString(L, t, "ca_file", kFn)) tls.caBundle = std::string(*v);
-  if (auto v = FieldString(L, t, "cert_file", kFn)) tls.clientCertificate = std::string(*v);
-  if (auto v = FieldString(L, t, "key_file", kFn)) tls.clientKey = std::string(*v);
+  ReadTlsFile(L, t, "ca_file", tls.caBundlePem);
+  ReadTlsFile(L, t, "cert_file", tls.clientCertificatePem);
+  ReadTlsFile(L, t, "key_file", tls.clientKeyPem);
   if (auto v = FieldString(L, t, "key_password", kFn)) tls.clientKeyPassword = std::string(*v);
   lua_pop(L, 1);                                      // stack: ...
 }
@@ -113,6 +160,7 @@ int Request(lua_State* L) {
     timeout = std::chrono::milliseconds(*ms);
   }
   ReadTls(L, request.tls);
+  RegisterSentCredentials(request.headers);
 
   if (!StartsWithNoCase(request.url, "http://") && !StartsWithNoCase(request.url, "https://")) {
     return PushFailure(L, "NET-004", "only http:// and https:// URLs are allowed");
@@ -160,10 +208,38 @@ int Request(lua_State* L) {
   return 1;
 }
 
+// gw.http.basic_auth(user, password) -> "Basic " .. base64(user .. ":" .. password) (RFC 7617),
+// the credential registered as a secret (with its base64 form: the header value). The caller
+// encodes user and password as its protocol wants (OAuth: form-encoded, lua/lib/oauth.lua).
+int BasicAuth(lua_State* L) {
+  const std::string_view user = ArgString(L, 1, "gw.http.basic_auth", "user");
+  const std::string_view password = ArgString(L, 2, "gw.http.basic_auth", "password");
+  if (user.find(':') != std::string_view::npos) {
+    throw BindingError("gw.http.basic_auth: the user must not contain ':' (RFC 7617)");
+  }
+  RegisterBasicCredential(user, password);
+  std::string pair;
+  pair.reserve(user.size() + 1 + password.size());
+  pair.append(user).append(1, ':').append(password);
+  const std::string header = "Basic " + crypto::Base64Encode(pair);
+  lua_pushlstring(L, header.data(), header.size());
+  return 1;
+}
+
+// gw.http.mask(text) -> `text` with every registered secret and derived form of one as "***"
+// (gw::SecretRegistry): for text from a remote service, before it is cut to length (a cut
+// through the middle of an echoed secret would leave a prefix no mask matches).
+int Mask(lua_State* L) {
+  const std::string masked = SecretRegistry::Redact(ArgString(L, 1, "gw.http.mask", "text"));
+  lua_pushlstring(L, masked.data(), masked.size());
+  return 1;
+}
+
 }  // namespace
 
 const BindingNamespace& HttpNamespace() {
-  static const BindingNamespace ns{"http", {{"request", &Protect<Request>}}};
+  static const BindingNamespace ns{
+      "http", {{"request", &Protect<Request>}, {"basic_auth", &Protect<BasicAuth>}, {"mask", &Protect<Mask>}}};
   return ns;
 }
 

@@ -441,11 +441,15 @@ class IdentityProvider:
         cid = client.client_id if isinstance(client, IdpClient) else client
         return self._admin("POST", "revoke-client", {"client_id": cid})["revoked"]
 
-    def set_fault(self, status=None, delay_ms=0, count=None, body=None, route="token"):
+    def set_fault(self, status=None, delay_ms=0, count=None, body=None, route="token", echo=None):
         """Make the next `count` (None = all) requests to `route` ("token" or "introspection") wait
         `delay_ms` and/or answer `status` with `body` (default: a temporarily_unavailable error).
-        Replaces any fault set before."""
+        `echo` (token route, with a status): answer with the whole request as received (form body and
+        Authorization header) in error_description ("description"), in the error code ("error") or
+        as a text/plain body ("raw"). Replaces any fault set before."""
         fault = {"delay_ms": delay_ms}
+        if echo is not None:
+            fault["echo"] = echo
         if status is not None:
             fault["status"] = status
         if count is not None:

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -448,6 +450,66 @@ TEST_CASE("CurlHttpClient/mutual TLS", "[http][tls]") {
     auto res = client.Perform(base);
     REQUIRE_FALSE(res.Ok());
     INFO(res.GetError().ToString());
+    CHECK(res.GetError().code == "NET-003");
+  }
+}
+
+// The TLS files of a Lua script are read by the engine (through the script file allowlist) and
+// reach libcurl by contents: the same verification as with file names, against a real TLS server.
+TEST_CASE("Hardening: TLS CA, client certificate and key given by contents", "[http][tls]") {
+  ClearProxyEnvironment();
+  TestTlsConfig tls = ServerTls();
+  tls.clientCaFile = Fixture("ca.pem");
+  std::mutex m;
+  TestRequest seen;
+  TestServer server(
+      [&](const TestRequest& req) {
+        std::lock_guard<std::mutex> lock(m);
+        seen = req;
+        return Echo(req);
+      },
+      tls);
+  CurlHttpClient client;
+  auto read = [](const std::string& name) {
+    std::ifstream in(Fixture(name), std::ios::binary);
+    REQUIRE(in);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+
+  SECTION("the right CA -> OK, and it wins over a wrong CA file name") {
+    HttpRequest req = Get(server.Url("/pem"));
+    req.tls.caBundlePem = read("ca.pem");
+    req.tls.caBundle = Fixture("other-ca.pem");
+    auto res = client.Perform(req);
+    REQUIRE(res.Ok());
+    CHECK(res.Value().status == 200);
+  }
+  SECTION("an unrelated CA -> NET-003: only the given CA is trusted") {
+    HttpRequest req = Get(server.Url("/pem"));
+    req.tls.caBundlePem = read("other-ca.pem");
+    auto res = client.Perform(req);
+    REQUIRE_FALSE(res.Ok());
+    CHECK(res.GetError().code == "NET-003");
+  }
+  SECTION("client certificate and encrypted key by contents") {
+    HttpRequest req = Get(server.Url("/mtls"));
+    req.tls.caBundlePem = read("ca.pem");
+    req.tls.clientCertificatePem = read("client.pem");
+    req.tls.clientKeyPem = read("client-encrypted.key");
+    req.tls.clientKeyPassword = "test-only-password";
+    auto res = client.Perform(req);
+    REQUIRE(res.Ok());
+    CHECK(seen.clientCertificate);
+    CHECK(seen.clientSubjectCn == "gw-test-client");
+  }
+  SECTION("a wrong key by contents -> NET-003") {
+    HttpRequest req = Get(server.Url("/mtls"));
+    req.tls.caBundlePem = read("ca.pem");
+    req.tls.clientCertificatePem = read("client.pem");
+    req.tls.clientKeyPem = read("client-encrypted.key");
+    req.tls.clientKeyPassword = "wrong-password-xyz";
+    auto res = client.Perform(req);
+    REQUIRE_FALSE(res.Ok());
     CHECK(res.GetError().code == "NET-003");
   }
 }

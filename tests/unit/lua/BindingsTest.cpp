@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "LuaTestSupport.h"
+#include "gw/common/SecretRegistry.h"
 
 using namespace gw::lua;
 using namespace gw::lua::test;
@@ -119,8 +120,13 @@ TEST_CASE("LuaBindings/gw.file.read with no allowlist reads nothing", "[lua][bin
 
 TEST_CASE("LuaBindings/gw.http.request", "[lua][bindings]") {
   auto fake = std::make_shared<FakeHttpClient>();
+  TempDir tlsFiles;
+  tlsFiles.Write("ca.pem", "CA PEM TEXT");
+  tlsFiles.Write("c.pem", "CERT PEM TEXT");
+  tlsFiles.Write("k.pem", "KEY PEM TEXT");
   Bound b;
   b.options.http = fake;
+  b.options.fileAllowlist = {tlsFiles.Path()};
   b.Load(R"(
     local r, err = gw.http.request(arg)
     if not r then return { failed = true, code = err.code, message = err.message } end
@@ -137,7 +143,8 @@ TEST_CASE("LuaBindings/gw.http.request", "[lua][bindings]") {
     const std::string out = b.Call(R"({"method":"post","url":"https://idp.example/token",
         "headers":{"Content-Type":"application/x-www-form-urlencoded","X-Trace":"1"},
         "body":"grant_type=client_credentials","timeout_ms":1500,
-        "tls":{"ca_file":"/etc/ca.pem","cert_file":"/etc/c.pem","key_file":"/etc/k.pem","key_password":"pw"}})",
+        "tls":{"ca_file":")" + (tlsFiles / "ca.pem") + R"(","cert_file":")" + (tlsFiles / "c.pem") +
+                                       R"(","key_file":")" + (tlsFiles / "k.pem") + R"(","key_password":"pw"}})",
                                    milliseconds(5000));
     CHECK_JSON(out, R"({"status":201,"headers":{"content-type":"application/json","x-multi":"a, b"},)"
                     R"("body":"{\"access_token\":\"abc\"}"})");
@@ -151,9 +158,13 @@ TEST_CASE("LuaBindings/gw.http.request", "[lua][bindings]") {
     CHECK(request.connectTimeout <= milliseconds(1500));
     CHECK(request.headers.size() == 2);
     CHECK(request.tls.verifyPeer);  // on unless the script says verify = false
-    CHECK(request.tls.caBundle == "/etc/ca.pem");
-    CHECK(request.tls.clientCertificate == "/etc/c.pem");
-    CHECK(request.tls.clientKey == "/etc/k.pem");
+    // The engine read the files (allowlist checked); libcurl gets contents, never a path.
+    CHECK(request.tls.caBundlePem == "CA PEM TEXT");
+    CHECK(request.tls.clientCertificatePem == "CERT PEM TEXT");
+    CHECK(request.tls.clientKeyPem == "KEY PEM TEXT");
+    CHECK(request.tls.caBundle.empty());
+    CHECK(request.tls.clientCertificate.empty());
+    CHECK(request.tls.clientKey.empty());
     CHECK(request.tls.clientKeyPassword == "pw");
   }
   SECTION("defaults: GET, verification on") {
@@ -238,6 +249,109 @@ TEST_CASE("LuaBindings/gw.http.request without a client", "[lua][bindings]") {
   Bound b;
   b.Load("return gw.http.request{ url = 'https://h/' }");
   CHECK(b.Call() == "ERR LUA-006");
+}
+
+TEST_CASE("Hardening: gw.http TLS file options go through the gw.file.read allowlist", "[lua][bindings]") {
+  namespace fs = std::filesystem;
+  TempDir files;
+  files.Write("allowed/ca.pem", "CA PEM TEXT");
+  files.Write("allowed/empty.pem", "");
+  files.Write("allowed/big.pem", std::string(1024 * 1024 + 1, 'x'));
+  files.Write("outside/key.pem", "PRIVATE KEY OUTSIDE");
+  fs::create_symlink(files / "outside/key.pem", files / "allowed/link-out.pem");
+  ::mkfifo((files / "allowed/fifo").c_str(), 0600);
+  auto fake = std::make_shared<FakeHttpClient>();
+  Bound b;
+  b.options.http = fake;
+  b.options.fileAllowlist = {files / "allowed"};
+  // Returns the error of gw.http.request with tls[arg.option] = arg.path, and that of
+  // gw.file.read(arg.path), so the two can be compared.
+  b.Load(R"(
+    local tls = {}
+    tls[arg.option] = arg.path
+    local ok, err = pcall(gw.http.request, { url = "https://idp.example/token", tls = tls })
+    local read_ok, read_err = pcall(gw.file.read, arg.path)
+    return { ok = ok, err = ok and "" or err, read_ok = read_ok, read_err = read_ok and "" or read_err })");
+  auto attempt = [&](const char* option, const std::string& path) {
+    return Json(b.Call(std::string("{\"option\":\"") + option + "\",\"path\":\"" + path + "\"}").c_str());
+  };
+  for (const char* option : {"ca_file", "cert_file", "key_file"}) {
+    for (const auto& [path, reason] : std::vector<std::pair<std::string, std::string>>{
+             {files / "outside/key.pem", "outside the folders scripts may read"},
+             {files / "allowed/../outside/key.pem", "outside the folders scripts may read"},
+             {files / "allowed/link-out.pem", "outside the folders scripts may read"},
+             {files / "allowed/missing.pem", "No such file"},
+             {files / "allowed/big.pem", "larger than 1 MiB"},
+             {files / "allowed/fifo", "not a regular file"},
+             {files / "allowed", "not a regular file"},
+             {"relative.pem", "No such file"}}) {
+      INFO(option << " " << path);
+      const auto r = attempt(option, path);
+      REQUIRE(r.IsObject());
+      CHECK_FALSE(r["ok"].GetBool());
+      CHECK_FALSE(r["read_ok"].GetBool());
+      const std::string err = r["err"].GetString();
+      const std::string readErr = r["read_err"].GetString();
+      CHECK_THAT(err, Catch::Contains(reason));
+      // The same error as gw.file.read, under the name of the function that was called.
+      const std::string tail = readErr.substr(readErr.find("gw.file.read: ") + std::string("gw.file.read: ").size());
+      CHECK_THAT(err, Catch::Contains("gw.http.request: " + tail));
+      CHECK_THAT(err, !Catch::Contains("PRIVATE KEY OUTSIDE"));
+    }
+    const auto empty = attempt(option, files / "allowed/empty.pem");
+    CHECK_FALSE(empty["ok"].GetBool());
+    CHECK_THAT(empty["err"].GetString(), Catch::Contains(std::string("tls.") + option + " names an empty file"));
+    CHECK(attempt(option, files / "allowed/ca.pem")["ok"].GetBool());
+  }
+  // Refused options never reached the HTTP client: only the three allowed calls did.
+  const auto requests = fake->Requests();
+  REQUIRE(requests.size() == 3);
+  CHECK(requests[0].tls.caBundlePem == "CA PEM TEXT");
+  CHECK(requests[1].tls.clientCertificatePem == "CA PEM TEXT");
+  CHECK(requests[2].tls.clientKeyPem == "CA PEM TEXT");
+
+  SECTION("with no allowlist a script cannot name any TLS file") {
+    Bound none;
+    none.options.http = fake;
+    none.Load(R"(return gw.http.request{ url = "https://h/", tls = { ca_file = arg.path } })");
+    CHECK(none.Call("{\"path\":\"" + (files / "allowed/ca.pem") + "\"}") == "ERR LUA-006");
+    CHECK(fake->Requests().size() == 3);
+  }
+  RequireBalanced(*b.engine);
+}
+
+TEST_CASE("Hardening: a Basic credential a script sends is masked everywhere", "[lua][bindings]") {
+  auto fake = std::make_shared<FakeHttpClient>();
+  Bound b;
+  b.options.http = fake;
+  b.Load(R"(
+    if arg.mode == "helper" then return { header = gw.http.basic_auth(arg.user, arg.password) } end
+    if arg.mode == "mask" then return { masked = gw.http.mask(arg.text) } end
+    local header = "Basic " .. gw.base64.encode(arg.user .. ":" .. arg.password)
+    local r = gw.http.request { url = "https://idp.example/token", headers = { authorization = header } }
+    return { status = r.status, header = header })");
+  // base64("hand-built:hand-built-secret-91"), computed independently (Python's base64).
+  const std::string handBuilt = "aGFuZC1idWlsdDpoYW5kLWJ1aWx0LXNlY3JldC05MQ==";
+  CHECK(gw::SecretRegistry::Redact(handBuilt) == handBuilt);  // nothing registered yet
+  const auto sent = Json(b.Call(R"({"mode":"send","user":"hand-built","password":"hand-built-secret-91"})").c_str());
+  CHECK(std::string(sent["header"].GetString()) == "Basic " + handBuilt);
+  CHECK(gw::SecretRegistry::Redact("Authorization: Basic " + handBuilt) == "Authorization: Basic ***");
+  CHECK(gw::SecretRegistry::Redact("password hand-built-secret-91") == "password ***");
+
+  // base64("helper-id:helper-secret-77")
+  const std::string helper = "aGVscGVyLWlkOmhlbHBlci1zZWNyZXQtNzc=";
+  const auto built = Json(b.Call(R"({"mode":"helper","user":"helper-id","password":"helper-secret-77"})").c_str());
+  CHECK(std::string(built["header"].GetString()) == "Basic " + helper);
+  CHECK(gw::SecretRegistry::Redact(helper) == "***");
+  // gw.http.mask is the registry's masking, derived forms included.
+  const auto masked = Json(b.Call(R"({"mode":"mask","text":"echo: Basic )" + helper + R"( and helper-secret-77"})").c_str());
+  CHECK(std::string(masked["masked"].GetString()) == "echo: Basic *** and ***");
+  CHECK(b.Call(R"({"mode":"helper","user":"a:b","password":"x"})") == "ERR LUA-006");  // RFC 7617: no ':' in the user
+  for (const char* s : {"hand-built:hand-built-secret-91", "hand-built-secret-91", "helper-id:helper-secret-77",
+                        "helper-secret-77"}) {
+    gw::SecretRegistry::Remove(s);
+  }
+  RequireBalanced(*b.engine);
 }
 
 TEST_CASE("LuaBindings/gw.log", "[lua][bindings]") {

@@ -180,8 +180,8 @@ TEST_CASE("ClientCredentials/private_key_jwt RS256 verifies with the public key"
           HexToBase64Url(ReadFile(CryptoFixture("rsa-cert.sha1"))));
     // private_key_jwt does not turn into mutual TLS because a certificate is configured for x5t
     // (a certificate handed to libcurl without its key fails every https request).
-    CHECK(withCert.tls.clientCertificate.empty());
-    CHECK(withCert.tls.clientKey.empty());
+    CHECK(withCert.tls.clientCertificatePem.empty());
+    CHECK(withCert.tls.clientKeyPem.empty());
   }
   SECTION("the EC public key does not verify it") {
     auto ec = gw::crypto::AsymmetricKey::FromPublicPem(ReadFile(CryptoFixture("ec-public.pem")));
@@ -252,8 +252,9 @@ TEST_CASE("ClientCredentials/tls_client_auth hands the certificate and key to TL
                           Quote(CryptoFixture("client.pem")) + ",\"ClientKey\":" + Quote(CryptoFixture("client.key")) +
                           ",\"ClientKeyPassword\":\"key-pass-123456\"",
                       false));
-      CHECK(r.tls.clientCertificate == CryptoFixture("client.pem"));
-      CHECK(r.tls.clientKey == CryptoFixture("client.key"));
+      // Read by the engine through the file allowlist; libcurl gets the contents.
+      CHECK(r.tls.clientCertificatePem == ReadFile(CryptoFixture("client.pem")));
+      CHECK(r.tls.clientKeyPem == ReadFile(CryptoFixture("client.key")));
       CHECK(r.tls.clientKeyPassword == "key-pass-123456");
       CHECK(r.tls.verifyPeer);
       CHECK(HeaderCount(r, "Authorization") == 0);
@@ -337,9 +338,9 @@ TEST_CASE("ClientCredentials/TLS options: VerifySSL and CaBundle", "[providers]"
     ProviderRig rig;
     const HttpRequest r = RequestFor(rig, Config(""));
     CHECK(r.tls.verifyPeer);
-    CHECK(r.tls.caBundle.empty());
-    CHECK(r.tls.clientCertificate.empty());
-    CHECK(r.tls.clientKey.empty());
+    CHECK(r.tls.caBundlePem.empty());
+    CHECK(r.tls.clientCertificatePem.empty());
+    CHECK(r.tls.clientKeyPem.empty());
   }
   SECTION("VerifySSL false turns verification off") {
     ProviderRig rig;
@@ -354,12 +355,12 @@ TEST_CASE("ClientCredentials/TLS options: VerifySSL and CaBundle", "[providers]"
     ProviderRig rig;
     const HttpRequest r = RequestFor(rig, Config("\"VerifySSL\":" + Quote(CryptoFixture("ca.pem"))));
     CHECK(r.tls.verifyPeer);
-    CHECK(r.tls.caBundle == CryptoFixture("ca.pem"));
+    CHECK(r.tls.caBundlePem == ReadFile(CryptoFixture("ca.pem")));
   }
   SECTION("CaBundle") {
     ProviderRig rig;
     const HttpRequest r = RequestFor(rig, Config("\"CaBundle\":" + Quote(CryptoFixture("ca.pem"))));
     CHECK(r.tls.verifyPeer);
-    CHECK(r.tls.caBundle == CryptoFixture("ca.pem"));
+    CHECK(r.tls.caBundlePem == ReadFile(CryptoFixture("ca.pem")));
   }
 }

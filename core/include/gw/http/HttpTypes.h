@@ -24,6 +24,13 @@ struct TlsOptions {
   std::string clientCertificate;   // PEM file for mTLS (RFC 8705); empty: none
   std::string clientKey;           // PEM file; empty: none
   std::string clientKeyPassword;   // secret; never logged
+  // The same three files given by contents instead of by name (a Lua script's files, which the
+  // engine reads itself through the script file allowlist so that libcurl never opens a path a
+  // script chose). Non-empty contents win over the file name; a CA given this way is the only one
+  // trusted (the system store is not added).
+  std::string caBundlePem;
+  std::string clientCertificatePem;
+  std::string clientKeyPem;        // secret; never logged
 };
 
 struct HttpRequest {
