@@ -4,6 +4,7 @@
 // sizeof(void*)). LuaState::CallScope sets it before the hook is armed and clears it after the hook
 // is disarmed, so nothing running in Lua ever sees a context that outlived its call.
 #include <chrono>
+#include <cstdint>
 #include <string_view>
 
 #include <lua.hpp>
@@ -13,7 +14,7 @@ namespace gw::lua {
 class EngineServices;
 class LuaState;
 
-enum class KillReason { None, Deadline, Memory };
+enum class KillReason { None, Deadline, Memory, Stack };
 
 struct CallContext {
   std::chrono::steady_clock::time_point deadline;
@@ -21,6 +22,9 @@ struct CallContext {
   EngineServices* services = nullptr;  // null while a state is being closed
   LuaState* state = nullptr;           // set by CallScope
   KillReason killed = KillReason::None;
+  // Set by CallScope: a function entered with its frame below this address is stopped (Stack);
+  // 0 when the thread's stack bounds are unknown.
+  uintptr_t stackLimit = 0;
 };
 
 static_assert(LUA_EXTRASPACE >= sizeof(void*), "the call context needs one pointer of extra space");

@@ -12,6 +12,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "lua/StackGuard.h"
+
 namespace gw::lua {
 namespace {
 
@@ -22,6 +24,7 @@ char kJsonNullSentinel;  // its address is gw.json.null (non-const: a distinct o
 void PushJsonValue(lua_State* L, const rapidjson::Value& value, int depth) {
   if (depth > kMaxJsonDepth) throw ConversionError("JSON nested deeper than 128 levels");
   if (!lua_checkstack(L, 3)) throw ConversionError("JSON nested too deeply for the Lua stack");
+  if (StackRemaining() < kJsonStackFloorBytes) throw ConversionError("JSON nested too deeply for this thread's stack");
   switch (value.GetType()) {
     case rapidjson::kNullType: PushJsonNull(L); return;
     case rapidjson::kFalseType: lua_pushboolean(L, 0); return;
@@ -173,6 +176,7 @@ class LuaToJson {
     }
     if (depth >= kMaxJsonDepth) Fail(depth, "nested deeper than 128 levels");
     if (!lua_checkstack(L_, 4)) Fail(depth, "nested too deeply for the Lua stack");
+    if (StackRemaining() < kJsonStackFloorBytes) Fail(depth, "nested too deeply for this thread's stack");
     tables_[depth] = identity;
 
     size_t count = 0;
@@ -260,6 +264,11 @@ bool DecodeJson(lua_State* L, std::string_view text, std::string& error) {
   // A raw NUL is never valid JSON, and rapidjson would take it for the end of the input.
   if (text.find('\0') != std::string_view::npos) {
     error = "invalid JSON at offset " + std::to_string(text.find('\0')) + ": NUL byte";
+    return false;
+  }
+  if (text.size() > kMaxJsonTextBytes) {
+    error = "JSON text of " + std::to_string(text.size()) + " bytes is larger than the limit of " +
+            std::to_string(kMaxJsonTextBytes / (1024 * 1024)) + " MiB";
     return false;
   }
   const int top = lua_gettop(L);

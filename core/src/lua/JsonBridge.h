@@ -9,6 +9,9 @@
 // functions, userdata other than gw.json.null, threads, cycles, NaN and infinities, keys that are
 // neither strings nor positive integers, tables mixing both kinds of key, sparse sequences, and
 // nesting deeper than kMaxJsonDepth. Key order of objects follows Lua's table traversal.
+// Limits (hostile input, small-stack threads): decoding takes at most kMaxJsonTextBytes of text and
+// kMaxJsonDepth levels and uses a constant C stack (iterative parser); the recursive conversions
+// (PushJson, encoding) stop at kMaxJsonDepth levels and also when the thread's C stack runs low.
 //
 // All functions must run in Lua protected mode (they allocate); Lua errors (memory) propagate.
 #include <stdexcept>
@@ -26,6 +29,11 @@ class ConversionError : public std::runtime_error {
 };
 
 inline constexpr int kMaxJsonDepth = 128;
+// The largest text DecodeJson accepts: tokens, JWKS and Redis values are kilobytes; the parser's own
+// buffers live outside the Lua state's memory cap.
+inline constexpr size_t kMaxJsonTextBytes = 16u * 1024 * 1024;
+// Stack the recursive conversions keep free (enough to raise the error).
+inline constexpr size_t kJsonStackFloorBytes = 16 * 1024;
 
 void PushJsonNull(lua_State* L);
 bool IsJsonNull(lua_State* L, int index);
@@ -33,8 +41,8 @@ bool IsJsonNull(lua_State* L, int index);
 // Pushes a fresh Lua value for `value`. Throws ConversionError if nested too deeply.
 void PushJson(lua_State* L, const rapidjson::Value& value);
 
-// Parses `text` (UTF-8, the whole string must be one JSON value) and pushes the result. On invalid
-// input pushes nothing, stores a message (with the byte offset) in `error` and returns false.
+// Parses `text` (UTF-8, the whole string must be one JSON value) and pushes the result. On invalid,
+// too large or too deeply nested input pushes nothing, stores a message (with the byte offset) in `error` and returns false.
 bool DecodeJson(lua_State* L, std::string_view text, std::string& error);
 
 // Converts the Lua value at `index` into `out`. Throws ConversionError.

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "lua/ProtectedCall.h"
+#include "lua/StackGuard.h"
 
 namespace gw::lua {
 namespace {
@@ -17,8 +18,15 @@ constexpr int kInstructionsPerCheck = 10000;
 // the state is built, so raising them later never needs memory.
 char kDeadlineMessageKey;  // non-const: distinct objects, never merged
 char kMemoryMessageKey;
+char kStackMessageKey;
 constexpr const char* kDeadlineMessage = "instruction deadline exceeded (call budget used up)";
 constexpr const char* kMemoryMessage = "memory limit of the Lua state exceeded";
+constexpr const char* kStackMessage =
+    "C stack limit: calls nested too deeply for this thread's stack (recursion through pcall, "
+    "metamethods, __tostring or library callbacks)";
+
+// Both events: instructions for the deadline and memory, calls for the C stack.
+constexpr int kHookMask = LUA_MASKCOUNT | LUA_MASKCALL;
 
 int Panic(lua_State* L) {
   // Last resort: every allocating sequence of calls runs in protected mode, so this means a bug.
@@ -38,6 +46,8 @@ LuaState::LuaState(size_t memoryLimitBytes) : limit_(memoryLimitBytes) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, &kDeadlineMessageKey);  // stack: (empty)
     lua_pushstring(L, kMemoryMessage);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &kMemoryMessageKey);
+    lua_pushstring(L, kStackMessage);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &kStackMessageKey);
   };
   const ProtectedResult result = RunProtected(L_, job);
   if (!result.Ok() || MemoryExhausted()) {
@@ -61,7 +71,7 @@ LuaState::~LuaState() {
 }
 
 void LuaState::ArmHook(int instructionCount) {
-  lua_sethook(L_, &LuaState::Hook, LUA_MASKCOUNT, instructionCount);
+  lua_sethook(L_, &LuaState::Hook, kHookMask, instructionCount);
 }
 
 void LuaState::Kill(KillReason reason) {
@@ -73,11 +83,18 @@ void LuaState::Kill(KillReason reason) {
   ArmHook(1);  // from now on every instruction raises: pcall cannot swallow the kill
 }
 
-void LuaState::Hook(lua_State* L, lua_Debug*) {
+void LuaState::Hook(lua_State* L, lua_Debug* ar) {
   CallContext* context = CurrentContext(L);
   if (context == nullptr || context->state == nullptr) return;
   LuaState& self = *context->state;
-  if (context->killed == KillReason::None) {
+  if (ar->event != LUA_HOOKCOUNT) {
+    // A function is entered (call or tail call): the hot path, one comparison. Lua's 200-level
+    // C-call limit does not know how small this thread's stack is; this check does.
+    if (context->killed == KillReason::None) {
+      if (CurrentStackAddress() >= context->stackLimit) return;
+      self.Kill(KillReason::Stack);
+    }
+  } else if (context->killed == KillReason::None) {
     if (self.MemoryExhausted()) {
       self.Kill(KillReason::Memory);
     } else if (std::chrono::steady_clock::now() >= context->deadline) {
@@ -88,9 +105,10 @@ void LuaState::Hook(lua_State* L, lua_Debug*) {
       return;
     }
   }
-  // stack: ..., msg
-  lua_rawgetp(L, LUA_REGISTRYINDEX,
-              context->killed == KillReason::Memory ? &kMemoryMessageKey : &kDeadlineMessageKey);
+  const void* key = &kDeadlineMessageKey;
+  if (context->killed == KillReason::Memory) key = &kMemoryMessageKey;
+  if (context->killed == KillReason::Stack) key = &kStackMessageKey;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, key);  // stack: ..., msg
   lua_error(L);
 }
 
@@ -128,6 +146,8 @@ void* LuaState::Allocate(void* ud, void* ptr, size_t osize, size_t nsize) noexce
 
 LuaState::CallScope::CallScope(LuaState& state, CallContext& context) : state_(state) {
   context.state = &state;
+  const uintptr_t lowest = StackLowestAddress();
+  context.stackLimit = lowest != 0 ? lowest + kStackReserveBytes : 0;
   SetCurrentContext(state.L_, &context);  // context first, then the hook that reads it
   state.ArmHook(kInstructionsPerCheck);
 }

@@ -3,7 +3,10 @@
 //  - memory: a counting allocator refuses to grow past the cap; a refusal that Lua's emergency
 //    collection cannot resolve kills the state;
 //  - time: an instruction-count hook compares the call's deadline with the clock; once exceeded it
-//    re-arms itself to fire on every instruction so that a script's pcall cannot swallow the error.
+//    re-arms itself to fire on every instruction so that a script's pcall cannot swallow the error;
+//  - C stack: the same hook also fires on every function call and stops the call when the frame
+//    is within kStackReserveBytes of the thread's stack bottom (see StackGuard.h); every C-level
+//    recursion of the interpreter passes through a call.
 // A killed state is marked broken and must be closed rather than reused.
 // One thread at a time: the pool hands a state to one caller per lease.
 #include <chrono>

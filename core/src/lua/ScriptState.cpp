@@ -12,6 +12,7 @@
 #include "lua/LuaState.h"
 #include "lua/ProtectedCall.h"
 #include "lua/Sandbox.h"
+#include "lua/StackGuard.h"
 
 namespace gw::lua {
 namespace {
@@ -155,6 +156,24 @@ size_t ScriptState::MemoryUsed() const { return state_->MemoryUsed(); }
 Result<std::unique_ptr<ScriptState>> ScriptState::Load(const std::vector<ScriptSource>& sources,
                                                        std::vector<ScriptMeta>& scripts, Mode mode,
                                                        EngineServices& services) {
+  // Lua's parser recurses (nested expressions, blocks) up to its 200-level limit without a call the
+  // hook could see, and loading may run on an HTTP thread of Orthanc (POST /dicomweb-oauth/reload,
+  // a pool growing under a request) with 100 KiB of stack: compile where the stack is known to be
+  // large enough. Loading is rare, starting a thread costs far less than compiling.
+  std::optional<Result<std::unique_ptr<ScriptState>>> loaded;
+  std::string error;
+  const bool ran = RunWithStack(kCompileStackBytes, [&] { loaded.emplace(LoadHere(sources, scripts, mode, services)); },
+                                error);
+  if (!ran) {
+    return MakeError("LUA-005", "cannot start a thread with " + std::to_string(kCompileStackBytes / 1024) +
+                                    " KiB of stack to compile the scripts: " + error);
+  }
+  return std::move(*loaded);
+}
+
+Result<std::unique_ptr<ScriptState>> ScriptState::LoadHere(const std::vector<ScriptSource>& sources,
+                                                           std::vector<ScriptMeta>& scripts, Mode mode,
+                                                           EngineServices& services) {
   const size_t limit = services.Options().memoryLimitBytes;
   std::unique_ptr<LuaState> lua;
   try {
@@ -225,6 +244,13 @@ Status ScriptState::LoadScript(const ScriptSource& source, ScriptMeta& meta, boo
   auto job = [&](lua_State* L) {
     // Text only: a precompiled (binary) chunk is refused with LUA_ERRSYNTAX.
     int status = luaL_loadbufferx(L, source.text.data(), source.text.size(), chunkName.c_str(), "t");
+    if (status == LUA_ERRRUN) {                          // stack: err
+      // The parser's own nesting limit (200 C levels) raises a run-time error, not a syntax error.
+      fail("LUA-001", WithFile(source.file, ErrorText(L, -1) +
+                                                " (nesting too deep to compile: Lua allows about 200 levels of "
+                                                "nested expressions, blocks and functions)"));
+      return;
+    }
     if (status != LUA_OK) {                              // stack: err
       fail(status == LUA_ERRSYNTAX ? "LUA-001" : "LUA-002", WithFile(source.file, ErrorText(L, -1)));
       return;
@@ -276,6 +302,9 @@ Status ScriptState::LoadScript(const ScriptSource& source, ScriptMeta& meta, boo
     return MakeError("LUA-005", source.file + ": loading exceeded the memory limit of " +
                                     std::to_string(state_->MemoryLimit()) + " bytes");
   }
+  if (context.killed == KillReason::Stack) {
+    return MakeError("LUA-002", source.file + ": loading stopped: calls nested too deeply for the C stack");
+  }
   if (!result.Ok()) return MakeError("LUA-002", WithFile(source.file, result.message));
   if (failure) return *failure;
   return Status::Success();
@@ -283,6 +312,14 @@ Status ScriptState::LoadScript(const ScriptSource& source, ScriptMeta& meta, boo
 
 Status ScriptState::Invoke(size_t script, size_t function, const ScriptMeta& meta, const Argument& arg,
                            Clock::time_point deadline, rapidjson::Document& document) {
+  const size_t stackLeft = StackRemaining();
+  if (stackLeft < kMinCallStackBytes) {
+    // Refused before Lua runs: the state stays usable.
+    return MakeError("LUA-006", meta.info.name + "." + meta.functions[function] +
+                                    ": refused: the calling thread has " + std::to_string(stackLeft / 1024) +
+                                    " KiB of stack left, a script call needs at least " +
+                                    std::to_string(kMinCallStackBytes / 1024) + " KiB");
+  }
   CallContext context;
   context.deadline = deadline;
   context.scriptName = meta.info.name;
@@ -359,11 +396,21 @@ Status ScriptState::Invoke(size_t script, size_t function, const ScriptMeta& met
     return MakeError("LUA-005", where + ": exceeded the memory limit of " + std::to_string(state_->MemoryLimit()) +
                                     " bytes");
   }
+  if (context.killed == KillReason::Stack) {
+    return MakeError("LUA-006", where + ": stopped: calls nested too deeply for this thread's C stack "
+                                        "(recursion through pcall, metamethods, __tostring or library callbacks)");
+  }
   if (!result.Ok()) {
     state_->MarkBroken();  // our own glue failed: do not trust this state any more
     return MakeError("LUA-006", where + ": " + result.message);
   }
   if (StackTop() != 0) state_->MarkBroken();
+  // A single C function (string.rep, table.sort, table.concat) runs to its end without the hook:
+  // whatever a call returns past its deadline is discarded, never honoured (a late "allow").
+  if (Clock::now() >= deadline) {
+    return MakeError("LUA-004", where + ": exceeded the call's time budget (its result arrived after the deadline "
+                                        "and was discarded)", 504);
+  }
   switch (outcome) {
     case Outcome::Success: return Status::Success();
     case Outcome::Raised: return MakeError("LUA-006", where + ": " + message);

@@ -162,3 +162,121 @@ TEST_CASE("LuaJson/deep arguments are refused, not crashed on", "[lua][json]") {
   CHECK_THAT(r.GetError().message, Catch::Contains("argument"));
   RequireBalanced(*echo.engine);
 }
+
+namespace {
+
+// Runs engine.Call on a thread of `stackBytes`; returns the result text or "ERR <code>: <message>".
+std::string CallOnSmallStack(size_t stackBytes, ScriptEngine& engine, const char* script, const char* fn,
+                             const rapidjson::Document& arg) {
+  std::string text = "(thread did not run)";
+  REQUIRE(RunOnSmallStack(stackBytes, [&] {
+    auto r = engine.Call(script, fn, arg);
+    text = r ? ToText(r.Value()) : "ERR " + r.GetError().code + ": " + r.GetError().message;
+  }));
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("Hardening: 1000-deep JSON is refused cleanly in both directions on a small stack", "[lua][json][stack]") {
+  TempDir dir;
+  dir.Write("deep.lua", R"(
+    local M = { name = "deep", version = "1", kind = "policy" }
+    local function nest(kind, n)
+      local root = {}
+      local t = root
+      for i = 1, n do
+        local child = {}
+        if kind == "array" then t[1] = child else t.k = child end
+        t = child
+      end
+      return root
+    end
+    local function text(kind, n)
+      if kind == "array" then return string.rep("[", n) .. string.rep("]", n) end
+      return string.rep('{"k":', n) .. "1" .. string.rep("}", n)
+    end
+    function M.decide(arg) return arg end
+    function M.decode(arg)
+      local v, err = gw.json.decode(text(arg.kind, 1000))
+      return { refused = v == nil, err = err }
+    end
+    function M.decode_ok(arg)  -- within the limit
+      local v = gw.json.decode(text(arg.kind, 100))
+      return { ok = v ~= nil }
+    end
+    function M.encode(arg)
+      local ok, err = pcall(gw.json.encode, nest(arg.kind, 1000))
+      return { refused = not ok, err = err }
+    end
+    function M.encode_raise(arg) return gw.json.encode(nest(arg.kind, 1000)) end
+    function M.encode_cycle(arg)
+      local t = {} t.self = { t }
+      local ok, err = pcall(gw.json.encode, t)
+      return { refused = not ok, err = err }
+    end
+    function M.give_back(arg) return nest(arg.kind, 1000) end
+    return M)");
+  ScriptEngine engine(OptionsFor(dir));
+  const auto loaded = engine.Reload();
+  if (!loaded) FAIL(loaded.GetError().ToString());
+  for (const char* kind : {"array", "object"}) {
+    for (const size_t stack : {size_t{128} * 1024, size_t{256} * 1024}) {
+      INFO(kind << ", stack " << stack / 1024 << " KiB");
+      const std::string argText = std::string(R"({"kind":")") + kind + "\"}";
+      const auto arg = Json(argText.c_str());
+
+      // Lua -> JSON (gw.json.encode), caught and uncaught, and as a call's result.
+      std::string out = CallOnSmallStack(stack, engine, "deep", "encode", arg);
+      INFO(out);
+      const auto encoded = Json(out.c_str());
+      CHECK(encoded["refused"].GetBool());
+      CHECK_THAT(encoded["err"].GetString(), Catch::Contains("nested deeper than 128 levels"));
+      out = CallOnSmallStack(stack, engine, "deep", "encode_raise", arg);
+      CHECK_THAT(out, Catch::StartsWith("ERR LUA-006") && Catch::Contains("nested deeper than 128 levels"));
+      out = CallOnSmallStack(stack, engine, "deep", "give_back", arg);
+      CHECK_THAT(out, Catch::StartsWith("ERR LUA-008") && Catch::Contains("nested deeper than 128 levels"));
+      out = CallOnSmallStack(stack, engine, "deep", "encode_cycle", arg);
+      CHECK_THAT(out, Catch::Contains("cycle"));
+
+      // JSON -> Lua (gw.json.decode), and as a call's argument.
+      out = CallOnSmallStack(stack, engine, "deep", "decode", arg);
+      const auto decoded = Json(out.c_str());
+      CHECK(decoded["refused"].GetBool());
+      CHECK_THAT(decoded["err"].GetString(), Catch::Contains("nested deeper than 128 levels"));
+      CHECK(CallOnSmallStack(stack, engine, "deep", "decode_ok", arg) == R"({"ok":true})");
+      const std::string deepText = std::string(kind) == "array"
+                                       ? std::string(1000, '[') + std::string(1000, ']')
+                                       : [] {
+                                           std::string t;
+                                           for (int i = 0; i < 1000; ++i) t += R"({"k":)";
+                                           return t + "1" + std::string(1000, '}');
+                                         }();
+      rapidjson::Document deepArg;
+      deepArg.Parse<rapidjson::kParseIterativeFlag>(deepText.c_str());
+      REQUIRE_FALSE(deepArg.HasParseError());
+      out = CallOnSmallStack(stack, engine, "deep", "decide", deepArg);
+      CHECK_THAT(out, Catch::StartsWith("ERR LUA-006") && Catch::Contains("argument"));
+    }
+  }
+  RequireBalanced(engine);
+}
+
+TEST_CASE("Hardening: gw.json.decode refuses text larger than 16 MiB", "[lua][json]") {
+  TempDir dir;
+  dir.Write("big.lua", Policy("big", R"(
+    local body = '"' .. string.rep("a", 16 * 1024 * 1024) .. '"'
+    local v, err = gw.json.decode(body)
+    local fits = gw.json.decode('"' .. string.rep("a", 1024 * 1024) .. '"')
+    return { refused = v == nil, err = err, fits = #fits })"));
+  EngineOptions options = OptionsFor(dir);
+  options.memoryLimitBytes = 96u * 1024 * 1024;
+  ScriptEngine engine(options);
+  REQUIRE(engine.Reload());
+  const std::string out = CallText(engine, "big", "decide");
+  INFO(out);
+  const auto r = Json(out.c_str());
+  CHECK(r["refused"].GetBool());
+  CHECK_THAT(r["err"].GetString(), Catch::Contains("larger than the limit of 16 MiB"));
+  CHECK(r["fits"].GetInt() == 1024 * 1024);
+}

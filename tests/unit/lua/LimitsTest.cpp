@@ -246,3 +246,45 @@ TEST_CASE("LuaLimits/a cap too small for the sandbox fails cleanly", "[lua][limi
     CHECK(engine.CurrentInfo().version == 0);
   }
 }
+
+TEST_CASE("Hardening: a result that arrives after the deadline is refused", "[lua][limits]") {
+  // The last step is one long C call (table.sort of a big array, no comparator: no instruction,
+  // no function call, so the hook never fires) followed by "return allow". The data is built at
+  // load time, so the call itself runs only a handful of VM instructions.
+  TempDir dir;
+  dir.Write("late.lua", R"(
+    local data = {}
+    for i = 1, 400000 do data[i] = (i * 7919) % 400009 end
+    local M = { name = "late", version = "1", kind = "policy" }
+    function M.decide(arg)
+      local copy = table.move(data, 1, #data, 1, {})
+      table.sort(copy)
+      return { allow = true }
+    end
+    function M.quick(arg) return { allow = true } end
+    return M)");
+  EngineOptions options = OptionsFor(dir);
+  options.memoryLimitBytes = 64u * 1024 * 1024;
+  options.defaultBudget = milliseconds(10000);
+  ScriptEngine engine(options);
+  REQUIRE(engine.Reload());
+  const auto arg = Json("{}");
+  // With a generous budget the same call is allowed: the refusal below is about time only.
+  auto slow = engine.Call("late", "decide", arg, milliseconds(10000));
+  REQUIRE(slow);
+  CHECK(ToText(slow.Value()) == R"({"allow":true})");
+
+  const auto start = std::chrono::steady_clock::now();
+  auto late = engine.Call("late", "decide", arg, milliseconds(2));
+  const double elapsed = MillisecondsSince(start);
+  INFO("elapsed " << elapsed << " ms");
+  REQUIRE(elapsed > 2);  // the sort really ran past the budget
+  REQUIRE_FALSE(late);
+  CHECK(late.GetError().code == "LUA-004");
+  CHECK(late.GetError().httpStatus == 504);
+  CHECK_THAT(late.GetError().message, Catch::Contains("after the deadline"));
+  // Not a limit of the state: it keeps serving.
+  CHECK(engine.DebugPoolInfo().retiredStates == 0);
+  CHECK(CallText(engine, "late", "quick") == R"({"allow":true})");
+  RequireBalanced(engine);
+}

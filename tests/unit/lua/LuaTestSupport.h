@@ -1,6 +1,8 @@
 #pragma once
 // Helpers shared by the Lua runtime tests: temporary script folders, JSON shortcuts, a recording
 // log sink and a scripted fake IHttpClient.
+#include <pthread.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -188,6 +190,30 @@ class FakeHttpClient : public http::IHttpClient {
   std::mutex mutex_;
   std::vector<http::HttpRequest> requests_;
 };
+
+// Runs `work` on a thread whose whole stack is exactly `bytes` (Debian's Orthanc serves HTTP on
+// threads of 100 KiB) and joins it. The stack is mapped here, with a guard page below it: glibc
+// would hand a thread asking for a small stack a cached larger one. Catch2 assertions are not
+// thread safe: `work` records, the caller checks. Returns false if the thread could not be started.
+inline bool RunOnSmallStack(size_t bytes, std::function<void()> work) {
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  void* mapping = ::mmap(nullptr, bytes + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (mapping == MAP_FAILED) return false;
+  ::mprotect(mapping, page, PROT_NONE);  // an overflow faults here instead of corrupting memory
+  pthread_attr_t attr;
+  bool ok = pthread_attr_init(&attr) == 0;
+  ok = ok && pthread_attr_setstack(&attr, static_cast<char*>(mapping) + page, bytes) == 0;
+  pthread_t thread;
+  auto trampoline = [](void* argument) -> void* {
+    (*static_cast<std::function<void()>*>(argument))();
+    return nullptr;
+  };
+  ok = ok && pthread_create(&thread, &attr, trampoline, &work) == 0;
+  pthread_attr_destroy(&attr);
+  if (ok) pthread_join(thread, nullptr);
+  ::munmap(mapping, bytes + page);
+  return ok;
+}
 
 inline double MillisecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
