@@ -12,6 +12,7 @@
 #include "lua/BindingRegistry.h"
 #include "lua/EngineServices.h"
 #include "lua/LuaState.h"
+#include "lua/StackGuard.h"
 
 namespace gw::lua {
 namespace {
@@ -138,6 +139,9 @@ void ReadTls(lua_State* L, http::TlsOptions& tls) {
 //                               or nil, {code=, message=} (transport failure, NET-xxx).
 // Raises on malformed options. The timeout is capped by what is left of the call's budget; with
 // nothing left the call is stopped (LUA-004).
+// Stack an HTTP exchange gets (see Request).
+constexpr size_t kHttpStackBytes = 512 * 1024;
+
 int Request(lua_State* L) {
   ArgTable(L, 1, kFn, "options");
   CallContext& context = RequireContext(L, kFn);
@@ -177,7 +181,14 @@ int Request(lua_State* L) {
   request.timeout = std::min(timeout, remaining);
   request.connectTimeout = std::min(request.connectTimeout, request.timeout);
 
-  Result<http::HttpResponse> result = client->Perform(request);  // blocks; no Lua call meanwhile
+  // libcurl and OpenSSL (a TLS handshake) need more stack than a script may leave on an Orthanc
+  // HTTP thread (100 KiB in all): the exchange runs on a thread with a known stack when this one
+  // is short of it.
+  Result<http::HttpResponse> result = MakeError("NET-005", "the HTTP exchange did not run");
+  std::string threadError;
+  if (!RunWithStack(kHttpStackBytes, [&] { result = client->Perform(request); }, threadError)) {
+    return PushFailure(L, "NET-005", "cannot start the HTTP exchange: " + threadError);
+  }  // blocks; no Lua call meanwhile
   if (!result) return PushFailure(L, result.GetError().code, result.GetError().message);
 
   const http::HttpResponse& response = result.Value();
