@@ -131,7 +131,7 @@ class Isolation(testing.TestCase):
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def test_route(self, name, fresh=False, timeout=60):
+    def server_test(self, name, fresh=False, timeout=60):
         r = self.a.rest("POST", f"/dicomweb-oauth/servers/{name}/test", json={"Fresh": fresh}, timeout=timeout)
         self.texts.append(r.text)
         return r.status, r.json()
@@ -146,17 +146,17 @@ class Isolation(testing.TestCase):
     # -- tests ---------------------------------------------------------------------------------
 
     def test_hanging_idps_of_two_servers_leave_a_third_its_token_fetch(self):
-        self.assertEqual(self.test_route("good")[0], 200)
+        self.assertEqual(self.server_test("good")[0], 200)
         before = self.hang.accepted()
         with ThreadPoolExecutor(max_workers=4) as pool:
             # The hanging servers' test routes wait for their fetches (10 s, then TOK-007).
-            hung = [pool.submit(self.test_route, name, True) for name in ("hang1", "hang2")]
+            hung = [pool.submit(self.server_test, name, True) for name in ("hang1", "hang2")]
             wait_until(lambda: self.hang.accepted() >= before + 2, 20,
                        "both hanging servers' fetches to be connected to the silent IdP")
             # Both fetches now sit on the IdP until their own timeout. The healthy server's fetch
             # does not wait for a thread: a fresh token through the test route, then data traffic.
             for _ in range(3):
-                status, body = self.test_route("good", fresh=True)
+                status, body = self.server_test("good", fresh=True)
                 self.assertEqual(status, 200, body)
                 self.assertTrue(body["ok"])
                 self.assertLess(body["elapsedMs"], 8000, body)  # TOK-007 after 10 s when it queued
