@@ -43,9 +43,10 @@ bool CopyScripts(const std::filesystem::path& from, const std::vector<std::strin
   return true;
 }
 
-std::unique_ptr<lua::ScriptEngine> LoadScripts(const std::string& folder) {
+std::unique_ptr<lua::ScriptEngine> LoadScripts(const std::string& folder, std::vector<std::string> servers) {
   lua::EngineOptions options;
   options.scriptDirs = {folder};
+  options.servers = std::move(servers);
   auto engine = std::make_unique<lua::ScriptEngine>(options);
   const auto loaded = engine->Reload();
   if (!loaded) {

@@ -41,7 +41,8 @@ bool CopyScripts(const std::filesystem::path& from, const std::vector<std::strin
 
 // A ScriptEngine over `folder`, reloaded once; nullptr (and "reload failed: <error>" on stderr)
 // when the scripts do not load. The scripts are compiled by then: the folder may go.
-std::unique_ptr<lua::ScriptEngine> LoadScripts(const std::string& folder);
+// `servers`: the configured servers whose calls get their own share of the Lua states.
+std::unique_ptr<lua::ScriptEngine> LoadScripts(const std::string& folder, std::vector<std::string> servers = {});
 
 // Latency figures in nanoseconds. Percentile q of n sorted samples is sample[q * (n - 1)]
 // (rounded down), as the benches have always reported it.

@@ -155,7 +155,7 @@ bool AuditLog::BuildRecord(AuditEvent& event, rapidjson::Document& record) {
 
   std::optional<std::pair<std::string, std::string>> failure;  // rule, code
   for (const std::string& rule : config_.rules) {
-    auto out = engine_.Call(rule, "record", arg, std::chrono::milliseconds(config_.ruleTimeoutMs));
+    auto out = engine_.Call(rule, "record", arg, std::chrono::milliseconds(config_.ruleTimeoutMs), event.server);
     if (out.Ok() && out.Value().IsFalse()) {
       if (droppedRule_) droppedRule_->Inc();
       return false;

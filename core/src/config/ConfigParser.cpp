@@ -33,7 +33,7 @@ const char* const kSection = "DicomWebOAuth";
 const std::vector<std::string> kGlobalKeys = {
     "ConfigVersion", "Enabled", "LogLevel", "RateLimitRequests", "RateLimitWindowSeconds", "CacheType",
     "RedisUrl", "RedisEncryptionKey", "ScriptDirectories", "LuaMemoryLimitMB", "LuaTimeoutMs",
-    "LuaPoolSize", "SpoolDirectory", "WatchScripts", "EnvAllowlist", "FileAllowlist", "AllowInjectWithServersInDatabase",
+    "LuaPoolSize", "LuaReservedStatesPerServer", "SpoolDirectory", "WatchScripts", "EnvAllowlist", "FileAllowlist", "AllowInjectWithServersInDatabase",
     "Policies", "PolicyTimeoutMs", "Audit", "Health", "Servers"};
 
 const std::vector<std::string> kServerKeys = {
@@ -669,6 +669,9 @@ class Parser {
     if (auto v = ReadInteger(section, "LuaMemoryLimitMB", p, 1, 1024)) g.luaMemoryLimitMb = static_cast<int>(*v);
     if (auto v = ReadInteger(section, "LuaTimeoutMs", p, 10, 60000)) g.luaTimeoutMs = static_cast<int>(*v);
     if (auto v = ReadInteger(section, "LuaPoolSize", p, 1, 256)) g.luaPoolSize = static_cast<int>(*v);
+    if (auto v = ReadInteger(section, "LuaReservedStatesPerServer", p, 1, 16)) {
+      g.luaReservedStatesPerServer = static_cast<int>(*v);
+    }
     if (auto v = ReadString(section, "SpoolDirectory", p, Empty::Allowed)) g.spoolDirectory = *v;
     if (auto v = ReadBool(section, "WatchScripts", p)) g.watchScripts = *v;
     if (auto v = ReadStringArray(section, "EnvAllowlist", p)) {

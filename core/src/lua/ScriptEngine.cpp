@@ -27,6 +27,7 @@ int64_t NowUnixMs() {
 }  // namespace
 
 struct ScriptEngine::Impl {
+  std::unique_ptr<StateShares> shares;  // engine-wide: a call holds its share while it runs on any snapshot
   std::shared_ptr<EngineServices> services;
   std::shared_ptr<Snapshot> current;  // read and replaced only through std::atomic_load/atomic_store
   std::mutex reloadMutex;             // one reload at a time, so versions are consecutive
@@ -76,6 +77,18 @@ struct ScriptEngine::Impl {
 };
 
 ScriptEngine::ScriptEngine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->shares = std::make_unique<StateShares>(options.maxStatesPerSnapshot, options.reservedStatesPerServer,
+                                                options.servers);
+  const size_t capacity = impl_->shares->Capacity();
+  if (capacity > options.maxStatesPerSnapshot) {
+    LogWarning("Lua pool raised from " + std::to_string(options.maxStatesPerSnapshot) + " to " +
+               std::to_string(capacity) + " states, so that each of the " +
+               std::to_string(impl_->shares->Buckets() - 1) + " server(s) and the gateway's own calls keep " +
+               std::to_string(impl_->shares->Reserved()) + " state(s) of their own (LuaPoolSize, " +
+               "LuaReservedStatesPerServer); states are created only when used");
+  }
+  // The pool's own cap stays the same as the shares' capacity: admitted calls never wait in it.
+  options.maxStatesPerSnapshot = capacity;
   impl_->services = std::make_shared<EngineServices>(std::move(options));
 }
 
@@ -132,19 +145,20 @@ class JsonArgument final : public Argument {
 }  // namespace
 
 Result<rapidjson::Document> ScriptEngine::Call(std::string_view script, std::string_view fn,
-                                               const rapidjson::Value& arg, std::chrono::milliseconds budget) {
-  return Call(script, fn, JsonArgument(arg), budget);
+                                               const rapidjson::Value& arg, std::chrono::milliseconds budget,
+                                               std::string_view server) {
+  return Call(script, fn, JsonArgument(arg), budget, server);
 }
 
 Result<rapidjson::Document> ScriptEngine::Call(std::string_view script, std::string_view fn, const Argument& arg,
-                                               std::chrono::milliseconds budget) {
+                                               std::chrono::milliseconds budget, std::string_view server) {
   rapidjson::Document result;
-  if (Status called = Call(script, fn, arg, result, budget); !called) return called.GetError();
+  if (Status called = Call(script, fn, arg, result, budget, server); !called) return called.GetError();
   return Result<rapidjson::Document>(std::move(result));
 }
 
 Status ScriptEngine::Call(std::string_view script, std::string_view fn, const Argument& arg,
-                          rapidjson::Document& result, std::chrono::milliseconds budget) {
+                          rapidjson::Document& result, std::chrono::milliseconds budget, std::string_view server) {
   const auto start = std::chrono::steady_clock::now();
   const std::shared_ptr<Snapshot> serving = impl_->Current();  // kept for the whole call
   if (!serving) return MakeError("LUA-007", "no Lua scripts are loaded");
@@ -160,7 +174,27 @@ Status ScriptEngine::Call(std::string_view script, std::string_view fn, const Ar
   }
   if (budget.count() <= 0) budget = impl_->services->Options().defaultBudget;
   budget = std::min(budget, std::chrono::milliseconds(std::chrono::hours(24)));  // no time_point overflow
-  return serving->Call(*index, *function, arg, start + budget, result);
+  const auto deadline = start + budget;
+  StateShares& shares = *impl_->shares;
+  const size_t bucket = shares.BucketOf(server);
+  if (!shares.Take(bucket, deadline)) {
+    if (shares.Buckets() == 1) {  // no servers to isolate: the whole pool was busy
+      return MakeError("LUA-004", "no Lua state became free within the call's time budget", 504);
+    }
+    const std::string who = bucket == shares.Buckets() - 1 ? std::string("calls made for no server")
+                                                            : "server '" + std::string(server) + "'";
+    return MakeError("LUA-012", "no Lua state free for " + who + " within " + std::to_string(budget.count()) +
+                                    " ms: its share of the pool (" + std::to_string(shares.MaxPerBucket()) + " of " +
+                                    std::to_string(shares.Capacity()) +
+                                    " states at most, the rest kept for other servers) stayed in use",
+                     503);
+  }
+  struct Share {
+    StateShares& shares;
+    size_t bucket;
+    ~Share() { shares.Give(bucket); }
+  } const held{shares, bucket};
+  return serving->Call(*index, *function, arg, deadline, result);
 }
 
 void ScriptEngine::StartWatching(std::function<void(const Result<SnapshotInfo>&)> onReload) {
@@ -208,6 +242,11 @@ std::string ScriptEngine::LuaVersion() {
 
 ScriptEngine::PoolDebugInfo ScriptEngine::DebugPoolInfo() const {
   PoolDebugInfo info;
+  const StateShares& shares = *impl_->shares;
+  info.capacity = shares.Capacity();
+  info.reservedPerServer = shares.Reserved();
+  info.maxPerServer = shares.MaxPerBucket();
+  for (size_t b = 0; b < shares.Buckets(); ++b) info.inUseByServer.emplace_back(shares.NameOf(b), shares.InUse(b));
   const std::shared_ptr<Snapshot> serving = impl_->Current();
   if (!serving) return info;
   StatePool::Stats stats = serving->PoolStats();

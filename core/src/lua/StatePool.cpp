@@ -1,5 +1,6 @@
 #include "lua/StatePool.h"
 
+#include <algorithm>
 #include <string>
 
 #include "gw/common/Log.h"
@@ -86,6 +87,88 @@ StatePool::Stats StatePool::GetStats() const {
   stats.retired = retired_;
   for (const auto& state : idle_) stats.idleStackTops.push_back(state->StackTop());
   return stats;
+}
+
+namespace {
+
+std::vector<std::string> SortedUnique(std::vector<std::string> names) {
+  names.erase(std::remove(names.begin(), names.end(), std::string()), names.end());
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
+
+}  // namespace
+
+StateShares::StateShares(size_t capacity, size_t reserved, std::vector<std::string> servers)
+    : reserved_(std::max<size_t>(1, reserved)),
+      names_(SortedUnique(std::move(servers))),
+      capacity_(std::max(capacity, reserved_ * (names_.size() + 1))),
+      used_(new Counter[names_.size() + 1]),
+      committed_(reserved_ * (names_.size() + 1)) {}
+
+size_t StateShares::BucketOf(std::string_view server) const {
+  const auto it = std::lower_bound(names_.begin(), names_.end(), server,
+                                   [](const std::string& name, std::string_view s) { return name < s; });
+  if (it == names_.end() || *it != server) return names_.size();
+  return static_cast<size_t>(it - names_.begin());
+}
+
+const std::string& StateShares::NameOf(size_t bucket) const {
+  static const std::string general;
+  return bucket < names_.size() ? names_[bucket] : general;
+}
+
+bool StateShares::TryTake(size_t bucket, bool& gaveBack) {
+  std::atomic<size_t>& used = used_[bucket].value;
+  size_t u = used.load();
+  while (u < reserved_) {
+    if (used.compare_exchange_weak(u, u + 1)) return true;  // within the reservation: always there
+  }
+  // Beyond the reservation: claim an unreserved state first, then count it.
+  size_t c = committed_.load();
+  do {
+    if (c >= capacity_) return false;
+  } while (!committed_.compare_exchange_weak(c, c + 1));
+  if (used.fetch_add(1) < reserved_) {
+    // A call of this bucket ended meanwhile: the state taken is one of the bucket's reserved ones,
+    // so the claim was not needed.
+    committed_.fetch_sub(1);
+    gaveBack = true;  // a waiter may have seen the claim: it must look again
+  }
+  return true;
+}
+
+bool StateShares::Take(size_t bucket, std::chrono::steady_clock::time_point deadline) {
+  bool gaveBack = false;
+  if (TryTake(bucket, gaveBack)) {
+    if (gaveBack) WakeWaiters();
+    return true;
+  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  // Registered before the re-check: a Give() either sees this waiter or frees the state the
+  // re-check then finds (both sides use sequentially consistent operations).
+  waiters_.fetch_add(1);
+  bool taken = TryTake(bucket, gaveBack);
+  while (!taken) {
+    const bool timedOut = freed_.wait_until(lock, deadline) == std::cv_status::timeout;
+    taken = TryTake(bucket, gaveBack);
+    if (timedOut) break;
+  }
+  waiters_.fetch_sub(1);
+  if (gaveBack) freed_.notify_all();  // the mutex is held: notify directly
+  return taken;
+}
+
+void StateShares::Give(size_t bucket) {
+  if (used_[bucket].value.fetch_sub(1) > reserved_) committed_.fetch_sub(1);
+  WakeWaiters();
+}
+
+void StateShares::WakeWaiters() {
+  if (waiters_.load() == 0) return;
+  { std::lock_guard<std::mutex> lock(mutex_); }  // a waiter between its re-check and its wait holds the mutex
+  freed_.notify_all();  // waiters of several buckets may wait: each checks its own share
 }
 
 }  // namespace gw::lua

@@ -28,7 +28,8 @@ Decision FromError(const Error& e, const std::string& policy, const PolicyReques
     if (reason.size() > DecisionParser::kMaxReasonBytes) reason.resize(DecisionParser::kMaxReasonBytes);
     return Deny(403, kDenied, std::move(reason), policy);
   }
-  if (e.code.rfind("LUA-", 0) != 0) return Deny(e.httpStatus, e.code, e.message, policy);
+  // LUA-012: this server's share of the Lua states is busy (503, retry later), not a script fault.
+  if (e.code.rfind("LUA-", 0) != 0 || e.code == "LUA-012") return Deny(e.httpStatus, e.code, e.message, policy);
   LogError(std::string(kScriptFailed) + " policy '" + policy + "' failed for server '" + std::string(request.server) +
            "', request denied: " + e.ToString());
   return Deny(500, kScriptFailed, "policy '" + policy + "' failed (see the Orthanc log)", policy);
@@ -80,7 +81,7 @@ Decision PolicyEngine::Decide(const std::vector<std::string>& policies, const Po
     char buffer[2048];
     rapidjson::MemoryPoolAllocator<> allocator(buffer, sizeof buffer);
     rapidjson::Document result(&allocator);
-    if (Status called = scripts_.Call(policy, "decide", table, result, left); !called) {
+    if (Status called = scripts_.Call(policy, "decide", table, result, left, request.server); !called) {
       Decision denied = FromError(called.GetError(), policy, request);
       denied.policies = std::move(combined.policies);
       return denied;

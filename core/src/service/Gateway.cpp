@@ -165,6 +165,9 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(config::GatewayConfig config,
   options.memoryLimitBytes = static_cast<size_t>(config.global.luaMemoryLimitMb) * 1024 * 1024;
   options.defaultBudget = std::chrono::milliseconds(config.global.luaTimeoutMs);
   options.maxStatesPerSnapshot = static_cast<size_t>(config.global.luaPoolSize);
+  // Each server's calls get a share of the pool of their own (docs/lua-api.md, "Isolation between servers").
+  for (const auto& [name, server] : config.servers) options.servers.push_back(name);
+  options.reservedStatesPerServer = static_cast<size_t>(config.global.luaReservedStatesPerServer);
   options.envAllowlist = config.global.envAllowlist;
   options.fileAllowlist = config.global.fileAllowlist;
   // Files and variables named by a server's identity configuration are readable by the scripts
@@ -425,7 +428,7 @@ Result<http::Headers> Gateway::SignedHeaders(const std::string& server, const pr
 
   const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   const auto budget = std::max(std::chrono::milliseconds(1), timeout - spent);
-  auto out = engine_->Call(ProviderOf(server), "sign", arg, budget);
+  auto out = engine_->Call(ProviderOf(server), "sign", arg, budget, server);
   if (!out.Ok()) {
     Error e = out.GetError();
     if (e.httpStatus < 500) e.httpStatus = 500;  // the caller's request is fine; signing failed

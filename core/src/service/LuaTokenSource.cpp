@@ -66,7 +66,7 @@ Result<token::TokenRecord> LuaTokenSource::Fetch(token::SteadyTime deadline) {
   else config.SetObject();
   arg.AddMember("config", config, a);
 
-  auto called = engine_.Call(provider_, "acquire", arg, budget);
+  auto called = engine_.Call(provider_, "acquire", arg, budget, server_);
   if (!called.Ok()) return called.GetError();
   const rapidjson::Document& out = called.Value();
   if (!out.IsObject()) return MakeError("TOK-004", "provider '" + provider_ + "' returned no token table", 502);

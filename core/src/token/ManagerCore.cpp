@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "KeySlot.h"
+#include "gw/common/Log.h"
 #include "gw/token/SystemClock.h"
 #include "gw/token/TokenErrors.h"
 
@@ -33,7 +34,7 @@ void ManagerCore::Start() {
   // Each thread holds the core, so the core outlives them even if Stop() had to detach one.
   auto self = shared_from_this();
   threads_.emplace_back([self] { self->SchedulerLoop(); });
-  for (size_t i = 0; i < options_.fetchThreads; ++i) threads_.emplace_back([self] { self->WorkerLoop(); });
+  for (size_t i = 0; i < options_.fetchThreads; ++i) threads_.emplace_back([self] { self->WorkerLoop(false); });
 }
 
 void ManagerCore::Stop() {
@@ -47,6 +48,9 @@ void ManagerCore::Stop() {
     queued.swap(queue_);
     running = running_;
     threads.swap(threads_);
+    for (auto& t : extraThreads_) threads.push_back(std::move(t));
+    extraThreads_.clear();
+    exitedExtras_.clear();
     schedulerCv_.notify_all();
     jobCv_.notify_all();
     idleCv_.notify_all();
@@ -144,11 +148,47 @@ void ManagerCore::Schedule(KeySlot* slot, SteadyTime due) {
 }
 
 bool ManagerCore::Enqueue(std::shared_ptr<KeySlot> slot) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (stopping_) return false;
-  queue_.push_back(std::move(slot));
-  jobCv_.notify_one();
+  std::vector<std::thread> exited;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return false;
+    queue_.push_back(std::move(slot));
+    if (queue_.size() > idleWorkers_ && liveExtras_ < options_.maxExtraFetchThreads) {
+      // Every fetch thread is busy (other keys' IdPs may hang until their timeout): this key's
+      // fetch gets a thread of its own now instead of queueing behind them.
+      StartExtraWorkerLocked();
+    } else {
+      jobCv_.notify_one();
+    }
+    for (const std::thread::id id : exitedExtras_) {
+      auto it = std::find_if(extraThreads_.begin(), extraThreads_.end(),
+                             [id](const std::thread& t) { return t.get_id() == id; });
+      if (it == extraThreads_.end()) continue;
+      exited.push_back(std::move(*it));
+      extraThreads_.erase(it);
+    }
+    exitedExtras_.clear();
+  }
+  for (auto& t : exited) t.join();  // they have left their loop: returns at once
   return true;
+}
+
+void ManagerCore::StartExtraWorkerLocked() {
+  try {
+    auto self = shared_from_this();
+    extraThreads_.emplace_back([self] { self->WorkerLoop(true); });
+    ++extraStarted_;
+    ++liveExtras_;
+  } catch (const std::exception& e) {
+    // No thread to be had: the fetch waits for a busy one (the behaviour before isolation).
+    LogWarning(std::string("token fetch queued: no extra fetch thread could be started: ") + e.what());
+    jobCv_.notify_one();
+  }
+}
+
+uint64_t ManagerCore::ExtraThreadsStarted() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return extraStarted_;
 }
 
 bool ManagerCore::Stopping() const {
@@ -203,10 +243,20 @@ void ManagerCore::SchedulerLoop() {
   }
 }
 
-void ManagerCore::WorkerLoop() {
+void ManagerCore::WorkerLoop(bool extra) {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    jobCv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (extra) {
+      if (stopping_ || queue_.empty()) {  // an extra thread serves the queue while it is not empty
+        if (!stopping_) exitedExtras_.push_back(std::this_thread::get_id());
+        --liveExtras_;
+        return;
+      }
+    } else {
+      ++idleWorkers_;
+      jobCv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      --idleWorkers_;
+    }
     if (stopping_) return;  // Stop() fails whatever is still queued
     std::shared_ptr<KeySlot> slot = std::move(queue_.front());
     queue_.pop_front();

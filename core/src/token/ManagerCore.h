@@ -3,6 +3,13 @@
 // wakes at the earliest due refresh/retry, and the pool of fetch threads. Slots hold a
 // shared_ptr to it, so handles outlive the TokenManager safely; Stop() breaks the cycle.
 // Private to the token module.
+//
+// Isolation between keys: a key has at most one fetch queued or running (single flight, see
+// KeySlot), so it never occupies more than one fetch thread, retries and back-off sleeps of
+// ResilientFetch included. The `fetchThreads` threads are always there; when a fetch is queued and
+// none of them is free (other keys' fetches hang on their IdP until their timeout), an extra thread
+// starts for it at once and ends when the queue is empty. A key's fetch therefore never waits for
+// another key's, and there are never more than fetchThreads + (number of keys) fetch threads.
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -44,10 +51,14 @@ class ManagerCore : public std::enable_shared_from_this<ManagerCore> {
 
   bool WaitIdle(std::chrono::milliseconds realTimeout) const;
 
+  // Extra fetch threads started so far (isolation: a fetch found every thread busy).
+  uint64_t ExtraThreadsStarted() const;
+
  private:
   void SchedulerLoop();
-  void WorkerLoop();
+  void WorkerLoop(bool extra);
   bool IdleLocked() const;
+  void StartExtraWorkerLocked();
 
   TokenManagerOptions options_;
   uint64_t hookId_ = 0;
@@ -61,6 +72,11 @@ class ManagerCore : public std::enable_shared_from_this<ManagerCore> {
   std::deque<std::shared_ptr<KeySlot>> queue_;
   std::vector<std::shared_ptr<KeySlot>> running_;
   std::vector<std::thread> threads_;
+  std::vector<std::thread> extraThreads_;      // started on demand; joined when reaped or at Stop()
+  std::vector<std::thread::id> exitedExtras_;  // extra threads that left their loop, to be joined
+  size_t idleWorkers_ = 0;                     // fetch threads waiting for a job
+  size_t liveExtras_ = 0;                      // extra threads in their loop
+  uint64_t extraStarted_ = 0;                  // for tests and diagnostics
   uint64_t seedCounter_ = 0;
   bool started_ = false;
   bool stopping_ = false;

@@ -63,4 +63,6 @@ MetricsRegistry& TokenManager::Metrics() const { return core_->Metrics(); }
 
 bool TokenManager::WaitIdle(std::chrono::milliseconds realTimeout) const { return core_->WaitIdle(realTimeout); }
 
+uint64_t TokenManager::ExtraFetchThreadsStarted() const { return core_->ExtraThreadsStarted(); }
+
 }  // namespace gw::token

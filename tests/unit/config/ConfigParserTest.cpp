@@ -37,6 +37,7 @@ TEST_CASE("ConfigParser/defaults of a minimal server", "[config][parser]") {
   CHECK(g.luaMemoryLimitMb == 32);
   CHECK(g.luaTimeoutMs == 5000);
   CHECK(g.luaPoolSize == 16);
+  CHECK(g.luaReservedStatesPerServer == 1);
   CHECK(g.watchScripts);
   CHECK(g.envAllowlist.empty());
   CHECK(g.fileAllowlist.empty());
@@ -97,7 +98,7 @@ TEST_CASE("ConfigParser/every global and server key is read", "[config][parser]"
          "CacheType": "Redis", "RedisUrl": "redis://:pw-in-url@redis.internal:6380/2",
          "RedisEncryptionKey": "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
          "ScriptDirectories": ["files", "/"], "LuaMemoryLimitMB": 64, "LuaTimeoutMs": 100, "LuaPoolSize": 2,
-         "WatchScripts": false, "EnvAllowlist": ["HOME", "_X1"], "FileAllowlist": ["files", "/var/run/secrets/"],
+         "LuaReservedStatesPerServer": 3, "WatchScripts": false, "EnvAllowlist": ["HOME", "_X1"], "FileAllowlist": ["files", "/var/run/secrets/"],
          "AllowInjectWithServersInDatabase": true, "ConfigVersion": "2.0")",
       R"("HttpPort": 8043, "DicomWeb": {"ServersInDatabase": true})"));
   INFO(Dump(r.diagnostics));
@@ -117,6 +118,7 @@ TEST_CASE("ConfigParser/every global and server key is read", "[config][parser]"
   CHECK(g.luaMemoryLimitMb == 64);
   CHECK(g.luaTimeoutMs == 100);
   CHECK(g.luaPoolSize == 2);
+  CHECK(g.luaReservedStatesPerServer == 3);
   CHECK_FALSE(g.watchScripts);
   CHECK(g.envAllowlist == std::vector<std::string>{"HOME", "_X1"});
   CHECK(g.fileAllowlist == std::vector<std::string>{files, "/var/run/secrets/"});
@@ -306,6 +308,8 @@ TEST_CASE("ConfigParser/CFG-002 ranges", "[config][parser]") {
       {R"("LuaTimeoutMs": 60001)", "", "DicomWebOAuth.LuaTimeoutMs"},
       {R"("LuaPoolSize": 0)", "", "DicomWebOAuth.LuaPoolSize"},
       {R"("LuaPoolSize": 257)", "", "DicomWebOAuth.LuaPoolSize"},
+      {R"("LuaReservedStatesPerServer": 0)", "", "DicomWebOAuth.LuaReservedStatesPerServer"},
+      {R"("LuaReservedStatesPerServer": 17)", "", "DicomWebOAuth.LuaReservedStatesPerServer"},
       {R"("RateLimitRequests": 18446744073709551615)", "", "DicomWebOAuth.RateLimitRequests"},
       {"", R"("TokenRefreshBufferSeconds": -1)", P("TokenRefreshBufferSeconds")},
       {"", R"("TokenRefreshBufferSeconds": 86401)", P("TokenRefreshBufferSeconds")},

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <future>
+#include <limits>
 #include <set>
 #include <thread>
 
@@ -33,11 +34,13 @@ struct Fixture {
   TokenHandle handle;
   SteadyTime t0;
 
-  explicit Fixture(seconds lifetime = seconds(3600), KeyOptions key = {}, size_t fetchThreads = 2) {
+  explicit Fixture(seconds lifetime = seconds(3600), KeyOptions key = {}, size_t fetchThreads = 2,
+                   size_t maxExtraFetchThreads = std::numeric_limits<size_t>::max()) {
     TokenManagerOptions o;
     o.clock = clock;
     o.metrics = metrics;
     o.fetchThreads = fetchThreads;
+    o.maxExtraFetchThreads = maxExtraFetchThreads;
     o.refreshJitterFraction = 0;
     o.backoff.jitterFraction = 0;
     o.seed = 1;
@@ -486,7 +489,7 @@ TEST_CASE("TokenManager/keys, servers and lookups", "[manager]") {
 }
 
 TEST_CASE("TokenManager/Stop fails queued fetches; handles outlive the manager", "[manager]") {
-  Fixture f(seconds(3600), KeyOptions{}, 1);  // one fetch thread
+  Fixture f(seconds(3600), KeyOptions{}, 1, 0);  // one fetch thread, no extra one: the second fetch queues
   auto slowSource = std::make_shared<FakeTokenSource>(f.clock);
   KeyOptions k2;
   k2.server = "slow";

@@ -177,6 +177,7 @@ struct GlobalConfig {
   int luaMemoryLimitMb = 32;
   int luaTimeoutMs = 5000;
   int luaPoolSize = 16;
+  int luaReservedStatesPerServer = 1;  // Lua states only each server's calls may use (isolation)
   bool watchScripts = true;
   std::vector<std::string> envAllowlist;
   std::vector<std::string> fileAllowlist;  // absolute path prefixes

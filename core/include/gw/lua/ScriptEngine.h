@@ -22,6 +22,15 @@
 //           a `code` given by the script replaces LUA-009)
 //   LUA-010 no scripts / folder unreadable / duplicate script name
 //   LUA-011 a script's self_test failed during Reload()/Check()
+//   LUA-012 the server's share of the Lua states stayed in use for the call's whole budget (503)
+//
+// Isolation between servers: every call names the server it is made for (policies, provider
+// acquire/sign, audit rules of a server's events; empty for calls made for no server). Each server
+// in EngineOptions::servers, and the calls made for no server together, keep
+// `reservedStatesPerServer` states that no other server's calls can take; one server's calls hold
+// at most maxStatesPerSnapshot - reserved * (servers) states at once (see StateShares in
+// lua/StatePool.h). A call over its server's share waits, within its own budget, for one of that
+// server's states, then fails with LUA-012: it never takes a state kept for another server.
 // Thread safety: every public method may be called from any thread.
 #include <chrono>
 #include <cstdint>
@@ -29,6 +38,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <rapidjson/document.h>
@@ -58,6 +68,11 @@ struct EngineOptions {
   size_t memoryLimitBytes = 32u * 1024 * 1024;  // per lua_State
   std::chrono::milliseconds defaultBudget{5000};
   size_t maxStatesPerSnapshot = 16;             // pool cap; callers beyond it wait for a lease
+  // Servers whose calls get a share of the states of their own (isolation, see above). A name not
+  // listed (and the empty name) counts as "no server". The pool cap is raised to
+  // reservedStatesPerServer * (servers + 1) when smaller, so every reservation can be honoured.
+  std::vector<std::string> servers;
+  size_t reservedStatesPerServer = 1;
   std::vector<std::string> envAllowlist;        // names gw.env.get may read
   std::vector<std::string> fileAllowlist;       // path prefixes gw.file.read may read
   std::shared_ptr<http::IHttpClient> http;      // used by gw.http.request; may be null (then it errors)
@@ -91,21 +106,24 @@ class ScriptEngine {
   bool HasScript(std::string_view script) const;
   bool HasFunction(std::string_view script, std::string_view fn) const;
 
-  // Runs script.fn(arg) on the current snapshot. budget 0 = options.defaultBudget.
+  // Runs script.fn(arg) on the current snapshot for `server` (its share of the states; empty: a
+  // call made for no server). budget 0 = options.defaultBudget.
   // `return value` is success (the value as JSON); `return nil, "reason"` and
   // `return nil, {code=, message=, status=}` are errors (LUA-009 or the code given); a bare
   // `return nil`/no value is LUA-008; a raised error is LUA-006 with the script's file:line.
   // The budget covers waiting for a free state, the script and any HTTP it does.
   Result<rapidjson::Document> Call(std::string_view script, std::string_view fn,
                                    const rapidjson::Value& arg,
-                                   std::chrono::milliseconds budget = std::chrono::milliseconds{0});
+                                   std::chrono::milliseconds budget = std::chrono::milliseconds{0},
+                                   std::string_view server = {});
   // The same with an argument that builds itself on the Lua stack (see gw/lua/Argument.h).
   Result<rapidjson::Document> Call(std::string_view script, std::string_view fn, const Argument& arg,
-                                   std::chrono::milliseconds budget = std::chrono::milliseconds{0});
+                                   std::chrono::milliseconds budget = std::chrono::milliseconds{0},
+                                   std::string_view server = {});
   // The same, writing the value into `result`, which the caller may have built over its own
   // allocator (a stack buffer spares the hot path a 64 KiB heap chunk per call).
   Status Call(std::string_view script, std::string_view fn, const Argument& arg, rapidjson::Document& result,
-              std::chrono::milliseconds budget = std::chrono::milliseconds{0});
+              std::chrono::milliseconds budget = std::chrono::milliseconds{0}, std::string_view server = {});
 
   // Watches the script folders (inotify) and calls Reload() after changes settle (~200 ms);
   // `onReload` receives each outcome. Idempotent; StopWatching() joins the watcher thread.
@@ -125,6 +143,13 @@ class ScriptEngine {
     size_t idleStates = 0;
     uint64_t retiredStates = 0;  // closed after hitting a limit
     std::vector<int> idleStackTops;
+    // Isolation between servers (all snapshots together): the effective pool cap, the states
+    // each server keeps, the most one server can hold, and the calls in flight per server ("" is
+    // the calls made for no server).
+    size_t capacity = 0;
+    size_t reservedPerServer = 0;
+    size_t maxPerServer = 0;
+    std::vector<std::pair<std::string, size_t>> inUseByServer;
   };
   PoolDebugInfo DebugPoolInfo() const;
 

@@ -14,6 +14,10 @@
 //   next scheduled retry succeeds and service resumes by itself.
 // - Fetches run on the pool with the key's fetchTimeout as deadline, never on a caller's thread, so
 //   a caller with a short maxWait does not cut the fetch short for others.
+// - Isolation between keys (servers): a key never occupies more than one fetch thread (single
+//   flight, retries included), and a key's fetch never waits for another key's: when every fetch
+//   thread is busy (IdPs hanging until their timeout), an extra thread starts for it at once and
+//   ends when no fetch is queued. Threads: fetchThreads, plus at most one per key while needed.
 // A second (shared, Redis) level goes in front of the real source as an ITokenSource decorator.
 //
 // Metrics (labels: server = KeyOptions::server of the first registration):
@@ -28,6 +32,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <functional>
 #include <memory>
 #include <string>
@@ -68,7 +73,11 @@ struct KeyOptions {
 struct TokenManagerOptions {
   std::shared_ptr<IClock> clock;             // null: SystemClock
   std::shared_ptr<MetricsRegistry> metrics;  // null: a private registry
-  size_t fetchThreads = 2;                   // fetches in flight at once, across keys (>= 1)
+  size_t fetchThreads = 2;                   // fetch threads always running (>= 1); more start on demand
+  // Extra fetch threads that may run at once when every fetch thread is busy (one per key at
+  // most: a key never has two fetches). 0 restores a fixed pool, where a fetch queues behind the
+  // others (tests of queueing; not isolated).
+  size_t maxExtraFetchThreads = std::numeric_limits<size_t>::max();
   double refreshJitterFraction = 0.05;       // RefreshPolicy::jitterFraction
   std::chrono::seconds maxRefreshJitter{30};
   BackoffPolicy backoff;                     // after failed fetches: 1 s doubling, capped at 60 s
@@ -107,6 +116,9 @@ class TokenManager {
   // scheduler has handled everything due at the clock's current time. For tests and orderly
   // shutdown; false on timeout.
   bool WaitIdle(std::chrono::milliseconds realTimeout) const;
+
+  // Extra fetch threads started so far because every fetch thread was busy (diagnostics, tests).
+  uint64_t ExtraFetchThreadsStarted() const;
 
   // Stops the scheduler and fetch threads (asks running fetches to cancel, then joins them).
   // Queued fetches fail with TOK-002 for their waiters. Idempotent.
