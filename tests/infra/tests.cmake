@@ -5,6 +5,11 @@
 #   infra/package-build      scripts/package.sh, and a rebuild with the next revision (upgrade test)
 #   infra/package-lintian    lintian: no error
 #   infra/package-debian12   the .deb in a clean Debian 12 root next to Debian's orthanc (see the script)
+execute_process(COMMAND id -u OUTPUT_VARIABLE gw_infra_uid OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT gw_infra_uid STREQUAL "0" OR NOT GW_UNSHARE)
+  message(STATUS "Infra tests not registered: they need root (chroot, mount, podman) and unshare")
+  return()
+endif()
 set(gw_infra_out ${CMAKE_BINARY_DIR}/infra)
 set(GW_INFRA_CACHE /var/cache/dicomweb-oauth-gateway CACHE PATH
     "Cache of the infra tests: debootstrap root, apt downloads, containers.conf")
