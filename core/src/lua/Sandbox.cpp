@@ -1,6 +1,7 @@
 #include "lua/Sandbox.h"
 
 #include "lua/BindingRegistry.h"
+#include "lua/PatternMatch.h"
 
 namespace gw::lua {
 namespace {
@@ -19,18 +20,23 @@ struct LibrarySpec {
   const char* name;
   lua_CFunction open;
   const char* removed[2];  // fields deleted from the library itself (nullptr-terminated)
+  void (*patch)(lua_State* L, int library);  // replaces functions of the library, or nullptr
 };
 
 // Libraries every script gets a private copy of.
 //  - string.dump: turns functions into bytecode (bytecode is never loaded, but it also leaks
 //    upvalue layout); removed from the master table, which is also the string metatable's __index.
+//  - string.find/match/gmatch/gsub: Lua's matcher runs in C where the instruction hook never fires,
+//    and a backtracking pattern is exponential; the project's own matcher (PatternMatch.h) gives the
+//    same results but honours the call's deadline. Patched in the master table, so s:find() (the
+//    string metatable's __index) gets it too.
 //  - math.randomseed: the generator is shared by all scripts of a state; one script must not be
 //    able to make another's math.random predictable.
 constexpr LibrarySpec kLibraries[] = {
-    {"string", luaopen_string, {"dump", nullptr}},
-    {"table", luaopen_table, {nullptr, nullptr}},
-    {"math", luaopen_math, {"randomseed", nullptr}},
-    {"utf8", luaopen_utf8, {nullptr, nullptr}},
+    {"string", luaopen_string, {"dump", nullptr}, &InstallPatternFunctions},
+    {"table", luaopen_table, {nullptr, nullptr}, nullptr},
+    {"math", luaopen_math, {"randomseed", nullptr}, nullptr},
+    {"utf8", luaopen_utf8, {nullptr, nullptr}, nullptr},
 };
 
 // Deliberately absent (everything not listed above): io, os (process, files, clock), debug
@@ -125,6 +131,7 @@ void InstallSandbox(lua_State* L) {
       lua_pushnil(L);
       lua_setfield(L, -2, removed);
     }
+    if (library.patch != nullptr) library.patch(L, -1);
     lua_setfield(L, -2, library.name);              // stack: G, libraries
   }
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kLibrariesKey);  // stack: G
