@@ -179,3 +179,29 @@ TEST_CASE("PatternMatch/ordinary matches in scripts are unaffected", "[lua][patt
   CHECK_JSON(CallText(engine, "paths", "decide", R"({"path":"/studies/1.2.3/series/4.5"})"),
              R"({"study":"1.2.3","series":"4.5","words":["a","bb","ccc"],"count":4,"first":15})");
 }
+
+TEST_CASE("Hardening: string.rep of an empty string returns at once", "[lua][limits]") {
+  // Lua copies an empty string n times in C (no allocation, no hook): string.rep("", 1e9) took 9 s
+  // and math.maxinteger would never end. Everything else about rep is Lua's own.
+  TempDir dir;
+  dir.Write("rep.lua", Policy("rep", R"LUA(
+    local function try(...) local ok, v = pcall(...) return ok and ("ok:" .. v) or ("err:" .. v) end
+    return {
+      huge = string.rep("", math.maxinteger),
+      huge_sep = (""):rep(1e15, ""),
+      zero = string.rep("", 0), negative = string.rep("x", -1),
+      normal = string.rep("ab", 3, ","), number = string.rep(12, 2), one = ("x"):rep(1, "-"),
+      no_count = try(string.rep, ""), bad_sep = try(string.rep, "", 2, {}),
+      fraction = try(string.rep, "", 1.5), too_large = try(string.rep, "x", math.maxinteger),
+    })LUA"));
+  ScriptEngine engine(OptionsFor(dir));
+  REQUIRE(engine.Reload());
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_JSON(CallText(engine, "rep", "decide", "{}", milliseconds(2000)),
+             R"J({"huge":"","huge_sep":"","zero":"","negative":"","normal":"ab,ab,ab","number":"1212","one":"x",
+                 "no_count":"err:bad argument #2 to 'string.rep' (number expected, got no value)",
+                 "bad_sep":"err:bad argument #3 to 'string.rep' (string expected, got table)",
+                 "fraction":"err:bad argument #2 to 'string.rep' (number has no integer representation)",
+                 "too_large":"err:resulting string too large"})J");
+  CHECK(MillisecondsSince(start) < 1000);
+}

@@ -1,5 +1,7 @@
 // The sandbox's string.find/match/gmatch/gsub (lua/PatternMatch) against Lua's own string library:
 // thousands of hand-picked and random (seeded) calls must give the same values and the same errors.
+#include <pthread.h>
+
 #include <climits>
 #include <random>
 #include <string>
@@ -474,4 +476,43 @@ TEST_CASE("PatternMatch/the harness sees a difference when there is one", "[lua]
   CHECK(reference.Run(Case{"match", {Str("key=v"), Str("(%w+)=()")}}) == "true#2 string:\"key\" integer:5");
   CHECK(reference.Run(Find("a", "(")) == "false#1 string:\"unfinished capture\"");
   CHECK(ours.Run(Find("a", "%")) == "false#1 string:\"malformed pattern (ends with '%')\"");
+}
+
+TEST_CASE("Hardening: pattern matching at its depth bound fits a small thread stack", "[lua][pattern][limits]") {
+  // Plugin callbacks run on Orthanc's HTTP threads, whose stacks are small. The matcher recurses at
+  // most 200 levels (then "pattern too complex"), whatever the pattern and subject: on a 256 KiB
+  // stack every one of these calls ends normally (an overflow would crash the test), as Lua's do.
+  const std::string as(1000, 'a');
+  auto repeat = [](const char* item, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += item;
+    return out;
+  };
+  struct Job {
+    std::vector<Case> cases;
+    std::vector<std::string> results;
+    static void* Run(void* self) {
+      auto* job = static_cast<Job*>(self);
+      State ours(true);
+      for (const Case& c : job->cases) job->results.push_back(ours.Run(c));
+      return nullptr;
+    }
+  } job;
+  job.cases = {Find(as, repeat("a?", 1000)), Find(as, repeat("a-", 1000) + "$"), Find(as, repeat("a?", 199) + "a"),
+               Find(as, repeat("(", 32) + repeat("a?)", 32)), Case{"gsub", {Str(as), Str(repeat("a?", 300)), Str("x")}},
+               Case{"gmatch", {Str(as), Str(repeat("a*", 150))}}};
+  pthread_attr_t attributes;
+  pthread_attr_init(&attributes);
+  pthread_attr_setstacksize(&attributes, 256 * 1024);
+  pthread_t thread;
+  REQUIRE(pthread_create(&thread, &attributes, &Job::Run, &job) == 0);
+  pthread_join(thread, nullptr);
+  pthread_attr_destroy(&attributes);
+  REQUIRE(job.results.size() == job.cases.size());
+  State reference(false);
+  for (size_t i = 0; i < job.cases.size(); ++i) {
+    INFO(Show(job.cases[i]));
+    CHECK(job.results[i] == reference.Run(job.cases[i]));
+  }
+  CHECK(job.results[0] == "false#1 string:\"pattern too complex\"");
 }
