@@ -33,8 +33,9 @@ constexpr ptrdiff_t kPosition = -2;
 // Steps (one per match attempt, per character a repetition or %b scans, per 32 bytes a
 // back-reference compares) between two reads of the clock. A step costs a few nanoseconds, so the
 // deadline is honoured within tens of microseconds while the clock read stays far below 1% of the
-// work. The countdown is per thread (a state runs on one thread at a time), so many small calls in a
-// loop still reach a check.
+// work. The countdown carries over from one call to the next on the same thread (a state runs on
+// one thread at a time), so many small calls in a loop still reach a check; a matcher keeps its own
+// copy while it runs (a thread_local in a shared library costs a function call per access).
 constexpr long kStepsPerCheck = 4096;
 thread_local long tStepsLeft = kStepsPerCheck;
 
@@ -53,10 +54,9 @@ constexpr const char* kKilledMessage = "the call was stopped (limit exceeded)";
   __builtin_unreachable();
 }
 
-// Called when the countdown runs out: stops the call if its deadline has passed (or it was already
-// killed), the same way the instruction hook does.
+// Called when a matcher's countdown runs out: stops the call if its deadline has passed (or it was
+// already killed), the same way the instruction hook does.
 void CheckDeadline(lua_State* L) {
-  tStepsLeft = kStepsPerCheck;
   CallContext* context = CurrentContext(L);
   if (context == nullptr || context->state == nullptr) return;  // no call running: no deadline
   if (context->killed == KillReason::None) {
@@ -65,11 +65,6 @@ void CheckDeadline(lua_State* L) {
   }
   lua_pushstring(L, context->killed == KillReason::Deadline ? kDeadlineMessage : kKilledMessage);
   lua_error(L);
-}
-
-inline void Step(lua_State* L, long weight = 1) {
-  tStepsLeft -= weight;
-  if (tStepsLeft <= 0) CheckDeadline(L);
 }
 
 // Does byte `c` belong to class letter `cl` (the letter after '%')? Upper-case letters are the
@@ -119,7 +114,11 @@ class Matcher {
  public:
   // `pattern`..`patternEnd` without a leading anchor; both strings end with Lua's '\0'.
   Matcher(lua_State* L, const char* subject, size_t subjectLength, const char* patternEnd)
-      : L_(L), begin_(subject), end_(subject + subjectLength), patternEnd_(patternEnd) {}
+      : L_(L), begin_(subject), end_(subject + subjectLength), patternEnd_(patternEnd), stepsLeft_(tStepsLeft) {}
+  // Hands the countdown on to the thread's next match (also when an error unwinds: Lua is C++ here).
+  ~Matcher() { tStepsLeft = stepsLeft_; }
+  Matcher(const Matcher&) = delete;
+  Matcher& operator=(const Matcher&) = delete;
 
   // Forgets the captures of a failed attempt before the next start position.
   void Restart() {
@@ -131,7 +130,7 @@ class Matcher {
   const char* Match(const char* s, const char* p) {
     if (depthLeft_ == 0) Raise(L_, "pattern too complex");
     --depthLeft_;
-    Step(L_);
+    Step();
     const char* result = MatchHere(s, p);
     ++depthLeft_;
     return result;
@@ -167,6 +166,14 @@ class Matcher {
   }
 
  private:
+  void Step(long weight = 1) {
+    stepsLeft_ -= weight;
+    if (stepsLeft_ <= 0) {
+      stepsLeft_ = kStepsPerCheck;
+      CheckDeadline(L_);
+    }
+  }
+
   struct Slot {
     const char* start;
     ptrdiff_t length;  // kUnfinished while open, kPosition for ()
@@ -281,7 +288,7 @@ class Matcher {
     ptrdiff_t run = 0;
     while (SingleMatches(s + run, p, next)) {
       ++run;
-      Step(L_);
+      Step();
     }
     for (; run >= 0; --run) {
       const char* result = Match(s + run, next + 1);
@@ -308,7 +315,7 @@ class Matcher {
     const char close = p[1];
     int depth = 1;
     while (++s < end_) {
-      Step(L_);
+      Step();
       if (*s == close) {
         if (--depth == 0) return s + 1;
       } else if (*s == open) {
@@ -348,7 +355,7 @@ class Matcher {
     // which never fits in the rest of the subject, so the reference fails.
     if (capture.length < 0) return nullptr;
     const size_t length = static_cast<size_t>(capture.length);
-    Step(L_, 1 + static_cast<long>(length / 32));
+    Step(1 + static_cast<long>(length / 32));
     if (static_cast<size_t>(end_ - s) >= length && std::memcmp(capture.start, s, length) == 0) return s + length;
     return nullptr;
   }
@@ -357,6 +364,7 @@ class Matcher {
   const char* begin_;
   const char* end_;
   const char* patternEnd_;
+  long stepsLeft_;
   int level_ = 0;
   int depthLeft_ = kMaxDepth;
   Slot captures_[kMaxCaptures];

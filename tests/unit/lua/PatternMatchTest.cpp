@@ -236,6 +236,9 @@ const std::vector<std::string> kPatterns = {
     // %b and %f
     "%b()", "%b[]", "%b{}", "%b%%", "%baa", "%b", "%b(", "%b()+", "f%b()", "%f[%w]%w+", "%f[%W]", "%f[%a]",
     "%f[^%z]", "%f[%z]", "%f[%s]", "%f", "%fa", "%f[", "%f[a", "%f[]", "%f[^a]a",
+    // embedded zeros, classes Lua keeps without documenting (%z), upper-case letters that are no class
+    std::string("\0", 1), std::string("a\0", 2), std::string("[\0-a]+", 6), std::string("%b\0)", 4), "%z", "%Z+",
+    "[%z]", "%B", "%F", "%Q", "%E", "%1%",
     // malformed
     "%", "a%", "[", "[a", "[^", "[^a", "[%", "[a%", "[]", "[^]", "%b(", "(%b", "[%a", "[a-",
 };
