@@ -1,7 +1,7 @@
 // Cost of the sandbox's deadline-aware pattern matching (core/src/lua/PatternMatch) against Lua's
 // own string library, on the matches scripts really do. Two plain states run the same Lua loop,
 // one with Lua's find/match/gmatch/gsub and one with the sandbox's; the empty loop is subtracted.
-// Prints the median of `runs` timings per workload in nanoseconds per call.
+// Prints the median of `runs` timings per workload in nanoseconds per call (runs alternate).
 // Usage: bench_pattern [iterations] [runs]
 #include <algorithm>
 #include <chrono>
@@ -46,27 +46,25 @@ lua_State* NewState(bool ours) {
   return L;
 }
 
-// Median nanoseconds per iteration of `body` over `iterations`.
-double Measure(lua_State* L, const std::string& body, const char* subject, long iterations, int runs) {
+// Nanoseconds per iteration of `body` (one timed run of `iterations`).
+double Measure(lua_State* L, const std::string& body, const char* subject, long iterations) {
   const std::string chunk = "local s, n = ...\nfor i = 1, n do " + body + " end";
   if (luaL_loadstring(L, chunk.c_str()) != LUA_OK) {
     std::fprintf(stderr, "bad workload: %s\n", lua_tostring(L, -1));
     std::exit(1);
   }
-  std::vector<double> samples;
-  for (int r = 0; r < runs; ++r) {
-    lua_pushvalue(L, -1);
-    lua_pushstring(L, subject);
-    lua_pushinteger(L, iterations);
-    const auto start = std::chrono::steady_clock::now();
-    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-      std::fprintf(stderr, "workload failed: %s\n", lua_tostring(L, -1));
-      std::exit(1);
-    }
-    const auto end = std::chrono::steady_clock::now();
-    samples.push_back(std::chrono::duration<double, std::nano>(end - start).count() / static_cast<double>(iterations));
+  lua_pushstring(L, subject);
+  lua_pushinteger(L, iterations);
+  const auto start = std::chrono::steady_clock::now();
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    std::fprintf(stderr, "workload failed: %s\n", lua_tostring(L, -1));
+    std::exit(1);
   }
-  lua_pop(L, 1);
+  const auto end = std::chrono::steady_clock::now();
+  return std::chrono::duration<double, std::nano>(end - start).count() / static_cast<double>(iterations);
+}
+
+double Median(std::vector<double> samples) {
   std::sort(samples.begin(), samples.end());
   return samples[samples.size() / 2];
 }
@@ -78,12 +76,17 @@ int main(int argc, char** argv) {
   const int runs = argc > 2 ? std::atoi(argv[2]) : 7;
   lua_State* lua = NewState(false);
   lua_State* ours = NewState(true);
-  const double emptyLua = Measure(lua, "", "", iterations, runs);
-  const double emptyOurs = Measure(ours, "", "", iterations, runs);
   std::printf("%-24s %12s %12s %8s\n", "workload (ns per call)", "Lua", "sandbox", "ratio");
   for (const Workload& w : kWorkloads) {
-    const double a = Measure(lua, w.body, w.subject, iterations, runs) - emptyLua;
-    const double b = Measure(ours, w.body, w.subject, iterations, runs) - emptyOurs;
+    // Runs alternate between the two states so that a change in machine load hits both alike; the
+    // empty loop's cost is measured the same way and subtracted.
+    std::vector<double> lua5, sandbox;
+    for (int r = 0; r < runs; ++r) {
+      lua5.push_back(Measure(lua, w.body, w.subject, iterations) - Measure(lua, "", w.subject, iterations));
+      sandbox.push_back(Measure(ours, w.body, w.subject, iterations) - Measure(ours, "", w.subject, iterations));
+    }
+    const double a = Median(lua5);
+    const double b = Median(sandbox);
     std::printf("%-24s %12.1f %12.1f %8.2f\n", w.name, a, b, b / a);
   }
   lua_close(lua);

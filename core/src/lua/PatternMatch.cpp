@@ -386,11 +386,22 @@ bool HasSpecials(const char* p, size_t length) {
   return false;
 }
 
-// Linear-time substring search (glibc's two-way memmem): a plain find never backtracks.
+// Substring search that never backtracks far: a short subject is scanned directly (at most 256 x
+// 256 byte comparisons, cheaper than memmem's set-up), a longer one with glibc's two-way memmem,
+// which is linear where a naive search is quadratic.
+constexpr size_t kShortSubject = 256;
+
 const char* PlainFind(const char* s, size_t length, const char* needle, size_t needleLength) {
   if (needleLength == 0) return s;
   if (needleLength > length) return nullptr;
-  return static_cast<const char*>(::memmem(s, length, needle, needleLength));
+  if (length > kShortSubject) return static_cast<const char*>(::memmem(s, length, needle, needleLength));
+  const char* const last = s + (length - needleLength);  // the last possible start
+  for (const char* at = s; at <= last; ++at) {
+    at = static_cast<const char*>(std::memchr(at, needle[0], static_cast<size_t>(last - at) + 1));
+    if (at == nullptr) return nullptr;
+    if (std::memcmp(at + 1, needle + 1, needleLength - 1) == 0) return at;
+  }
+  return nullptr;
 }
 
 int FindOrMatch(lua_State* L, bool find) {

@@ -271,6 +271,19 @@ std::vector<Case> HandPicked() {
     cases.push_back(Case{"find", {Str("a.b(c)%d[e]"), Str("[e]"), Int(1), plain}});
     cases.push_back(Case{"find", {Str("a.b(c)%d[e]"), Str(".b("), Int(-20), plain}});
   }
+  // plain search on subjects short and long (a long one takes another path)
+  for (size_t n : {0, 1, 255, 256, 257, 1000, 5000}) {
+    std::string s;
+    for (size_t i = 0; i < n; ++i) s += "ab"[i % 2];
+    s += "abc.(needle)%a";
+    for (size_t i = 0; i < n; ++i) s += "ba"[i % 3 == 0];
+    for (const char* needle : {"", "a", "abc", "abc.(", "(needle)%a", "%a", "ba", "bb", "abb", "zzz", "b"}) {
+      for (const Arg& init : {NilArg(), Int(2), Int(static_cast<lua_Integer>(n)), Int(-300), Int(-3)}) {
+        cases.push_back(Case{"find", {Str(s), Str(needle), init, Bool(true)}});
+      }
+      cases.push_back(Find(s, needle));
+    }
+  }
   // gsub: replacement strings, numbers, tables, functions, counts
   const std::vector<Arg> replacements = {
       Str(""), Str("x"), Str("%0"), Str("%1"), Str("%2"), Str("<%1|%2>"), Str("%%"), Str("%"), Str("a%"),
