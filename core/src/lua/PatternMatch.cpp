@@ -447,23 +447,26 @@ int FindOrMatch(lua_State* L, bool find) {
 int Find(lua_State* L) { return FindOrMatch(L, true); }
 int MatchFunction(lua_State* L) { return FindOrMatch(L, false); }
 
-// The iterator of gmatch. upvalues: 1 subject, 2 pattern, 3 next start offset, 4 end offset of
-// the previous match (-1 before the first), which an empty match must not end at again (5.4).
+// Where a gmatch iterator is: the next start offset and the end offset of the previous match
+// (-1 before the first), which an empty match must not end at again (the 5.4 rule).
+struct GMatchPosition {
+  lua_Integer next;
+  lua_Integer previousEnd;
+};
+
+// The iterator of gmatch. upvalues: 1 subject, 2 pattern, 3 GMatchPosition (full userdata).
 int GMatchNext(lua_State* L) {
   size_t length = 0;
   size_t patternLength = 0;
   const char* s = lua_tolstring(L, lua_upvalueindex(1), &length);
   const char* p = lua_tolstring(L, lua_upvalueindex(2), &patternLength);
-  const lua_Integer next = lua_tointeger(L, lua_upvalueindex(3));
-  const lua_Integer previousEnd = lua_tointeger(L, lua_upvalueindex(4));
+  auto* position = static_cast<GMatchPosition*>(lua_touserdata(L, lua_upvalueindex(3)));
   Matcher matcher(L, s, length, p + patternLength);
-  for (lua_Integer offset = next; offset <= static_cast<lua_Integer>(length); ++offset) {
+  for (lua_Integer offset = position->next; offset <= static_cast<lua_Integer>(length); ++offset) {
     matcher.Restart();
     const char* e = matcher.Match(s + offset, p);
-    if (e != nullptr && e - s != previousEnd) {
-      lua_pushinteger(L, e - s);
-      lua_copy(L, -1, lua_upvalueindex(4));
-      lua_replace(L, lua_upvalueindex(3));
+    if (e != nullptr && e - s != position->previousEnd) {
+      position->next = position->previousEnd = e - s;
       return matcher.PushCaptures(s + offset, e);
     }
   }
@@ -477,9 +480,10 @@ int GMatch(lua_State* L) {
   size_t init = StartPosition(luaL_optinteger(L, 3, 1), length) - 1;
   if (init > length) init = length + 1;  // past the end: the iterator finds nothing
   lua_settop(L, 2);  // stack: subject, pattern (kept alive by the closure)
-  lua_pushinteger(L, static_cast<lua_Integer>(init));
-  lua_pushinteger(L, -1);
-  lua_pushcclosure(L, &GMatchNext, 4);
+  auto* position = static_cast<GMatchPosition*>(lua_newuserdatauv(L, sizeof(GMatchPosition), 0));
+  position->next = static_cast<lua_Integer>(init);
+  position->previousEnd = -1;
+  lua_pushcclosure(L, &GMatchNext, 3);
   return 1;
 }
 
