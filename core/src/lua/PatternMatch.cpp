@@ -39,8 +39,9 @@ constexpr ptrdiff_t kPosition = -2;
 constexpr long kStepsPerCheck = 4096;
 thread_local long tStepsLeft = kStepsPerCheck;
 
+// The instruction hook's messages (LuaState.cpp): a kill reads the same whoever noticed it.
 constexpr const char* kDeadlineMessage = "instruction deadline exceeded (call budget used up)";
-constexpr const char* kKilledMessage = "the call was stopped (limit exceeded)";
+constexpr const char* kMemoryMessage = "memory limit of the Lua state exceeded";
 
 // luaL_error that the compiler knows never returns (Lua is compiled as C++: it throws).
 [[noreturn]] void Raise(lua_State* L, const char* format, ...) {
@@ -63,7 +64,7 @@ void CheckDeadline(lua_State* L) {
     if (std::chrono::steady_clock::now() < context->deadline) return;
     context->state->Kill(KillReason::Deadline);  // retires the state, arms the hook on every instruction
   }
-  lua_pushstring(L, context->killed == KillReason::Deadline ? kDeadlineMessage : kKilledMessage);
+  lua_pushstring(L, context->killed == KillReason::Memory ? kMemoryMessage : kDeadlineMessage);
   lua_error(L);
 }
 
@@ -112,7 +113,8 @@ bool SetMatches(int c, const char* open, const char* close) {
 
 class Matcher {
  public:
-  // `pattern`..`patternEnd` without a leading anchor; both strings end with Lua's '\0'.
+  // Matches within `subject`; patterns given to Match() run up to `patternEnd`. Both are Lua
+  // strings, so a '\0' follows each.
   Matcher(lua_State* L, const char* subject, size_t subjectLength, const char* patternEnd)
       : L_(L), begin_(subject), end_(subject + subjectLength), patternEnd_(patternEnd), stepsLeft_(tStepsLeft) {}
   // Hands the countdown on to the thread's next match (also when an error unwinds: Lua is C++ here).
