@@ -1,6 +1,7 @@
 #include "lua/Sandbox.h"
 
 #include "lua/BindingRegistry.h"
+#include "lua/PatternMatch.h"
 
 namespace gw::lua {
 namespace {
@@ -19,18 +20,24 @@ struct LibrarySpec {
   const char* name;
   lua_CFunction open;
   const char* removed[2];  // fields deleted from the library itself (nullptr-terminated)
+  void (*patch)(lua_State* L, int library);  // replaces functions of the library, or nullptr
 };
+
+void PatchString(lua_State* L, int library);
 
 // Libraries every script gets a private copy of.
 //  - string.dump: turns functions into bytecode (bytecode is never loaded, but it also leaks
 //    upvalue layout); removed from the master table, which is also the string metatable's __index.
+//  - string.find/match/gmatch/gsub and string.rep are replaced (PatchString): they run in C where
+//    the instruction hook never fires. Patched in the master table, so s:find() (the string
+//    metatable's __index) gets them too.
 //  - math.randomseed: the generator is shared by all scripts of a state; one script must not be
 //    able to make another's math.random predictable.
 constexpr LibrarySpec kLibraries[] = {
-    {"string", luaopen_string, {"dump", nullptr}},
-    {"table", luaopen_table, {nullptr, nullptr}},
-    {"math", luaopen_math, {"randomseed", nullptr}},
-    {"utf8", luaopen_utf8, {nullptr, nullptr}},
+    {"string", luaopen_string, {"dump", nullptr}, &PatchString},
+    {"table", luaopen_table, {nullptr, nullptr}, nullptr},
+    {"math", luaopen_math, {"randomseed", nullptr}, nullptr},
+    {"utf8", luaopen_utf8, {nullptr, nullptr}, nullptr},
 };
 
 // Deliberately absent (everything not listed above): io, os (process, files, clock), debug
@@ -84,6 +91,38 @@ int SafeXpcall(lua_State* L) {
   return 2;
 }
 
+// string.rep without its one unbounded loop: Lua copies an empty string n times (n up to 2^63) in
+// C, allocating nothing, so neither the deadline nor the memory cap stops string.rep("", 1e15).
+// The arguments are checked exactly as Lua checks them; any other call is Lua's own.
+// upvalue 1: the original string.rep.
+int SafeRep(lua_State* L) {
+  size_t length = 0;
+  size_t separatorLength = 0;
+  luaL_checklstring(L, 1, &length);
+  luaL_checkinteger(L, 2);
+  luaL_optlstring(L, 3, "", &separatorLength);
+  if (length == 0 && separatorLength == 0) {
+    lua_pushliteral(L, "");
+    return 1;
+  }
+  lua_settop(L, 3);
+  lua_pushvalue(L, lua_upvalueindex(1));  // stack: s, n, sep, rep
+  lua_insert(L, 1);                       // stack: rep, s, n, sep
+  lua_call(L, 3, 1);
+  return 1;
+}
+
+// The string library's functions that would run unbounded in C: pattern matching (backtracking is
+// exponential; PatternMatch.h gives the same results but honours the call's deadline) and rep.
+// stack: ..., string, ...  (the library at `library`)
+void PatchString(lua_State* L, int library) {
+  library = lua_absindex(L, library);
+  InstallPatternFunctions(L, library);
+  lua_getfield(L, library, "rep");         // stack: ..., rep
+  lua_pushcclosure(L, &SafeRep, 1);        // stack: ..., safe
+  lua_setfield(L, library, "rep");         // stack: ...
+}
+
 // stack: ..., src -> ..., src, copy  (shallow, raw)
 void PushShallowCopy(lua_State* L) {
   const int source = lua_gettop(L);
@@ -125,6 +164,7 @@ void InstallSandbox(lua_State* L) {
       lua_pushnil(L);
       lua_setfield(L, -2, removed);
     }
+    if (library.patch != nullptr) library.patch(L, -1);
     lua_setfield(L, -2, library.name);              // stack: G, libraries
   }
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kLibrariesKey);  // stack: G
