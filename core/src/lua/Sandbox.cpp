@@ -24,6 +24,7 @@ struct LibrarySpec {
 };
 
 void PatchString(lua_State* L, int library);
+void PatchTable(lua_State* L, int library);
 
 // Libraries every script gets a private copy of.
 //  - string.dump: turns functions into bytecode (bytecode is never loaded, but it also leaks
@@ -35,7 +36,7 @@ void PatchString(lua_State* L, int library);
 //    able to make another's math.random predictable.
 constexpr LibrarySpec kLibraries[] = {
     {"string", luaopen_string, {"dump", nullptr}, &PatchString},
-    {"table", luaopen_table, {nullptr, nullptr}, nullptr},
+    {"table", luaopen_table, {nullptr, nullptr}, &PatchTable},
     {"math", luaopen_math, {"randomseed", nullptr}, nullptr},
     {"utf8", luaopen_utf8, {nullptr, nullptr}, nullptr},
 };
@@ -110,6 +111,35 @@ int SafeRep(lua_State* L) {
   lua_insert(L, 1);                       // stack: rep, s, n, sep
   lua_call(L, 3, 1);
   return 1;
+}
+
+// table.move without its unbounded loop: Lua copies e - f + 1 slots in C even when they are all
+// empty, allocating nothing, so neither the deadline nor the memory cap stops
+// table.move({}, 1, 1e12, 2). A range longer than any table a state can hold (2^22 slots: 64 MiB of
+// values, twice the default memory cap) is refused; any other call is Lua's own.
+// upvalue 1: the original table.move.
+constexpr lua_Integer kMaxMoveSlots = lua_Integer(1) << 22;
+
+int SafeMove(lua_State* L) {
+  const lua_Integer first = luaL_checkinteger(L, 2);
+  const lua_Integer last = luaL_checkinteger(L, 3);
+  if (last >= first && (first <= 0 ? last >= first + kMaxMoveSlots : last - first >= kMaxMoveSlots)) {
+    return luaL_error(L, "table.move: a range of more than %d slots is refused (no script table is that large)",
+                      static_cast<int>(kMaxMoveSlots));
+  }
+  const int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));  // stack: args..., move
+  lua_insert(L, 1);                       // stack: move, args...
+  lua_call(L, n, 1);
+  return 1;
+}
+
+// stack: ..., table, ...  (the library at `library`)
+void PatchTable(lua_State* L, int library) {
+  library = lua_absindex(L, library);
+  lua_getfield(L, library, "move");        // stack: ..., move
+  lua_pushcclosure(L, &SafeMove, 1);       // stack: ..., safe
+  lua_setfield(L, library, "move");        // stack: ...
 }
 
 // The string library's functions that would run unbounded in C: pattern matching (backtracking is

@@ -205,3 +205,31 @@ TEST_CASE("Hardening: string.rep of an empty string returns at once", "[lua][lim
                  "too_large":"err:resulting string too large"})J");
   CHECK(MillisecondsSince(start) < 1000);
 }
+
+TEST_CASE("Hardening: table.move of a huge empty range is refused at once", "[lua][limits]") {
+  // Lua copies e - f + 1 slots in C even when they are all empty (no allocation, no hook):
+  // table.move({}, 1, 1e8, 2) took 5.7 s, and a larger range would outlive any budget.
+  TempDir dir;
+  dir.Write("move.lua", Policy("move", R"LUA(
+    local function try(...) local ok, v = pcall(...) return ok and "ok" or ("err:" .. v) end
+    local small = table.move({1, 2, 3}, 1, 3, 2)
+    return {
+      small = small, empty = #table.move({}, 1, 0, 1),
+      huge = try(table.move, {}, 1, 1e12, 2),
+      negative = try(table.move, {}, math.mininteger, math.maxinteger, 1),
+      bound = try(table.move, {}, 1, (1 << 22) + 1, 1), under = try(table.move, {}, 1, 1 << 22, 1),
+      other = #table.move({7, 8}, 1, 2, 1, {}),
+    })LUA"));
+  ScriptEngine engine(OptionsFor(dir));
+  REQUIRE(engine.Reload());
+  const auto start = std::chrono::steady_clock::now();
+  const std::string text = CallText(engine, "move", "decide", "{}", milliseconds(5000));
+  CHECK(text.find(R"("small":[1,1,2,3])") != std::string::npos);
+  CHECK(text.find(R"("huge":"err:)") != std::string::npos);
+  CHECK(text.find(R"("negative":"err:)") != std::string::npos);
+  CHECK(text.find(R"("bound":"err:)") != std::string::npos);
+  CHECK(text.find(R"("under":"ok")") != std::string::npos);
+  CHECK(text.find(R"("other":2)") != std::string::npos);
+  CHECK(text.find("slots is refused") != std::string::npos);
+  CHECK(MillisecondsSince(start) < 3000);
+}
