@@ -30,7 +30,11 @@ class HealthProbes(testing.TestCase):
                 "ResilienceConfig": {"RetryMaxAttempts": 1}}
         cls.open = cls.use_class(gateway_orthanc(
             cls.ws, name="open",
-            servers={"good": server(cls.idp), "dead": server(cls.idp, client="orthanc-dead", **dead)}))
+            servers={"good": server(cls.idp), "dead": server(cls.idp, client="orthanc-dead", **dead)},
+            section={"Health": {}}))  # acquire at start (the default once the section is there)
+        cls.lazy = cls.use_class(gateway_orthanc(
+            cls.ws, name="lazy",  # proxy mode: inject mode needs its token at start to write the definition
+            servers={"dead": server(cls.idp, client="orthanc-dead", Mode="proxy", **dead)}))
         cls.optional = cls.use_class(gateway_orthanc(
             cls.ws, name="optional",
             servers={"good": server(cls.idp), "dead": server(cls.idp, client="orthanc-dead", **dead)},
@@ -67,6 +71,13 @@ class HealthProbes(testing.TestCase):
         r = self.probe(self.optional, "ready")
         self.assertEqual(r.status, 200, r.text)
         self.assertEqual(r.json()["servers"]["dead"], "failing")
+
+    def test_without_a_health_section_tokens_come_on_first_use_and_idle_servers_hold_nothing(self):
+        for name in PROBES:
+            r = self.probe(self.lazy, name)
+            self.assertEqual(r.status, 200, f"{name}: {r.text}")
+        self.assertEqual(self.probe(self.lazy, "ready").json()["servers"], {"dead": "idle"})
+        self.assertEqual(self.idp.token_requests("orthanc-dead"), 0)
 
     def test_unknown_probe_is_404(self):
         r = self.open.rest("GET", "/dicomweb-oauth/health/deep")

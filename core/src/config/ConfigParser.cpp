@@ -730,7 +730,9 @@ class Parser {
       return;
     }
     HealthConfig& h = config.global.health;
-    CheckUnknownKeys(*health, p, {"ProbeUser", "OptionalServers", "LiveTimeoutMs"});
+    CheckUnknownKeys(*health, p, {"ProbeUser", "OptionalServers", "LiveTimeoutMs", "AcquireAtStart"});
+    h.acquireAtStart = true;
+    if (auto v = ReadBool(*health, "AcquireAtStart", p)) h.acquireAtStart = *v;
     if (auto v = ReadString(*health, "ProbeUser", p, Empty::Allowed)) {
       h.probeUser = *v;
       if (!h.probeUser.empty() && std::find(config.orthanc.registeredUsers.begin(), config.orthanc.registeredUsers.end(), h.probeUser) ==

@@ -549,6 +549,7 @@ JsonAnswer Gateway::Health(HealthProbe probe) const {
       const token::TokenState& st = it->second;
       s.usable = st.expiresAt && *st.expiresAt > now && st.status != token::TokenStatus::Expired;
       s.attempted = st.fetchSuccesses + st.fetchFailures > 0;
+      s.expected = config_.global.health.acquireAtStart;
     }
   }
   const HealthAnswer answer = EvaluateHealth(probe, facts);
@@ -556,6 +557,7 @@ JsonAnswer Gateway::Health(HealthProbe probe) const {
 }
 
 void Gateway::PrefetchCredentials() {
+  if (!config_.global.health.acquireAtStart) return;
   for (const auto& [server, handle] : handles_) handle.Prefetch();
 }
 

@@ -30,7 +30,8 @@ namespace {
 const char* ServerWord(const ServerHealth& s) {
   if (!s.hasCredential) return "no-credential";
   if (s.usable) return "ok";
-  return s.attempted ? "failing" : "starting";
+  if (s.attempted) return "failing";
+  return s.expected ? "starting" : "idle";
 }
 
 }  // namespace
@@ -50,7 +51,7 @@ HealthAnswer EvaluateHealth(HealthProbe probe, const HealthFacts& facts) {
         break;
       }
       for (const auto& [name, s] : facts.servers) {
-        if (s.hasCredential && !s.usable && !s.optional) {
+        if (s.hasCredential && !s.usable && !s.optional && (s.attempted || s.expected)) {
           ok = false;
           reason = "a required server has no usable token";
         }
@@ -58,7 +59,7 @@ HealthAnswer EvaluateHealth(HealthProbe probe, const HealthFacts& facts) {
       break;
     case HealthProbe::Startup:
       for (const auto& [name, s] : facts.servers) {
-        if (s.hasCredential && !s.usable && !s.attempted) {
+        if (s.hasCredential && !s.usable && !s.attempted && s.expected) {
           ok = false;
           reason = "first token acquisitions are still running";
         }

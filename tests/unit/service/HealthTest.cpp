@@ -130,3 +130,16 @@ TEST_CASE("Health/only the three health routes count as health routes", "[health
   CHECK_FALSE(IsHealthRoute("/patients"));
   CHECK_FALSE(IsHealthRoute("/dicomweb-oauth/health/live/../../../patients"));
 }
+
+TEST_CASE("Health/without acquisition at start a server never used is idle and holds nothing", "[health]") {
+  HealthFacts f = Serving();
+  ServerHealth lazy = Server(false, false);
+  lazy.expected = false;
+  f.servers["lazy"] = lazy;
+  CHECK(EvaluateHealth(HealthProbe::Startup, f).status == 200);
+  const HealthAnswer ready = EvaluateHealth(HealthProbe::Ready, f);
+  CHECK(ready.status == 200);
+  CHECK(std::string(Body(ready)["servers"]["lazy"].GetString()) == "idle");
+  f.servers["lazy"].attempted = true;  // used once and failing: not ready
+  CHECK(EvaluateHealth(HealthProbe::Ready, f).status == 503);
+}

@@ -162,6 +162,9 @@ struct HealthConfig {
   std::string probeUser;                     // Orthanc user confined to the health routes; empty: none
   std::vector<std::string> optionalServers;  // may be degraded while the instance reports ready
   int liveTimeoutMs = 1000;                  // the Lua engine must hand out a state within this
+  // Acquire every server's credential when Orthanc starts (default: true when a Health section is
+  // present, false otherwise: without it tokens are acquired on first use, as before).
+  bool acquireAtStart = false;
 };
 
 struct GlobalConfig {

@@ -59,8 +59,8 @@ class Gateway : public proxy::ICredentialSource {
   // GET /dicomweb-oauth/health/{live,ready,startup} (gw/service/Health.h): 200 or 503 and a small
   // JSON body without secrets or error messages.
   JsonAnswer Health(HealthProbe probe) const;
-  // Starts the first acquisition of every server's credential in the background, so that the
-  // startup and readiness probes mean something before the first request.
+  // With Health.AcquireAtStart: starts the first acquisition of every server's credential in the
+  // background, so that the startup and readiness probes mean something before the first request.
   void PrefetchCredentials();
   // Where the proxy keeps the health it observes of a server's targets (null when it tracks none,
   // e.g. inject mode). The tracker lives in the proxy (plugin/ProxyRoute.cpp).

@@ -7,6 +7,9 @@
 //            (servers listed in Health.OptionalServers may be degraded). "Send me traffic."
 //   startup  every server's first acquisition has ended, with a token or with a failure (given up
 //            on): until then the other probes are not meaningful yet.
+// Without Health.AcquireAtStart tokens are acquired on first use (the Python plugin's behaviour): a
+// server never used yet is "idle" and holds neither readiness nor startup, or no traffic would ever
+// come to acquire it.
 // Bodies are small JSON objects: status, probe, and per-server state names; never a secret,
 // never an error message (those are in /dicomweb-oauth/status, behind Orthanc's authentication).
 #include <chrono>
@@ -25,6 +28,8 @@ struct ServerHealth {
   bool hasCredential = true;  // false for servers without a token source (nothing to wait for)
   bool usable = false;        // a token that has not expired is cached
   bool attempted = false;     // at least one acquisition has ended (success or failure)
+  bool expected = true;       // an acquisition was started for the probes (Health.AcquireAtStart);
+                              // false: tokens come on first use, and a server never used is idle
   bool optional = false;      // Health.OptionalServers: may be degraded while the instance is ready
 };
 
