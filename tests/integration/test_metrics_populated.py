@@ -21,6 +21,8 @@ import importlib.util
 import json
 import re
 import secrets
+import shutil
+import subprocess
 import threading
 import time
 
@@ -359,6 +361,16 @@ class MetricsPopulated(testing.TestCase):
                 samples = {f"{o}:{n}{l}": v for o, sc in (("A", a), ("R", r), ("K", ks))
                            for (n, l), v in sc.ours.items() if n == name}
                 self.assertTrue(moved(), f"{name} did not move as expected ({description}): {samples}")
+
+        # Prometheus can ingest both: promtool parses them (exit 1 is a parse error; 3 only lint
+        # findings, which Orthanc's own series have: no HELP, units in names). Ours is lint-clean.
+        promtool = shutil.which("promtool")
+        self.assertIsNotNone(promtool, "promtool missing: apt-get install prometheus (scripts/lib/deps.sh)")
+        for text, clean in ((a.ours_text, True), (a.theirs_text, False)):
+            run = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+            output = run.stdout + run.stderr
+            self.assertNotIn("error while linting", output)
+            self.assertIn(run.returncode, (0,) if clean else (0, 3), output[:2000])
 
         # The alerts' label selectors match real label values.
         self.assertIsNotNone(a.value("dicomweb_oauth_token_acquisitions_total", status="failure"))
