@@ -9,16 +9,22 @@
   histograms) or one of Orthanc 1.10.1's own metrics;
 - every alert carries a severity label, a summary, a description and a `for:`.
 
+`--typecheck` type-checks dashboard.json against Grafana's own dashboard schema types (npm
+@grafana/schema, `Dashboard`) with `tsc --strict`: unknown keys, wrong types and enum values
+outside the schema fail. It needs `npm ci` in grafana-types/ (scripts/test.sh does it).
+
 tests/integration/test_metrics_populated.py proves on a real Orthanc that these series are exported
 and move. `--self-test` proves that this checker refuses an unknown metric name and a panel without
 the datasource variable.
 
-Usage: check.py [--self-test] [SOURCE_DIR]
+Usage: check.py [--self-test | --typecheck] [SOURCE_DIR]
 """
 import copy
 import json
 import re
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -230,15 +236,65 @@ def self_test(source_dir):
     return failures
 
 
+# JSON holds an enum's value, not the enum: the dashboard is compared with the schema's values.
+TYPECHECK_TS = """import type { Dashboard } from "@grafana/schema";
+
+type JsonOf<T> = T extends string ? `${T}` : T extends Array<infer U> ? Array<JsonOf<U>>
+  : T extends object ? { [K in keyof T]: JsonOf<T[K]> } : T;
+
+export const dashboard: JsonOf<Dashboard> = %s;
+"""
+
+
+def tsc(dashboard, modules):
+    """(exit code, output) of tsc --strict on `dashboard` typed as Grafana's Dashboard."""
+    with tempfile.TemporaryDirectory(prefix="gw-grafana-types-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "node_modules").symlink_to(modules)
+        (tmp / "dashboard.ts").write_text(TYPECHECK_TS % json.dumps(dashboard, indent=2), encoding="utf-8")
+        run = subprocess.run([str(modules / ".bin" / "tsc"), "--noEmit", "--strict", "--skipLibCheck",
+                              "--moduleResolution", "bundler", "--module", "esnext", "--target", "es2020",
+                              "dashboard.ts"], cwd=tmp, capture_output=True, text=True, timeout=300)
+        return run.returncode, run.stdout + run.stderr
+
+
+def typecheck():
+    """The shipped dashboard passes; one with an unknown key, a wrong type or a bad enum value does not."""
+    modules = HERE / "grafana-types" / "node_modules"
+    if not (modules / ".bin" / "tsc").exists() or not (modules / "@grafana" / "schema").is_dir():
+        return [f"{modules} is missing: run `npm ci` in {modules.parent} (scripts/test.sh does)"]
+    dash = json.loads((HERE / "dashboard.json").read_text(encoding="utf-8"))
+    failures = []
+    code, output = tsc(dash, modules)
+    if code != 0:
+        failures.append("dashboard.json does not match Grafana's Dashboard type:\n" + output[:4000])
+    panel = next(p for p in iter_panels(dash) if p.get("type") != "row")
+    for what, mutate in (("an unknown key", lambda d: d.update(refreshEvery="30s")),
+                         ("a gridPos of the wrong type", lambda d: panel["gridPos"].update(w="24")),
+                         ("a bad thresholds mode", lambda d: panel["fieldConfig"]["defaults"].update(
+                             thresholds={"mode": "relative", "steps": []}))):
+        bad = copy.deepcopy(dash)
+        panel = next(p for p in iter_panels(bad) if p.get("type") != "row")
+        mutate(bad)
+        if tsc(bad, modules)[0] == 0:
+            failures.append(f"the type check accepted a dashboard with {what}")
+    return failures
+
+
 def main(argv):
     args = [a for a in argv if not a.startswith("--")]
     source_dir = Path(args[0]) if args else HERE.parent.parent
-    problems = self_test(source_dir) if "--self-test" in argv else run(source_dir)
+    if "--typecheck" in argv:
+        problems = typecheck()
+    else:
+        problems = self_test(source_dir) if "--self-test" in argv else run(source_dir)
     for p in problems:
         print("FAIL:", p)
     if problems:
         return 1
-    if "--self-test" in argv:
+    if "--typecheck" in argv:
+        print("OK: dashboard.json matches Grafana's Dashboard type (@grafana/schema); altered copies do not")
+    elif "--self-test" in argv:
         print("OK: the checker refuses unknown metrics, fixed datasources and alerts without `for:`")
     else:
         families = exported_families(source_dir)

@@ -7,6 +7,9 @@
 #   infra/monitoring-rules-test       promtool test rules alerts_test.yml (each alert fires and stays quiet)
 #   infra/monitoring-artefacts        check.py: dashboard well-formed, every metric name exported
 #   infra/monitoring-checker          check.py --self-test: the checker refuses what it must
+#   infra/monitoring-grafana-types    check.py --typecheck: dashboard.json against Grafana's Dashboard
+#                                     type (npm @grafana/schema + tsc --strict; `npm ci` in
+#                                     infra/monitoring/grafana-types, which scripts/test.sh runs)
 set(gw_monitoring_dir ${PROJECT_SOURCE_DIR}/infra/monitoring)
 find_program(GW_PROMTOOL promtool)
 if(GW_PROMTOOL)
@@ -25,5 +28,7 @@ add_test(NAME infra/monitoring-artefacts
          COMMAND /usr/bin/python3 -B ${gw_monitoring_dir}/check.py ${PROJECT_SOURCE_DIR})
 add_test(NAME infra/monitoring-checker
          COMMAND /usr/bin/python3 -B ${gw_monitoring_dir}/check.py --self-test ${PROJECT_SOURCE_DIR})
+add_test(NAME infra/monitoring-grafana-types
+         COMMAND /usr/bin/python3 -B ${gw_monitoring_dir}/check.py --typecheck ${PROJECT_SOURCE_DIR})
 set_tests_properties(infra/monitoring-rules-check infra/monitoring-rules-test infra/monitoring-artefacts
-                     infra/monitoring-checker PROPERTIES LABELS infra TIMEOUT 120)
+                     infra/monitoring-checker infra/monitoring-grafana-types PROPERTIES LABELS infra TIMEOUT 300)
