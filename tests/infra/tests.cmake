@@ -49,3 +49,11 @@ add_test(NAME infra/image-run
          WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(infra/image-run PROPERTIES LABELS infra TIMEOUT 600 FIXTURES_REQUIRED gw_image
                      ENVIRONMENT "${gw_infra_env};CONTAINERS_CONF=${GW_INFRA_CACHE}/containers.conf")
+
+#   infra/k8s-offline        infra/k8s: every overlay renders with kubectl 1.32 and Debian's 1.20 alike,
+#                            type-checks against kubernetes-types (tsc --strict), passes yamllint, and
+#                            keeps what it promises (replicas, probes, security, policies, identity)
+add_test(NAME infra/k8s-offline
+         COMMAND /usr/bin/python3 -B ${CMAKE_CURRENT_SOURCE_DIR}/infra/test_k8s_offline.py
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(infra/k8s-offline PROPERTIES LABELS infra TIMEOUT 600 ENVIRONMENT "${gw_infra_env}")
