@@ -253,6 +253,9 @@ def check_semantics(target, objects):
     if target.endswith("local"):
         aliases = {h for a in pod.get("hostAliases", []) for h in a["hostnames"]} | \
                   {h for a in spec["template"]["spec"].get("hostAliases", []) for h in a["hostnames"]}
+        images = {c["image"] for o in objects if o["kind"] == "Deployment" for c in o["spec"]["template"]["spec"]["containers"]}
+        if not all(i.startswith("localhost/") for i in images):
+            fail(f"local: an image would be pulled from a registry: {sorted(images)}")
         if not {"redis", "postgresql", "idp", "upstream"} <= aliases:
             fail(f"local: podman has no cluster DNS, every name needs a host alias: {aliases}")
 
