@@ -94,6 +94,7 @@ class Relay:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+                s.close()
 
     def close(self):
         self.sock.close()
@@ -215,7 +216,9 @@ class KubePlay(testing.TestCase):
             self.assertEqual(r.status, 200, r.text)
             r = self.admin("POST", url + "/dicom-web/servers/cloud/stow", json={"Resources": [r.json()["ParentStudy"]]})
             self.assertEqual(r.status, 200, r.text)
-        self.assertEqual(self.idp.token_requests(CLIENT), 1, self.idp.stats())
+        shared = ["\n".join(line for line in self.admin("GET", u + "/dicomweb-oauth/metrics").text.splitlines()
+                             if "shared" in line or "redis" in line) for u in self.urls]
+        self.assertEqual(self.idp.token_requests(CLIENT), 1, f"{self.idp.stats()}\n" + "\n".join(shared))
 
     def test_3_study_through_one_replica_found_through_the_other(self):
         study = make_study(3, seed=81)
