@@ -13,7 +13,8 @@ ports). podman 4.3 plays Deployment, ConfigMap and PVC-backed volumes; Service, 
 and HPA are Kubernetes-only and left out (the offline test checks them). Proven: both replicas
 serve; the IdP sees one token request for the fleet (shared Redis lease); a study stored through one
 replica is found through the other (shared PostgreSQL index and storage) and reaches the upstream
-byte-identical; the liveness probe (podman health check) passes; killing Redis fails no request.
+byte-identical; every probe command of the manifest passes in every pod (and fails with a wrong
+password); killing Redis fails no request.
 Printed: time to a ready fleet.
 """
 import base64
@@ -135,8 +136,10 @@ class KubePlay(testing.TestCase):
 
         rendered = subprocess.run(["kubectl", "kustomize", str(OVERLAY)], capture_output=True, text=True, check=True)
         objects = [o for o in yaml.safe_load_all(rendered.stdout) if o]
-        cls.gateway_replicas = next(o for o in objects if o["kind"] == "Deployment"
-                                    and o["metadata"]["name"] == "orthanc")["spec"]["replicas"]
+        gateway = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "orthanc")
+        cls.gateway_replicas = gateway["spec"]["replicas"]
+        spec = gateway["spec"]["template"]["spec"]["containers"][0]
+        cls.probes = {p: spec[p]["exec"]["command"] for p in ("startupProbe", "readinessProbe", "livenessProbe")}
 
         def play(name, docs, *extra):
             path = cls.work / f"{name}.yaml"
@@ -237,10 +240,18 @@ class KubePlay(testing.TestCase):
         self.assertEqual(r.status, 200, r.text)
         self.assertEqual(self.upstream.backend.study_hashes(study.study_instance_uid), study.sha256_by_sop)
 
-    def test_4_liveness_check_passes(self):
-        # podman turns the livenessProbe into the container's health check.
+    def test_4_probes_pass_and_fail_meaningfully(self):
+        # podman turns the livenessProbe into the container's health check and ignores the others:
+        # run every probe's command of the rendered manifest in every pod, as the kubelet would.
         for pod in self.pods:
-            self.assertEqual(podman("healthcheck", "run", f"{pod}-orthanc", check=False).returncode, 0, pod)
+            container = f"{pod}-orthanc"
+            self.assertEqual(podman("healthcheck", "run", container, check=False).returncode, 0, pod)
+            for name, command in self.probes.items():
+                r = podman("exec", container, *command, check=False)
+                self.assertEqual(r.returncode, 0, f"{pod} {name}: {r.stdout}{r.stderr}")
+                # A wrong probe password fails every probe: they are not mere port checks.
+                r = podman("exec", "-e", "ORTHANC_HEALTHCHECK_PASSWORD=wrong", container, *command, check=False)
+                self.assertNotEqual(r.returncode, 0, f"{pod} {name} passed with a wrong password")
 
     def test_5_killing_redis_fails_no_request(self):
         podman("pod", "kill", "redis-pod-0")
