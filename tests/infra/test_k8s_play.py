@@ -182,6 +182,10 @@ class KubePlay(testing.TestCase):
                 podman("pod", "rm", "-f", pod, check=False)
         podman("secret", "rm", SECRET_NAME, check=False)
         podman("volume", "rm", "-f", "postgresql-data", check=False)
+        # podman keeps a volume per ConfigMap it played (named like the ConfigMap, hash included).
+        for volume in podman("volume", "ls", "--format", "{{.Name}}", check=False).stdout.split():
+            if volume.startswith(("orthanc-config-", "orthanc-env-")):
+                podman("volume", "rm", "-f", volume, check=False)
         podman("network", "rm", "-f", NETWORK, check=False)
 
     @classmethod
