@@ -49,3 +49,27 @@ add_test(NAME infra/image-run
          WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(infra/image-run PROPERTIES LABELS infra TIMEOUT 600 FIXTURES_REQUIRED gw_image
                      ENVIRONMENT "${gw_infra_env};CONTAINERS_CONF=${GW_INFRA_CACHE}/containers.conf")
+
+#   infra/k8s-offline        infra/k8s: every overlay renders with kubectl 1.32 and Debian's 1.20 alike,
+#                            type-checks against kubernetes-types (tsc --strict), passes yamllint, and
+#                            keeps what it promises (replicas, probes, security, policies, identity)
+add_test(NAME infra/k8s-offline
+         COMMAND /usr/bin/python3 -B ${CMAKE_CURRENT_SOURCE_DIR}/infra/test_k8s_offline.py
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(infra/k8s-offline PROPERTIES LABELS infra TIMEOUT 600 ENVIRONMENT "${gw_infra_env}")
+
+#   infra/k8s-images         the local overlay's Redis and PostgreSQL images (no registry here)
+#   infra/k8s-play           podman kube play of the local overlay in the test's network namespace:
+#                            2 replicas, one IdP call for the fleet, one shared index and storage
+add_test(NAME infra/k8s-images COMMAND ${PROJECT_SOURCE_DIR}/infra/k8s/overlays/local/images/build.sh
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(infra/k8s-images PROPERTIES LABELS infra TIMEOUT 1200 FIXTURES_SETUP gw_k8s_images
+                     FIXTURES_REQUIRED gw_image RESOURCE_LOCK gw_infra_build ENVIRONMENT "${gw_infra_env}")
+
+add_test(NAME infra/k8s-play
+         COMMAND ${GW_UNSHARE} -n -- /usr/bin/python3 -B ${CMAKE_CURRENT_SOURCE_DIR}/integration/netns_run.py
+                 ${CMAKE_CURRENT_SOURCE_DIR}/infra/test_k8s_play.py
+         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(infra/k8s-play PROPERTIES LABELS infra TIMEOUT 900
+                     FIXTURES_REQUIRED "gw_image;gw_k8s_images" RESOURCE_LOCK gw_k8s_play
+                     ENVIRONMENT "${gw_infra_env};CONTAINERS_CONF=${GW_INFRA_CACHE}/containers.conf")
