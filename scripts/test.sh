@@ -16,6 +16,7 @@ gw_install_deps
 gw_install_node_fixtures "$GW_ROOT/tests/fixtures/idp"
 gw_install_node_fixtures "$GW_ROOT/tests/fixtures/dicomweb-client"
 gw_install_node_fixtures "$GW_ROOT/infra/monitoring/grafana-types"
+gw_install_node_fixtures "$GW_ROOT/tests/infra/k8s-types"
 
 echo "== build (RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -11,7 +11,7 @@ GW_APT_PACKAGES=(
   python3-botocore  # reference SigV4 signer of the AWS tests (tests/integration/harness/aws.py)
   prometheus  # promtool: checks and unit-tests infra/monitoring/alerts.yml (tests/infra/monitoring.cmake)
   # the package and image tests (tests/infra): build, lint, a clean Debian 12 root, podman
-  dpkg-dev file lintian debootstrap podman buildah runc uidmap slirp4netns fuse-overlayfs
+  dpkg-dev file lintian debootstrap podman buildah runc uidmap slirp4netns fuse-overlayfs catatonit yamllint
 )
 
 gw_install_deps() {
