@@ -105,11 +105,16 @@ void LuaState::Hook(lua_State* L, lua_Debug* ar) {
       return;
     }
   }
+  RaiseKilled(L, *context);
+}
+
+void LuaState::RaiseKilled(lua_State* L, const CallContext& context) {
   const void* key = &kDeadlineMessageKey;
-  if (context->killed == KillReason::Memory) key = &kMemoryMessageKey;
-  if (context->killed == KillReason::Stack) key = &kStackMessageKey;
+  if (context.killed == KillReason::Memory) key = &kMemoryMessageKey;
+  if (context.killed == KillReason::Stack) key = &kStackMessageKey;
   lua_rawgetp(L, LUA_REGISTRYINDEX, key);  // stack: ..., msg
   lua_error(L);
+  __builtin_unreachable();  // Lua is compiled as C++: lua_error throws
 }
 
 void* LuaState::Allocate(void* ud, void* ptr, size_t osize, size_t nsize) noexcept {

@@ -39,6 +39,11 @@ class LuaState {
   // wins), marks the state broken and arms the hook on every instruction.
   void Kill(KillReason reason);
 
+  // Raises the message of the kill recorded in `context` (deadline, memory or C stack), as the
+  // hook does: whoever notices a kill (the hook, the pattern matcher) reports it the same way.
+  // The messages live in the registry, so raising never allocates.
+  [[noreturn]] static void RaiseKilled(lua_State* L, const CallContext& context);
+
   // True if an allocation was refused and not resolved by Lua's retry after a full collection.
   bool MemoryExhausted() const { return oomPending_ || oomConfirmed_; }
 

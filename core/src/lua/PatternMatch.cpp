@@ -39,10 +39,6 @@ constexpr ptrdiff_t kPosition = -2;
 constexpr long kStepsPerCheck = 4096;
 thread_local long tStepsLeft = kStepsPerCheck;
 
-// The instruction hook's messages (LuaState.cpp): a kill reads the same whoever noticed it.
-constexpr const char* kDeadlineMessage = "instruction deadline exceeded (call budget used up)";
-constexpr const char* kMemoryMessage = "memory limit of the Lua state exceeded";
-
 // luaL_error that the compiler knows never returns (Lua is compiled as C++: it throws).
 [[noreturn]] void Raise(lua_State* L, const char* format, ...) {
   va_list arguments;
@@ -64,8 +60,7 @@ void CheckDeadline(lua_State* L) {
     if (std::chrono::steady_clock::now() < context->deadline) return;
     context->state->Kill(KillReason::Deadline);  // retires the state, arms the hook on every instruction
   }
-  lua_pushstring(L, context->killed == KillReason::Memory ? kMemoryMessage : kDeadlineMessage);
-  lua_error(L);
+  LuaState::RaiseKilled(L, *context);  // the hook's own message for this kill
 }
 
 // Does byte `c` belong to class letter `cl` (the letter after '%')? Upper-case letters are the
