@@ -139,7 +139,6 @@ def host_main(deb_dir, upgrade_dir):
 def netns_main(root, upgrade_name):
     from harness import testing, wait_until
     from harness.dicom import make_study
-    from harness.errors import HarnessError
     from harness.idp import IdentityProvider, IdpClient
     from harness.orthanc import Orthanc
     from harness.upstream import ProtectedDicomWeb

@@ -30,6 +30,18 @@ def gateway_orthanc(ws, servers=None, scripts=None, section=None, config=None, e
                    name=name, dicomweb=dicomweb, **kwargs)
 
 
+def oauth_server(idp, url, secret, mode="proxy", client="orthanc-a", orthanc_user=None, **over):
+    """A DicomWebOAuth server for the test IdP's client-credentials client `client`. In proxy mode,
+    `orthanc_user` (user, password) is the Orthanc user of the DICOMweb plugin's loopback calls to the
+    route (needed under AuthenticationEnabled)."""
+    s = {"Url": url, "TokenEndpoint": idp.token_url(), "ClientId": client, "ClientSecret": secret,
+         "Scope": "dicomweb", "Resource": "urn:gw-test:dicomweb", "Mode": mode}
+    if mode == "proxy" and orthanc_user:
+        s.update({"Username": orthanc_user[0], "Password": orthanc_user[1]})
+    s.update(over)
+    return s
+
+
 def assert_no_secret(test, secrets, *texts):
     """Fails if any secret appears in any of the texts (logs, bodies, status pages)."""
     for text in texts:

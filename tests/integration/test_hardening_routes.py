@@ -23,8 +23,8 @@ from harness import env, testing, wait_until
 from harness.http import basic_auth
 from harness.idp import IdentityProvider, IdpClient
 from harness.upstream import ProtectedDicomWeb
-from gwtest import (LOOPBACK_SECRET_HEADER, InProcessServer, LoopbackSecretCapture, QuietHandler, assert_no_secret,
-                    gateway_orthanc, proxy_request, raw_http, wait_proxy_definition)
+from gwtest import (InProcessServer, LoopbackSecretCapture, QuietHandler, assert_no_secret,
+                    gateway_orthanc, oauth_server, proxy_request, raw_http, wait_proxy_definition)
 
 SECRET = "hardening-client-secret-5e93"
 ALICE_PASSWORD = "hardening-alice-pw-0b7"
@@ -82,12 +82,7 @@ class HardeningRoutes(testing.TestCase):
         cls.capture = LoopbackSecretCapture(cls.ws)
 
         def server(url, mode, **over):
-            s = {"Url": url, "TokenEndpoint": cls.idp.token_url(), "ClientId": "orthanc-a", "ClientSecret": SECRET,
-                 "Scope": "dicomweb", "Resource": "urn:gw-test:dicomweb", "Mode": mode}
-            if mode == "proxy":
-                s.update({"Username": "alice", "Password": ALICE_PASSWORD})
-            s.update(over)
-            return s
+            return oauth_server(cls.idp, url, SECRET, mode, orthanc_user=("alice", ALICE_PASSWORD), **over)
 
         up = cls.upstream.dicomweb_url
         servers = {

@@ -24,7 +24,6 @@ import secrets
 import shutil
 import subprocess
 import threading
-import time
 
 from harness import env, testing, wait_until
 from harness.dicom import make_study

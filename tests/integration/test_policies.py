@@ -21,7 +21,7 @@ from harness.dicom import make_study
 from harness.http import multipart_related
 from harness.idp import IdentityProvider, IdpClient
 from harness.upstream import ProtectedDicomWeb
-from gwtest import LoopbackSecretCapture, assert_no_secret, copy_scripts, gateway_orthanc, proxy_request, \
+from gwtest import LoopbackSecretCapture, assert_no_secret, copy_scripts, gateway_orthanc, oauth_server, proxy_request, \
     wait_proxy_definition
 
 SECRET = "policies-client-secret-8c1f"
@@ -69,13 +69,7 @@ class Policies(testing.TestCase):
         cls.capture = LoopbackSecretCapture(cls.ws)
 
         def server(url, mode="proxy", **over):
-            s = {"Url": url, "TokenEndpoint": cls.idp.token_url(), "ClientId": "orthanc-a", "ClientSecret": SECRET,
-                 "Scope": "dicomweb", "Resource": "urn:gw-test:dicomweb", "Mode": mode}
-            if mode == "proxy":
-                # The DICOMweb plugin's loopback calls to the route authenticate as an Orthanc user.
-                s.update({"Username": "alice", "Password": ALICE_PASSWORD})
-            s.update(over)
-            return s
+            return oauth_server(cls.idp, url, SECRET, mode, orthanc_user=("alice", ALICE_PASSWORD), **over)
 
         servers = {
             "ro": server(cls.primary.dicomweb_url, Policies=["read_only"]),
