@@ -17,6 +17,7 @@ gw_install_node_fixtures "$GW_ROOT/tests/fixtures/idp"
 gw_install_node_fixtures "$GW_ROOT/tests/fixtures/dicomweb-client"
 gw_install_node_fixtures "$GW_ROOT/infra/monitoring/grafana-types"
 gw_install_node_fixtures "$GW_ROOT/tests/infra/k8s-types"
+gw_install_node_fixtures "$GW_ROOT/tests/infra/cloud-checks"
 
 echo "== build (RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -120,7 +120,6 @@ module network 'modules/network.bicep' = {
 }
 
 // One private DNS zone per private-link namespace, each linked to the VNet.
-// Indexes: 0 registry, 1 vault, 2 Redis, 3 file share, 4 and 5 the DICOM workspace.
 var endpointZones = [
   'privatelink.azurecr.io'
   'privatelink.vaultcore.azure.net'
@@ -235,52 +234,56 @@ module dicom 'modules/dicom.bicep' = if (createDicom) {
 // Private endpoints: registry, vault, Redis, the audit share, the DICOM workspace.
 module registryEndpoint 'modules/private-endpoint.bicep' = {
   name: 'pe-registry'
+  dependsOn: [zones]
   params: {
     location: location
     name: '${namePrefix}-pe-registry'
     subnetId: network.outputs.endpointsSubnetId
     serviceId: registry.outputs.id
     groupId: 'registry'
-    dnsZoneIds: [zones[0].outputs.id]
+    dnsZoneNames: ['privatelink.azurecr.io']
     tags: tags
   }
 }
 
 module vaultEndpoint 'modules/private-endpoint.bicep' = {
   name: 'pe-vault'
+  dependsOn: [zones]
   params: {
     location: location
     name: '${namePrefix}-pe-vault'
     subnetId: network.outputs.endpointsSubnetId
     serviceId: vault.outputs.id
     groupId: 'vault'
-    dnsZoneIds: [zones[1].outputs.id]
+    dnsZoneNames: ['privatelink.vaultcore.azure.net']
     tags: tags
   }
 }
 
 module redisEndpoint 'modules/private-endpoint.bicep' = {
   name: 'pe-redis'
+  dependsOn: [zones]
   params: {
     location: location
     name: '${namePrefix}-pe-redis'
     subnetId: network.outputs.endpointsSubnetId
     serviceId: redis.outputs.id
     groupId: 'redisCache'
-    dnsZoneIds: [zones[2].outputs.id]
+    dnsZoneNames: ['privatelink.redis.cache.windows.net']
     tags: tags
   }
 }
 
 module storageEndpoint 'modules/private-endpoint.bicep' = {
   name: 'pe-file'
+  dependsOn: [zones]
   params: {
     location: location
     name: '${namePrefix}-pe-file'
     subnetId: network.outputs.endpointsSubnetId
     serviceId: storage.outputs.id
     groupId: 'file'
-    dnsZoneIds: [zones[3].outputs.id]
+    dnsZoneNames: ['privatelink.file.core.windows.net']
     tags: tags
   }
 }
@@ -288,13 +291,14 @@ module storageEndpoint 'modules/private-endpoint.bicep' = {
 // An existing DICOM service keeps its own networking (give it a private endpoint in its network).
 module dicomEndpoint 'modules/private-endpoint.bicep' = if (createDicom) {
   name: 'pe-dicom'
+  dependsOn: [zones]
   params: {
     location: location
     name: '${namePrefix}-pe-dicom'
     subnetId: network.outputs.endpointsSubnetId
     serviceId: dicom.outputs.workspaceId
     groupId: 'healthcareworkspace'
-    dnsZoneIds: [zones[4].outputs.id, zones[5].outputs.id]
+    dnsZoneNames: ['privatelink.azurehealthcareapis.com', 'privatelink.dicom.azurehealthcareapis.com']
     tags: tags
   }
 }

@@ -5,7 +5,8 @@ param name string
 param subnetId string
 param serviceId string
 param groupId string
-param dnsZoneIds array
+@description('Private DNS zones (names, in this resource group, linked to the VNet) the endpoint registers in.')
+param dnsZoneNames array
 param tags object
 
 resource endpoint 'Microsoft.Network/privateEndpoints@2023-11-01' = {
@@ -30,9 +31,9 @@ resource zoneGroup 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2023
   parent: endpoint
   name: 'default'
   properties: {
-    privateDnsZoneConfigs: [for (zoneId, i) in dnsZoneIds: {
+    privateDnsZoneConfigs: [for (zoneName, i) in dnsZoneNames: {
       name: 'zone-${i}'
-      properties: { privateDnsZoneId: zoneId }
+      properties: { privateDnsZoneId: resourceId('Microsoft.Network/privateDnsZones', zoneName) }
     }]
   }
 }
