@@ -368,13 +368,16 @@ resource "random_bytes" "audit_chain_key" {
   length = 32
 }
 
+# The keys of the orthanc-secrets Secret the infra/k8s base expects (plus redis-password and the
+# audit keys), so that it can be made from the vault (docs/deploy/aks.md). The Redis access key is
+# %-encoded: it goes into a redis:// URL and base64 has '/', '+', '='.
 locals {
   vault_secrets = {
     "postgresql-password" = random_password.postgresql.result
     "admin-password"      = random_password.orthanc_admin.result
     "probe-password"      = random_password.probe.result
     "redis-key"           = random_bytes.redis_encryption_key.hex
-    "redis-password"      = azurerm_redis_cache.main.primary_access_key
+    "redis-password"      = urlencode(azurerm_redis_cache.main.primary_access_key)
     "audit-hash-key"      = random_bytes.audit_hash_key.hex
     "audit-chain-key"     = random_bytes.audit_chain_key.hex
   }

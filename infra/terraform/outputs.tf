@@ -48,3 +48,13 @@ output "postgresql_fqdn" {
   description = "ORTHANC_POSTGRESQL_HOST (private DNS name; TLS required)."
   value       = azurerm_postgresql_flexible_server.main.fqdn
 }
+
+output "endpoints_subnet_prefix" {
+  description = "Subnet of the private endpoints (ENDPOINTS_SUBNET of infra/terraform/k8s)."
+  value       = var.endpoints_subnet_prefix
+}
+
+output "postgresql_subnet_prefix" {
+  description = "Subnet of PostgreSQL (POSTGRESQL_SUBNET of infra/terraform/k8s)."
+  value       = var.postgresql_subnet_prefix
+}

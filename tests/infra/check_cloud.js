@@ -642,11 +642,51 @@ async function checkTerraform(root, facts, fail) {
     const v = String(defs[0].value);
     if (/random_(password|bytes)|access_key|_password|connection_string|kube_config|client_secret/.test(v) || defs[0].sensitive) fail(`infra/terraform: output ${name} would expose a secret`);
   }
+  checkTerraformOverlay(root, { serviceAccount: saName, vaultSecrets: Object.keys(tf.locals.vault_secrets || {}) }, fail);
   for (const [rel, text] of Object.entries(texts)) {
     for (const m of text.matchAll(/"([^"\n]*)"/g)) {
       if (secretLooking.some((re) => re.test(m[1]))) fail(`${rel}: a literal that looks like a secret`);
     }
     for (const m of text.matchAll(/^\s*([a-z_]*(password|secret|access_key))\s*=\s*"([^"$]+)"/gm)) fail(`${rel}: ${m[1]} has a literal value`);
+  }
+}
+
+// The AKS workload: infra/terraform/k8s rendered with kubectl's kustomize (>= 4: replacements),
+// with deployment.env.example standing for `terraform output`.
+function checkTerraformOverlay(root, tfFacts, fail) {
+  const { spawnSync } = require('child_process');
+  const dir = path.join(root, 'infra', 'terraform', 'k8s');
+  const kubectl = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((k) => fs.existsSync(k));
+  if (!kubectl) { fail('infra/terraform/k8s: kubectl not found (needed to render the overlay)'); return; }
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cloud-k8s-'));
+  try {
+    for (const rel of ['infra/k8s', 'infra/terraform/k8s']) fs.cpSync(path.join(root, rel), path.join(tmp, rel), { recursive: true });
+    fs.copyFileSync(path.join(dir, 'deployment.env.example'), path.join(tmp, 'infra/terraform/k8s/deployment.env'));
+    const r = spawnSync(kubectl, ['kustomize', path.join(tmp, 'infra/terraform/k8s')], { encoding: 'utf8', timeout: 60000 });
+    if (r.status !== 0) { fail(`infra/terraform/k8s: kubectl kustomize failed: ${(r.stderr || r.error || '').toString().split('\n').filter((l) => !/Warning/.test(l)).join(' ').slice(0, 400)}`); return; }
+    const docs = r.stdout.split(/^---$/m);
+    const objs = docs.map((d) => ({ kind: (/^kind: (\S+)/m.exec(d) || [])[1], name: (/^metadata:\n(?:  .*\n)*?  name: (\S+)/m.exec(d) || [])[1], text: d }));
+    if (/set-by-replacement/.test(r.stdout)) fail('infra/terraform/k8s: a value was not replaced from deployment.env');
+    for (const gone of ['redis', 'postgresql']) if (objs.some((o) => o.kind === 'Deployment' && o.name === gone)) fail(`infra/terraform/k8s: the in-cluster ${gone} is still deployed`);
+    if (objs.some((o) => o.name === 'terraform-outputs')) fail('infra/terraform/k8s: the terraform-outputs ConfigMap must stay local');
+    const dep = objs.find((o) => o.kind === 'Deployment' && o.name === 'orthanc');
+    if (!dep || !/- name: redis-tls\n/.test(dep.text) && !/name: redis-tls\n/.test(dep.text)) { fail('infra/terraform/k8s: no redis-tls sidecar in the orthanc Deployment'); return; }
+    const listen = (/name: LISTEN_PORT\n\s+value: "(\d+)"/.exec(dep.text) || [])[1];
+    const cfg = objs.find((o) => o.kind === 'ConfigMap' && /dicomweb-oauth\.json: \|/.test(o.text));
+    const url = cfg && (/"RedisUrl": "([^"]+)"/.exec(cfg.text) || [])[1];
+    if (!url || url !== `redis://:\${REDIS_PASSWORD}@127.0.0.1:${listen}`) fail(`infra/terraform/k8s: RedisUrl ${url} must point at the relay on 127.0.0.1:${listen}`);
+    if (!/name: REDIS_PASSWORD\n\s+valueFrom:\n\s+secretKeyRef:\n\s+key: redis-password/.test(dep.text)) fail('infra/terraform/k8s: REDIS_PASSWORD must come from the Secret');
+    if (!/name: ORTHANC_POSTGRESQL_SSL\n\s+value: "true"/.test(dep.text)) fail('infra/terraform/k8s: PostgreSQL must be reached with TLS');
+    const sa = objs.find((o) => o.kind === 'ServiceAccount');
+    if (!sa || sa.name !== tfFacts.serviceAccount || !/azure\.workload\.identity\/client-id: 0{8}-/.test(sa.text)) fail(`infra/terraform/k8s: the ServiceAccount ${sa && sa.name} must be ${tfFacts.serviceAccount}, annotated with the client id from deployment.env`);
+    if (!/azure\.workload\.identity\/use: "true"/.test(dep.text)) fail('infra/terraform/k8s: the pods must use workload identity');
+    const netpol = objs.find((o) => o.kind === 'NetworkPolicy' && o.name === 'orthanc-egress-azure');
+    if (!netpol || !/cidr: 10\.42\.4\.0\/24/.test(netpol.text) || !/port: 6380/.test(netpol.text) || !/port: 5432/.test(netpol.text)) fail('infra/terraform/k8s: egress to the private endpoints (443, 6380) and PostgreSQL (5432) subnets is missing');
+    for (const key of (dep.text.match(/key: ([a-z-]+)/g) || []).map((k) => k.slice(5))) {
+      if (!tfFacts.vaultSecrets.includes(key) && key !== 'oauth-client-secret') fail(`infra/terraform/k8s: the Secret key ${key} is not one Terraform puts into Key Vault`);
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
 
@@ -691,6 +731,9 @@ const defects = [
   ['infra/terraform/main.tf', 'subresource_names              = ["redisCache"]', 'subresource_names              = ["redis"]', /subresource \["redis"\], expected redisCache/],
   ['infra/terraform/outputs.tf', 'output "tenant_id" {', 'output "pw" {\n  description = "x"\n  value       = random_password.postgresql.result\n}\n\noutput "tenant_id" {', /output pw would expose a secret/],
   ['infra/terraform/variables.tf', 'description = "Nodes of the system pool (2 replicas of the gateway spread over them)."\n', '', /variable node_count has no description/],
+  ['infra/terraform/k8s/kustomization.yaml', '  - patch: |-\n      $patch: delete\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata: {name: redis}\n', '', /the in-cluster redis is still deployed/],
+  ['infra/terraform/k8s/azure-services.yaml', 'key: redis-password}', 'key: redis-passwd}', /the Secret key redis-passwd is not one Terraform puts into Key Vault/],
+  ['infra/terraform/k8s/deployment.env.example', 'REDIS_HOST=', 'REDIS_HOSTNAME=', /kubectl kustomize failed|was not replaced/],
   ['infra/terraform/main.tf', '  zone                          = "1"\n', '  zone                          = "1"\n  x = {\n', /CLD-001 infra\/terraform\/main\.tf/],
 ];
 

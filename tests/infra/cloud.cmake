@@ -6,7 +6,8 @@
 #
 #   infra/cloud-static        check_cloud.js: parse every file, then types/versions, identities, roles,
 #                             private endpoints, public access, probes and env against the gateway,
-#                             no literal secret
+#                             no literal secret; infra/terraform/k8s rendered with kubectl (>= 1.24:
+#                             kustomize replacements) and checked
 #   infra/cloud-checker       check_cloud.js --self-test: each planted defect is reported
 #   infra/cloud-terraform-fmt terraform fmt -check (skipped, exit 77, where /usr/local/bin/terraform
 #                             or another terraform is not installed: it is not a Debian package)
