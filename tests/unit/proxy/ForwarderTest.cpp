@@ -118,8 +118,9 @@ TEST_CASE("Forwarder/401 twice: exactly one replay, the real 401 goes back", "[p
   CHECK(forwarder.Replays() == 1);
 }
 
-TEST_CASE("Forwarder/401 before a streamed body was sent: replayed whatever its size", "[proxy][forwarder]") {
-  // Like nginx auth_request: the token is checked before the body is read.
+TEST_CASE("Forwarder/401 from an auth front as a large streamed body starts: replayed from the kept copy", "[proxy][forwarder]") {
+  // Like nginx auth_request: the token is checked before the body is read, and the refusal stops
+  // the upload (no 100-continue) well before the replay window (8 MiB) is used up.
   StreamServer server([](const StreamRequest& req) { return Check(req, 2); },
                       [](const StreamRequest& req) -> std::optional<StreamReply> {
                         if (req.Header("authorization") != "Bearer tok-2") return Unauthorized();
@@ -145,7 +146,8 @@ TEST_CASE("Forwarder/401 before a streamed body was sent: replayed whatever its 
   CHECK(status.Value() == 200);
   CHECK(sink.body == "stored " + std::to_string(data.size()));
   auto received = server.Received();
-  REQUIRE(received.size() == 1);  // the refused attempt never got a body
+  REQUIRE(received.size() == 1);  // the refused attempt ended at its headers
+  CHECK(server.Refused().size() == 1);
   CHECK(received[0].body == data);
   CHECK(creds->rejected == 1);
   CHECK(creds->payloadHashes[0].empty());  // a streamed body is not hashed
