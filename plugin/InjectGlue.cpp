@@ -250,6 +250,7 @@ std::optional<Error> OverClientLimit(const std::string& server) {
   if (!g_clientLimit) return std::nullopt;
   auto refused = g_clientLimit->TryPass(server);
   if (!refused) return std::nullopt;
+  refused->error.httpStatus = 429;  // what it means: logged as "HTTP 429 answered as 403", a warning
   return std::move(refused->error);
 }
 

@@ -118,7 +118,7 @@ class RateLimits(testing.TestCase):
         statuses = [self.qido("inj-a").status for _ in range(BUDGET + 2)]
         self.assertEqual(statuses, [200] * BUDGET + [403, 403])  # the filter's refusal is a bare 403
         self.assertRegex(self.a.log_text(), r"rate limit \(client stage\): refusing /dicom-web/servers/inj-a/qido "
-                                            r"\(POST, HTTP 503 answered as 403\): PXY-015: server 'inj-a' has used "
+                                            r"\(POST, HTTP 429 answered as 403\): PXY-015: server 'inj-a' has used "
                                             r"its 3 requests of the last 120 s .* retry in \d+ s")
         self.assertEqual(self.refused_total("inj-a", "client"), 2)
         # inj-b has a budget of its own.
