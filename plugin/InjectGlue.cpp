@@ -26,6 +26,7 @@
 #include "gw/policy/PolicyRequest.h"
 #include "gw/proxy/ClientUri.h"
 #include "gw/service/InjectMode.h"
+#include "gw/service/RateGate.h"
 
 namespace gw::plugin {
 namespace {
@@ -33,6 +34,8 @@ namespace {
 std::unique_ptr<service::InjectMode> g_inject;
 service::Gateway* g_gateway = nullptr;  // set with g_inject; outlives it
 std::shared_ptr<audit::IAuditSink> g_audit;  // set with g_inject, never null while it is
+// RateLimitRequests at the client stage (docs/operations.md#rate-limits); null without a limit.
+std::unique_ptr<service::ServerRateLimiter> g_clientLimit;
 
 // client.request: a DICOMweb client call the filter handled (inject mode, client-stage policies),
 // let through or refused. `decision`: what the client-stage policies decided, null when none ran.
@@ -240,6 +243,17 @@ bool Protects(const std::string& server) {
   return OwnsDefinition(server) || HasPolicies(server);
 }
 
+// The server's rate limit at the client stage, for a call about to be let through: the refusal
+// (PXY-015) when its budget is used up. Orthanc 1.10.1 lets a filter answer nothing but a bare 403:
+// the code and the wait reach the log and the audit record, not the caller.
+std::optional<Error> OverClientLimit(const std::string& server) {
+  if (!g_clientLimit) return std::nullopt;
+  auto refused = g_clientLimit->TryPass(server);
+  if (!refused) return std::nullopt;
+  refused->error.httpStatus = 429;  // what it means: logged as "HTTP 429 answered as 403", a warning
+  return std::move(refused->error);
+}
+
 int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, uint32_t headersCount,
                const char* const* headersKeys, const char* const* headersValues, uint32_t getCount,
                const char* const* getKeys, const char* const* getValues) {
@@ -294,7 +308,11 @@ int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, 
     // Inject-mode servers get their token refreshed here; servers of either mode with routing
     // policies get those checked here (the client stage, where the Orthanc user is known).
     const bool injected = g_inject && g_inject->Manages(server);
-    if (!injected && !HasPolicies(server)) return 1;
+    if (!injected && !HasPolicies(server)) {
+      // Proxy mode without policies: only the rate limit applies here (the route checks the rest).
+      if (auto over = OverClientLimit(server)) return Refuse("rate limit (client stage)", method, uri, server, *over);
+      return 1;
+    }
     if (injected) {
       std::lock_guard<std::mutex> lock(g_callsMutex);
       g_lastCall[server] = std::chrono::steady_clock::now();
@@ -310,6 +328,10 @@ int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, 
     if (decided && !decided->allow) {
       return Refuse("policies (client stage)", method, uri, server,
                     MakeError(decided->code, decided->reason, decided->status), decided);
+    }
+    // Counted once the policies allowed the call: a refused call takes nothing from the budget.
+    if (auto over = OverClientLimit(server)) {
+      return Refuse("rate limit (client stage)", method, uri, server, *over, decided);
     }
     if (injected) {
       const std::chrono::seconds minToken = decided ? decided->minTokenSeconds : std::chrono::seconds(0);
@@ -412,6 +434,8 @@ void InstallInjectMode(service::Gateway& gateway) {
   LoadDicomWebRoot();  // the filter matches calls under DicomWeb.Root
   g_audit = gateway.AuditSink();
   g_gateway = &gateway;
+  g_clientLimit = service::ServerRateLimiter::Create(gateway.Config(), service::ServerRateLimiter::Stage::Client,
+                                                     &gateway.Metrics());
   if (!inject->Servers().empty()) {
     g_inject = std::move(inject);
     gateway.SetTokenListener([](const std::string& server) {
@@ -429,6 +453,7 @@ void UninstallInjectMode() {
   g_worker.Stop();
   g_gateway = nullptr;
   g_inject.reset();
+  g_clientLimit.reset();
   g_audit.reset();
 }
 

@@ -140,7 +140,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
     gw::service::Gateway* raw = gateway.Value().get();
     if (auto proxy = gw::plugin::RegisterProxy(
             raw->Config(), std::shared_ptr<gw::proxy::ICredentialSource>(std::shared_ptr<void>(), raw),
-            &raw->Policies());
+            &raw->Policies(), &raw->Metrics());
         !proxy.Ok()) {
       gw::LogError("cannot start: " + proxy.GetError().ToString());
       return -1;

@@ -34,6 +34,7 @@
 #include "gw/proxy/ServerRoute.h"
 #include "gw/proxy/SpoolBody.h"
 #include "gw/proxy/UpstreamClient.h"
+#include "gw/service/RateGate.h"
 
 namespace gw::plugin {
 
@@ -65,6 +66,8 @@ struct ProxyState {
   std::shared_ptr<proxy::UpstreamClient> client;
   std::unique_ptr<proxy::Forwarder> forwarder;
   proxy::AnswerLimits limits;
+  // RateLimitRequests at the upstream stage; null without a limit (docs/operations.md#rate-limits).
+  std::unique_ptr<service::ServerRateLimiter> limiter;
 };
 
 std::mutex g_mutex;
@@ -149,6 +152,7 @@ struct Prepared {
   size_t target = 0;
   std::string targetName;  // the chosen target's name ("primary" unless Targets names it)
   std::shared_ptr<policy::TargetHealth> health;
+  std::chrono::seconds retryAfter{0};  // refused by the rate limit: the Retry-After to answer
 };
 
 // Runs the server's policies for one request: the target's base URL, or the denial.
@@ -227,9 +231,11 @@ void ReportHealth(const Prepared& p, const Result<long>& outcome) {
 
 // The checks every request passes before anything goes upstream, in this order: the loopback
 // secret (403 before anything else is revealed), the server (404), a method override (400), the
-// audit trail (503 with FailClosed), the routing policies, the path and query (400). Fills `p`; on
-// a refusal by a policy, p.decision names it (for the audit record).
-Status Prepare(const ProxyState& state, const Incoming& in, Prepared& p) {
+// audit trail (503 with FailClosed), the routing policies, the path and query (400), the server's
+// rate limit (PXY-015, counted only for a request that would go upstream; `count` false for the
+// failover of a request already counted). Fills `p`; on a refusal by a policy, p.decision names it
+// (for the audit record), by the rate limit p.retryAfter says when to retry.
+Status Prepare(const ProxyState& state, const Incoming& in, Prepared& p, bool count = true) {
   const std::string* secret = in.Header("x-dicomweb-oauth-gateway");
   if (secret == nullptr) {
     return proxy::LoopbackRefused("missing X-DicomWeb-OAuth-Gateway header: this route only serves Orthanc's own "
@@ -266,7 +272,23 @@ Status Prepare(const ProxyState& state, const Incoming& in, Prepared& p) {
   p.request.url = std::move(url).Value();
   p.request.headers = proxy::HeaderPolicy::RequestHeadersToForward(in.headers);
   ApplyHeaderEdits(p.decision, p.request.headers);
+  if (count && state.limiter) {
+    if (auto refused = state.limiter->TryPass(in.server)) {
+      p.retryAfter = refused->retryAfter;
+      return refused->error;
+    }
+  }
   return Status::Success();
+}
+
+// A refusal with its Retry-After when the rate limit refused (Orthanc keeps the header with
+// SendHttpStatus, measured on 1.10.1).
+void AnswerRefusal(OrthancPluginRestOutput* output, const Prepared& p, const Error& e) {
+  if (p.retryAfter.count() > 0) {
+    const std::string seconds = std::to_string(p.retryAfter.count());
+    OrthancPluginSetHttpHeader(Context(), output, "Retry-After", seconds.c_str());
+  }
+  AnswerError(output, e);
 }
 
 // One proxy.request audit event. outcome: "forwarded" (upstream answered `status`), "failed"
@@ -351,7 +373,7 @@ OrthancPluginErrorCode HandleWithoutBody(OrthancPluginRestOutput* output, const 
     if (Status ready = Prepare(*state, in, prepared); !ready) {
       LogRefusal(in, ready.GetError());
       AuditRequest(in, "denied", ready.GetError().httpStatus, &ready.GetError(), started, 0, &prepared);
-      AnswerError(output, ready.GetError());
+      AnswerRefusal(output, prepared, ready.GetError());
       return OrthancPluginErrorCode_Success;
     }
     ProxyOutput out(output);
@@ -366,7 +388,7 @@ OrthancPluginErrorCode HandleWithoutBody(OrthancPluginRestOutput* output, const 
          ++retry) {
       ReportHealth(prepared, outcome);
       Prepared again;
-      if (!Prepare(*state, in, again) || again.target == prepared.target) break;
+      if (!Prepare(*state, in, again, /*count=*/false) || again.target == prepared.target) break;
       LogWarning("proxy: " + in.method + " for server '" + in.server + "': target #" +
                  std::to_string(prepared.target + 1) + " unreachable, sent to target #" +
                  std::to_string(again.target + 1) + " instead");
@@ -474,7 +496,7 @@ class ProxyReader {
   OrthancPluginErrorCode Execute(OrthancPluginRestOutput* output) {
     if (refusal_) {
       AuditRequest(in_, "denied", refusal_->httpStatus, &*refusal_, started_, 0, &prepared_);
-      AnswerError(output, *refusal_);
+      AnswerRefusal(output, prepared_, *refusal_);
       return OrthancPluginErrorCode_Success;
     }
     if (spool_) return ExecuteSpooled(output);
@@ -658,9 +680,10 @@ proxy::DicomWebDefinition BuildDefinition(const config::GatewayConfig& config, c
 }  // namespace
 
 Status RegisterProxy(const config::GatewayConfig& config, std::shared_ptr<proxy::ICredentialSource> credentials,
-                     const policy::PolicyEngine* policies) {
+                     const policy::PolicyEngine* policies, MetricsRegistry* metrics) {
   auto state = std::make_shared<ProxyState>();
   state->policies = policies;
+  state->limiter = service::ServerRateLimiter::Create(config, service::ServerRateLimiter::Stage::Upstream, metrics);
   bool anyProxy = false;
   for (const auto& [name, server] : config.servers) {
     if (server.mode != config::ServerMode::Proxy) continue;

@@ -57,6 +57,17 @@ const std::vector<std::string> kResilienceKeys = {
     "RetryStrategy", "RetryInitialDelay", "RetryMultiplier", "RetryMaxDelay", "RetryIncrement",
     "AcquisitionTimeout"};
 
+const std::vector<std::string> kAuditKeys = {
+    "File", "Rules", "HashKey", "OrthancLog", "FsyncIntervalMs", "QueueCapacity", "QueueTimeoutMs", "RuleTimeoutMs",
+    "FailClosed", "ChainKey", "ChainKeyId", "PreviousChainKey", "CheckpointEveryRecords", "CheckpointIntervalSeconds",
+    "CheckpointFile"};
+
+const std::vector<std::string> kHealthKeys = {"ProbeUser", "OptionalServers", "LiveTimeoutMs", "AcquireAtStart"};
+
+// Keys the gateway itself reads, never a provider script: on a server with a custom Provider
+// (whose unknown keys are the script's own) they are still reported when misplaced.
+const std::vector<std::string> kEngineOnlyKeys = {"RateLimitRequests", "RateLimitWindowSeconds"};
+
 const std::vector<std::string> kProviderTypes = {"auto",  "azure", "google", "keycloak", "generic",
                                                  "aws",   "azuremanagedidentity", "auth0", "okta",
                                                  "entra", "static", "file", "azureworkloadidentity"};
@@ -315,11 +326,56 @@ class Parser {
         }
       }
       std::string message = "unknown key, ignored";
+      if (const std::string where = Elsewhere(key, path, known); !where.empty()) {
+        Warning("CFG-004", JoinPath(path, key), "misplaced key, ignored: `" + key + "` " + where);
+        continue;
+      }
       if (!hint.empty()) {
         message += Lower(hint) == Lower(key) ? "; keys are case-sensitive, did you mean `" + hint + "`?"
                                              : "; did you mean `" + hint + "`?";
       }
       Warning("CFG-004", JoinPath(path, key), message);
+    }
+  }
+
+  // Where a key unknown in the object at `path` (whose keys are `here`) belongs, when it is a key of
+  // another object: retry and circuit keys written on the server instead of in its
+  // ResilienceConfig were silently lost otherwise. Empty when it is no other object's key.
+  static std::string Elsewhere(const std::string& key, const std::string& path, const std::vector<std::string>& here) {
+    const auto has = [&key](const std::vector<std::string>& keys) {
+      return std::find(keys.begin(), keys.end(), key) != keys.end();
+    };
+    const bool inServer = &here == &kServerKeys;
+    const bool inSection = &here == &kGlobalKeys;
+    if (&here != &kResilienceKeys && has(kResilienceKeys)) {
+      return "belongs in the ResilienceConfig object of a server: " +
+             (inServer ? JoinPath(JoinPath(path, "ResilienceConfig"), key)
+                       : std::string(kSection) + ".Servers.<name>.ResilienceConfig." + key);
+    }
+    if (!inSection && has(kGlobalKeys)) {
+      return "is a key of the " + std::string(kSection) + " section itself, for every server: " +
+             JoinPath(kSection, key);
+    }
+    if (!inServer && has(kServerKeys)) {
+      return "is a server key: it belongs in " + std::string(kSection) + ".Servers.<name>." + key;
+    }
+    if (&here != &kAuditKeys && has(kAuditKeys) && key != "File" && key != "Rules") {
+      return "belongs in the Audit object: " + std::string(kSection) + ".Audit." + key;
+    }
+    if (&here != &kHealthKeys && has(kHealthKeys)) {
+      return "belongs in the Health object: " + std::string(kSection) + ".Health." + key;
+    }
+    return {};
+  }
+
+  // A server with a custom Provider: its unknown keys are the script's, except keys only the
+  // gateway reads (the retry and circuit settings, the rate limit), which are reported misplaced.
+  void CheckMisplacedEngineKeys(const Value& object, const std::string& path) {
+    for (const auto& member : object.GetObject()) {
+      const std::string key(member.name.GetString(), member.name.GetStringLength());
+      const bool engine = std::find(kResilienceKeys.begin(), kResilienceKeys.end(), key) != kResilienceKeys.end() ||
+                          std::find(kEngineOnlyKeys.begin(), kEngineOnlyKeys.end(), key) != kEngineOnlyKeys.end();
+      if (engine) Warning("CFG-004", JoinPath(path, key), "misplaced key, ignored: `" + key + "` " + Elsewhere(key, path, kServerKeys));
     }
   }
 
@@ -641,7 +697,11 @@ class Parser {
     GlobalConfig& g = config.global;
     CheckUnknownKeys(section, p, kGlobalKeys);
 
-    ReadString(section, "ConfigVersion", p, Empty::Allowed);  // the Python plugin's; accepted, unused
+    // The Python plugin's schema version: accepted so its configurations load, but it does nothing.
+    if (ReadString(section, "ConfigVersion", p, Empty::Allowed)) {
+      Warning("CFG-006", JoinPath(p, "ConfigVersion"),
+              "accepted for compatibility with the Python plugin and ignored: it changes nothing here");
+    }
     if (auto v = ReadBool(section, "Enabled", p)) g.enabled = *v;
     if (auto v = ReadString(section, "LogLevel", p, Empty::Invalid)) {
       LogLevel level;
@@ -730,7 +790,7 @@ class Parser {
       return;
     }
     HealthConfig& h = config.global.health;
-    CheckUnknownKeys(*health, p, {"ProbeUser", "OptionalServers", "LiveTimeoutMs", "AcquireAtStart"});
+    CheckUnknownKeys(*health, p, kHealthKeys);
     h.acquireAtStart = true;
     if (auto v = ReadBool(*health, "AcquireAtStart", p)) h.acquireAtStart = *v;
     if (auto v = ReadString(*health, "ProbeUser", p, Empty::Allowed)) {
@@ -802,10 +862,7 @@ class Parser {
       Error("CFG-002", p, "must be a JSON object such as {\"File\": \"/var/log/orthanc/audit.jsonl\"}");
       return;
     }
-    CheckUnknownKeys(*audit, p, {"File", "Rules", "HashKey", "OrthancLog", "FsyncIntervalMs", "QueueCapacity",
-                                 "QueueTimeoutMs", "RuleTimeoutMs", "FailClosed", "ChainKey", "ChainKeyId",
-                                 "PreviousChainKey", "CheckpointEveryRecords", "CheckpointIntervalSeconds",
-                                 "CheckpointFile"});
+    CheckUnknownKeys(*audit, p, kAuditKeys);
     a.enabled = true;
     if (auto v = ReadString(*audit, "File", p, Empty::Substitution)) {
       a.file = Resolve(*v);
@@ -943,6 +1000,7 @@ class Parser {
       else Error("CFG-002", JoinPath(p, "Provider"), "must be a provider script name ([A-Za-z0-9._-]+)");
     }
     if (s.provider.empty()) CheckUnknownKeys(object, p, kServerKeys);
+    else CheckMisplacedEngineKeys(object, p);
 
     // Upstream and identity endpoints.
     if (auto v = ReadString(object, "Url", p, Empty::Substitution)) {
@@ -990,7 +1048,7 @@ class Parser {
     }
     if (auto v = ReadString(object, "JWTAudience", p, Empty::Allowed)) s.jwtAudience = *v;
     if (auto v = ReadString(object, "JWTIssuer", p, Empty::Allowed)) s.jwtIssuer = *v;
-    if (auto v = ReadStringArray(object, "JWTAlgorithms", p)) s.jwtAlgorithms = *v;
+    ParseJwtAlgorithms(object, p, s);
     if (auto v = ReadBool(object, "DisableJWTValidation", p)) s.disableJwtValidation = *v;
 
     // Provider-specific identifiers.
@@ -1195,6 +1253,61 @@ class Parser {
       s.caBundle = *v;
     }
     if (!caFromVerify.empty() && s.caBundle.empty()) s.caBundle = caFromVerify;
+  }
+
+  // JWTAlgorithms: the algorithms an acquired token may be signed with (service/TokenValidator.h).
+  // Only RS256 and ES256 are verified here; other JOSE names are never accepted (warning), "none"
+  // and names JOSE does not know are errors.
+  void ParseJwtAlgorithms(const Value& object, const std::string& p, ServerConfig& s) {
+    const std::optional<std::vector<std::string>> names = ReadStringArray(object, "JWTAlgorithms", p);
+    if (!names) return;
+    const std::string path = JoinPath(p, "JWTAlgorithms");
+    static const std::vector<std::string> kVerified = {"RS256", "ES256"};
+    static const std::vector<std::string> kOtherJose = {"HS256", "HS384", "HS512", "RS384", "RS512", "PS256",
+                                                        "PS384", "PS512", "ES384", "ES512", "ES256K", "EdDSA"};
+    if (names->empty()) {
+      Warning("CFG-006", path, "is empty: the default (RS256, ES256) applies; leave the key out to say so");
+      return;
+    }
+    bool failed = false;
+    for (size_t i = 0; i < names->size(); ++i) {
+      const std::string& name = (*names)[i];
+      const std::string itemPath = JoinIndex(path, i);
+      const auto in = [&name](const std::vector<std::string>& list) {
+        return std::find(list.begin(), list.end(), name) != list.end();
+      };
+      if (Lower(name) == "none") {
+        Error("CFG-002", itemPath, "`none` (unsigned tokens) is never accepted");
+        failed = true;
+      } else if (in(kVerified)) {
+        if (std::find(s.jwtAlgorithms.begin(), s.jwtAlgorithms.end(), name) == s.jwtAlgorithms.end()) {
+          s.jwtAlgorithms.push_back(name);
+        }
+      } else if (in(kOtherJose)) {
+        Warning("CFG-006", itemPath,
+                name + " is never accepted here: the gateway verifies RS256 and ES256 only" +
+                    (name[0] == 'H' ? " (an HMAC algorithm never verifies with a public key)" : ""));
+      } else {
+        std::string hint;
+        for (const auto* list : {&kVerified, &kOtherJose}) {
+          for (const auto& known : *list) {
+            if (Lower(known) == Lower(name)) hint = "; names are case-sensitive, did you mean `" + known + "`?";
+          }
+        }
+        Error("CFG-002", itemPath, "unknown algorithm (accepted: RS256, ES256)" + hint);
+        failed = true;
+      }
+    }
+    if (!failed && s.jwtAlgorithms.empty()) {
+      Error("CFG-002", path, "lists no algorithm the gateway verifies (RS256, ES256): every token would be refused");
+    } else if (!failed) {
+      const Value* off = Find(object, "DisableJWTValidation");
+      if ((off && off->IsBool() && off->GetBool()) || (!Find(object, "JWTPublicKey") && !Find(object, "JWKSUrl"))) {
+        Warning("CFG-006", path,
+                "has no effect: tokens are verified only with JWTPublicKey or JWKSUrl, and not with "
+                "DisableJWTValidation");
+      }
+    }
   }
 
   void ParseHttpHeaders(const Value& object, const std::string& p, ServerConfig& s) {
