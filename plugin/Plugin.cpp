@@ -93,6 +93,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
   gw::SetLogSink(std::make_shared<OrthancLogSink>());
   OrthancPluginSetDescription(context,
                               "OAuth2 and cloud identity for Orthanc's DICOMweb client (Lua providers)");
+  gw::plugin::ExtendExplorer();
   try {
     auto parsed = ReadConfiguration();
     if (parsed.section == gw::config::SectionStatus::Missing) {

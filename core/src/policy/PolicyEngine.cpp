@@ -106,4 +106,17 @@ Decision PolicyEngine::Decide(const std::vector<std::string>& policies, const Po
   return combined;
 }
 
+Evaluation PolicyEngine::Evaluate(const std::vector<std::string>& policies, const PolicyRequest& request) const {
+  Evaluation out;
+  out.combined = Decide(policies, request);
+  for (size_t i = 0; i < policies.size(); ++i) {
+    PolicyStep step;
+    step.policy = policies[i];
+    step.decision = Decide({policies[i]}, request);
+    step.consulted = i < out.combined.policies.size();
+    out.steps.push_back(std::move(step));
+  }
+  return out;
+}
+
 }  // namespace gw::policy

@@ -14,6 +14,7 @@
 #include "gw/common/SecretRegistry.h"
 #include "gw/config/ProviderResolver.h"
 #include "gw/crypto/AesGcm.h"
+#include "gw/policy/DryRun.h"
 #include "gw/policy/PolicyScripts.h"
 #include "gw/service/LuaTokenSource.h"
 #include "gw/token/ResilientFetch.h"
@@ -519,6 +520,39 @@ JsonAnswer Gateway::Reload(ReloadTrigger trigger) {
   return {outcome.Ok() ? 200 : 422, w.Take()};
 }
 
+JsonAnswer Gateway::DryRun() const {
+  const lua::SnapshotInfo serving = engine_->CurrentInfo();
+  const auto candidate = engine_->DryRun();
+  json::Writer w;
+  w.StartObject();
+  w.Key("ok");
+  w.Bool(candidate.Ok());
+  w.Key("serving");
+  w.StartObject();
+  w.Key("version");
+  w.Uint(serving.version);
+  w.Key("digest");
+  w.String(serving.digest);
+  w.EndObject();
+  if (candidate.Ok()) {
+    const auto changes = policy::CompareSnapshots(serving, candidate.Value());
+    w.Key("changed");
+    w.Bool(candidate.Value().digest != serving.digest);
+    w.Key("candidate");
+    WriteSnapshot(w, candidate.Value());
+    w.Key("changes");
+    policy::WriteChanges(w, changes);
+    LogInfo("script dry run: would publish " + std::to_string(candidate.Value().scripts.size()) + " script(s), " +
+            std::to_string(changes.size()) + " change(s) against version " + std::to_string(serving.version));
+  } else {
+    w.Key("error");
+    WriteError(w, candidate.GetError());
+    LogInfo("script dry run: a reload would be refused: " + candidate.GetError().ToString());
+  }
+  w.EndObject();
+  return {candidate.Ok() ? 200 : 422, w.Take()};
+}
+
 std::map<std::string, token::TokenState> Gateway::TokenStatesByServer() const {
   std::map<std::string, token::TokenState> states;
   for (auto& st : tokens_->States()) {
@@ -611,6 +645,7 @@ JsonAnswer Gateway::Status() const {
   w.Key("watching");
   w.Bool(config_.global.watchScripts);
   w.EndObject();
+  WriteAuditState(w);
   w.Key("servers");
   w.StartObject();
   w.Key("configured");
@@ -633,6 +668,58 @@ JsonAnswer Gateway::Status() const {
   w.EndObject();
   w.EndObject();
   return {healthy ? 200 : 503, w.Take()};
+}
+
+// The audit trail for status pages: where it goes, whether it is keyed and accepting, and its
+// counters (the same series /metrics exports). Never a key: only whether one is set.
+void Gateway::WriteAuditState(json::Writer& w) const {
+  const config::AuditConfig& a = config_.global.audit;
+  w.Key("audit");
+  w.StartObject();
+  w.Key("enabled");
+  w.Bool(a.enabled && auditLog_ != nullptr);
+  if (a.enabled) {
+    w.Key("file");
+    w.String(a.file);
+    w.Key("keyed");
+    w.Bool(!a.chainKey.empty());
+    w.Key("failClosed");
+    w.Bool(a.failClosed);
+    w.Key("rules");
+    w.StartArray();
+    for (const auto& r : a.rules) w.String(r);
+    w.EndArray();
+  }
+  if (auditLog_) {
+    w.Key("accepting");
+    w.Bool(auditLog_->Accepting());
+    uint64_t records = 0, droppedRule = 0, droppedQueue = 0, writeErrors = 0, ruleFailures = 0;
+    for (const auto& family : metrics_->Collect()) {
+      for (const auto& sample : family.samples) {
+        const auto n = static_cast<uint64_t>(sample.value);
+        if (sample.name == "dicomweb_oauth_audit_records_total") records += n;
+        else if (sample.name == "dicomweb_oauth_audit_write_errors_total") writeErrors += n;
+        else if (sample.name == "dicomweb_oauth_audit_rule_failures_total") ruleFailures += n;
+        else if (sample.name == "dicomweb_oauth_audit_records_dropped_total") {
+          for (const auto& [k, v] : sample.labels) {
+            if (k == "reason" && v == "rule") droppedRule += n;
+            if (k == "reason" && v == "queue_full") droppedQueue += n;
+          }
+        }
+      }
+    }
+    w.Key("records");
+    w.Uint(records);
+    w.Key("droppedByRule");
+    w.Uint(droppedRule);
+    w.Key("droppedQueueFull");
+    w.Uint(droppedQueue);
+    w.Key("writeErrors");
+    w.Uint(writeErrors);
+    w.Key("ruleFailures");
+    w.Uint(ruleFailures);
+  }
+  w.EndObject();
 }
 
 JsonAnswer Gateway::Servers(const TargetHealthLookup& health) const {
