@@ -488,6 +488,12 @@ void HandleJobFailure(const std::string& jobId) {
   const int functionError = code->value.GetInt();
   if (functionError != 29 && functionError != 9) return;
   const std::string_view jobType = type->value.GetString();
+  // Error 9 also is every network failure (an upstream 503, a reset, an upstream Orthanc that went
+  // away), of any server's job, proxy mode included. Only a retrieve reports a refused credential
+  // that way; a refused STOW reports 29. Dropping the still-valid token of every inject-mode server
+  // on a STOW's network failure cost an IdP call each time and, with the IdP down, turned an upstream
+  // hiccup into refused calls (403) until the IdP was back (found by the soak run).
+  if (functionError == 9 && jobType != "DicomWebWadoRetrieveClient") return;
 
   std::vector<std::string> servers;
   {

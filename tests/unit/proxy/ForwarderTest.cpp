@@ -225,3 +225,42 @@ TEST_CASE("Forwarder/credential errors", "[proxy][forwarder]") {
     CHECK(server.Requests() == 1);
   }
 }
+
+TEST_CASE("Forwarder/regression: a still-valid token is used while the IdP is down and the default margin cannot be met",
+          "[proxy][forwarder]") {
+  // Measured in the soak run (1-minute tokens, the IdP unreachable for 8 s): every proxied request
+  // failed with TOK-002 "no token valid for another 60 s" although the cached token had 30 s left.
+  StreamServer server([](const StreamRequest& req) { return Check(req, 1); });
+  auto creds = std::make_shared<FakeCredentials>();
+  creds->validFor = 25s;
+  Forwarder forwarder(creds, std::make_shared<gw::proxy::UpstreamClient>());  // default margin: 60 s
+  const ServerRoute route = Route(server);
+  RecordingSink sink;
+  auto status = forwarder.Forward(route, ForwardRequest{"GET", route.upstream.Base() + "studies", {}, nullptr}, sink);
+  REQUIRE(status.Ok());
+  CHECK(status.Value() == 200);
+  CHECK(server.Requests() == 1);
+  REQUIRE(creds->askedMinRemaining.size() == 2);
+  CHECK(creds->askedMinRemaining[0] == 60s);
+  CHECK(creds->askedMinRemaining[1] == 0s);
+
+  SECTION("a policy's min_token_seconds stays a requirement") {
+    ForwardRequest request{"GET", route.upstream.Base() + "studies", {}, nullptr};
+    request.minRemaining = 900s;
+    RecordingSink refused;
+    auto outcome = forwarder.Forward(route, request, refused);
+    REQUIRE_FALSE(outcome.Ok());
+    CHECK(outcome.GetError().code == "TOK-002");
+    CHECK(server.Requests() == 1);  // nothing more was sent
+  }
+  SECTION("other credential errors are not retried") {
+    creds->validFor.reset();
+    creds->failFromCall = 1;
+    const size_t before = creds->askedMinRemaining.size();
+    RecordingSink refused;
+    auto outcome = forwarder.Forward(route, ForwardRequest{"GET", route.upstream.Base() + "studies", {}, nullptr}, refused);
+    REQUIRE_FALSE(outcome.Ok());
+    CHECK(outcome.GetError().code == "TOK-003");
+    CHECK(creds->askedMinRemaining.size() == before + 1);
+  }
+}
