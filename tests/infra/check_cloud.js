@@ -130,7 +130,8 @@ function parseBicep(file, rel) {
     } else if (n.type === 'resource_declaration') {
       const typeNode = n.namedChildren[1];
       const [type, api] = String(unquote(typeNode)).split('@');
-      const existing = /\bexisting\s*=/.test(n.text.slice(0, n.text.indexOf('=') + 1)) || / existing = /.test(n.text.split('\n')[0]);
+      // `existing` is an anonymous keyword token between the type string and `=`.
+      const existing = n.children.some((c) => c.type === 'existing');
       const b = bodyOf(n);
       model.resources.push({ symbol: id, type, api, existing, line, body: value(b.body), conditional: b.conditional });
     } else if (n.type === 'module_declaration') {
