@@ -606,7 +606,8 @@ async function checkTerraform(root, facts, fail) {
   // Public access off, TLS, private endpoints.
   const offs = [
     ['azurerm_key_vault', 'public_network_access_enabled'], ['azurerm_redis_cache', 'public_network_access_enabled'],
-    ['azurerm_postgresql_flexible_server', 'public_network_access_enabled'], ['azurerm_healthcare_workspace', 'network_access_public_enabled'],
+    ['azurerm_postgresql_flexible_server', 'public_network_access_enabled'],
+    // azurerm 4.14 has no switch on the healthcare workspace; the DICOM service's governs its data plane.
     ['azurerm_healthcare_dicom_service', 'public_network_access_enabled'],
   ];
   for (const [type, key] of offs) {
