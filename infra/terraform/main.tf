@@ -234,13 +234,14 @@ resource "azurerm_federated_identity_credential" "gateway" {
 
 # --- the DICOM service -----------------------------------------------------------------------
 
+# azurerm has no public-access switch on the workspace itself (Bicep sets it, infra/azure); the DICOM
+# service's own switch below governs its data plane.
 resource "azurerm_healthcare_workspace" "main" {
-  count                         = local.create_dicom ? 1 : 0
-  name                          = "${var.name_prefix}dicom${local.suffix}"
-  location                      = azurerm_resource_group.main.location
-  resource_group_name           = azurerm_resource_group.main.name
-  network_access_public_enabled = false
-  tags                          = var.tags
+  count               = local.create_dicom ? 1 : 0
+  name                = "${var.name_prefix}dicom${local.suffix}"
+  location            = azurerm_resource_group.main.location
+  resource_group_name = azurerm_resource_group.main.name
+  tags                = var.tags
 }
 
 resource "azurerm_healthcare_dicom_service" "dicom" {

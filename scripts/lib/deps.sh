@@ -7,6 +7,7 @@ GW_APT_PACKAGES=(
   liblua5.4-dev libcurl4-openssl-dev libssl-dev rapidjson-dev orthanc-dev catch2 libhiredis-dev
   # real components used by integration tests and the demo
   orthanc orthanc-dicomweb nginx libnginx-mod-http-js redis-server dcmtk dicom3tools openssl
+  stunnel4  # the Redis TLS relay of the cloud deployments (tests/infra/test_redis_tls_relay.py)
   nodejs npm python3 iproute2 util-linux curl ca-certificates
   python3-botocore  # reference SigV4 signer of the AWS tests (tests/integration/harness/aws.py)
   chromium  # headless browser of the operator page's test (tests/integration/test_operator_ui.py)

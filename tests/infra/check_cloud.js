@@ -130,7 +130,8 @@ function parseBicep(file, rel) {
     } else if (n.type === 'resource_declaration') {
       const typeNode = n.namedChildren[1];
       const [type, api] = String(unquote(typeNode)).split('@');
-      const existing = /\bexisting\s*=/.test(n.text.slice(0, n.text.indexOf('=') + 1)) || / existing = /.test(n.text.split('\n')[0]);
+      // `existing` is an anonymous keyword token between the type string and `=`.
+      const existing = n.children.some((c) => c.type === 'existing');
       const b = bodyOf(n);
       model.resources.push({ symbol: id, type, api, existing, line, body: value(b.body), conditional: b.conditional });
     } else if (n.type === 'module_declaration') {
@@ -605,7 +606,8 @@ async function checkTerraform(root, facts, fail) {
   // Public access off, TLS, private endpoints.
   const offs = [
     ['azurerm_key_vault', 'public_network_access_enabled'], ['azurerm_redis_cache', 'public_network_access_enabled'],
-    ['azurerm_postgresql_flexible_server', 'public_network_access_enabled'], ['azurerm_healthcare_workspace', 'network_access_public_enabled'],
+    ['azurerm_postgresql_flexible_server', 'public_network_access_enabled'],
+    // azurerm 4.14 has no switch on the healthcare workspace; the DICOM service's governs its data plane.
     ['azurerm_healthcare_dicom_service', 'public_network_access_enabled'],
   ];
   for (const [type, key] of offs) {
@@ -653,40 +655,66 @@ async function checkTerraform(root, facts, fail) {
 
 // The AKS workload: infra/terraform/k8s rendered with kubectl's kustomize (>= 4: replacements),
 // with deployment.env.example standing for `terraform output`.
+// The self-test renders copies whose overlay inputs mostly did not change: render each distinct
+// input once (kubectl kustomize takes about a second).
+const renderCache = new Map();
+function overlayInputsKey(root) {
+  const h = require('crypto').createHash('sha256');
+  for (const rel of ['infra/k8s', 'infra/terraform/k8s']) {
+    for (const f of listFiles(path.join(root, rel), '')) {
+      if (path.basename(f) === 'deployment.env') continue;
+      h.update(path.relative(root, f)).update('\0').update(fs.readFileSync(f)).update('\0');
+    }
+  }
+  return h.digest('hex');
+}
+
 function checkTerraformOverlay(root, tfFacts, fail) {
+  const key = overlayInputsKey(root);
+  if (!renderCache.has(key)) renderCache.set(key, renderOverlay(root));
+  const r = renderCache.get(key);
+  if (r.error) { fail(r.error); return; }
+  checkRenderedOverlay(r.stdout, tfFacts, fail);
+}
+
+function renderOverlay(root) {
   const { spawnSync } = require('child_process');
   const dir = path.join(root, 'infra', 'terraform', 'k8s');
   const kubectl = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((k) => fs.existsSync(k));
-  if (!kubectl) { fail('infra/terraform/k8s: kubectl not found (needed to render the overlay)'); return; }
+  if (!kubectl) return { error: 'infra/terraform/k8s: kubectl not found (needed to render the overlay)' };
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cloud-k8s-'));
   try {
     for (const rel of ['infra/k8s', 'infra/terraform/k8s']) fs.cpSync(path.join(root, rel), path.join(tmp, rel), { recursive: true });
     fs.copyFileSync(path.join(dir, 'deployment.env.example'), path.join(tmp, 'infra/terraform/k8s/deployment.env'));
     const r = spawnSync(kubectl, ['kustomize', path.join(tmp, 'infra/terraform/k8s')], { encoding: 'utf8', timeout: 60000 });
-    if (r.status !== 0) { fail(`infra/terraform/k8s: kubectl kustomize failed: ${(r.stderr || r.error || '').toString().split('\n').filter((l) => !/Warning/.test(l)).join(' ').slice(0, 400)}`); return; }
-    const docs = r.stdout.split(/^---$/m);
-    const objs = docs.map((d) => ({ kind: (/^kind: (\S+)/m.exec(d) || [])[1], name: (/^metadata:\n(?:  .*\n)*?  name: (\S+)/m.exec(d) || [])[1], text: d }));
-    if (/set-by-replacement/.test(r.stdout)) fail('infra/terraform/k8s: a value was not replaced from deployment.env');
-    for (const gone of ['redis', 'postgresql']) if (objs.some((o) => o.kind === 'Deployment' && o.name === gone)) fail(`infra/terraform/k8s: the in-cluster ${gone} is still deployed`);
-    if (objs.some((o) => o.name === 'terraform-outputs')) fail('infra/terraform/k8s: the terraform-outputs ConfigMap must stay local');
-    const dep = objs.find((o) => o.kind === 'Deployment' && o.name === 'orthanc');
-    if (!dep || !/- name: redis-tls\n/.test(dep.text) && !/name: redis-tls\n/.test(dep.text)) { fail('infra/terraform/k8s: no redis-tls sidecar in the orthanc Deployment'); return; }
-    const listen = (/name: LISTEN_PORT\n\s+value: "(\d+)"/.exec(dep.text) || [])[1];
-    const cfg = objs.find((o) => o.kind === 'ConfigMap' && /dicomweb-oauth\.json: \|/.test(o.text));
-    const url = cfg && (/"RedisUrl": "([^"]+)"/.exec(cfg.text) || [])[1];
-    if (!url || url !== `redis://:\${REDIS_PASSWORD}@127.0.0.1:${listen}`) fail(`infra/terraform/k8s: RedisUrl ${url} must point at the relay on 127.0.0.1:${listen}`);
-    if (!/name: REDIS_PASSWORD\n\s+valueFrom:\n\s+secretKeyRef:\n\s+key: redis-password/.test(dep.text)) fail('infra/terraform/k8s: REDIS_PASSWORD must come from the Secret');
-    if (!/name: ORTHANC_POSTGRESQL_SSL\n\s+value: "true"/.test(dep.text)) fail('infra/terraform/k8s: PostgreSQL must be reached with TLS');
-    const sa = objs.find((o) => o.kind === 'ServiceAccount');
-    if (!sa || sa.name !== tfFacts.serviceAccount || !/azure\.workload\.identity\/client-id: 0{8}-/.test(sa.text)) fail(`infra/terraform/k8s: the ServiceAccount ${sa && sa.name} must be ${tfFacts.serviceAccount}, annotated with the client id from deployment.env`);
-    if (!/azure\.workload\.identity\/use: "true"/.test(dep.text)) fail('infra/terraform/k8s: the pods must use workload identity');
-    const netpol = objs.find((o) => o.kind === 'NetworkPolicy' && o.name === 'orthanc-egress-azure');
-    if (!netpol || !/cidr: 10\.42\.4\.0\/24/.test(netpol.text) || !/port: 6380/.test(netpol.text) || !/port: 5432/.test(netpol.text)) fail('infra/terraform/k8s: egress to the private endpoints (443, 6380) and PostgreSQL (5432) subnets is missing');
-    for (const key of (dep.text.match(/key: ([a-z-]+)/g) || []).map((k) => k.slice(5))) {
-      if (!tfFacts.vaultSecrets.includes(key) && key !== 'oauth-client-secret') fail(`infra/terraform/k8s: the Secret key ${key} is not one Terraform puts into Key Vault`);
-    }
+    if (r.status !== 0) return { error: `infra/terraform/k8s: kubectl kustomize failed: ${(r.stderr || r.error || '').toString().split('\n').filter((l) => !/Warning/.test(l)).join(' ').slice(0, 400)}` };
+    return { stdout: r.stdout };
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function checkRenderedOverlay(stdout, tfFacts, fail) {
+  const docs = stdout.split(/^---$/m);
+  const objs = docs.map((d) => ({ kind: (/^kind: (\S+)/m.exec(d) || [])[1], name: (/^metadata:\n(?:  .*\n)*?  name: (\S+)/m.exec(d) || [])[1], text: d }));
+  if (/set-by-replacement/.test(stdout)) fail('infra/terraform/k8s: a value was not replaced from deployment.env');
+  for (const gone of ['redis', 'postgresql']) if (objs.some((o) => o.kind === 'Deployment' && o.name === gone)) fail(`infra/terraform/k8s: the in-cluster ${gone} is still deployed`);
+  if (objs.some((o) => o.name === 'terraform-outputs')) fail('infra/terraform/k8s: the terraform-outputs ConfigMap must stay local');
+  const dep = objs.find((o) => o.kind === 'Deployment' && o.name === 'orthanc');
+  if (!dep || !/name: redis-tls\n/.test(dep.text)) { fail('infra/terraform/k8s: no redis-tls sidecar in the orthanc Deployment'); return; }
+  const listen = (/name: LISTEN_PORT\n\s+value: "(\d+)"/.exec(dep.text) || [])[1];
+  const cfg = objs.find((o) => o.kind === 'ConfigMap' && /dicomweb-oauth\.json: \|/.test(o.text));
+  const url = cfg && (/"RedisUrl": "([^"]+)"/.exec(cfg.text) || [])[1];
+  if (!url || url !== `redis://:\${REDIS_PASSWORD}@127.0.0.1:${listen}`) fail(`infra/terraform/k8s: RedisUrl ${url} must point at the relay on 127.0.0.1:${listen}`);
+  if (!/name: REDIS_PASSWORD\n\s+valueFrom:\n\s+secretKeyRef:\n\s+key: redis-password/.test(dep.text)) fail('infra/terraform/k8s: REDIS_PASSWORD must come from the Secret');
+  if (!/name: ORTHANC_POSTGRESQL_SSL\n\s+value: "true"/.test(dep.text)) fail('infra/terraform/k8s: PostgreSQL must be reached with TLS');
+  const sa = objs.find((o) => o.kind === 'ServiceAccount');
+  if (!sa || sa.name !== tfFacts.serviceAccount || !/azure\.workload\.identity\/client-id: 0{8}-/.test(sa.text)) fail(`infra/terraform/k8s: the ServiceAccount ${sa && sa.name} must be ${tfFacts.serviceAccount}, annotated with the client id from deployment.env`);
+  if (!/azure\.workload\.identity\/use: "true"/.test(dep.text)) fail('infra/terraform/k8s: the pods must use workload identity');
+  const netpol = objs.find((o) => o.kind === 'NetworkPolicy' && o.name === 'orthanc-egress-azure');
+  if (!netpol || !/cidr: 10\.42\.4\.0\/24/.test(netpol.text) || !/port: 6380/.test(netpol.text) || !/port: 5432/.test(netpol.text)) fail('infra/terraform/k8s: egress to the private endpoints (443, 6380) and PostgreSQL (5432) subnets is missing');
+  for (const key of (dep.text.match(/key: ([a-z-]+)/g) || []).map((k) => k.slice(5))) {
+    if (!tfFacts.vaultSecrets.includes(key) && key !== 'oauth-client-secret') fail(`infra/terraform/k8s: the Secret key ${key} is not one Terraform puts into Key Vault`);
   }
 }
 

@@ -30,3 +30,23 @@ else()
 endif()
 set_tests_properties(infra/cloud-static infra/cloud-checker infra/cloud-terraform-fmt
                      PROPERTIES LABELS infra TIMEOUT 120)
+
+#   infra/cloud-redis-tls     the Redis TLS relay of the cloud deployments (infra/azure/redis-tls),
+#                             for real: its entrypoint with Debian's stunnel4 in front of a TLS-only
+#                             redis-server, in the test's network namespace; it carries Redis with
+#                             AUTH, refuses a certificate for another host or from an untrusted CA
+if(GW_UNSHARE AND EXISTS /usr/bin/python3)
+  execute_process(COMMAND id -u OUTPUT_VARIABLE gw_cloud_uid OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(gw_cloud_uid STREQUAL "0")
+    set(gw_cloud_unshare -n)
+  else()
+    set(gw_cloud_unshare -r -n)
+  endif()
+  add_test(NAME infra/cloud-redis-tls
+           COMMAND ${GW_UNSHARE} ${gw_cloud_unshare} -- /usr/bin/python3 -B
+                   ${CMAKE_CURRENT_SOURCE_DIR}/integration/netns_run.py
+                   ${CMAKE_CURRENT_SOURCE_DIR}/infra/test_redis_tls_relay.py
+           WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(infra/cloud-redis-tls PROPERTIES LABELS infra TIMEOUT 120
+                       ENVIRONMENT "GW_SOURCE_DIR=${PROJECT_SOURCE_DIR};PYTHONDONTWRITEBYTECODE=1")
+endif()
