@@ -67,7 +67,7 @@ Decision PolicyEngine::Decide(const std::vector<std::string>& policies, const Po
   if (policies.empty()) return combined;
 
   const auto deadline = std::chrono::steady_clock::now() + budget_;
-  const RequestTable table(request);
+  const RequestTable table(request, RequestTable::Build::Lazy);
   for (const std::string& policy : policies) {
     combined.policies.push_back(policy);
     const auto left =
