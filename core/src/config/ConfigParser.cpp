@@ -375,7 +375,8 @@ class Parser {
       const std::string key(member.name.GetString(), member.name.GetStringLength());
       const bool engine = std::find(kResilienceKeys.begin(), kResilienceKeys.end(), key) != kResilienceKeys.end() ||
                           std::find(kEngineOnlyKeys.begin(), kEngineOnlyKeys.end(), key) != kEngineOnlyKeys.end();
-      if (engine) Warning("CFG-004", JoinPath(path, key), "misplaced key, ignored: `" + key + "` " + Elsewhere(key, path, kServerKeys));
+      if (!engine) continue;
+      Warning("CFG-004", JoinPath(path, key), "misplaced key, ignored: `" + key + "` " + Elsewhere(key, path, kServerKeys));
     }
   }
 
