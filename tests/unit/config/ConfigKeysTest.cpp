@@ -243,5 +243,8 @@ TEST_CASE("Config keys: JWTAlgorithms is validated", "[config][keys][jwt]") {
     REQUIRE(unused.config.has_value());
     REQUIRE(Find(unused.diagnostics, "CFG-006", p) != nullptr);
     CHECK(Find(unused.diagnostics, "CFG-006", p)->message.find("no effect") != std::string::npos);
+    // An empty JWTPublicKey (a Python configuration's placeholder) verifies nothing either.
+    const ParseResult blank = ParseJson(WithServer(BaseServer(R"("JWTPublicKey": "", "JWTAlgorithms": ["RS256"])")));
+    CHECK(Find(blank.diagnostics, "CFG-006", p) != nullptr);
   }
 }
