@@ -101,11 +101,17 @@ class RateLimits(testing.TestCase):
                              chunked=True)
         self.assertEqual((stow.status, stow.json()["error"]["code"]), (503, "PXY-015"), stow.text)
         self.assertTrue(1 <= int(stow.headers.get("Retry-After")) <= WINDOW)
+        # Through the DICOMweb plugin (the client stage still has budget): the route's refusal reaches
+        # the Orthanc user as the plugin reports it.
+        via = self.qido("prx-a", "via-plugin")
+        self.assertEqual(via.status, 500, via.text)
+        self.assertIn("PXY-015", self.a.log_text())
         # The refused requests never reached the upstream; the passed ones did.
         uris = self.upstream_uris_after(mark, "cnr-1")
         self.assertEqual(sum(f"limited{i}" in u for u in uris for i in range(len(statuses) - 1)),
                          len(statuses) - 1, uris)
-        self.assertFalse(any(f"limited{len(statuses) - 1}" in u or "refused-again" in u for u in uris), uris)
+        self.assertFalse(any(f"limited{len(statuses) - 1}" in u or "refused-again" in u or "via-plugin" in u
+                             for u in uris), uris)
         self.assertFalse(any(e["method"] == "POST" for e in self.upstream.access_entries()[mark:]))
         self.assertGreaterEqual(self.refused_total("prx-a", "upstream"), 3)
         # Another server's budget is its own.

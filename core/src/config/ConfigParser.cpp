@@ -375,7 +375,8 @@ class Parser {
       const std::string key(member.name.GetString(), member.name.GetStringLength());
       const bool engine = std::find(kResilienceKeys.begin(), kResilienceKeys.end(), key) != kResilienceKeys.end() ||
                           std::find(kEngineOnlyKeys.begin(), kEngineOnlyKeys.end(), key) != kEngineOnlyKeys.end();
-      if (engine) Warning("CFG-004", JoinPath(path, key), "misplaced key, ignored: `" + key + "` " + Elsewhere(key, path, kServerKeys));
+      if (!engine) continue;
+      Warning("CFG-004", JoinPath(path, key), "misplaced key, ignored: `" + key + "` " + Elsewhere(key, path, kServerKeys));
     }
   }
 
@@ -1302,7 +1303,11 @@ class Parser {
       Error("CFG-002", path, "lists no algorithm the gateway verifies (RS256, ES256): every token would be refused");
     } else if (!failed) {
       const Value* off = Find(object, "DisableJWTValidation");
-      if ((off && off->IsBool() && off->GetBool()) || (!Find(object, "JWTPublicKey") && !Find(object, "JWKSUrl"))) {
+      const auto given = [&object](const char* key) {
+        const Value* v = Find(object, key);
+        return v != nullptr && v->IsString() && v->GetStringLength() > 0;
+      };
+      if ((off && off->IsBool() && off->GetBool()) || (!given("JWTPublicKey") && !given("JWKSUrl"))) {
         Warning("CFG-006", path,
                 "has no effect: tokens are verified only with JWTPublicKey or JWKSUrl, and not with "
                 "DisableJWTValidation");
