@@ -13,6 +13,7 @@
 
 #include "gw/audit/IAuditSink.h"
 #include "gw/common/Error.h"
+#include "gw/common/Metrics.h"
 #include "gw/config/GatewayConfig.h"
 #include "gw/policy/PolicyEngine.h"
 #include "gw/policy/TargetHealth.h"
@@ -44,6 +45,10 @@ std::optional<proxy::DicomWebDefinition> ProxyDefinition(const std::string& serv
 // `sink` (method, path, query, status, outcome, error code); while `sink` is not Accepting()
 // (Audit.FailClosed and records are being lost) requests are refused with 503 AUD-005. Null: off.
 void SetProxyAudit(std::shared_ptr<audit::IAuditSink> sink);
+
+// Request and policy metrics (docs/operations.md, "Metrics"); call after RegisterProxy. `registry` must
+// outlive proxy mode (ShutdownProxy).
+void SetProxyMetrics(MetricsRegistry* registry);
 
 // The health the route observes of a proxy-mode server's targets (GET /dicomweb-oauth/servers);
 // null for any other server, or before RegisterProxy / after ShutdownProxy.

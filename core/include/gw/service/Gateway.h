@@ -140,6 +140,7 @@ class Gateway : public proxy::ICredentialSource {
                                       const std::string& fixedTime);
   std::map<std::string, token::TokenState> TokenStatesByServer() const;
   void RecordReload(ReloadTrigger trigger, const Result<lua::SnapshotInfo>& outcome);
+  Counter& CountReload(ReloadTrigger trigger, const char* outcome);  // dicomweb_oauth_script_reloads_total
 
   config::GatewayConfig config_;
   std::unique_ptr<lua::ScriptEngine> engine_;
