@@ -21,6 +21,7 @@
 #include "gw/audit/IAuditSink.h"
 #include "gw/common/Json.h"
 #include "gw/common/Log.h"
+#include "gw/common/TraceContext.h"
 #include "gw/service/Health.h"
 #include "gw/crypto/Encoding.h"
 #include "gw/policy/PolicyRequest.h"
@@ -39,10 +40,12 @@ std::unique_ptr<service::ServerRateLimiter> g_clientLimit;
 
 // client.request: a DICOMweb client call the filter handled (inject mode, client-stage policies),
 // let through or refused. `decision`: what the client-stage policies decided, null when none ran.
+// `trace`: the call's trace context (ClientTrace), its trace id goes into the record.
 void AuditClientCall(OrthancPluginHttpMethod method, const char* uri, const std::string& server, const Error* refused,
-                     const policy::Decision* decision = nullptr) {
+                     const TraceContext& trace, const policy::Decision* decision = nullptr) {
   if (!g_audit) return;
   audit::AuditEvent event("client.request", server);
+  event.traceId = trace.traceId;
   event.Set("method", MethodName(method));
   event.Set("uri", uri);
   event.Set("outcome", refused ? "denied" : "allowed");
@@ -212,6 +215,7 @@ std::optional<policy::Decision> ClientPolicies(OrthancPluginHttpMethod method, c
   for (const auto& t : cfg.targets) request.targets.push_back({t.name, t.url, true});
   request.config = cfg.policyConfig.get();
   policy::Decision d = g_gateway->Policies().Decide(cfg.policies, request);
+  CountPolicyDecision(&g_gateway->Metrics(), "client", server, d);
   LogDebug("policies (client stage) of '" + server + "' " + (d.allow ? "allowed " : "refused ") + MethodName(method) + " " +
            uri + (user.empty() ? std::string(" (no authenticated user)") : " for user '" + user + "'"));
   return d;
@@ -221,13 +225,33 @@ std::optional<policy::Decision> ClientPolicies(OrthancPluginHttpMethod method, c
 // and audited.
 // `what`: who refuses ("policies (client stage)", "inject mode", "request filter").
 int32_t Refuse(const char* what, OrthancPluginHttpMethod method, const char* uri, const std::string& server,
-               const Error& refused, const policy::Decision* decided = nullptr) {
-  const std::string line = std::string(what) + ": refusing " + uri + " (" + MethodName(method) + ", HTTP " +
-                           std::to_string(refused.httpStatus) + " answered as 403): " + refused.ToString();
-  if (refused.httpStatus >= 500) LogError(line);
-  else LogWarning(line);
-  AuditClientCall(method, uri, server, &refused, decided);
+               const Error& refused, const TraceContext& trace, const policy::Decision* decided = nullptr) {
+  LogEvent line;
+  line.level = refused.httpStatus >= 500 ? LogLevel::Error : LogLevel::Warning;
+  line.event = "client.request";
+  line.code = refused.code;
+  line.server = server;
+  line.requestId = trace.parentId;
+  line.traceId = trace.traceId;
+  line.outcome = "denied";
+  line.status = 403;
+  line.message = std::string(what) + ": refusing " + uri + " (" + MethodName(method) + ", HTTP " +
+                 std::to_string(refused.httpStatus) + " answered as 403): " + refused.ToString();
+  Log(line);
+  AuditClientCall(method, uri, server, &refused, trace, decided);
   return 0;
+}
+
+// The trace context of a DICOMweb client call: the caller's `traceparent` continued (its trace id,
+// a new span id for the gateway's part), or a new trace. In inject mode the gateway sends nothing
+// upstream itself (docs/inject-mode.md, "Trace context"): the trace id ties the call's log line and
+// audit record together, and to the upstream when the caller also puts the same traceparent into
+// the call's HttpHeaders.
+TraceContext ClientTrace(uint32_t headersCount, const char* const* headersKeys, const char* const* headersValues) {
+  for (uint32_t i = 0; i < headersCount; ++i) {
+    if (strcasecmp(headersKeys[i], "traceparent") == 0) return TraceContext::Continue(TraceContext::Parse(headersValues[i]));
+  }
+  return TraceContext::Start();
 }
 
 // The servers whose DICOMweb definition the gateway writes: proxy mode (the loopback definition)
@@ -286,7 +310,8 @@ int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, 
                       MakeError("PXY-012",
                                 "a URI that looks meant for the DICOMweb servers routes but is no spelling Orthanc "
                                 "routes unambiguously",
-                                403));
+                                403),
+                      ClientTrace(headersCount, headersKeys, headersValues));
       case proxy::ClientUri::Kind::Definition:
         // The definitions the gateway writes are its own: a PUT would re-point the server (with the
         // token or the loopback secret), a DELETE would remove it. Orthanc applies method overrides
@@ -297,7 +322,8 @@ int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, 
                         MakeError("PXY-013",
                                   "the DICOMweb definition of '" + call.server +
                                       "' belongs to the gateway (DicomWebOAuth.Servers): change it there",
-                                  403));
+                                  403),
+                        ClientTrace(headersCount, headersKeys, headersValues));
         }
         return 1;
       case proxy::ClientUri::Kind::Operation:
@@ -317,9 +343,10 @@ int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, 
       std::lock_guard<std::mutex> lock(g_callsMutex);
       g_lastCall[server] = std::chrono::steady_clock::now();
     }
+    const TraceContext trace = ClientTrace(headersCount, headersKeys, headersValues);
     if (g_audit && !g_audit->Accepting()) {
       return Refuse(injected ? "inject mode" : "policies (client stage)", method, uri, server,
-                    MakeError("AUD-005", "the audit trail cannot be written and Audit.FailClosed is set", 503));
+                    MakeError("AUD-005", "the audit trail cannot be written and Audit.FailClosed is set", 503), trace);
     }
     // Orthanc answers a refusal with a bare 403: the policy's code and reason go to the log.
     const auto decision = ClientPolicies(method, uri, ip, headersCount, headersKeys, headersValues, getCount, getKeys,
@@ -327,7 +354,7 @@ int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, 
     const policy::Decision* decided = decision ? &*decision : nullptr;
     if (decided && !decided->allow) {
       return Refuse("policies (client stage)", method, uri, server,
-                    MakeError(decided->code, decided->reason, decided->status), decided);
+                    MakeError(decided->code, decided->reason, decided->status), trace, decided);
     }
     // Counted once the policies allowed the call: a refused call takes nothing from the budget.
     if (auto over = OverClientLimit(server)) {
@@ -336,9 +363,21 @@ int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, 
     if (injected) {
       const std::chrono::seconds minToken = decided ? decided->minTokenSeconds : std::chrono::seconds(0);
       Status fresh = g_inject->EnsureFresh(server, minToken, std::chrono::milliseconds(15000));
-      if (!fresh.Ok()) return Refuse("inject mode", method, uri, server, fresh.GetError(), decided);
+      if (!fresh.Ok()) return Refuse("inject mode", method, uri, server, fresh.GetError(), trace, decided);
     }
-    AuditClientCall(method, uri, server, nullptr, decided);
+    if (LogEnabled(LogLevel::Debug)) {
+      LogEvent line;
+      line.level = LogLevel::Debug;
+      line.event = "client.request";
+      line.server = server;
+      line.requestId = trace.parentId;
+      line.traceId = trace.traceId;
+      line.outcome = "allowed";
+      line.message = std::string(injected ? "inject mode" : "policies (client stage)") + ": " + MethodName(method) +
+                     " " + uri + " let through";
+      Log(line);
+    }
+    AuditClientCall(method, uri, server, nullptr, trace, decided);
     return 1;
   } catch (const std::exception& e) {
     LogError(std::string("filter error on ") + uri + ": " + e.what());
@@ -510,8 +549,16 @@ void HandleJobFailure(const std::string& jobId) {
   }
   std::string names;
   for (const auto& s : servers) names += (names.empty() ? "" : ", ") + s;
-  LogWarning("inject mode: DICOMweb job " + jobId + " (" + std::string(jobType) + ") failed (error " +
-             std::to_string(functionError) + "); renewing the token of " + names);
+  {
+    LogEvent line;
+    line.level = LogLevel::Warning;
+    line.event = "job.failed";
+    line.jobId = jobId;
+    line.server = servers.size() == 1 ? servers.front() : std::string();
+    line.message = "inject mode: DICOMweb job " + jobId + " (" + std::string(jobType) + ") failed (error " +
+                   std::to_string(functionError) + "); renewing the token of " + names;
+    Log(line);
+  }
   for (const auto& server : servers) {
     g_inject->CredentialRejected(server);
     Status fresh = g_inject->EnsureFresh(server, std::chrono::seconds(0), std::chrono::milliseconds(15000));
@@ -526,9 +573,16 @@ void HandleJobFailure(const std::string& jobId) {
   // 77-byte multipart reached the upstream, nothing was stored). Resubmitting it would hide a
   // failed upload, so STOW jobs stay failed, loudly; the renewed token serves the next attempt.
   if (jobType == "DicomWebStowClient") {
-    LogError("INJ-003 inject mode: STOW job " + jobId +
-             " failed with bad credentials; the token was renewed, but DICOMweb 1.7 cannot resubmit a STOW "
-             "job (it would send nothing): send the resources again");
+    LogEvent line;
+    line.level = LogLevel::Error;
+    line.event = "job.resubmitted";
+    line.code = "INJ-003";
+    line.jobId = jobId;
+    line.outcome = "not-resubmitted";
+    line.message = "INJ-003 inject mode: STOW job " + jobId +
+                   " failed with bad credentials; the token was renewed, but DICOMweb 1.7 cannot resubmit a STOW "
+                   "job (it would send nothing): send the resources again";
+    Log(line);
     AuditJob(jobId, jobType, functionError, servers, false, "INJ-003",
              "token renewed; DICOMweb 1.7 cannot resubmit a STOW job");
     return;

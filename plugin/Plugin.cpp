@@ -103,9 +103,15 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
     }
     // Secrets first, so nothing logged from here on can show them.
     for (const auto& s : gw::config::CollectSecrets(parsed.bestEffort)) gw::SecretRegistry::Add(s);
+    // The format applies from the first problem reported (an invalid LogFormat keeps text).
+    gw::SetLogFormat(parsed.bestEffort.global.logFormat);
     for (const auto& d : parsed.diagnostics) {
-      if (d.severity == gw::config::Severity::Error) gw::LogError(d.ToString());
-      else gw::LogWarning(d.ToString());
+      gw::LogEvent line;
+      line.level = d.severity == gw::config::Severity::Error ? gw::LogLevel::Error : gw::LogLevel::Warning;
+      line.event = "config.problem";
+      line.code = d.code;
+      line.message = d.ToString();
+      gw::Log(line);
     }
     if (!parsed.Ok()) {
       gw::LogError("invalid DicomWebOAuth configuration (" +
@@ -147,6 +153,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
       return -1;
     }
     gw::plugin::SetProxyAudit(raw->AuditSink());
+    gw::plugin::SetProxyMetrics(&raw->Metrics());
     gw::plugin::InstallGateway(std::move(gateway).Value());
     gw::plugin::RegisterRoutes();
     gw::LogInfo("started: " + std::to_string(gw::plugin::ServerCount()) + " server(s), Lua " +

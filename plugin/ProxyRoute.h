@@ -48,6 +48,10 @@ std::optional<proxy::DicomWebDefinition> ProxyDefinition(const std::string& serv
 // (Audit.FailClosed and records are being lost) requests are refused with 503 AUD-005. Null: off.
 void SetProxyAudit(std::shared_ptr<audit::IAuditSink> sink);
 
+// Request and policy metrics (docs/operations.md, "Metrics"); call after RegisterProxy. `registry` must
+// outlive proxy mode (ShutdownProxy).
+void SetProxyMetrics(MetricsRegistry* registry);
+
 // The health the route observes of a proxy-mode server's targets (GET /dicomweb-oauth/servers);
 // null for any other server, or before RegisterProxy / after ShutdownProxy.
 std::shared_ptr<const policy::TargetHealth> ProxyTargetHealth(const std::string& server);

@@ -31,7 +31,7 @@ const char* const kSection = "DicomWebOAuth";
 
 // The keys each object accepts; anything else is a CFG-004 warning.
 const std::vector<std::string> kGlobalKeys = {
-    "ConfigVersion", "Enabled", "LogLevel", "RateLimitRequests", "RateLimitWindowSeconds", "CacheType",
+    "ConfigVersion", "Enabled", "LogLevel", "LogFormat", "RateLimitRequests", "RateLimitWindowSeconds", "CacheType",
     "RedisUrl", "RedisEncryptionKey", "ScriptDirectories", "LuaMemoryLimitMB", "LuaTimeoutMs",
     "LuaPoolSize", "LuaReservedStatesPerServer", "SpoolDirectory", "WatchScripts", "EnvAllowlist", "FileAllowlist", "AllowInjectWithServersInDatabase",
     "Policies", "PolicyTimeoutMs", "Audit", "Health", "Servers"};
@@ -714,6 +714,14 @@ class Parser {
       } else {
         Error("CFG-002", JoinPath(p, "LogLevel"),
               "must be one of: error, warning, info, debug (also critical, trace; case-insensitive)");
+      }
+    }
+    if (auto v = ReadString(section, "LogFormat", p, Empty::Invalid)) {
+      LogFormat format;
+      if (ParseLogFormat(*v, format)) {
+        g.logFormat = format;
+      } else {
+        Error("CFG-002", JoinPath(p, "LogFormat"), "must be \"text\" (the default) or \"json\" (case-insensitive)");
       }
     }
     if (auto v = ReadInteger(section, "RateLimitRequests", p, 0, std::numeric_limits<int>::max())) {

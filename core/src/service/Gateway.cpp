@@ -220,6 +220,12 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(config::GatewayConfig config,
 gw::Status Gateway::RegisterTokens(std::shared_ptr<http::IHttpClient> http, std::shared_ptr<token::IClock> clock) {
   if (!clock) clock = token::SystemClock::Instance();
   metrics_ = std::make_shared<MetricsRegistry>();
+  // Every reload outcome series exists from the start (0), so the first failure shows as an
+  // increase; the start's own reload happened before the registry existed.
+  for (ReloadTrigger t : {ReloadTrigger::Start, ReloadTrigger::Rest, ReloadTrigger::FileWatch}) {
+    for (const char* outcome : {"success", "failure"}) CountReload(t, outcome);
+  }
+  CountReload(ReloadTrigger::Start, "success").Inc();
   token::TokenManagerOptions options;
   options.clock = clock;
   options.metrics = metrics_;
@@ -469,7 +475,14 @@ const std::string& Gateway::ProviderOf(const std::string& server) const {
   return it == providers_.end() ? kNone : it->second;
 }
 
+Counter& Gateway::CountReload(ReloadTrigger trigger, const char* outcome) {
+  return metrics_->GetCounter("dicomweb_oauth_script_reloads_total",
+                              "Script reloads by trigger (start, rest, file-watch) and outcome (success, failure)",
+                              {{"trigger", ToString(trigger)}, {"outcome", outcome}});
+}
+
 void Gateway::RecordReload(ReloadTrigger trigger, const Result<lua::SnapshotInfo>& outcome) {
+  if (metrics_) CountReload(trigger, outcome.Ok() ? "success" : "failure").Inc();
   audit::AuditEvent event(outcome.Ok() ? "script.published" : "script.refused");
   event.Set("trigger", ToString(trigger));
   if (outcome.Ok()) {

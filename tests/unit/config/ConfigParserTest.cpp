@@ -94,7 +94,7 @@ TEST_CASE("ConfigParser/every global and server key is read", "[config][parser]"
           "CircuitBreakerTimeout": 2.5, "RetryMaxAttempts": 4, "RetryStrategy": "Linear", "RetryInitialDelay": 0,
           "RetryMultiplier": 1, "RetryMaxDelay": 10, "RetryIncrement": 0.5, "AcquisitionTimeout": 90}
       })",
-      R"("Enabled": false, "LogLevel": "Critical", "RateLimitRequests": 10, "RateLimitWindowSeconds": 30,
+      R"("Enabled": false, "LogLevel": "Critical", "LogFormat": "JSON", "RateLimitRequests": 10, "RateLimitWindowSeconds": 30,
          "CacheType": "Redis", "RedisUrl": "redis://:pw-in-url@redis.internal:6380/2",
          "RedisEncryptionKey": "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
          "ScriptDirectories": ["files", "/"], "LuaMemoryLimitMB": 64, "LuaTimeoutMs": 100, "LuaPoolSize": 2,
@@ -111,6 +111,7 @@ TEST_CASE("ConfigParser/every global and server key is read", "[config][parser]"
   const GlobalConfig& g = r.config->global;
   CHECK_FALSE(g.enabled);
   CHECK(g.logLevel == gw::LogLevel::Error);
+  CHECK(g.logFormat == gw::LogFormat::Json);
   CHECK(g.rateLimitRequests == 10);
   CHECK(g.rateLimitWindowSeconds == 30);
   CHECK(g.cacheType == CacheType::Redis);
@@ -260,6 +261,7 @@ TEST_CASE("ConfigParser/CFG-002 wrong types", "[config][parser]") {
   const std::vector<Row> rows = {
       {R"("Enabled": "yes")", "", "DicomWebOAuth.Enabled"},
       {R"("LogLevel": 3)", "", "DicomWebOAuth.LogLevel"},
+      {R"("LogFormat": true)", "", "DicomWebOAuth.LogFormat"},
       {R"("RateLimitRequests": "10")", "", "DicomWebOAuth.RateLimitRequests"},
       {R"("RateLimitRequests": 1.5)", "", "DicomWebOAuth.RateLimitRequests"},
       {R"("ScriptDirectories": "lua")", "", "DicomWebOAuth.ScriptDirectories"},
@@ -353,6 +355,8 @@ TEST_CASE("ConfigParser/CFG-002 unknown enum values", "[config][parser]") {
   };
   const std::vector<Row> rows = {
       {R"("LogLevel": "verbose")", "", "DicomWebOAuth.LogLevel"},
+      {R"("LogFormat": "logfmt")", "", "DicomWebOAuth.LogFormat"},
+      {R"("LogFormat": "")", "", "DicomWebOAuth.LogFormat"},
       {R"("CacheType": "memcached")", "", "DicomWebOAuth.CacheType"},
       {"", R"("ProviderType": "azure-ad")", P("ProviderType")},
       {"", R"("Mode": "sidecar")", P("Mode")},

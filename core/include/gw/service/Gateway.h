@@ -147,6 +147,7 @@ class Gateway : public proxy::ICredentialSource {
   std::map<std::string, token::TokenState> TokenStatesByServer() const;
   void RecordReload(ReloadTrigger trigger, const Result<lua::SnapshotInfo>& outcome);
   void WriteAuditState(json::Writer& w) const;
+  Counter& CountReload(ReloadTrigger trigger, const char* outcome);  // dicomweb_oauth_script_reloads_total
 
   config::GatewayConfig config_;
   std::unique_ptr<lua::ScriptEngine> engine_;
