@@ -336,7 +336,10 @@ int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, 
     const bool injected = g_inject && g_inject->Manages(server);
     if (!injected && !HasPolicies(server)) {
       // Proxy mode without policies: only the rate limit applies here (the route checks the rest).
-      if (auto over = OverClientLimit(server)) return Refuse("rate limit (client stage)", method, uri, server, *over);
+      if (auto over = OverClientLimit(server)) {
+        return Refuse("rate limit (client stage)", method, uri, server, *over,
+                      ClientTrace(headersCount, headersKeys, headersValues));
+      }
       return 1;
     }
     if (injected) {
@@ -358,7 +361,7 @@ int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, 
     }
     // Counted once the policies allowed the call: a refused call takes nothing from the budget.
     if (auto over = OverClientLimit(server)) {
-      return Refuse("rate limit (client stage)", method, uri, server, *over, decided);
+      return Refuse("rate limit (client stage)", method, uri, server, *over, trace, decided);
     }
     if (injected) {
       const std::chrono::seconds minToken = decided ? decided->minTokenSeconds : std::chrono::seconds(0);
