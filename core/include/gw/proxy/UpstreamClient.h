@@ -14,8 +14,9 @@
 // the request (401, 403, 413...) answers before any body byte leaves, which keeps the body
 // replayable after a 401 whatever its size. Small in-memory bodies skip the extra round trip.
 //
-// Timeouts: connect (connectTimeout), and idle: the transfer fails when fewer than 1 byte/s moves
-// for idleTimeout (libcurl's low-speed limit) or the body source delivers nothing for that long;
+// Timeouts: connect (connectTimeout), and idle: the transfer fails when no byte moves in either
+// direction for idleTimeout (a progress callback; libcurl's low-speed limit, which averages over
+// about 5 s, is only a backstop) or the body source delivers nothing for that long;
 // totalTimeout (0: none) bounds the whole exchange. A multi-gigabyte STOW is never cut by a total
 // deadline unless the operator sets one.
 //
