@@ -103,7 +103,7 @@ class TcpFaultProxy:
         return self._listen is not None
 
     def set_delay(self, seconds):
-        """Hold back the first byte of every answer (server to client) for `seconds` (0: none)."""
+        """Hold back every answer (its first bytes after a request went up) for `seconds` (0: none)."""
         self._delay = float(seconds)
 
     def set_rate(self, bytes_per_second):
@@ -138,11 +138,13 @@ class TcpFaultProxy:
                     return
                 self.accepted += 1
                 self._conns.update((client, server))
-            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+            # One flag per connection: a request went up since the last answer (keep-alive
+            # connections carry many exchanges; each answer is held back, not only the first).
+            asked = threading.Event()
+            threading.Thread(target=self._pump, args=(client, server, False, asked), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True, asked), daemon=True).start()
 
-    def _pump(self, src, dst, answer):
-        first = True
+    def _pump(self, src, dst, answer, asked):
         started = time.monotonic()
         sent = 0
         try:
@@ -157,9 +159,12 @@ class TcpFaultProxy:
                     except OSError:
                         pass
                     return
-                if answer and first and self._delay > 0:
-                    self._stop.wait(self._delay)
-                first = False
+                if answer and asked.is_set():
+                    asked.clear()
+                    if self._delay > 0:
+                        self._stop.wait(self._delay)
+                if not answer:
+                    asked.set()
                 if not answer and self._rate:
                     sent += len(data)
                     ahead = sent / self._rate - (time.monotonic() - started)
