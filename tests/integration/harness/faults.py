@@ -171,7 +171,7 @@ class TcpFaultProxy:
                     if ahead > 0:
                         self._stop.wait(ahead)
                 dst.sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: down() closed the socket under select()
             pass
         finally:
             with self._lock:
