@@ -94,6 +94,8 @@ class IdpFaultsUnderLoad(testing.TestCase):
         # due; then the IdP answers promptly again. Requests go on with the cached token meanwhile.
         # (The refresh cannot succeed while the IdP is that slow: the provider's HTTP request gives up
         # after 10 s, gw.http.request's default; docs/operations.md.)
+        # (a fetch still running from an earlier test would be joined by the fresh one: wait it out)
+        wait_until(lambda: self.token_state("inj")["state"] == "valid", 30, "a cached token", interval=0.2)
         r = self.a.rest("POST", "/dicomweb-oauth/servers/inj/test", json={"Fresh": True})
         self.assertEqual(r.status, 200, r.text)
         calls_before = self.idp.token_requests("orthanc-a")
