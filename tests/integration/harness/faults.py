@@ -233,7 +233,7 @@ class FaultyUpstream:
 
     def start(self):
         if self.mode not in MODES:
-            raise HarnessError("HAR-601", f"unknown fault mode {self.mode!r}; one of {sorted(MODES)}")
+            raise HarnessError("HAR-901", f"unknown fault mode {self.mode!r}; one of {sorted(MODES)}")
         self._stop.clear()
         self._listen = _listener(self.port)
         self._thread = threading.Thread(target=self._accept_loop, daemon=True, name=self.name)
@@ -265,7 +265,7 @@ class FaultyUpstream:
                 if len(self.requests) >= count:
                     return list(self.requests)
             time.sleep(0.05)
-        raise HarnessError("HAR-602", f"{self.name}: {count} request(s) expected, {len(self.requests)} arrived")
+        raise HarnessError("HAR-902", f"{self.name}: {count} request(s) expected, {len(self.requests)} arrived")
 
     # -- serving ---------------------------------------------------------------------------------
 
