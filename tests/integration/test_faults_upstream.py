@@ -14,7 +14,6 @@ import time
 from harness import testing, wait_until
 from harness.dicom import make_study
 from harness.faults import FaultyUpstream, TcpFaultProxy
-from harness.http import multipart_related
 from harness.idp import IdentityProvider, IdpClient
 from harness.upstream import ProtectedDicomWeb
 from gwtest import (LoopbackSecretCapture, assert_no_secret, gateway_orthanc, oauth_server, proxy_request,
