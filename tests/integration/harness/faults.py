@@ -241,7 +241,7 @@ class FaultyUpstream:
         return self
 
     def release(self):
-        """Let stalled connections end (they are reset) and clear the record of requests."""
+        """Let stalled connections end (they are reset)."""
         self._release.set()
         time.sleep(0.3)
         self._release.clear()
