@@ -85,6 +85,8 @@ def parse_args():
     p.add_argument("--idp-down", type=float, default=8.0)
     p.add_argument("--sample-every", type=float, default=60.0)
     p.add_argument("--instances", type=int, default=3, help="instances per STOWed study")
+    p.add_argument("--circuit-breaker-timeout", type=float,
+                   help="ResilienceConfig.CircuitBreakerTimeout of the servers (default: the product's, 60 s)")
     p.add_argument("--json", help="write the samples and the summary to this file")
     return p.parse_args()
 
@@ -119,7 +121,9 @@ class Soak:
         def server(mode):
             return {"Url": self.upstream.dicomweb_url, "TokenEndpoint": self.idp_link.url + "/token",
                     "ClientId": "soak", "ClientSecret": self.idp.client("soak").secret, "Scope": "dicomweb",
-                    "Resource": "urn:gw-test:dicomweb", "Mode": mode, "Timeout": 120}
+                    "Resource": "urn:gw-test:dicomweb", "Mode": mode, "Timeout": 120,
+                    **({"ResilienceConfig": {"CircuitBreakerTimeout": a.circuit_breaker_timeout}}
+                       if a.circuit_breaker_timeout else {})}
         servers = {"inj": server("inject"), "prx": server("proxy")}
         section = {"CacheType": "redis", "RedisUrl": self.redis.url, "RedisEncryptionKey": key}
         self.a = gateway_orthanc(self.ws, servers=servers, section=section, name="orthanc-a",

@@ -178,6 +178,7 @@ class ProviderAws(testing.TestCase):
     def test_imds_v2_credentials_are_refreshed_before_they_expire(self):
         r = self.qido_studies(self.imds, PatientID="nobody-1")
         self.assertEqual(r.status, 200, r.text)
+        expiry = self.imds.get_json("/dicomweb-oauth/status")["servers"]["states"]["aws"]["token"]["expiresAt"]
         first = self.cloud.issued_by("imds")[0]
         self.assertEqual(self.cloud.signed_requests[-1][2], first[1])
         # IMDSv2: a session token was asked for first, with its TTL header.
@@ -190,6 +191,9 @@ class ProviderAws(testing.TestCase):
                    interval=0.5)
         second = self.cloud.issued_by("imds")[1]
         self.assertLess(second[2], first[3], "new keys were fetched only after the old ones expired")
+        # ... and published (a request does not wait for a refresh while its keys are still valid).
+        wait_until(lambda: self.imds.get_json("/dicomweb-oauth/status")["servers"]["states"]["aws"]["token"]
+                   ["expiresAt"] != expiry, 15, "the new keys in the cache", interval=0.2)
         r = self.qido_studies(self.imds, PatientID="nobody-2")
         self.assertEqual(r.status, 200, r.text)
         self.assertNotEqual(self.cloud.signed_requests[-1][2], first[1])

@@ -67,14 +67,19 @@ Result<http::Headers> Forwarder::BuildHeaders(const ServerRoute& server, const F
                            request.body == nullptr ? std::string_view(kEmptyPayloadSha256)
                                                    : request.body->PayloadSha256()};
   const std::chrono::seconds wanted = std::max(options_.minRemaining, request.minRemaining);
-  auto credential = credentials_->CredentialHeaders(server.name, outgoing, wanted, options_.credentialTimeout);
-  // The Forwarder's own margin is a preference, a policy's min_token_seconds a requirement. When no
-  // credential valid for the margin can be had because the refresh failed (TOK-002: the IdP is down,
-  // or its tokens live shorter than the margin), a still-valid one is used rather than failing the
-  // request: while the IdP is down, a still-valid token keeps being served. The second call fetches
-  // nothing (a cache hit, or at once the same failure during the back-off); an expired token is
-  // still never used (TOK-001).
-  if (!credential && credential.GetError().code == "TOK-002" && request.minRemaining < wanted) {
+  // The Forwarder's own margin is a preference, a policy's min_token_seconds a requirement. The margin
+  // is asked for without waiting: a token that does not last that long starts its refresh (single
+  // flight) while this request goes on with the still-valid token (the second ask, a cache hit).
+  // Only a request without any usable token waits, up to credentialTimeout. Before, every request
+  // waited for that refresh, up to 15 s with a slow IdP, then failed (TOK-007) although a valid token
+  // was cached; and with the IdP down it failed at once (TOK-002: "no token valid for another 60 s").
+  // An expired token is still never used (TOK-001).
+  Result<http::Headers> credential = MakeError("TOK-002", "no credential asked for", 503);
+  if (request.minRemaining < wanted) {
+    credential = credentials_->CredentialHeaders(server.name, outgoing, wanted, std::chrono::milliseconds(0));
+  }
+  if (!credential) {
+    // The requirement: the policy's minimum (it is `wanted` when longer than the margin), or none.
     credential = credentials_->CredentialHeaders(server.name, outgoing, request.minRemaining,
                                                  options_.credentialTimeout);
   }

@@ -420,6 +420,8 @@ void KeySlot::RunFetch() {
   std::shared_ptr<const TokenRecord> replaced;
   uint32_t failuresBefore = 0;
   SteadyTime::duration backoff{};
+  bool circuitOpen = false;
+  bool repeatedRefusal = false;  // another refusal by the same open circuit: logged at debug level
   SteadyTime::duration refreshIn{};  // for the log line, read under the lock (Invalidate() resets refreshAt_)
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -453,12 +455,19 @@ void KeySlot::RunFetch() {
       generation_.store(NextGeneration(), std::memory_order_release);
       if (!removed_) core_->Schedule(this, refreshAt_);
     } else {
+      // An open circuit refused the fetch without asking the IdP: no new failure of the IdP, so the
+      // back-off does not grow. It used to, with every refusal, so that after an outage the next
+      // attempt came up to a minute after the circuit allowed its probe, and the token stayed
+      // expired that long after the IdP was back. The key now tries again after the first back-off
+      // step (a refusal costs no IdP call) until the circuit lets its probe through.
+      circuitOpen = error->code == codes::kCircuitOpen;
+      repeatedRefusal = circuitOpen && lastError_ && lastError_->code == codes::kCircuitOpen;
       lastError_ = *error;
       lastErrorAt_ = clock_->SystemNow();
       ++fetchFailures_;
-      ++consecutiveFailures_;
+      if (!circuitOpen) ++consecutiveFailures_;
       lastFailedSeq_ = completedSeq_;
-      backoff = ComputeBackoff(consecutiveFailures_, core_->Options().backoff, Random01Locked());
+      backoff = ComputeBackoff(circuitOpen ? 1 : consecutiveFailures_, core_->Options().backoff, Random01Locked());
       nextAttemptAt_ = end + backoff;
       // Failures that may pass (IdP down or slow, circuit open, deadline) are retried in the
       // background when the back-off ends, so service resumes without any caller. A refusal that
@@ -474,8 +483,9 @@ void KeySlot::RunFetch() {
   replaced.reset();  // outside the lock: may unregister a secret
 
   if (error) {
-    LogWarning(SecretRegistry::Redact("token fetch for server '" + label_ + "' failed: " + error->ToString() +
-                                      "; next attempt in " + SecondsText(backoff)));
+    const std::string line = SecretRegistry::Redact("token fetch for server '" + label_ + "' failed: " +
+                                                    error->ToString() + "; next attempt in " + SecondsText(backoff));
+    repeatedRefusal ? LogDebug(line) : LogWarning(line);
     return;
   }
   if (failuresBefore > 0) {

@@ -103,7 +103,7 @@ class TcpFaultProxy:
         return self._listen is not None
 
     def set_delay(self, seconds):
-        """Hold back the first byte of every answer (server to client) for `seconds` (0: none)."""
+        """Hold back every answer (its first bytes after a request went up) for `seconds` (0: none)."""
         self._delay = float(seconds)
 
     def set_rate(self, bytes_per_second):
@@ -138,11 +138,13 @@ class TcpFaultProxy:
                     return
                 self.accepted += 1
                 self._conns.update((client, server))
-            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+            # One flag per connection: a request went up since the last answer (keep-alive
+            # connections carry many exchanges; each answer is held back, not only the first).
+            asked = threading.Event()
+            threading.Thread(target=self._pump, args=(client, server, False, asked), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True, asked), daemon=True).start()
 
-    def _pump(self, src, dst, answer):
-        first = True
+    def _pump(self, src, dst, answer, asked):
         started = time.monotonic()
         sent = 0
         try:
@@ -157,16 +159,19 @@ class TcpFaultProxy:
                     except OSError:
                         pass
                     return
-                if answer and first and self._delay > 0:
-                    self._stop.wait(self._delay)
-                first = False
+                if answer and asked.is_set():
+                    asked.clear()
+                    if self._delay > 0:
+                        self._stop.wait(self._delay)
+                if not answer:
+                    asked.set()
                 if not answer and self._rate:
                     sent += len(data)
                     ahead = sent / self._rate - (time.monotonic() - started)
                     if ahead > 0:
                         self._stop.wait(ahead)
                 dst.sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: down() closed the socket under select()
             pass
         finally:
             with self._lock:
@@ -228,7 +233,7 @@ class FaultyUpstream:
 
     def start(self):
         if self.mode not in MODES:
-            raise HarnessError("HAR-601", f"unknown fault mode {self.mode!r}; one of {sorted(MODES)}")
+            raise HarnessError("HAR-901", f"unknown fault mode {self.mode!r}; one of {sorted(MODES)}")
         self._stop.clear()
         self._listen = _listener(self.port)
         self._thread = threading.Thread(target=self._accept_loop, daemon=True, name=self.name)
@@ -236,7 +241,7 @@ class FaultyUpstream:
         return self
 
     def release(self):
-        """Let stalled connections end (they are reset) and clear the record of requests."""
+        """Let stalled connections end (they are reset)."""
         self._release.set()
         time.sleep(0.3)
         self._release.clear()
@@ -260,7 +265,7 @@ class FaultyUpstream:
                 if len(self.requests) >= count:
                     return list(self.requests)
             time.sleep(0.05)
-        raise HarnessError("HAR-602", f"{self.name}: {count} request(s) expected, {len(self.requests)} arrived")
+        raise HarnessError("HAR-902", f"{self.name}: {count} request(s) expected, {len(self.requests)} arrived")
 
     # -- serving ---------------------------------------------------------------------------------
 

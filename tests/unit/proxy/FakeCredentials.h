@@ -22,6 +22,7 @@ class FakeCredentials final : public gw::proxy::ICredentialSource {
     payloadHashes.emplace_back(request.payloadSha256);
     if (request.headers != nullptr) seenHeaders = *request.headers;
     askedMinRemaining.push_back(minRemaining);
+    askedTimeout.push_back(timeout);
     if (validFor && minRemaining > *validFor) {
       return gw::MakeError("TOK-002", "no token for server '" + server + "' valid for another " +
                                           std::to_string(minRemaining.count()) + " s; refresh failed: NET-001", 503);
@@ -46,6 +47,7 @@ class FakeCredentials final : public gw::proxy::ICredentialSource {
   // request for a longer lifetime gets TOK-002, as from the token engine.
   std::optional<std::chrono::seconds> validFor;
   std::vector<std::chrono::seconds> askedMinRemaining;
+  std::vector<std::chrono::milliseconds> askedTimeout;
   std::vector<std::string> servers;
   std::vector<std::string> urls;
   std::vector<std::string> payloadHashes;

@@ -302,6 +302,28 @@ TEST_CASE("UpstreamClient/failures", "[proxy][client]") {
     CHECK(r.GetError().code == "PXY-004");
     CHECK(r.GetError().httpStatus == 504);
   }
+  SECTION("regression: an answer that stalls after a burst fails after the idle timeout, not seconds later") {
+    // Found by tests/integration/test_faults_upstream.py: half of a JSON answer, then silence, took
+    // 9.2 s with a 3 s Timeout (libcurl's low-speed check averages over about 5 s).
+    StreamServer stalls([](const StreamRequest&) {
+      StreamReply r;
+      r.body = Pattern(100000);
+      r.step = 50000;
+      r.stepDelay = 4000ms;
+      return r;
+    });
+    RecordingSink sink;
+    auto req = Request("GET", stalls.Url("/x"));
+    req.idleTimeout = 1000ms;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = client.Perform(req, nullptr, sink);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    REQUIRE_FALSE(r.Ok());
+    CHECK(r.GetError().code == "PXY-004");
+    CHECK(r.GetError().message.find("no data moved for 1000 ms") != std::string::npos);
+    CHECK(took < 2500ms);
+    CHECK(sink.heads == 1);
+  }
   SECTION("answer cut midway: PXY-003 with NET-005") {
     StreamServer cut([](const StreamRequest&) {
       StreamReply r;

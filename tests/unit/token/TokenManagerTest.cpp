@@ -617,3 +617,26 @@ TEST_CASE("TokenManager/an IdP that returns the same token again keeps it masked
   CHECK(f.source->Calls() == 2);
   CHECK(SecretRegistry::Redact("same-token-every-time") == "***");
 }
+
+TEST_CASE("TokenManager/regression: refusals by an open circuit do not push the next attempt out", "[manager]") {
+  // Found by tests/integration/test_faults_idp.py: each TOK-003 refusal (no IdP call) doubled the
+  // back-off like a real failure, so after an outage the next attempt came up to a minute after the
+  // circuit allowed its probe ("next probe in 2 s; next attempt in 56 s") and the token stayed expired.
+  Fixture f;
+  const Error net = MakeError("NET-001", "connection refused");
+  const Error open = MakeTokenError(codes::kCircuitOpen, "circuit breaker open for server 'pacs'; next probe in 3 s");
+  f.source->Script({net, net, net, open, open, open});
+  CHECK(f.Get().GetError().code == "TOK-002");  // attempt 1: NET-001, back-off 1 s
+  f.Step(seconds(1));                             // attempt 2: NET-001, back-off 2 s
+  f.Step(seconds(2));                             // attempt 3: NET-001, back-off 4 s
+  CHECK(f.source->Calls() == 3);
+  f.Step(seconds(4));  // attempt 4: refused by the circuit; the back-off stays at its first step
+  CHECK(f.source->Calls() == 4);
+  f.Step(seconds(1));  // attempts 5, 6: refused again, each 1 s later
+  f.Step(seconds(1));
+  CHECK(f.source->Calls() == 6);
+  f.Step(seconds(1));  // attempt 7: the circuit lets the probe through, the IdP answers
+  CHECK(f.source->Calls() == 7);
+  CHECK(f.handle.State().status == TokenStatus::Valid);
+  CHECK(f.Token() == "access-token-1");
+}

@@ -16,8 +16,9 @@
 // refuses the request (401, 403, 413...) early makes libcurl stop sending at its answer, and the
 // forwarder replays a 401 from the bytes QueueBody keeps (see docs/proxy-mode.md).
 //
-// Timeouts: connect (connectTimeout), and idle: the transfer fails when fewer than 1 byte/s moves
-// for idleTimeout (libcurl's low-speed limit) or the body source delivers nothing for that long;
+// Timeouts: connect (connectTimeout), and idle: the transfer fails when no byte moves in either
+// direction for idleTimeout (a progress callback; libcurl's low-speed limit, which averages over
+// about 5 s, is only a backstop) or the body source delivers nothing for that long;
 // totalTimeout (0: none) bounds the whole exchange. A multi-gigabyte STOW is never cut by a total
 // deadline unless the operator sets one.
 //
