@@ -20,7 +20,11 @@ return {
   name = "static_token",
   version = "1.0.0",
   kind = "provider",
-  schema = { required = { "Token" } },
+  schema = {
+    type = "object",
+    properties = { Token = { type = "string", secret = true } },
+    required = { "Token" },
+  },
 
   acquire = function(ctx)
     local token = ctx.config.Token

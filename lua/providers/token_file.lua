@@ -38,7 +38,15 @@ return {
   name = "token_file",
   version = "1.0.0",
   kind = "provider",
-  schema = { required = { "TokenFile" }, optional = { "TokenFileRefreshSeconds" } },
+  schema = {
+    type = "object",
+    properties = {
+      -- Something else writes it, maybe only after Orthanc has started.
+      TokenFile = { type = "string", file = true, appears_later = true },
+      TokenFileRefreshSeconds = { type = "integer", minimum = 1, maximum = 3600 },
+    },
+    required = { "TokenFile" },
+  },
 
   acquire = function(ctx)
     local config = ctx.config

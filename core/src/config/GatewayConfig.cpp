@@ -51,22 +51,13 @@ std::vector<std::string> CollectSecrets(const GatewayConfig& config) {
     }
   }
   for (const auto& [name, server] : config.servers) {
-    add(server.clientSecret);
-    add(server.clientKeyPassword);
+    for (const std::string& secret : server.secrets) add(secret);  // the provider contract's secret keys
     add(server.password);
     // Username/Password make an HTTP Basic credential: "user:password" registers its base64 form,
     // the header value, too (SecretRegistry::Add).
     if (!server.password.empty()) add(server.username + ":" + server.password);
     add(server.certificateKeyPassword);
-    add(server.token);
     for (const auto& [header, value] : server.httpHeaders) add(value);
-    // AWS keys are read by aws_sigv4.lua from the raw object (no typed field).
-    if (server.raw && server.raw->IsObject()) {
-      for (const char* key : {"SecretAccessKey", "SessionToken"}) {
-        auto it = server.raw->FindMember(key);
-        if (it != server.raw->MemberEnd() && it->value.IsString()) add(it->value.GetString());
-      }
-    }
   }
   for (const auto& [name, server] : config.orthanc.dicomWebServers) {
     add(server.password);

@@ -17,6 +17,7 @@
 #include "gw/config/ConfigParser.h"
 #include "gw/config/Diagnostic.h"
 #include "gw/config/VariableSubstitution.h"
+#include "gw/service/ProviderAccess.h"
 
 namespace gw::config::test {
 
@@ -37,6 +38,13 @@ inline ParseOptions TestOptions() {
   ParseOptions options;
   options.baseDirectory = FixtureDir();
   options.defaultScriptDirectory = std::string(GW_SOURCE_DIR) + "/lua";
+  // The shipped providers' contracts, as the plugin and check-config load them (whatever folders
+  // a test's configuration names).
+  options.loadContracts = [](const GlobalConfig&) {
+    GlobalConfig shipped;
+    shipped.scriptDirectories = {std::string(GW_SOURCE_DIR) + "/lua"};
+    return gw::service::LoadProviderContracts(shipped);
+  };
   return options;
 }
 
@@ -66,6 +74,15 @@ inline std::string BaseServer(const std::string& extra = "") {
   return R"({"Url": "https://dicom.example.com/v2/", "TokenEndpoint": "https://idp.example.com/token",
              "ClientId": "orthanc", "ClientSecret": "base-secret-value")" +
          (extra.empty() ? std::string() : ", " + extra) + "}";
+}
+
+// A string key of a server's object as its provider script receives it (provider keys have no
+// typed field: the contract describes them).
+inline std::string RawString(const ServerConfig& server, const char* key) {
+  if (!server.raw || !server.raw->IsObject()) return "<no raw object>";
+  const auto it = server.raw->FindMember(key);
+  if (it == server.raw->MemberEnd()) return "<absent>";
+  return it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength()) : "<not a string>";
 }
 
 inline std::string Dump(const std::vector<Diagnostic>& diagnostics) {
