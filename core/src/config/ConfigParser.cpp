@@ -13,6 +13,7 @@
 #include "gw/config/JsonPath.h"
 #include "gw/config/ProviderContracts.h"
 #include "gw/config/ProviderResolver.h"
+#include "gw/config/RedisUrl.h"
 #include "gw/config/SecretReferences.h"
 
 #ifndef GW_DEFAULT_SCRIPT_DIR
@@ -141,52 +142,6 @@ std::optional<std::string> DecodeAes256Key(const std::string& text) {
 
 // Where the Redis encryption key comes from when the configuration has no RedisEncryptionKey.
 constexpr const char* kRedisKeyEnvironmentVariable = "DICOMWEB_OAUTH_REDIS_KEY";
-
-// redis://[[user]:password@]host[:port][/db], unix:///path, or /path (a unix socket).
-bool IsValidRedisUrl(const std::string& url, std::string& why) {
-  if (url.rfind("rediss://", 0) == 0) {
-    why = "rediss:// (Redis over TLS) is not supported; use redis:// on a private network or a unix socket";
-    return false;
-  }
-  if (url.rfind("unix://", 0) == 0) {
-    if (url.size() > 7 && url[7] == '/') return true;
-    why = "a unix:// Redis URL must name an absolute socket path (unix:///run/redis/redis.sock)";
-    return false;
-  }
-  if (!url.empty() && url[0] == '/') return true;
-  if (url.rfind("redis://", 0) != 0) {
-    why = "must be redis://host[:port][/db], unix:///path/to/socket or an absolute socket path";
-    return false;
-  }
-  std::string rest = url.substr(8);
-  const size_t at = rest.rfind('@');
-  if (at != std::string::npos) rest = rest.substr(at + 1);
-  const size_t slash = rest.find('/');
-  const std::string authority = rest.substr(0, slash);
-  if (slash != std::string::npos) {
-    const std::string db = rest.substr(slash + 1);
-    if (!db.empty() && !std::all_of(db.begin(), db.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
-      why = "the database after the host must be a number (redis://host:6379/0)";
-      return false;
-    }
-  }
-  const size_t colon = authority.rfind(':');
-  const std::string host = authority.substr(0, colon);
-  if (host.empty()) {
-    why = "has no host name";
-    return false;
-  }
-  if (colon != std::string::npos) {
-    const std::string port = authority.substr(colon + 1);
-    if (port.empty() || port.size() > 5 ||
-        !std::all_of(port.begin(), port.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
-        std::stoi(port) < 1 || std::stoi(port) > 65535) {
-      why = "has an invalid port (expected 1-65535)";
-      return false;
-    }
-  }
-  return true;
-}
 
 // How an empty string is treated by a string reader.
 enum class Empty {
@@ -692,9 +647,9 @@ class Parser {
     const std::string p = kSection;
     const std::optional<std::string> url = ReadString(section, "RedisUrl", p, Empty::Allowed);
     if (url && !url->empty()) {
-      std::string why;
-      if (IsValidRedisUrl(*url, why)) g.redisUrl = *url;
-      else Error("CFG-002", JoinPath(p, "RedisUrl"), why);
+      const Result<RedisEndpoint> endpoint = ParseRedisUrl(*url);
+      if (endpoint.Ok()) g.redisUrl = *url;
+      else Error("CFG-002", JoinPath(p, "RedisUrl"), endpoint.GetError().message);
     }
     if (g.cacheType == CacheType::Redis && (!url || url->empty())) {
       if (Find(section, "RedisUrl") && url) EmptyAfterSubstitution(JoinPath(p, "RedisUrl"), "RedisUrl");

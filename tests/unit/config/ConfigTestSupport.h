@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "gw/config/ConfigLoader.h"
@@ -110,6 +111,16 @@ inline size_t CountCode(const std::vector<Diagnostic>& diagnostics, const std::s
   for (const auto& d : diagnostics) n += d.code == code ? 1 : 0;
   return n;
 }
+
+// Sets a variable for the test's lifetime.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
+  ~ScopedEnv() { ::unsetenv(name_); }
+
+ private:
+  const char* name_;
+};
 
 // A fresh temporary folder, removed by the destructor.
 class TempDir {

@@ -40,15 +40,6 @@ return {
 }
 )";
 
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
-  ~ScopedEnv() { ::unsetenv(name_); }
-
- private:
-  const char* name_;
-};
-
 // The shipped scripts and a folder with the custom provider, loaded as the plugin loads them.
 struct CustomRig {
   TempDir dir;

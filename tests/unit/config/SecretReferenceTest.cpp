@@ -19,16 +19,6 @@ const std::string kServer = "DicomWebOAuth.Servers.s";
 
 std::string P(const std::string& key) { return kServer + "." + key; }
 
-// Sets a variable for the test's lifetime.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
-  ~ScopedEnv() { ::unsetenv(name_); }
-
- private:
-  const char* name_;
-};
-
 // A private folder with files; removed at the end.
 class SecretDir {
  public:
