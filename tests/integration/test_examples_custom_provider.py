@@ -127,9 +127,6 @@ class CustomProviderExample(testing.TestCase):
         self.assertIn("TOKEN_SERVICE_SECRET", proc.stdout + proc.stderr)
 
 
-if __name__ == "__main__":
-    testing.main()
-
     def test_own_secret_key_resolved_from_env_and_never_printed(self):
         r = self.a.rest("POST", "/dicomweb-oauth/servers/keyed/test")
         self.assertEqual(r.status, 200, r.text)
@@ -161,3 +158,7 @@ if __name__ == "__main__":
         self.assertIn("error CFG-001 DicomWebOAuth.Servers.keyed.ServiceKey: required by the keyed_service provider",
                       proc.stdout)
         assert_no_secret(self, [SECRET], ok.stdout, ok.stderr, proc.stdout, proc.stderr)
+
+
+if __name__ == "__main__":
+    testing.main()
