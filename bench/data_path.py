@@ -1,27 +1,43 @@
 #!/usr/bin/python3
-"""Data-path benchmark: the same Orthanc A sends and retrieves the same studies to the same protected
-upstream (Orthanc B behind nginx that admits one static bearer token) in four ways, side by side:
+"""Data-path benchmark: Orthanc A sends studies to, and retrieves them from, a DICOMweb upstream
+(Orthanc B) in four ways side by side, against three kinds of upstream.
 
-  direct   DicomWeb.Servers entry with a static `Authorization` header (the limit: no gateway at all)
+Modes (how A's DICOMweb client reaches the upstream):
+  direct   DicomWeb.Servers entry with a static `Authorization` header (the limit: no gateway)
   inject   the gateway keeps that header fresh (inject mode)
   proxy    the gateway's streaming route adds it (proxy mode)
-  nginx    a local nginx reverse proxy adds the static header (what a user could pick instead)
+  nginx    a local nginx reverse proxy adds the header (what a user could set up instead)
 
-Workloads: STOW of 1000 x ~5 KB and of 50 x 2 MB (synchronous STOW job, the study deleted from B
-first), and WADO-RS retrieve of each back into A (deleted from A first). Modes are interleaved in a
-rotating order in every repetition; the report gives medians and the ratio of each mode's
-throughput to direct.
+Upstream kinds (what users meet):
+  orthanc  Orthanc B with DICOMweb itself: no front, never answers `Expect: 100-continue`
+  front    B behind nginx that admits one bearer token (auth_request; nginx answers 100-continue)
+  far      the same front reached through a relay that holds every byte 20 ms each way (a cloud
+           region away: 40 ms round trip; bench/delay_relay.py)
 
-Memory (--memory): a study of about 1 GB (100 x 10 MB) goes A -> B and back in each mode, Orthanc A
-restarted before each, while its resident memory is sampled every 50 ms; reports the growth over
-the level before each transfer. Orthanc's own DICOMweb client is in the data path in every mode, so
-the gateway's share is the difference to direct.
+Workloads: STOW of 50 x 2 MiB and of 1000 x 5 KB (synchronous STOW job, the study deleted from B
+first), WADO-RS retrieve of each back into A (deleted from A first), and 4 STOW jobs at once
+(4 studies of 12 x 2 MiB, A runs ConcurrentJobs 4).
 
-Run with bench/run_data_path.sh (it builds nothing: build the plugin first). Output: a Markdown table
-on stdout and the raw timings as JSON (--json FILE).
+For every transfer: time from the job's submission to the first and to the last instance stored on
+the receiving side (its /statistics polled every 10 ms: the DICOMweb job's own wall time is
+quantised to 500 ms and says little), every instance checked by content (SHA-256 of the files the
+receiving Orthanc wrote, compared with the generated study; a count is not a check), and the peak
+resident memory of Orthanc A (the sender of STOW, where the gateway runs) over its level before the
+transfer. Modes are interleaved in a rotating order within every repetition and kind; repetition 0
+warms up and is not counted. The report gives medians and each mode's throughput relative to direct
+(direct time / mode time) on the same kind, with the targets: proxy >= 0.95 and not below nginx,
+inject >= 0.98.
+
+Run with bench/run_data_path.sh (it builds nothing: build the plugin first). Output: Markdown on
+stdout, raw figures as JSON (--json FILE). --smoke runs tiny workloads once (a check that the bench
+still works, used by tests/integration/test_bench_data_path_smoke.py), --memory the 1 GB memory
+measurement (Orthanc A restarted before each mode).
 """
 import argparse
+import hashlib
+import http.client
 import json
+import os
 import statistics
 import sys
 import threading
@@ -34,113 +50,74 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from harness import DICOMWEB_PLUGIN, Orthanc, Workspace, env  # noqa: E402
 from harness.dicom import make_study  # noqa: E402
 from harness.nginx import Nginx, quote  # noqa: E402
+from harness.process import wait_until  # noqa: E402
 from harness.upstream import ProtectedDicomWeb  # noqa: E402
 from gwtest import rss_bytes  # noqa: E402
 
 TOKEN = "bench-static-token-6f0c2a9e41d84b7a"
 MODES = ("direct", "inject", "proxy", "nginx")
+KINDS = ("orthanc", "front", "far")
+FAR_DELAY_MS = 20
+TARGETS = {"inject": 0.98, "proxy": 0.95}
 
 
-class Bench:
-    def __init__(self, ws, orthanc_env=None):
-        self.ws = ws
-        self.upstream = ProtectedDicomWeb(ws, auth="static", static_token=TOKEN)
-        self.upstream.start()
-        port = ws.ports.allocate()
-        target = f"http://127.0.0.1:{self.upstream.port}"
-        self.nginx = Nginx(ws, "header-nginx", f"""
-  server {{
-    listen 127.0.0.1:{port};
-    set $gw_auth "-";
-    client_max_body_size 0;
-    proxy_http_version 1.1;
-    proxy_request_buffering off;
-    proxy_buffering off;
-    proxy_read_timeout 900s;
-    proxy_send_timeout 900s;
-    location / {{
-      proxy_set_header Authorization {quote("Bearer " + TOKEN)};
-      proxy_set_header Host $http_host;
-      proxy_pass {target};
-    }}
-  }}
-""", ports=[port])
-        self.nginx.start()
-        url = self.upstream.dicomweb_url
-        gateway = {"Url": url, "Provider": "bench_static_token", "Token": TOKEN}
-        config = {
-            "DicomWeb": {"Servers": {
-                "direct": {"Url": url, "HttpHeaders": {"Authorization": "Bearer " + TOKEN}},
-                "nginx": {"Url": f"http://127.0.0.1:{port}/dicom-web"},
-            }},
-            "DicomWebOAuth": {
-                "ScriptDirectories": [str(ROOT / "lua"), str(ROOT / "bench" / "lua")],
-                "Servers": {"inject": {**gateway, "Mode": "inject"}, "proxy": {**gateway, "Mode": "proxy"}},
-            },
-        }
-        self.a = Orthanc(ws, plugins=[DICOMWEB_PLUGIN, env.plugin_path()], config=config, name="orthanc-a",
-                        env=orthanc_env)
-        self.a.start()
-        self.b = self.upstream.backend
-        self.wait_definitions()
+class BenchError(RuntimeError):
+    pass
 
-    def wait_definitions(self):
-        # The gateway writes its definitions just after start.
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            servers = self.a.get_json("/dicom-web/servers")
-            if "inject" in servers and "proxy" in servers:
-                break
-            time.sleep(0.1)
 
-    def load(self, study):
-        ids = [self.a.upload(d)["ID"] for d in study.instances]
-        return self.a.get_json(f"/instances/{ids[0]}/study")["ID"]
+def server_name(mode, kind):
+    return f"{mode}-{kind}"
 
-    def delete_remote(self, study_uid):
-        for found in self.b.rest("POST", "/tools/lookup", body=study_uid.encode()).json():
-            self.b.rest("DELETE", f"/studies/{found['ID']}")
 
-    def upstream_seconds(self, mark):
-        """Time the upstream nginx spent on the requests after `mark` (sum of request_time): the
-        transfer itself, without the DICOMweb job's start-up and its 500 ms status polling."""
-        entries = self.upstream.new_entries(mark, min_count=1)
-        return sum(float(e["request_time"]) for e in entries)
+class Counter:
+    """Polls an Orthanc's instance count on its own keep-alive connection; records when it first
+    exceeds `base` and when it reaches `base + n`."""
 
-    def stow(self, mode, study_id, study_uid, count):
-        self.delete_remote(study_uid)
-        mark = self.upstream.log_mark()
-        t0 = time.perf_counter()
-        r = self.a.rest("POST", f"/dicom-web/servers/{mode}/stow",
-                        json={"Resources": [study_id], "Synchronous": True}, timeout=900)
-        elapsed = time.perf_counter() - t0
+    def __init__(self, port, base, n, t0, interval=0.01):
+        self.port, self.base, self.n, self.t0, self.interval = port, base, n, t0, interval
+        self.first = None
+        self.last = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _count(self, conn):
+        conn.request("GET", "/statistics")
+        r = conn.getresponse()
+        body = r.read()
         if r.status != 200:
-            raise RuntimeError(f"STOW via {mode}: {r.status} {r.text[:300]}")
-        stored = self.b.get_json("/statistics")["CountInstances"]
-        if stored != count:
-            raise RuntimeError(f"STOW via {mode}: upstream holds {stored} instances, expected {count}")
-        return elapsed, self.upstream_seconds(mark)
+            raise BenchError(f"/statistics: {r.status}")
+        return json.loads(body)["CountInstances"]
 
-    def retrieve(self, mode, study_id, study_uid, count):
-        self.a.rest("DELETE", f"/studies/{study_id}")
-        mark = self.upstream.log_mark()
-        t0 = time.perf_counter()
-        r = self.a.rest("POST", f"/dicom-web/servers/{mode}/retrieve",
-                        json={"Resources": [{"Study": study_uid}]}, timeout=900)
-        elapsed = time.perf_counter() - t0
-        if r.status != 200:
-            raise RuntimeError(f"retrieve via {mode}: {r.status} {r.text[:300]}")
-        got = self.a.get_json("/statistics")["CountInstances"]
-        if got != count:
-            raise RuntimeError(f"retrieve via {mode}: Orthanc A holds {got} instances, expected {count}")
-        return elapsed, self.upstream_seconds(mark)
+    def _run(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            while not self._stop.is_set():
+                count = self._count(conn)
+                now = time.perf_counter()
+                if self.first is None and count > self.base:
+                    self.first = now - self.t0
+                if count >= self.base + self.n:
+                    self.last = now - self.t0
+                    return
+                self._stop.wait(self.interval)
+        finally:
+            conn.close()
+
+    def wait(self, timeout):
+        self._thread.join(timeout)
+        self._stop.set()
+        self._thread.join()
+        if self.last is None:
+            raise BenchError(f"only part of {self.n} instances arrived within {timeout} s")
+        return self.first, self.last
 
 
 class RssSampler:
-    """Peak resident memory of a process while a block runs (sampled every 50 ms)."""
+    """Peak resident memory of a process while a block runs (sampled every 20 ms)."""
 
-    def __init__(self, pid):
-        self.pid = pid
+    def __init__(self, pid, interval=0.02):
+        self.pid, self.interval = pid, interval
 
     def __enter__(self):
         self.before = rss_bytes(self.pid)
@@ -151,7 +128,7 @@ class RssSampler:
         return self
 
     def _run(self):
-        while not self._stop.wait(0.05):
+        while not self._stop.wait(self.interval):
             self.peak = max(self.peak, rss_bytes(self.pid))
 
     def __exit__(self, *exc):
@@ -164,104 +141,298 @@ class RssSampler:
         return self.peak - self.before
 
 
-def run_speed(bench, reps):
-    workloads = [
-        ("STOW 1000 x 5 KB", "stow", make_study(1000, series_count=4, seed=501, rows=48, columns=48)),
-        ("STOW 50 x 2 MB", "stow", make_study(50, series_count=1, seed=502, rows=1024, columns=1024)),
+def storage_files(orthanc):
+    root = Path(orthanc.config["StorageDirectory"])
+    out = set()
+    for dirpath, _, names in os.walk(root):
+        out.update(os.path.join(dirpath, n) for n in names)
+    return out
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(1 << 20)
+            if not block:
+                return h.hexdigest()
+            h.update(block)
+
+
+def verify(orthanc, before, studies, what):
+    """Every instance of `studies` was written by `orthanc` since `before` (a storage_files set),
+    byte for byte: SHA-256 of the new files against the generated instances."""
+    got = {}
+    for path in storage_files(orthanc) - before:
+        digest = file_sha256(path)
+        got[digest] = got.get(digest, 0) + 1
+    for study in studies:
+        for sop, digest in study.sha256_by_sop.items():
+            if got.get(digest, 0) < 1:
+                raise BenchError(f"{what}: instance {sop} is missing or differs on the receiving side")
+            got[digest] -= 1
+
+
+class Bench:
+    def __init__(self, ws, kinds, orthanc_env=None, far_delay_ms=FAR_DELAY_MS):
+        self.ws = ws
+        self.kinds = kinds
+        self.front = ProtectedDicomWeb(ws, auth="static", static_token=TOKEN)
+        self.front.start()
+        self.b = self.front.backend
+        bases = {"orthanc": f"http://127.0.0.1:{self.b.http_port}", "front": self.front.url}
+        if "far" in kinds:
+            port = ws.ports.allocate()
+            self.relay = ws.spawn("delay-relay", ["/usr/bin/python3", str(ROOT / "bench" / "delay_relay.py"),
+                                                  "--listen", str(port), "--target", f"127.0.0.1:{self.front.port}",
+                                                  "--delay-ms", str(far_delay_ms)])
+            self.relay.start()
+            wait_until(lambda: "listening" in self.relay.log_text(), 15, "the delay relay")
+            bases["far"] = f"http://127.0.0.1:{port}"
+        self.bases = {k: bases[k] for k in kinds}
+        # One header-adding nginx server block per kind.
+        blocks, ports, nginx_urls = [], [], {}
+        for kind, base in self.bases.items():
+            port = ws.ports.allocate()
+            ports.append(port)
+            nginx_urls[kind] = f"http://127.0.0.1:{port}/dicom-web"
+            blocks.append(f"""
+  server {{
+    listen 127.0.0.1:{port};
+    set $gw_auth "-";
+    client_max_body_size 0;
+    proxy_http_version 1.1;
+    proxy_request_buffering off;
+    proxy_buffering off;
+    proxy_read_timeout 900s;
+    proxy_send_timeout 900s;
+    location / {{
+      proxy_set_header Authorization {quote("Bearer " + TOKEN)};
+      proxy_set_header Host $http_host;
+      proxy_pass {base};
+    }}
+  }}""")
+        self.nginx = Nginx(ws, "header-nginx", "\n".join(blocks), ports=ports)
+        self.nginx.start()
+        servers, gateway = {}, {}
+        for kind, base in self.bases.items():
+            url = base + "/dicom-web"
+            servers[server_name("direct", kind)] = {"Url": url, "HttpHeaders": {"Authorization": "Bearer " + TOKEN}}
+            servers[server_name("nginx", kind)] = {"Url": nginx_urls[kind]}
+            common = {"Url": url, "Provider": "bench_static_token", "Token": TOKEN}
+            gateway[server_name("inject", kind)] = {**common, "Mode": "inject"}
+            gateway[server_name("proxy", kind)] = {**common, "Mode": "proxy"}
+        config = {
+            "ConcurrentJobs": 4,
+            "DicomWeb": {"Servers": servers},
+            "DicomWebOAuth": {"ScriptDirectories": [str(ROOT / "lua"), str(ROOT / "bench" / "lua")],
+                              "Servers": gateway},
+        }
+        self.a = Orthanc(ws, plugins=[DICOMWEB_PLUGIN, env.plugin_path()], config=config, name="orthanc-a",
+                        env=orthanc_env, verbosity="")
+        self.a.start()
+        self.wait_definitions()
+
+    def wait_definitions(self):
+        names = {server_name(m, k) for m in ("inject", "proxy") for k in self.kinds}
+        wait_until(lambda: names <= set(self.a.get_json("/dicom-web/servers")), 20, "the gateway's definitions")
+
+    def load(self, study):
+        ids = [self.a.upload(d)["ID"] for d in study.instances]
+        return self.a.get_json(f"/instances/{ids[0]}/study")["ID"]
+
+    def clear_remote(self):
+        for study_id in self.b.get_json("/studies"):
+            self.b.rest("DELETE", f"/studies/{study_id}")
+        if self.b.count_instances() != 0:
+            raise BenchError("Orthanc B could not be emptied")
+
+    def stow(self, server, studies):
+        """STOW `studies` ([(study, id in A)]) at once, one job each; returns (first, last, rss growth)."""
+        self.clear_remote()
+        before = storage_files(self.b)
+        n = sum(len(s.instances) for s, _ in studies)
+        with RssSampler(self.a.process.pid) as rss:
+            t0 = time.perf_counter()
+            counter = Counter(self.b.http_port, 0, n, t0)
+            if len(studies) == 1:
+                r = self.a.rest("POST", f"/dicom-web/servers/{server}/stow",
+                                json={"Resources": [studies[0][1]], "Synchronous": True}, timeout=900)
+                if r.status != 200:
+                    raise BenchError(f"STOW via {server}: {r.status} {r.text[:300]}")
+            else:
+                jobs = []
+                for _, study_id in studies:
+                    r = self.a.rest("POST", f"/dicom-web/servers/{server}/stow",
+                                    json={"Resources": [study_id], "Synchronous": False})
+                    if r.status != 200:
+                        raise BenchError(f"STOW via {server}: {r.status} {r.text[:300]}")
+                    jobs.append(r.json()["ID"])
+                for job in jobs:
+                    state = self.a.wait_job(job, timeout=900)["State"]
+                    if state != "Success":
+                        raise BenchError(f"STOW job via {server}: {state}")
+            first, last = counter.wait(60)
+        verify(self.b, before, [s for s, _ in studies], f"STOW via {server}")
+        return first, last, rss.growth
+
+    def retrieve(self, server, study, study_id):
+        self.a.rest("DELETE", f"/studies/{study_id}")
+        base = self.a.count_instances()
+        before = storage_files(self.a)
+        with RssSampler(self.a.process.pid) as rss:
+            t0 = time.perf_counter()
+            counter = Counter(self.a.http_port, base, len(study.instances), t0)
+            r = self.a.rest("POST", f"/dicom-web/servers/{server}/retrieve",
+                            json={"Resources": [{"Study": study.study_instance_uid}]}, timeout=900)
+            if r.status != 200:
+                raise BenchError(f"retrieve via {server}: {r.status} {r.text[:300]}")
+            first, last = counter.wait(60)
+        verify(self.a, before, [study], f"retrieve via {server}")
+        return first, last, rss.growth
+
+
+def workloads(smoke):
+    if smoke:
+        return [("STOW 8 x 5 KB", "stow", [make_study(8, seed=511, rows=48, columns=48)]),
+                ("2 jobs at once", "stow", [make_study(3, seed=512 + i, rows=48, columns=48) for i in range(2)])]
+    return [
+        ("STOW 50 x 2 MiB", "stow", [make_study(50, seed=502, rows=1024, columns=1024)]),
+        ("STOW 1000 x 5 KB", "stow", [make_study(1000, series_count=4, seed=501, rows=48, columns=48)]),
+        ("4 jobs at once (4 x 12 x 2 MiB)", "stow",
+         [make_study(12, seed=520 + i, rows=1024, columns=1024) for i in range(4)]),
     ]
+
+
+def run_speed(bench, reps, smoke=False):
     loaded = []
-    for label, _, study in workloads:
-        loaded.append((label, study, bench.load(study)))
-    results = {}
-    for rep in range(reps + 1):  # repetition 0 warms caches and connections; not counted
-        order = MODES[rep % len(MODES):] + MODES[:rep % len(MODES)]
-        for label, study, study_id in loaded:
-            mb = study.total_bytes / 1e6
-            # Only the study under test may be on B, so the instance counts check each transfer.
-            for other_label, other, _ in loaded:
-                if other is not study:
-                    bench.delete_remote(other.study_instance_uid)
-            for mode in order:
-                s = bench.stow(mode, study_id, study.study_instance_uid, len(study.instances))
-                r = bench.retrieve(mode, study_id, study.study_instance_uid,
-                                   sum(len(x.instances) for _, x, _ in loaded))
-                if rep == 0:
-                    continue
-                results.setdefault((label, mode), []).append((s, mb))
-                results.setdefault((label.replace("STOW", "retrieve"), mode), []).append((r, mb))
+    for label, _, studies in workloads(smoke):
+        loaded.append((label, [(s, bench.load(s)) for s in studies]))
+    results = {}  # (workload, kind, mode) -> [(first, last, rss growth)]
+    first_rep = 1 if smoke else 0
+    for rep in range(first_rep, reps + 1):  # repetition 0 warms caches and connections; not counted
+        for label, studies in loaded:
+            for kind in bench.kinds:
+                order = MODES[rep % len(MODES):] + MODES[:rep % len(MODES)]
+                for mode in order:
+                    server = server_name(mode, kind)
+                    s = bench.stow(server, studies)
+                    r = None
+                    if len(studies) == 1:  # retrieve what was just stored
+                        r = bench.retrieve(server, studies[0][0], studies[0][1])
+                    if rep == 0:
+                        continue
+                    results.setdefault((label, kind, mode), []).append(s)
+                    if r is not None:
+                        results.setdefault((label.replace("STOW", "retrieve"), kind, mode), []).append(r)
         print(f"repetition {rep}/{reps} done", file=sys.stderr, flush=True)
     return results
 
 
-def report_speed(results, reps):
+def report_speed(results, kinds, reps, out=sys.stdout):
     labels = []
-    for (label, _) in results:
+    for (label, _, _) in results:
         if label not in labels:
             labels.append(label)
-    raw = {}
-    for index, title in ((0, "job wall time (what the user waits for, incl. the DICOMweb job's 500 ms polling)"),
-                         (1, "upstream-side transfer time (sum of nginx request_time at the protected upstream)")):
-        lines = [f"| workload | {' | '.join(MODES)} |", "|---|" + "---|" * len(MODES)]
+    raw, misses = {}, []
+    med = {}
+    for key, samples in results.items():
+        med[key] = tuple(statistics.median(x[i] for x in samples) for i in range(3))
+        raw[" / ".join(key)] = {"first_s": [x[0] for x in samples], "last_s": [x[1] for x in samples],
+                                "rss_growth_bytes": [x[2] for x in samples]}
+
+    def table(title, cell):
+        print(f"\n{title}\n", file=out)
+        print(f"| workload | upstream | {' | '.join(MODES)} |", file=out)
+        print("|---|---|" + "---|" * len(MODES), file=out)
         for label in labels:
-            cells = []
-            direct = statistics.median(t[index] for t, _ in results[(label, "direct")])
-            for mode in MODES:
-                times = [t[index] for t, _ in results[(label, mode)]]
-                med = statistics.median(times)
-                mb = results[(label, mode)][0][1]
-                ratio = direct / med if med > 0 else float("nan")
-                cells.append(f"{med:.2f} s, {mb / med:.0f} MB/s, x{ratio:.2f}")
-                raw.setdefault(f"{label} / {mode}", {})[("job", "upstream")[index]] = {
-                    "seconds": times, "median": med, "throughput_vs_direct": ratio}
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        print(f"\nMedians of {reps} repetitions, {title}: time, throughput, throughput relative to direct\n")
-        print("\n".join(lines))
+            for kind in kinds:
+                if (label, kind, "direct") not in med:
+                    continue
+                cells = [cell(label, kind, mode) for mode in MODES]
+                print(f"| {label} | {kind} | " + " | ".join(cells) + " |", file=out)
+
+    def ratio(label, kind, mode):
+        return med[(label, kind, "direct")][1] / med[(label, kind, mode)][1]
+
+    def last_cell(label, kind, mode):
+        t = med[(label, kind, mode)][1]
+        if mode == "direct":
+            return f"{t:.3f} s"
+        return f"{t:.3f} s (x{ratio(label, kind, mode):.2f})"
+
+    table(f"Time to the last instance stored on the receiving side, median of {reps} "
+          "(throughput relative to direct on the same upstream):", last_cell)
+    table("Time to the first instance stored on the receiving side, median:",
+          lambda label, kind, mode: f"{med[(label, kind, mode)][0]:.3f} s")
+    table("Peak resident memory of Orthanc A over its level before the transfer, median:",
+          lambda label, kind, mode: f"+{med[(label, kind, mode)][2] / 2**20:.0f} MiB")
+    for label in labels:
+        for kind in kinds:
+            if (label, kind, "direct") not in med:
+                continue
+            for mode, target in TARGETS.items():
+                if ratio(label, kind, mode) < target:
+                    misses.append(f"{label} / {kind}: {mode} x{ratio(label, kind, mode):.2f} < {target}")
+            if ratio(label, kind, "proxy") < ratio(label, kind, "nginx"):
+                misses.append(f"{label} / {kind}: proxy x{ratio(label, kind, 'proxy'):.2f} "
+                              f"< nginx x{ratio(label, kind, 'nginx'):.2f}")
+    print("\nTargets (proxy >= 0.95 of direct and not below nginx, inject >= 0.98): "
+          + ("all met" if not misses else "missed: " + "; ".join(misses)), file=out)
+    raw["targets_missed"] = misses
     return raw
 
 
-def run_memory(bench, modes):
+def run_memory(bench, modes, kind):
     study = make_study(100, series_count=2, seed=503, rows=2240, columns=2240)  # ~10 MB each
     gb = study.total_bytes / 1e9
     study_id = bench.load(study)
-    del study.instances[:]  # the harness copy is not needed any more
     out = {}
-    print(f"\nMemory: a {gb:.2f} GB study (100 instances), Orthanc A RSS growth over the level before "
-          "(Orthanc A restarted before each mode):\n")
+    print(f"\nMemory: a {gb:.2f} GB study (100 instances) to and from upstream '{kind}', Orthanc A RSS growth "
+          "over the level before (Orthanc A restarted before each mode):\n")
     print("| mode | STOW | retrieve |\n|---|---|---|")
     for mode in modes:
         bench.a.restart()
         bench.wait_definitions()
-        pid = bench.a.process.pid
-        with RssSampler(pid) as stow:
-            s, _ = bench.stow(mode, study_id, study.study_instance_uid, 100)
-        with RssSampler(pid) as ret:
-            r, _ = bench.retrieve(mode, study_id, study.study_instance_uid, 100)
-        out[mode] = {"stow_growth": stow.growth, "retrieve_growth": ret.growth, "stow_s": s, "retrieve_s": r,
-                     "rss_before_stow": stow.before}
-        print(f"| {mode} | +{stow.growth / 2**20:.0f} MiB ({s:.1f} s) | +{ret.growth / 2**20:.0f} MiB ({r:.1f} s) |")
+        server = server_name(mode, kind)
+        s = bench.stow(server, [(study, study_id)])
+        r = bench.retrieve(server, study, study_id)
+        out[mode] = {"stow_growth": s[2], "retrieve_growth": r[2], "stow_last_s": s[1], "retrieve_last_s": r[1]}
+        print(f"| {mode} | +{s[2] / 2**20:.0f} MiB ({s[1]:.1f} s) | +{r[2] / 2**20:.0f} MiB ({r[1]:.1f} s) |")
     return out
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated upstream kinds")
+    parser.add_argument("--far-delay-ms", type=float, default=FAR_DELAY_MS, help="one-way delay of 'far'")
+    parser.add_argument("--smoke", action="store_true", help="tiny workloads, one repetition (a self-check)")
     parser.add_argument("--memory", action="store_true", help="run the 1 GB memory measurement instead")
     parser.add_argument("--modes", default=",".join(MODES), help="memory: comma-separated modes to measure")
     parser.add_argument("--orthanc-env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment of Orthanc A (e.g. glibc malloc tunables); repeatable")
     parser.add_argument("--json", help="write raw results to this file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    kinds = [k for k in args.kinds.split(",") if k]
+    if any(k not in KINDS for k in kinds):
+        parser.error(f"--kinds: one or more of {','.join(KINDS)}")
     ws = Workspace("bench_data_path")
     failed = True
     try:
-        bench = Bench(ws, dict(kv.split("=", 1) for kv in args.orthanc_env))
+        print(f"# data path, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)
+        bench = Bench(ws, kinds, dict(kv.split("=", 1) for kv in args.orthanc_env), args.far_delay_ms)
         if args.memory:
-            raw = run_memory(bench, args.modes.split(","))
+            raw = run_memory(bench, args.modes.split(","), kinds[0])
         else:
-            raw = report_speed(run_speed(bench, args.reps), args.reps)
+            reps = 1 if args.smoke else args.reps
+            raw = report_speed(run_speed(bench, reps, args.smoke), kinds, reps)
+        print(f"# load average at the end {os.getloadavg()[0]:.1f}")
         if args.json:
             Path(args.json).write_text(json.dumps(raw, indent=2))
         failed = False
+        return raw
     finally:
         ws.close(failed)
 

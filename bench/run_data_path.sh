@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the data-path benchmark (bench/data_path.py) in a private network namespace with real Orthanc,
 # nginx and the plugin from a build folder.
-# Usage: bench/run_data_path.sh [--build DIR] [--reps N] [--memory] [--json FILE]
+# Usage: bench/run_data_path.sh [--build DIR] [--reps N] [--kinds orthanc,front,far] [--far-delay-ms MS]
+#                               [--smoke] [--memory] [--json FILE]   (see bench/data_path.py)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$root/build

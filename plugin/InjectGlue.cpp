@@ -21,11 +21,13 @@
 #include "gw/audit/IAuditSink.h"
 #include "gw/common/Json.h"
 #include "gw/common/Log.h"
+#include "gw/common/TraceContext.h"
 #include "gw/service/Health.h"
 #include "gw/crypto/Encoding.h"
 #include "gw/policy/PolicyRequest.h"
 #include "gw/proxy/ClientUri.h"
 #include "gw/service/InjectMode.h"
+#include "gw/service/RateGate.h"
 
 namespace gw::plugin {
 namespace {
@@ -33,13 +35,17 @@ namespace {
 std::unique_ptr<service::InjectMode> g_inject;
 service::Gateway* g_gateway = nullptr;  // set with g_inject; outlives it
 std::shared_ptr<audit::IAuditSink> g_audit;  // set with g_inject, never null while it is
+// RateLimitRequests at the client stage (docs/operations.md#rate-limits); null without a limit.
+std::unique_ptr<service::ServerRateLimiter> g_clientLimit;
 
 // client.request: a DICOMweb client call the filter handled (inject mode, client-stage policies),
 // let through or refused. `decision`: what the client-stage policies decided, null when none ran.
+// `trace`: the call's trace context (ClientTrace), its trace id goes into the record.
 void AuditClientCall(OrthancPluginHttpMethod method, const char* uri, const std::string& server, const Error* refused,
-                     const policy::Decision* decision = nullptr) {
+                     const TraceContext& trace, const policy::Decision* decision = nullptr) {
   if (!g_audit) return;
   audit::AuditEvent event("client.request", server);
+  event.traceId = trace.traceId;
   event.Set("method", MethodName(method));
   event.Set("uri", uri);
   event.Set("outcome", refused ? "denied" : "allowed");
@@ -209,6 +215,7 @@ std::optional<policy::Decision> ClientPolicies(OrthancPluginHttpMethod method, c
   for (const auto& t : cfg.targets) request.targets.push_back({t.name, t.url, true});
   request.config = cfg.policyConfig.get();
   policy::Decision d = g_gateway->Policies().Decide(cfg.policies, request);
+  CountPolicyDecision(&g_gateway->Metrics(), "client", server, d);
   LogDebug("policies (client stage) of '" + server + "' " + (d.allow ? "allowed " : "refused ") + MethodName(method) + " " +
            uri + (user.empty() ? std::string(" (no authenticated user)") : " for user '" + user + "'"));
   return d;
@@ -218,13 +225,33 @@ std::optional<policy::Decision> ClientPolicies(OrthancPluginHttpMethod method, c
 // and audited.
 // `what`: who refuses ("policies (client stage)", "inject mode", "request filter").
 int32_t Refuse(const char* what, OrthancPluginHttpMethod method, const char* uri, const std::string& server,
-               const Error& refused, const policy::Decision* decided = nullptr) {
-  const std::string line = std::string(what) + ": refusing " + uri + " (" + MethodName(method) + ", HTTP " +
-                           std::to_string(refused.httpStatus) + " answered as 403): " + refused.ToString();
-  if (refused.httpStatus >= 500) LogError(line);
-  else LogWarning(line);
-  AuditClientCall(method, uri, server, &refused, decided);
+               const Error& refused, const TraceContext& trace, const policy::Decision* decided = nullptr) {
+  LogEvent line;
+  line.level = refused.httpStatus >= 500 ? LogLevel::Error : LogLevel::Warning;
+  line.event = "client.request";
+  line.code = refused.code;
+  line.server = server;
+  line.requestId = trace.parentId;
+  line.traceId = trace.traceId;
+  line.outcome = "denied";
+  line.status = 403;
+  line.message = std::string(what) + ": refusing " + uri + " (" + MethodName(method) + ", HTTP " +
+                 std::to_string(refused.httpStatus) + " answered as 403): " + refused.ToString();
+  Log(line);
+  AuditClientCall(method, uri, server, &refused, trace, decided);
   return 0;
+}
+
+// The trace context of a DICOMweb client call: the caller's `traceparent` continued (its trace id,
+// a new span id for the gateway's part), or a new trace. In inject mode the gateway sends nothing
+// upstream itself (docs/inject-mode.md, "Trace context"): the trace id ties the call's log line and
+// audit record together, and to the upstream when the caller also puts the same traceparent into
+// the call's HttpHeaders.
+TraceContext ClientTrace(uint32_t headersCount, const char* const* headersKeys, const char* const* headersValues) {
+  for (uint32_t i = 0; i < headersCount; ++i) {
+    if (strcasecmp(headersKeys[i], "traceparent") == 0) return TraceContext::Continue(TraceContext::Parse(headersValues[i]));
+  }
+  return TraceContext::Start();
 }
 
 // The servers whose DICOMweb definition the gateway writes: proxy mode (the loopback definition)
@@ -238,6 +265,17 @@ bool OwnsDefinition(const std::string& server) {
 // Servers whose client calls the filter acts on (refresh, policies) or whose definition it guards.
 bool Protects(const std::string& server) {
   return OwnsDefinition(server) || HasPolicies(server);
+}
+
+// The server's rate limit at the client stage, for a call about to be let through: the refusal
+// (PXY-015) when its budget is used up. Orthanc 1.10.1 lets a filter answer nothing but a bare 403:
+// the code and the wait reach the log and the audit record, not the caller.
+std::optional<Error> OverClientLimit(const std::string& server) {
+  if (!g_clientLimit) return std::nullopt;
+  auto refused = g_clientLimit->TryPass(server);
+  if (!refused) return std::nullopt;
+  refused->error.httpStatus = 429;  // what it means: logged as "HTTP 429 answered as 403", a warning
+  return std::move(refused->error);
 }
 
 int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, uint32_t headersCount,
@@ -272,7 +310,8 @@ int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, 
                       MakeError("PXY-012",
                                 "a URI that looks meant for the DICOMweb servers routes but is no spelling Orthanc "
                                 "routes unambiguously",
-                                403));
+                                403),
+                      ClientTrace(headersCount, headersKeys, headersValues));
       case proxy::ClientUri::Kind::Definition:
         // The definitions the gateway writes are its own: a PUT would re-point the server (with the
         // token or the loopback secret), a DELETE would remove it. Orthanc applies method overrides
@@ -283,7 +322,8 @@ int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, 
                         MakeError("PXY-013",
                                   "the DICOMweb definition of '" + call.server +
                                       "' belongs to the gateway (DicomWebOAuth.Servers): change it there",
-                                  403));
+                                  403),
+                        ClientTrace(headersCount, headersKeys, headersValues));
         }
         return 1;
       case proxy::ClientUri::Kind::Operation:
@@ -294,14 +334,19 @@ int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, 
     // Inject-mode servers get their token refreshed here; servers of either mode with routing
     // policies get those checked here (the client stage, where the Orthanc user is known).
     const bool injected = g_inject && g_inject->Manages(server);
-    if (!injected && !HasPolicies(server)) return 1;
+    if (!injected && !HasPolicies(server)) {
+      // Proxy mode without policies: only the rate limit applies here (the route checks the rest).
+      if (auto over = OverClientLimit(server)) return Refuse("rate limit (client stage)", method, uri, server, *over);
+      return 1;
+    }
     if (injected) {
       std::lock_guard<std::mutex> lock(g_callsMutex);
       g_lastCall[server] = std::chrono::steady_clock::now();
     }
+    const TraceContext trace = ClientTrace(headersCount, headersKeys, headersValues);
     if (g_audit && !g_audit->Accepting()) {
       return Refuse(injected ? "inject mode" : "policies (client stage)", method, uri, server,
-                    MakeError("AUD-005", "the audit trail cannot be written and Audit.FailClosed is set", 503));
+                    MakeError("AUD-005", "the audit trail cannot be written and Audit.FailClosed is set", 503), trace);
     }
     // Orthanc answers a refusal with a bare 403: the policy's code and reason go to the log.
     const auto decision = ClientPolicies(method, uri, ip, headersCount, headersKeys, headersValues, getCount, getKeys,
@@ -309,14 +354,30 @@ int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, 
     const policy::Decision* decided = decision ? &*decision : nullptr;
     if (decided && !decided->allow) {
       return Refuse("policies (client stage)", method, uri, server,
-                    MakeError(decided->code, decided->reason, decided->status), decided);
+                    MakeError(decided->code, decided->reason, decided->status), trace, decided);
+    }
+    // Counted once the policies allowed the call: a refused call takes nothing from the budget.
+    if (auto over = OverClientLimit(server)) {
+      return Refuse("rate limit (client stage)", method, uri, server, *over, decided);
     }
     if (injected) {
       const std::chrono::seconds minToken = decided ? decided->minTokenSeconds : std::chrono::seconds(0);
       Status fresh = g_inject->EnsureFresh(server, minToken, std::chrono::milliseconds(15000));
-      if (!fresh.Ok()) return Refuse("inject mode", method, uri, server, fresh.GetError(), decided);
+      if (!fresh.Ok()) return Refuse("inject mode", method, uri, server, fresh.GetError(), trace, decided);
     }
-    AuditClientCall(method, uri, server, nullptr, decided);
+    if (LogEnabled(LogLevel::Debug)) {
+      LogEvent line;
+      line.level = LogLevel::Debug;
+      line.event = "client.request";
+      line.server = server;
+      line.requestId = trace.parentId;
+      line.traceId = trace.traceId;
+      line.outcome = "allowed";
+      line.message = std::string(injected ? "inject mode" : "policies (client stage)") + ": " + MethodName(method) +
+                     " " + uri + " let through";
+      Log(line);
+    }
+    AuditClientCall(method, uri, server, nullptr, trace, decided);
     return 1;
   } catch (const std::exception& e) {
     LogError(std::string("filter error on ") + uri + ": " + e.what());
@@ -412,6 +473,8 @@ void InstallInjectMode(service::Gateway& gateway) {
   LoadDicomWebRoot();  // the filter matches calls under DicomWeb.Root
   g_audit = gateway.AuditSink();
   g_gateway = &gateway;
+  g_clientLimit = service::ServerRateLimiter::Create(gateway.Config(), service::ServerRateLimiter::Stage::Client,
+                                                     &gateway.Metrics());
   if (!inject->Servers().empty()) {
     g_inject = std::move(inject);
     gateway.SetTokenListener([](const std::string& server) {
@@ -429,6 +492,7 @@ void UninstallInjectMode() {
   g_worker.Stop();
   g_gateway = nullptr;
   g_inject.reset();
+  g_clientLimit.reset();
   g_audit.reset();
 }
 
@@ -463,6 +527,12 @@ void HandleJobFailure(const std::string& jobId) {
   const int functionError = code->value.GetInt();
   if (functionError != 29 && functionError != 9) return;
   const std::string_view jobType = type->value.GetString();
+  // Error 9 also is every network failure (an upstream 503, a reset, an upstream Orthanc that went
+  // away), of any server's job, proxy mode included. Only a retrieve reports a refused credential
+  // that way; a refused STOW reports 29. Dropping the still-valid token of every inject-mode server
+  // on a STOW's network failure cost an IdP call each time and, with the IdP down, turned an upstream
+  // hiccup into refused calls (403) until the IdP was back (found by the soak run).
+  if (functionError == 9 && jobType != "DicomWebWadoRetrieveClient") return;
 
   std::vector<std::string> servers;
   {
@@ -479,8 +549,16 @@ void HandleJobFailure(const std::string& jobId) {
   }
   std::string names;
   for (const auto& s : servers) names += (names.empty() ? "" : ", ") + s;
-  LogWarning("inject mode: DICOMweb job " + jobId + " (" + std::string(jobType) + ") failed (error " +
-             std::to_string(functionError) + "); renewing the token of " + names);
+  {
+    LogEvent line;
+    line.level = LogLevel::Warning;
+    line.event = "job.failed";
+    line.jobId = jobId;
+    line.server = servers.size() == 1 ? servers.front() : std::string();
+    line.message = "inject mode: DICOMweb job " + jobId + " (" + std::string(jobType) + ") failed (error " +
+                   std::to_string(functionError) + "); renewing the token of " + names;
+    Log(line);
+  }
   for (const auto& server : servers) {
     g_inject->CredentialRejected(server);
     Status fresh = g_inject->EnsureFresh(server, std::chrono::seconds(0), std::chrono::milliseconds(15000));
@@ -495,9 +573,16 @@ void HandleJobFailure(const std::string& jobId) {
   // 77-byte multipart reached the upstream, nothing was stored). Resubmitting it would hide a
   // failed upload, so STOW jobs stay failed, loudly; the renewed token serves the next attempt.
   if (jobType == "DicomWebStowClient") {
-    LogError("INJ-003 inject mode: STOW job " + jobId +
-             " failed with bad credentials; the token was renewed, but DICOMweb 1.7 cannot resubmit a STOW "
-             "job (it would send nothing): send the resources again");
+    LogEvent line;
+    line.level = LogLevel::Error;
+    line.event = "job.resubmitted";
+    line.code = "INJ-003";
+    line.jobId = jobId;
+    line.outcome = "not-resubmitted";
+    line.message = "INJ-003 inject mode: STOW job " + jobId +
+                   " failed with bad credentials; the token was renewed, but DICOMweb 1.7 cannot resubmit a STOW "
+                   "job (it would send nothing): send the resources again";
+    Log(line);
     AuditJob(jobId, jobType, functionError, servers, false, "INJ-003",
              "token renewed; DICOMweb 1.7 cannot resubmit a STOW job");
     return;

@@ -30,7 +30,7 @@ void AnswerJson(OrthancPluginRestOutput* output, int status, const std::string& 
   AnswerText(output, status, json, "application/json");
 }
 
-void AnswerError(OrthancPluginRestOutput* output, const Error& error) {
+void AnswerError(OrthancPluginRestOutput* output, const Error& error, std::string_view traceId) {
   json::Writer w;
   w.StartObject();
   w.Key("error");
@@ -39,6 +39,10 @@ void AnswerError(OrthancPluginRestOutput* output, const Error& error) {
   w.String(error.code);
   w.Key("message");
   w.String(SecretRegistry::Redact(error.message));
+  if (!traceId.empty()) {
+    w.Key("traceId");
+    w.String(traceId);
+  }
   w.EndObject();
   w.EndObject();
   AnswerJson(output, error.httpStatus > 0 ? error.httpStatus : 500, w.Take());

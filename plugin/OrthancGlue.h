@@ -19,7 +19,8 @@ void AnswerJson(OrthancPluginRestOutput* output, int status, const std::string& 
 void AnswerText(OrthancPluginRestOutput* output, int status, const std::string& text,
                 const char* contentType);
 // {"error": {"code": ..., "message": ...}} with error.httpStatus; the message is redacted again.
-void AnswerError(OrthancPluginRestOutput* output, const Error& error);
+// `traceId` (W3C trace id of the operation, TraceContext.h): added as error.traceId when not empty.
+void AnswerError(OrthancPluginRestOutput* output, const Error& error, std::string_view traceId = {});
 // 405 with the Allow header.
 void AnswerMethodNotAllowed(OrthancPluginRestOutput* output, const char* allowed);
 

@@ -96,6 +96,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
   gw::SetLogSink(std::make_shared<OrthancLogSink>());
   OrthancPluginSetDescription(context,
                               "OAuth2 and cloud identity for Orthanc's DICOMweb client (Lua providers)");
+  gw::plugin::ExtendExplorer();
   try {
     auto parsed = ReadConfiguration();
     if (parsed.section == gw::config::SectionStatus::Missing) {
@@ -105,9 +106,15 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
     }
     // Secrets first, so nothing logged from here on can show them.
     for (const auto& s : gw::config::CollectSecrets(parsed.bestEffort)) gw::SecretRegistry::Add(s);
+    // The format applies from the first problem reported (an invalid LogFormat keeps text).
+    gw::SetLogFormat(parsed.bestEffort.global.logFormat);
     for (const auto& d : parsed.diagnostics) {
-      if (d.severity == gw::config::Severity::Error) gw::LogError(d.ToString());
-      else gw::LogWarning(d.ToString());
+      gw::LogEvent line;
+      line.level = d.severity == gw::config::Severity::Error ? gw::LogLevel::Error : gw::LogLevel::Warning;
+      line.event = "config.problem";
+      line.code = d.code;
+      line.message = d.ToString();
+      gw::Log(line);
     }
     if (!parsed.Ok()) {
       gw::LogError("invalid DicomWebOAuth configuration (" +
@@ -143,12 +150,13 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
     gw::service::Gateway* raw = gateway.Value().get();
     if (auto proxy = gw::plugin::RegisterProxy(
             raw->Config(), std::shared_ptr<gw::proxy::ICredentialSource>(std::shared_ptr<void>(), raw),
-            &raw->Policies());
+            &raw->Policies(), &raw->Metrics());
         !proxy.Ok()) {
       gw::LogError("cannot start: " + proxy.GetError().ToString());
       return -1;
     }
     gw::plugin::SetProxyAudit(raw->AuditSink());
+    gw::plugin::SetProxyMetrics(&raw->Metrics());
     gw::plugin::InstallGateway(std::move(gateway).Value());
     gw::plugin::RegisterRoutes();
     gw::LogInfo("started: " + std::to_string(gw::plugin::ServerCount()) + " server(s), Lua " +

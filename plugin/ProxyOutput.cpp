@@ -101,7 +101,7 @@ Status ProxyOutput::SendPart(const http::Headers& headers, std::string_view body
   return Status::Success();
 }
 
-void ProxyOutput::SendError(const Error& error) { AnswerError(output_, error); }
+void ProxyOutput::SendError(const Error& error) { AnswerError(output_, error, traceId_); }
 
 }  // namespace gw::plugin
 

@@ -12,13 +12,18 @@
 //     part headers are).
 #include <orthanc/OrthancCPlugin.h>
 
+#include <string>
+#include <utility>
+
 #include "gw/proxy/IAnswerOutput.h"
 
 namespace gw::plugin {
 
 class ProxyOutput final : public proxy::IAnswerOutput {
  public:
-  explicit ProxyOutput(OrthancPluginRestOutput* output) : output_(output) {}
+  // `traceId`: the operation's trace id, put into the error bodies the gateway writes itself.
+  explicit ProxyOutput(OrthancPluginRestOutput* output, std::string traceId = {})
+      : output_(output), traceId_(std::move(traceId)) {}
 
   Status SendWhole(int status, const http::Headers& headers, const std::string& contentType,
                    std::string_view body) override;
@@ -28,6 +33,7 @@ class ProxyOutput final : public proxy::IAnswerOutput {
 
  private:
   OrthancPluginRestOutput* output_;
+  std::string traceId_;
 };
 
 }  // namespace gw::plugin

@@ -18,6 +18,8 @@
 #include "PolicyAudit.h"
 #include "ProxyOutput.h"
 #include "gw/common/Log.h"
+#include "gw/common/Metrics.h"
+#include "gw/common/TraceContext.h"
 #include "gw/common/SecretRegistry.h"
 #include "gw/crypto/Encoding.h"
 #include "gw/policy/PolicyEngine.h"
@@ -34,6 +36,7 @@
 #include "gw/proxy/ServerRoute.h"
 #include "gw/proxy/SpoolBody.h"
 #include "gw/proxy/UpstreamClient.h"
+#include "gw/service/RateGate.h"
 
 namespace gw::plugin {
 
@@ -65,11 +68,32 @@ struct ProxyState {
   std::shared_ptr<proxy::UpstreamClient> client;
   std::unique_ptr<proxy::Forwarder> forwarder;
   proxy::AnswerLimits limits;
+  // RateLimitRequests at the upstream stage; null without a limit (docs/operations.md#rate-limits).
+  std::unique_ptr<service::ServerRateLimiter> limiter;
 };
 
 std::mutex g_mutex;
 std::shared_ptr<ProxyState> g_state;
 std::shared_ptr<audit::IAuditSink> g_audit;  // under g_mutex
+
+// Request metrics per configured server, resolved once (SetProxyMetrics) so the request path only
+// increments. A server name that is not configured (a PXY-002 refusal) is counted under
+// kUnknownServer: the label never takes a caller's text.
+constexpr const char* kUnknownServer = "_unknown";
+struct ServerMetrics {
+  Counter* byClass[6] = {};  // 1xx..5xx, then "other"
+  Histogram* duration = nullptr;
+};
+struct ProxyMetrics {
+  MetricsRegistry* registry = nullptr;  // the Gateway's: it outlives proxy mode (ShutdownProxy first)
+  std::map<std::string, ServerMetrics, std::less<>> servers;
+};
+std::shared_ptr<const ProxyMetrics> g_metrics;  // under g_mutex
+
+std::shared_ptr<const ProxyMetrics> Metrics() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return g_metrics;
+}
 
 std::shared_ptr<audit::IAuditSink> AuditSink() {
   std::lock_guard<std::mutex> lock(g_mutex);
@@ -90,6 +114,11 @@ struct Incoming {
   proxy::QueryParams query;
   // A method override the request carries (Orthanc has already applied it to `method`), or none.
   std::optional<std::string> methodOverride;
+  // W3C trace context sent upstream: the caller's trace continued (its trace id, a new parent id:
+  // the gateway's span, also the request id in logs), or a new trace when the request carried
+  // none or an invalid one.
+  TraceContext trace;
+  bool traceContinued = false;
 
   const std::string* Header(const char* lowerName) const {
     for (const auto& [k, v] : headers) {
@@ -129,6 +158,10 @@ Incoming Read(const OrthancPluginHttpRequest* request) {
   std::vector<std::string> keys;
   for (uint32_t i = 0; i < request->getCount; ++i) keys.emplace_back(request->getKeys[i]);
   in.methodOverride = proxy::HeaderPolicy::MethodOverride(in.headers, keys);
+  std::optional<TraceContext> incoming;
+  if (const std::string* traceparent = in.Header("traceparent")) incoming = TraceContext::Parse(*traceparent);
+  in.traceContinued = incoming.has_value();
+  in.trace = TraceContext::Continue(incoming);
   if (request->method == OrthancPluginHttpMethod_Get) {
     // Orthanc 1.10 hands GET arguments to this route still percent-encoded (measured: the DICOMweb
     // plugin's `Modality=%2A` arrived as "%2A" and went upstream as "%252A", so wildcard and
@@ -149,6 +182,7 @@ struct Prepared {
   size_t target = 0;
   std::string targetName;  // the chosen target's name ("primary" unless Targets names it)
   std::shared_ptr<policy::TargetHealth> health;
+  std::chrono::seconds retryAfter{0};  // refused by the rate limit: the Retry-After to answer
 };
 
 // Runs the server's policies for one request: the target's base URL, or the denial.
@@ -182,6 +216,7 @@ Result<const proxy::UpstreamUrl*> Route(const ProxyState& state, const ServerRou
   }
   request.config = r.config.get();
   p.decision = state.policies->Decide(r.policies, request);
+  if (auto metrics = Metrics()) CountPolicyDecision(metrics->registry, "upstream", in.server, p.decision);
   if (!p.decision.allow) return MakeError(p.decision.code, p.decision.reason, p.decision.status);
   for (size_t i = 0; i < r.targets.size(); ++i) {
     if (r.targets[i].first == p.decision.target) p.target = i;
@@ -225,11 +260,26 @@ void ReportHealth(const Prepared& p, const Result<long>& outcome) {
   }
 }
 
+// The trace context goes upstream as the gateway's own: the caller's traceparent (or a policy's) is
+// replaced by the continued one, and a tracestate only travels with the trace it belongs to (the
+// specification: a tracestate without a valid traceparent is discarded).
+void SetTraceHeaders(const Incoming& in, http::Headers& headers) {
+  headers.erase(std::remove_if(headers.begin(), headers.end(),
+                               [&](const auto& h) {
+                                 return strcasecmp(h.first.c_str(), "traceparent") == 0 ||
+                                        (!in.traceContinued && strcasecmp(h.first.c_str(), "tracestate") == 0);
+                               }),
+                headers.end());
+  headers.emplace_back("traceparent", in.trace.Header());
+}
+
 // The checks every request passes before anything goes upstream, in this order: the loopback
 // secret (403 before anything else is revealed), the server (404), a method override (400), the
-// audit trail (503 with FailClosed), the routing policies, the path and query (400). Fills `p`; on
-// a refusal by a policy, p.decision names it (for the audit record).
-Status Prepare(const ProxyState& state, const Incoming& in, Prepared& p) {
+// audit trail (503 with FailClosed), the routing policies, the path and query (400), the server's
+// rate limit (PXY-015, counted only for a request that would go upstream; `count` false for the
+// failover of a request already counted). Fills `p`; on a refusal by a policy, p.decision names it
+// (for the audit record), by the rate limit p.retryAfter says when to retry.
+Status Prepare(const ProxyState& state, const Incoming& in, Prepared& p, bool count = true) {
   const std::string* secret = in.Header("x-dicomweb-oauth-gateway");
   if (secret == nullptr) {
     return proxy::LoopbackRefused("missing X-DicomWeb-OAuth-Gateway header: this route only serves Orthanc's own "
@@ -266,17 +316,46 @@ Status Prepare(const ProxyState& state, const Incoming& in, Prepared& p) {
   p.request.url = std::move(url).Value();
   p.request.headers = proxy::HeaderPolicy::RequestHeadersToForward(in.headers);
   ApplyHeaderEdits(p.decision, p.request.headers);
+  SetTraceHeaders(in, p.request.headers);
+  if (count && state.limiter) {
+    if (auto refused = state.limiter->TryPass(in.server)) {
+      p.retryAfter = refused->retryAfter;
+      return refused->error;
+    }
+  }
   return Status::Success();
+}
+
+// A refusal with its Retry-After when the rate limit refused (Orthanc keeps the header with
+// SendHttpStatus, measured on 1.10.1).
+void AnswerRefusal(OrthancPluginRestOutput* output, const Prepared& p, const Error& e, std::string_view traceId) {
+  if (p.retryAfter.count() > 0) {
+    const std::string seconds = std::to_string(p.retryAfter.count());
+    OrthancPluginSetHttpHeader(Context(), output, "Retry-After", seconds.c_str());
+  }
+  AnswerError(output, e, traceId);
 }
 
 // One proxy.request audit event. outcome: "forwarded" (upstream answered `status`), "failed"
 // (the exchange broke: `error`), "denied" (refused before anything went upstream: `error`).
 // `routed`: how the request was routed, as far as Prepare got (null when it never ran).
+// It also counts the request (dicomweb_oauth_proxy_requests_total by the status class the caller
+// got, dicomweb_oauth_proxy_request_duration_seconds): every request ends here exactly once.
 void AuditRequest(const Incoming& in, const char* outcome, long status, const Error* error,
                   Clock::time_point started, uint64_t bytes, const Prepared* routed) {
+  if (auto metrics = Metrics()) {
+    auto it = metrics->servers.find(in.server);
+    if (it == metrics->servers.end()) it = metrics->servers.find(kUnknownServer);
+    if (it != metrics->servers.end()) {
+      const long cls = status / 100;
+      it->second.byClass[cls >= 1 && cls <= 5 ? cls - 1 : 5]->Inc();
+      it->second.duration->Observe(std::chrono::duration<double>(Clock::now() - started).count());
+    }
+  }
   auto sink = AuditSink();
   if (!sink) return;
   audit::AuditEvent event("proxy.request", in.server);
+  event.traceId = in.trace.traceId;
   event.Set("method", in.method);
   event.Set("path", in.tail);
   if (!in.query.empty()) event.SetQuery("query", in.query);
@@ -309,21 +388,50 @@ void AuditDone(const Incoming& in, const Prepared& prepared, const Result<long>&
   AuditRequest(in, "failed", e.httpStatus, &e, started, writer.BodyBytes(), &prepared);
 }
 
-void LogRefusal(const Incoming& in, const Error& e) {
-  LogWarning("proxy: " + in.method + " for server '" + in.server + "' refused: " + e.ToString());
+// A proxy.request log event with the operation's correlation fields. Never the path, the query or
+// a header value: they may name a patient or carry a credential.
+LogEvent ProxyEvent(const Incoming& in, LogLevel level, const char* outcome) {
+  LogEvent e;
+  e.level = level;
+  e.event = "proxy.request";
+  e.server = in.server;
+  e.requestId = in.trace.parentId;
+  e.traceId = in.trace.traceId;
+  e.outcome = outcome;
+  return e;
 }
 
-void LogDone(const std::string& method, const std::string& server, const Result<long>& outcome,
-             const proxy::AnswerWriter& writer, Clock::time_point started) {
+void LogRefusal(const Incoming& in, const Error& e) {
+  LogEvent line = ProxyEvent(in, LogLevel::Warning, "denied");
+  line.code = e.code;
+  line.status = e.httpStatus;
+  line.message = "proxy: " + in.method + " for server '" + in.server + "' refused: " + e.ToString();
+  Log(line);
+}
+
+void LogDone(const Incoming& in, const Result<long>& outcome, const proxy::AnswerWriter& writer,
+             Clock::time_point started) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+  const std::string& method = in.method;
+  const std::string& server = in.server;
   if (outcome.Ok() && !writer.Failure()) {
-    LogDebug("proxy: " + method + " server '" + server + "' -> " + std::to_string(outcome.Value()) + " (" +
-             std::to_string(writer.BodyBytes()) + " bytes, " + std::to_string(writer.PartsSent()) + " parts, " +
-             std::to_string(ms) + " ms)");
+    if (!LogEnabled(LogLevel::Debug)) return;
+    LogEvent line = ProxyEvent(in, LogLevel::Debug, "forwarded");
+    line.durationMs = ms;
+    line.status = outcome.Value();
+    line.message = "proxy: " + method + " server '" + server + "' -> " + std::to_string(outcome.Value()) + " (" +
+                   std::to_string(writer.BodyBytes()) + " bytes, " + std::to_string(writer.PartsSent()) + " parts, " +
+                   std::to_string(ms) + " ms)";
+    Log(line);
     return;
   }
   const Error& e = writer.Failure() ? *writer.Failure() : outcome.GetError();
-  LogWarning("proxy: " + method + " server '" + server + "' failed after " + std::to_string(ms) + " ms: " + e.ToString());
+  LogEvent line = ProxyEvent(in, LogLevel::Warning, "failed");
+  line.code = e.code;
+  line.durationMs = ms;
+  line.status = e.httpStatus;
+  line.message = "proxy: " + method + " server '" + server + "' failed after " + std::to_string(ms) + " ms: " + e.ToString();
+  Log(line);
 }
 
 OrthancPluginErrorCode Finish(proxy::AnswerWriter::Outcome outcome) {
@@ -351,10 +459,10 @@ OrthancPluginErrorCode HandleWithoutBody(OrthancPluginRestOutput* output, const 
     if (Status ready = Prepare(*state, in, prepared); !ready) {
       LogRefusal(in, ready.GetError());
       AuditRequest(in, "denied", ready.GetError().httpStatus, &ready.GetError(), started, 0, &prepared);
-      AnswerError(output, ready.GetError());
+      AnswerRefusal(output, prepared, ready.GetError(), in.trace.traceId);
       return OrthancPluginErrorCode_Success;
     }
-    ProxyOutput out(output);
+    ProxyOutput out(output, in.trace.traceId);
     proxy::AnswerWriter writer(out, state->limits);
     auto outcome = state->forwarder->Forward(*prepared.route, prepared.request, writer);
     // Failover inside the request: a bodyless request whose target could not be reached, with
@@ -366,7 +474,7 @@ OrthancPluginErrorCode HandleWithoutBody(OrthancPluginRestOutput* output, const 
          ++retry) {
       ReportHealth(prepared, outcome);
       Prepared again;
-      if (!Prepare(*state, in, again) || again.target == prepared.target) break;
+      if (!Prepare(*state, in, again, /*count=*/false) || again.target == prepared.target) break;
       LogWarning("proxy: " + in.method + " for server '" + in.server + "': target #" +
                  std::to_string(prepared.target + 1) + " unreachable, sent to target #" +
                  std::to_string(again.target + 1) + " instead");
@@ -374,7 +482,7 @@ OrthancPluginErrorCode HandleWithoutBody(OrthancPluginRestOutput* output, const 
       outcome = state->forwarder->Forward(*prepared.route, prepared.request, writer);
     }
     const auto result = writer.Finish(outcome);
-    LogDone(in.method, in.server, outcome, writer, started);
+    LogDone(in, outcome, writer, started);
     ReportHealth(prepared, outcome);
     AuditDone(in, prepared, outcome, writer, started);
     return Finish(result);
@@ -474,17 +582,17 @@ class ProxyReader {
   OrthancPluginErrorCode Execute(OrthancPluginRestOutput* output) {
     if (refusal_) {
       AuditRequest(in_, "denied", refusal_->httpStatus, &*refusal_, started_, 0, &prepared_);
-      AnswerError(output, *refusal_);
+      AnswerRefusal(output, prepared_, *refusal_, in_.trace.traceId);
       return OrthancPluginErrorCode_Success;
     }
     if (spool_) return ExecuteSpooled(output);
     queue_.Finish();
-    ProxyOutput out(output);
+    ProxyOutput out(output, in_.trace.traceId);
     proxy::AnswerWriter writer(out, state_->limits);
     auto outcome = channel_->DrainInto(writer);
     worker_.join();
     const auto result = writer.Finish(outcome);
-    LogDone(in_.method, in_.server, outcome, writer, started_);
+    LogDone(in_, outcome, writer, started_);
     ReportHealth(prepared_, outcome);
     AuditDone(in_, prepared_, outcome, writer, started_);
     return Finish(result);
@@ -498,15 +606,15 @@ class ProxyReader {
       const Error& e = complete.GetError();
       LogRefusal(in_, e);
       AuditRequest(in_, "denied", e.httpStatus, &e, started_, 0, &prepared_);
-      AnswerError(output, e);
+      AnswerError(output, e, in_.trace.traceId);
       return OrthancPluginErrorCode_Success;
     }
     prepared_.request.body = spool_.get();
-    ProxyOutput out(output);
+    ProxyOutput out(output, in_.trace.traceId);
     proxy::AnswerWriter writer(out, state_->limits);
     auto outcome = state_->forwarder->Forward(*prepared_.route, prepared_.request, writer);
     const auto result = writer.Finish(outcome);
-    LogDone(in_.method, in_.server, outcome, writer, started_);
+    LogDone(in_, outcome, writer, started_);
     ReportHealth(prepared_, outcome);
     AuditDone(in_, prepared_, outcome, writer, started_);
     return Finish(result);
@@ -658,9 +766,10 @@ proxy::DicomWebDefinition BuildDefinition(const config::GatewayConfig& config, c
 }  // namespace
 
 Status RegisterProxy(const config::GatewayConfig& config, std::shared_ptr<proxy::ICredentialSource> credentials,
-                     const policy::PolicyEngine* policies) {
+                     const policy::PolicyEngine* policies, MetricsRegistry* metrics) {
   auto state = std::make_shared<ProxyState>();
   state->policies = policies;
+  state->limiter = service::ServerRateLimiter::Create(config, service::ServerRateLimiter::Stage::Upstream, metrics);
   bool anyProxy = false;
   for (const auto& [name, server] : config.servers) {
     if (server.mode != config::ServerMode::Proxy) continue;
@@ -756,6 +865,37 @@ std::optional<proxy::DicomWebDefinition> ProxyDefinition(const std::string& serv
   return it->second;
 }
 
+void SetProxyMetrics(MetricsRegistry* registry) {
+  auto metrics = std::make_shared<ProxyMetrics>();
+  metrics->registry = registry;
+  if (registry != nullptr) {
+    std::vector<std::string> servers{kUnknownServer};
+    if (auto state = State()) {
+      for (const auto& [name, route] : state->routes) servers.push_back(name);
+    }
+    // Every series exists from the start (0): a rate over a series that appears with its first
+    // 5xx would miss that one.
+    static const char* kClasses[6] = {"1xx", "2xx", "3xx", "4xx", "5xx", "other"};
+    static const std::vector<double> kBounds{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                             2.5,   5,    10,    30,   60,  120, 300};
+    for (const auto& server : servers) {
+      ServerMetrics& m = metrics->servers[server];
+      for (int i = 0; i < 6; ++i) {
+        m.byClass[i] = &registry->GetCounter(
+            "dicomweb_oauth_proxy_requests_total",
+            "Proxy-mode requests by server and the status class answered to Orthanc's DICOMweb client "
+            "(upstream answers and the gateway's own refusals and failures)",
+            {{"server", server}, {"status_class", kClasses[i]}});
+      }
+      m.duration = &registry->GetHistogram("dicomweb_oauth_proxy_request_duration_seconds",
+                                           "Proxy-mode request duration, from the request to the end of the answer",
+                                           {{"server", server}}, kBounds);
+    }
+  }
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_metrics = std::move(metrics);
+}
+
 void SetProxyAudit(std::shared_ptr<audit::IAuditSink> sink) {
   std::lock_guard<std::mutex> lock(g_mutex);
   g_audit = std::move(sink);
@@ -774,6 +914,7 @@ void ShutdownProxy() {
     std::lock_guard<std::mutex> lock(g_mutex);
     state.swap(g_state);
     g_audit.reset();
+    g_metrics.reset();
   }
   // Requests still running hold their own reference; Orthanc has stopped serving HTTP when
   // Finalize calls this, so `state` is normally the last one and releases the credential source here.

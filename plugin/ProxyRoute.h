@@ -13,6 +13,7 @@
 
 #include "gw/audit/IAuditSink.h"
 #include "gw/common/Error.h"
+#include "gw/common/Metrics.h"
 #include "gw/config/GatewayConfig.h"
 #include "gw/policy/PolicyEngine.h"
 #include "gw/policy/TargetHealth.h"
@@ -29,8 +30,10 @@ namespace gw::plugin {
 // AllowInjectWithServersInDatabase (the loopback secret would be stored in the database).
 // `policies` runs the servers' routing policies (docs/policies.md); it must stay valid until
 // ShutdownProxy(). Null while a server names policies: its requests are refused (POL-002).
+// With RateLimitRequests, every request the route would send upstream counts against its server's
+// budget; over it: PXY-015 with Retry-After. `metrics` (may be null) gets the refusal counter.
 Status RegisterProxy(const config::GatewayConfig& config, std::shared_ptr<proxy::ICredentialSource> credentials,
-                     const policy::PolicyEngine* policies = nullptr);
+                     const policy::PolicyEngine* policies = nullptr, MetricsRegistry* metrics = nullptr);
 
 // Writes the loopback definition of every proxy-mode server (PUT /dicom-web/servers/{name});
 // failures are logged with their code (PXY-008). Safe to call more than once.
@@ -44,6 +47,10 @@ std::optional<proxy::DicomWebDefinition> ProxyDefinition(const std::string& serv
 // `sink` (method, path, query, status, outcome, error code); while `sink` is not Accepting()
 // (Audit.FailClosed and records are being lost) requests are refused with 503 AUD-005. Null: off.
 void SetProxyAudit(std::shared_ptr<audit::IAuditSink> sink);
+
+// Request and policy metrics (docs/operations.md, "Metrics"); call after RegisterProxy. `registry` must
+// outlive proxy mode (ShutdownProxy).
+void SetProxyMetrics(MetricsRegistry* registry);
 
 // The health the route observes of a proxy-mode server's targets (GET /dicomweb-oauth/servers);
 // null for any other server, or before RegisterProxy / after ShutdownProxy.

@@ -1,5 +1,7 @@
 #include "RestRoutes.h"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -7,6 +9,7 @@
 #include "InjectGlue.h"
 #include "OrthancGlue.h"
 #include "ProxyRoute.h"
+#include "UiAssets.h"
 #include "gw/common/Json.h"
 #include "gw/common/Log.h"
 #include "gw/proxy/StatusMap.h"
@@ -33,9 +36,77 @@ void GetServers(OrthancPluginRestOutput* output, const char*, const OrthancPlugi
   Answer(output, g_gateway->Servers(&ProxyTargetHealth));
 }
 
+std::string HeaderOf(const OrthancPluginHttpRequest* request, std::string_view name) {
+  for (uint32_t i = 0; i < request->headersCount; ++i) {
+    const std::string_view key(request->headersKeys[i]);
+    if (key.size() == name.size() &&
+        std::equal(key.begin(), key.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == b;
+        })) {
+      return request->headersValues[i];
+    }
+  }
+  return {};
+}
+
+// Cross-site request forgery: a page on any other site can make a visitor's browser POST a form to
+// these routes, and the browser adds the visitor's Orthanc credentials (cached Basic auth, cookies
+// of a proxy in front). So a POST that comes from a browser must prove it was sent by a script of
+// this origin: browsers mark every request they send with Origin and/or Sec-Fetch-* headers, a form
+// cannot add a header of its own, and a cross-origin script that adds one needs a CORS preflight
+// that Orthanc never grants. Requests without any browser mark (curl, the CLI, automation) pass as
+// before. docs/security.md, "Cross-site requests".
+constexpr const char* kRequestedByHeader = "x-requested-by";
+constexpr const char* kRequestedByValue = "dicomweb-oauth-ui";
+
+bool RefusedCrossSite(OrthancPluginRestOutput* output, const OrthancPluginHttpRequest* request) {
+  const std::string site = HeaderOf(request, "sec-fetch-site");
+  const std::string origin = HeaderOf(request, "origin");
+  const std::string mode = HeaderOf(request, "sec-fetch-mode");
+  const bool fromBrowser = !site.empty() || !origin.empty() || !mode.empty();
+  std::string why;
+  if (!site.empty() && site != "same-origin" && site != "none") {
+    why = "the request was sent by a page of another site (Sec-Fetch-Site: " + site + ")";
+  } else if (origin == "null") {
+    why = "the request was sent by a page without an origin (Origin: null)";
+  } else if (fromBrowser && HeaderOf(request, kRequestedByHeader) != kRequestedByValue) {
+    why = std::string("a browser request must carry the header X-Requested-By: ") + kRequestedByValue +
+          " (the operator page sends it)";
+  }
+  if (why.empty()) return false;
+  LogWarning("GW-403 cross-site request refused: " + why);
+  AnswerError(output, MakeError("GW-403", "cross-site request refused: " + why, 403));
+  return true;
+}
+
 void PostReload(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
   if (request->method != OrthancPluginHttpMethod_Post) return AnswerMethodNotAllowed(output, "POST");
+  if (RefusedCrossSite(output, request)) return;
   Answer(output, g_gateway->Reload(service::ReloadTrigger::Rest));
+}
+
+// POST /dicomweb-oauth/reload/dry-run: what a reload would publish (or why it would be refused),
+// without publishing (docs/policies.md, "Before a reload").
+void PostDryRun(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
+  if (request->method != OrthancPluginHttpMethod_Post) return AnswerMethodNotAllowed(output, "POST");
+  if (RefusedCrossSite(output, request)) return;
+  Answer(output, g_gateway->DryRun());
+}
+
+// GET /dicomweb-oauth/ui/: the operator page (plugin/ui/). It only reads the JSON routes above and
+// posts to the test and reload routes; it holds nothing of its own.
+void GetUi(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
+  if (request->method != OrthancPluginHttpMethod_Get) return AnswerMethodNotAllowed(output, "GET");
+  // Inline script and style only (no other source, no form target, no framing: the buttons cannot
+  // be clicked through another site's frame).
+  OrthancPluginSetHttpHeader(Context(), output, "Content-Security-Policy",
+                             "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                             "connect-src 'self'; img-src 'self' data:; form-action 'none'; "
+                             "frame-ancestors 'none'; base-uri 'none'");
+  OrthancPluginSetHttpHeader(Context(), output, "X-Frame-Options", "DENY");
+  OrthancPluginSetHttpHeader(Context(), output, "Cache-Control", "no-store");
+  const std::string_view page = ui::Page();
+  AnswerText(output, 200, std::string(page), "text/html; charset=utf-8");
 }
 
 // Forced fetches of the test route: at most kForcedTests per server in any kForcedTestWindow. Each one
@@ -50,6 +121,7 @@ service::RateGate g_forcedTests(kForcedTests, kForcedTestWindow);
 // caller asked whether the IdP answers now).
 void PostTestServer(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
   if (request->method != OrthancPluginHttpMethod_Post) return AnswerMethodNotAllowed(output, "POST");
+  if (RefusedCrossSite(output, request)) return;
   bool fresh = true;
   if (request->bodySize > 0) {
     auto body = json::Parse(std::string_view(static_cast<const char*>(request->body), request->bodySize), "GW-400");
@@ -194,6 +266,8 @@ void RegisterRoutes() {
   RegisterRoute<GetStatus>("/dicomweb-oauth/status");
   RegisterRoute<GetServers>("/dicomweb-oauth/servers");
   RegisterRoute<PostReload>("/dicomweb-oauth/reload");
+  RegisterRoute<PostDryRun>("/dicomweb-oauth/reload/dry-run");
+  RegisterRoute<GetUi>("/dicomweb-oauth/ui");
   RegisterRoute<PostTestServer>("/dicomweb-oauth/servers/([^/]+)/test");
   RegisterRoute<GetMetrics>("/dicomweb-oauth/metrics");
   RegisterRoute<GetHealth>("/dicomweb-oauth/health/([^/]+)");
@@ -204,6 +278,9 @@ void RegisterDisabledRoutes(const std::string& reason) {
   g_disabledReason = reason;
   RegisterRoute<GetDisabledStatus>("/dicomweb-oauth/status");
   RegisterRoute<GetDisabledHealth>("/dicomweb-oauth/health/([^/]+)");
+  RegisterRoute<GetUi>("/dicomweb-oauth/ui");  // shows "disabled" and why
 }
+
+void ExtendExplorer() { OrthancPluginExtendOrthancExplorer(Context(), ui::ExplorerScript()); }
 
 }  // namespace gw::plugin

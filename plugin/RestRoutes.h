@@ -14,5 +14,7 @@ size_t ServerCount();
 void RegisterRoutes();
 // When the gateway is not configured: /dicomweb-oauth/status answers {"status":"disabled",...}.
 void RegisterDisabledRoutes(const std::string& reason);
+// A button in Orthanc Explorer that opens the operator page /dicomweb-oauth/ui/.
+void ExtendExplorer();
 
 }  // namespace gw::plugin

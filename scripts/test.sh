@@ -15,8 +15,10 @@ jobs=$(nproc 2>/dev/null || echo 2)
 gw_install_deps
 gw_install_node_fixtures "$GW_ROOT/tests/fixtures/idp"
 gw_install_node_fixtures "$GW_ROOT/tests/fixtures/dicomweb-client"
+gw_install_node_fixtures "$GW_ROOT/tests/fixtures/browser"
 gw_install_node_fixtures "$GW_ROOT/infra/monitoring/grafana-types"
 gw_install_node_fixtures "$GW_ROOT/tests/infra/k8s-types"
+gw_install_node_fixtures "$GW_ROOT/tests/infra/cloud-checks"
 
 echo "== build (RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -99,6 +99,51 @@ const std::vector<Command>& Commands() {
        "2 usage error, 3 key missing or wrong (AUD-012), 4 truncated after a checkpoint (AUD-013),\n"
        "5 a key was given but no record is keyed (AUD-014).",
        RunAuditVerify},
+      {"scripts dry-run", "--config PATH [--scripts-dir DIR]... [--compare-dir DIR]...",
+       "check changed Lua scripts the way a reload would, without publishing anything",
+       "Reads and validates PATH like check-config, then runs what POST /dicomweb-oauth/reload runs on the\n"
+       "script folders (--scripts-dir, or the configuration's ScriptDirectories): every script compiled, its\n"
+       "contract checked, its self_test run, and every script the configuration names (providers, Policies,\n"
+       "Audit.Rules) required. Prints each script as: script <name> (<kind> <version>) <file>, then the\n"
+       "verdict. With --compare-dir (the folders that serve now, e.g. a copy of production), also prints\n"
+       "each difference: change <added|removed|changed> <name> (<kind> <before> -> <after>). The REST\n"
+       "equivalent against a running Orthanc is POST /dicomweb-oauth/reload/dry-run.\n"
+       "\n"
+       "  --config PATH       Orthanc configuration file or folder (required)\n"
+       "  --scripts-dir DIR   the candidate script folders (repeatable; default: ScriptDirectories)\n"
+       "  --compare-dir DIR   the script folders to compare with (repeatable)\n"
+       "\n"
+       "Exit status: 0 a reload would publish these scripts, 1 it would be refused (error <CODE>: ... on\n"
+       "standard output) or the configuration is invalid, 2 usage error.",
+       RunScriptsDryRun},
+      {"policy evaluate",
+       "--config PATH --server NAME --method M --path P [--query K=V]... [--header K:V]... [--user U] "
+       "[--ip IP] [--stage upstream|client] [--operation OP] [--authorization none|expected|other] "
+       "[--unhealthy TARGET]... [--scripts-dir DIR]...",
+       "show what each routing policy of a server decides for a described request, and the combined decision",
+       "Reads and validates PATH like check-config, loads the scripts like the plugin (--scripts-dir to try\n"
+       "changed ones before a reload), and runs the server's Policies chain on the request described, as\n"
+       "the plugin would build it. Prints each policy's own decision (policies after a denial are shown\n"
+       "too, marked as not reached: the chain stops at the first denial) and the combined decision.\n"
+       "\n"
+       "  --config PATH       Orthanc configuration file or folder (required)\n"
+       "  --server NAME       a server of DicomWebOAuth.Servers (required)\n"
+       "  --method M          GET, POST, PUT or DELETE (required)\n"
+       "  --path P            upstream stage: the DICOMweb path below the base URL (studies/1.2.3/series);\n"
+       "                      client stage: the request URI (/dicom-web/servers/NAME/stow) (required)\n"
+       "  --query K=V         a query argument (repeatable)\n"
+       "  --header K:V        a request header (repeatable); an Authorization value is reduced to its scheme\n"
+       "  --user U            the Orthanc user (client stage)\n"
+       "  --ip IP             the caller's address (client stage)\n"
+       "  --stage S           upstream (default for proxy servers) or client (default for inject servers)\n"
+       "  --operation OP      client stage: stow, retrieve, get, post, qido, delete (default: the last path\n"
+       "                      segment)\n"
+       "  --authorization A   upstream stage: none, expected (default) or other (a caller's override)\n"
+       "  --unhealthy TARGET  mark this target unhealthy (repeatable), to see failover\n"
+       "  --scripts-dir DIR   use these script folders instead of ScriptDirectories (repeatable)\n"
+       "\n"
+       "Exit status: 0 allowed, 3 denied, 1 configuration or scripts invalid, 2 usage error.",
+       RunPolicyEvaluate},
   };
   return kCommands;
 }

@@ -14,6 +14,7 @@ namespace gw::cli {
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
+constexpr int kExitDenied = 3;  // policy evaluate: the chain denies the request described
 
 struct Io {
   std::ostream& out;  // results
@@ -43,5 +44,7 @@ int RunCheckConfig(const std::vector<std::string>& args, Io io);
 int RunToken(const std::vector<std::string>& args, Io io);
 int RunSign(const std::vector<std::string>& args, Io io);
 int RunAuditVerify(const std::vector<std::string>& args, Io io);
+int RunScriptsDryRun(const std::vector<std::string>& args, Io io);
+int RunPolicyEvaluate(const std::vector<std::string>& args, Io io);
 
 }  // namespace gw::cli

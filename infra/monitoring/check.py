@@ -5,7 +5,7 @@
   panel and query uses, unique panel ids, panels inside the 24-column grid, a PromQL expression in
   every query;
 - every metric name the dashboard and alerts.yml use is a family the gateway registers (read from
-  its C++ sources: GetCounter/GetGauge/GetHistogram calls; `_bucket`, `_sum`, `_count` for
+  its C++ sources and headers: GetCounter/GetGauge/GetHistogram calls; `_bucket`, `_sum`, `_count` for
   histograms) or one of Orthanc 1.10.1's own metrics;
 - every alert carries a severity label, a summary, a description and a `for:`.
 
@@ -46,7 +46,7 @@ def exported_families(source_dir):
     """{family: type} from the gateway's sources (core/ and plugin/)."""
     families = {}
     for sub in ("core", "plugin"):
-        for path in sorted((source_dir / sub).rglob("*.cpp")):
+        for path in sorted(p for ext in ("*.cpp", "*.h") for p in (source_dir / sub).rglob(ext)):
             for kind, name in REGISTRATION.findall(path.read_text(encoding="utf-8", errors="replace")):
                 families[name] = kind.lower()
     return families
@@ -217,8 +217,8 @@ def self_test(source_dir):
         failures.append("the shipped dashboard does not pass")
     bad = copy.deepcopy(dash)
     next(p for p in iter_panels(bad) if p.get("targets"))["targets"][0]["expr"] = \
-        "rate(dicomweb_oauth_proxy_requests_total[5m])"
-    if not any("dicomweb_oauth_proxy_requests_total" in e for e in check_dashboard(bad, known)):
+        "rate(dicomweb_oauth_no_such_family_total[5m])"
+    if not any("dicomweb_oauth_no_such_family_total" in e for e in check_dashboard(bad, known)):
         failures.append("an unknown metric in the dashboard was not refused")
     bad = copy.deepcopy(dash)
     next(p for p in iter_panels(bad) if p.get("type") != "row")["datasource"] = {"type": "prometheus", "uid": "abc"}

@@ -7,8 +7,10 @@ GW_APT_PACKAGES=(
   liblua5.4-dev libcurl4-openssl-dev libssl-dev rapidjson-dev orthanc-dev catch2 libhiredis-dev
   # real components used by integration tests and the demo
   orthanc orthanc-dicomweb nginx libnginx-mod-http-js redis-server dcmtk dicom3tools openssl
+  stunnel4  # the Redis TLS relay of the cloud deployments (tests/infra/test_redis_tls_relay.py)
   nodejs npm python3 iproute2 util-linux curl ca-certificates
   python3-botocore  # reference SigV4 signer of the AWS tests (tests/integration/harness/aws.py)
+  chromium  # headless browser of the operator page's test (tests/integration/test_operator_ui.py)
   prometheus  # promtool: checks and unit-tests infra/monitoring/alerts.yml (tests/infra/monitoring.cmake)
   # the package and image tests (tests/infra): build, lint, a clean Debian 12 root, podman
   dpkg-dev file lintian debootstrap podman buildah runc uidmap slirp4netns fuse-overlayfs catatonit yamllint

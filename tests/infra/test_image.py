@@ -137,6 +137,71 @@ class Image(testing.TestCase):
                      "/usr/local/bin/orthanc-healthcheck", check=False)
         self.assertNotEqual(bad.returncode, 0)
 
+    def test_a_replica_whose_liveness_fails_is_restarted(self):
+        """Issue 13: a hung replica is restarted. podman has no scheduler for health checks without
+        systemd, but `podman healthcheck run` itself carries out the container's
+        --health-on-failure action once the check is unhealthy (the image's HEALTHCHECK: liveness,
+        `retries` consecutive failures). Orthanc is frozen (SIGSTOP: alive but not answering, the
+        case a liveness probe exists for); below the threshold nothing happens, at the threshold
+        the container is restarted and answers again."""
+        import socket
+        ports = []
+        for _ in range(2):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                ports.append(s.getsockname()[1])
+        name = f"gw-infra-liveness-{os.getpid()}"
+        env_file = self.orthanc.dir / "liveness.env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in dict(
+            self.orthanc.container_env, ORTHANC_HTTP_PORT=str(ports[0]), ORTHANC_DICOM_PORT=str(ports[1])).items()))
+        env_file.chmod(0o600)
+        # The image's check as it is (command, timeout, retries), with a 1 s start period instead
+        # of 60 s: failures inside the start period do not count, and the test would wait a minute.
+        # podman 4.3 ignores every --health-* option unless --health-cmd is given too (the image's
+        # HEALTHCHECK then wins whole), hence the command restated from the image.
+        check = json.loads(podman("image", "inspect", IMAGE).stdout)[0]["Healthcheck"]
+        self.assertEqual(check["Test"][0], "CMD")
+        retries = check["Retries"]
+        self.assertGreaterEqual(retries, 1)
+        argv = ["run", "-d", "--name", name, "--network", "host", "--read-only",
+                "--health-cmd", json.dumps(check["Test"][1:]), "--health-retries", str(retries),
+                "--health-timeout", f"{check['Timeout'] // 10**9}s", "--health-interval", f"{check['Interval'] // 10**9}s",
+                "--health-start-period", "1s", "--health-on-failure=restart", "--stop-timeout", "3",
+                "--env-file", str(env_file)]
+        for host, target in self.orthanc.mounts:
+            argv += ["-v", f"{host}:{target}:ro"]
+        podman(*argv, IMAGE)
+        self.addCleanup(podman, "rm", "-f", "--volumes", name, check=False)
+        live = f"http://127.0.0.1:{ports[0]}/dicomweb-oauth/health/live"
+        auth = {"Authorization": basic_auth(*ADMIN)}
+
+        def answers():
+            r = try_request("GET", live, headers=auth, timeout=2)
+            return r is not None and r.status == 200
+
+        def state():
+            return podman("inspect", "--format", "{{.State.Pid}} {{.State.StartedAt}}", name).stdout.strip()
+
+        wait_until(answers, 60, "the second container's liveness route")
+        before = state()
+        self.assertEqual(podman("healthcheck", "run", name, check=False).returncode, 0)
+        self.assertEqual(state(), before, "a passing check restarted the container")
+
+        podman("kill", "--signal", "STOP", name)
+        self.assertFalse(answers(), "a frozen Orthanc still answered")
+        for attempt in range(1, retries):
+            self.assertNotEqual(podman("healthcheck", "run", name, check=False, timeout=60).returncode, 0)
+            self.assertEqual(state(), before, f"restarted after {attempt} of {retries} failed checks")
+        last = podman("healthcheck", "run", name, check=False, timeout=120)
+        self.assertNotEqual(last.returncode, 0)
+        self.assertIn("unhealthy", last.stdout + last.stderr)
+        after = state()
+        self.assertNotEqual(after, before, "the unhealthy container was not restarted")
+        wait_until(answers, 60, "the restarted container's liveness route")
+        self.assertEqual(podman("healthcheck", "run", name, check=False).returncode, 0)
+        print(f"\nliveness: frozen Orthanc restarted after {retries} failed checks (pid/start {before} -> {after})",
+              flush=True)
+
     def test_managed_identity_study_round_trip_byte_identical(self):
         study = make_study(4, seed=41)
         ids = [self.orthanc.upload(d)["ID"] for d in study.instances]

@@ -118,6 +118,9 @@ class MetricsPopulated(testing.TestCase):
                                                 "CircuitBreakerFailureThreshold": 1, "CircuitBreakerTimeout": 600}),
             # The same credentials as "cloud" (its token), an upstream where nothing listens.
             "down": server(cls.idp, "http://127.0.0.1:9/dicom-web/", "proxy"),
+            # The same upstream behind the shipped read_only policy: a QIDO is allowed at both stages,
+            # a STOW denied at the client stage (policy decisions).
+            "ro": server(cls.idp, url, "proxy", Policies=["read_only"]),
         }
         cls.shared = {"CacheType": "redis", "RedisUrl": cls.redis.url, "RedisEncryptionKey": cls.key}
         section = dict(cls.shared, WatchScripts=False,
@@ -196,6 +199,13 @@ class MetricsPopulated(testing.TestCase):
         status, body = self.server_test(self.a, "failing", fresh=True)
         self.assertGreaterEqual(status, 400, body)
 
+        # Policy verdicts: read_only lets a QIDO through (client and upstream stage) and refuses a STOW.
+        wait_proxy_definition(self.a, "ro")
+        r = self.qido("ro", limit="1")
+        self.assertEqual(r.status, 200, r.text)
+        r = self.a.rest("POST", "/dicom-web/servers/ro/stow", json={"Resources": [study_id]})
+        self.assertEqual(r.status, 403, r.text)
+
         # A revoked token: the upstream's 401 invalidates it, the request is replayed once.
         self.assertGreater(self.idp.revoke_client("orthanc-a"), 0)
         r = self.qido("cloud", offset="1")
@@ -256,7 +266,36 @@ class MetricsPopulated(testing.TestCase):
         def both(name, **labels):
             return v(a, name, **labels) + v(r, name, **labels) + v(k, name, **labels)
         h = "dicomweb_oauth_token_acquisition_duration_seconds"
+        p = "dicomweb_oauth_proxy_request_duration_seconds"
+        policy = "dicomweb_oauth_policy_decisions_total"
         return {
+            "dicomweb_oauth_proxy_requests_total":
+                ("2xx for cloud's STOW and QIDO, 5xx for the STOW to \"down\" (upstream unreachable)",
+                 lambda: v(a, "dicomweb_oauth_proxy_requests_total", server="cloud", status_class="2xx") >= 4
+                 and v(a, "dicomweb_oauth_proxy_requests_total", server="down", status_class="5xx") >= 1
+                 and a.value("dicomweb_oauth_proxy_requests_total", server="cloud", status_class="5xx") is not None),
+            p + "_bucket": ("cloud's requests timed", lambda: v(a, p + "_bucket", server="cloud", le="+Inf") >= 4),
+            p + "_sum": ("time spent", lambda: v(a, p + "_sum", server="cloud") > 0),
+            p + "_count": ("one per request",
+                           lambda: v(a, p + "_count", server="cloud")
+                           == v(a, "dicomweb_oauth_proxy_requests_total", server="cloud")),
+            policy:
+                ("read_only allowed the QIDO at both stages and denied the STOW at the client stage",
+                 lambda: v(a, policy, server="ro", policy="read_only", stage="client", decision="allow") >= 1
+                 and v(a, policy, server="ro", policy="read_only", stage="upstream", decision="allow") >= 1
+                 and v(a, policy, server="ro", policy="read_only", stage="client", decision="deny") >= 1),
+            "dicomweb_oauth_script_reloads_total":
+                ("the start, two published reloads and one refused",
+                 lambda: v(a, "dicomweb_oauth_script_reloads_total", trigger="start", outcome="success") == 1
+                 and v(a, "dicomweb_oauth_script_reloads_total", trigger="rest", outcome="success") >= 2
+                 and v(a, "dicomweb_oauth_script_reloads_total", trigger="rest", outcome="failure") >= 1
+                 and a.value("dicomweb_oauth_script_reloads_total", trigger="file-watch", outcome="failure") == 0),
+            "dicomweb_oauth_audit_queue_depth":
+                ("sampled at the scrape, within the queue's capacity",
+                 lambda: a.value("dicomweb_oauth_audit_queue_depth") is not None
+                 and 0 <= a.value("dicomweb_oauth_audit_queue_depth") <= a.value("dicomweb_oauth_audit_queue_capacity")),
+            "dicomweb_oauth_audit_queue_capacity": ("Audit.QueueCapacity",
+                                                    lambda: a.value("dicomweb_oauth_audit_queue_capacity") == 4),
             "dicomweb_oauth_token_remaining_seconds":
                 ("cloud holds a token, failing none",
                  lambda: 0 < v(a, "dicomweb_oauth_token_remaining_seconds", server="cloud") <= TOKEN_TTL

@@ -220,8 +220,9 @@ class ProxyDataflow(testing.TestCase):
         self.assertEqual([(e["status"], e["auth"]) for e in entries], [(401, "inactive"), (200, "active")])
         self.assertIn("credential dropped, request replayed once", self.a.log_text())
 
-        # The same for a streamed STOW: nginx refuses it before the body (Expect: 100-continue),
-        # so the whole study is sent once, with the fresh token.
+        # The same for a streamed STOW: nginx refuses it after the headers (no 100-continue is
+        # asked for), the upload stops at the 401 and the request is replayed from the bytes the
+        # gateway kept, so the whole study arrives once, with the fresh token.
         study = make_study(6, seed=25, rows=256, columns=256)
         study_id = self.load(self.a, study)
         self.assertGreater(self.idp.revoke_client("orthanc-a"), 0)
@@ -230,7 +231,6 @@ class ProxyDataflow(testing.TestCase):
         self.assertEqual(job["State"], "Success", job)
         posts = [e for e in self.upstream.new_entries(mark, min_count=2) if e["method"] == "POST"]
         self.assertEqual([(e["status"], e["auth"]) for e in posts[:2]], [(401, "inactive"), (200, "active")])
-        self.assertLess(posts[0]["request_length"], 4096)  # the refused attempt carried no body
         self.assertEqual(self.upstream.backend.study_hashes(study.study_instance_uid), study.sha256_by_sop)
 
     def test_a_401_that_persists_comes_back_with_its_challenge(self):

@@ -305,6 +305,10 @@ class JwtValidation(testing.TestCase):
                                        **{**common, "JWTIssuer": "https://evil.example/"}),
             "wrong-key": server_for(idp, "jwt-client", JWTPublicKey=jose.jwk_to_pem(ec_jwk), **common),
             "opaque-refused": server_for(idp, "opaque-client", JWKSUrl=idp.jwks_url(), **common),
+            # The IdP signs RS256: JWTAlgorithms decides whether that is accepted.
+            "rs256-listed": server_for(idp, "jwt-client", JWKSUrl=idp.jwks_url(), JWTAlgorithms=["RS256"], **common),
+            "wrong-algorithm": server_for(idp, "jwt-client", JWKSUrl=idp.jwks_url(), JWTAlgorithms=["ES256"],
+                                          **common),
         }
         cls.orthanc = cls.use_class(gateway_orthanc(cls.ws, servers=servers, name="orthanc-jwt"))
 
@@ -327,6 +331,12 @@ class JwtValidation(testing.TestCase):
                 self.assertIn(hint, body["error"]["message"])
                 state = {s["name"]: s for s in self.orthanc.get_json("/dicomweb-oauth/servers")["servers"]}[name]
                 self.assertNotEqual(state["token"]["state"], "valid")
+
+    def test_jwt_algorithms_was_never_read(self):
+        call_test(self, self.orthanc, self.watch, "rs256-listed")
+        body = call_test(self, self.orthanc, self.watch, "wrong-algorithm", expect=503)
+        self.assertIn("TOK-005", body["error"]["message"])  # inside the acquisition's TOK-002
+        self.assertIn("CRY-005: algorithm 'RS256' is not accepted (JWTAlgorithms: ES256)", body["error"]["message"])
 
     def test_zz_no_secret_in_any_output(self):
         self.watch.check(self, self.orthanc, [self.idp])

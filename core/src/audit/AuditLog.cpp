@@ -114,6 +114,19 @@ Result<std::shared_ptr<AuditLog>> AuditLog::Open(const config::AuditConfig& conf
   log->writer_ = std::move(writer).Value();
   const ChainPosition start = log->writer_->Position();
   if (start.keyed) LogInfo("audit: chain sealed under key id " + start.kid);
+  if (log->metrics_) {
+    // Sampled at scrape time: a queue that stays near its capacity comes before drops and, with
+    // FailClosed, refusals. Weak: a scrape racing the AuditLog's destruction reads nothing.
+    Gauge& depth = log->metrics_->GetGauge("dicomweb_oauth_audit_queue_depth",
+                                           "Audit records waiting to be written to the audit file");
+    Gauge& capacity = log->metrics_->GetGauge("dicomweb_oauth_audit_queue_capacity",
+                                              "Audit records the queue holds before new ones wait (Audit.QueueCapacity)");
+    capacity.Set(static_cast<double>(config.queueCapacity));
+    std::weak_ptr<AuditLog> weak = log;
+    log->depthHook_ = log->metrics_->AddCollectHook([weak, &depth] {
+      if (auto self = weak.lock()) depth.Set(static_cast<double>(self->writer_->QueueDepth()));
+    });
+  }
   return log;
 }
 
@@ -131,6 +144,7 @@ AuditLog::AuditLog(const config::AuditConfig& config, lua::ScriptEngine& engine,
 }
 
 AuditLog::~AuditLog() {
+  if (metrics_ && depthHook_ != 0) metrics_->RemoveCollectHook(depthHook_);
   if (writer_) writer_->Stop();
 }
 
@@ -172,6 +186,7 @@ bool AuditLog::BuildRecord(AuditEvent& event, rapidjson::Document& record) {
   arg.RemoveMember("hash_key");
   arg.RemoveMember("type");
   arg.AddMember("event", Str(event.type, aa), aa);
+  if (!event.traceId.empty()) arg.AddMember("traceId", Str(event.traceId, aa), aa);
   if (failure) {
     // Fail closed: the event is recorded, none of its (possibly PHI-bearing) fields are.
     arg["fields"].SetObject();

@@ -33,7 +33,7 @@ const char* const kSection = "DicomWebOAuth";
 
 // The keys each object accepts; anything else is a CFG-004 warning.
 const std::vector<std::string> kGlobalKeys = {
-    "ConfigVersion", "Enabled", "LogLevel", "RateLimitRequests", "RateLimitWindowSeconds", "CacheType",
+    "ConfigVersion", "Enabled", "LogLevel", "LogFormat", "RateLimitRequests", "RateLimitWindowSeconds", "CacheType",
     "RedisUrl", "RedisEncryptionKey", "ScriptDirectories", "LuaMemoryLimitMB", "LuaTimeoutMs",
     "LuaPoolSize", "LuaReservedStatesPerServer", "SpoolDirectory", "WatchScripts", "EnvAllowlist", "FileAllowlist", "AllowInjectWithServersInDatabase",
     "Policies", "PolicyTimeoutMs", "Audit", "Health", "Servers"};
@@ -42,6 +42,13 @@ const std::vector<std::string> kResilienceKeys = {
     "CircuitBreakerEnabled", "CircuitBreakerFailureThreshold", "CircuitBreakerTimeout", "RetryMaxAttempts",
     "RetryStrategy", "RetryInitialDelay", "RetryMultiplier", "RetryMaxDelay", "RetryIncrement",
     "AcquisitionTimeout"};
+
+const std::vector<std::string> kAuditKeys = {
+    "File", "Rules", "HashKey", "OrthancLog", "FsyncIntervalMs", "QueueCapacity", "QueueTimeoutMs", "RuleTimeoutMs",
+    "FailClosed", "ChainKey", "ChainKeyId", "PreviousChainKey", "CheckpointEveryRecords", "CheckpointIntervalSeconds",
+    "CheckpointFile"};
+
+const std::vector<std::string> kHealthKeys = {"ProbeUser", "OptionalServers", "LiveTimeoutMs", "AcquireAtStart"};
 
 const std::vector<std::string> kProviderTypes = {"auto",  "azure", "google", "keycloak", "generic",
                                                  "aws",   "azuremanagedidentity", "auth0", "okta",
@@ -151,6 +158,36 @@ enum class Empty {
 };
 
 // The parser's working state; ConfigParser::Parse is a thin wrapper around it.
+// Where a key unknown in the object at `path` (whose keys are `here`) belongs, when it is a key of
+// another object: retry and circuit keys written on the server instead of in its
+// ResilienceConfig were silently lost otherwise. Empty when it is no other object's key.
+std::string Elsewhere(const std::string& key, const std::string& path, const std::vector<std::string>& here) {
+  const auto has = [&key](const std::vector<std::string>& keys) {
+    return std::find(keys.begin(), keys.end(), key) != keys.end();
+  };
+  const bool inServer = &here == &GatewayServerKeys();
+  const bool inSection = &here == &kGlobalKeys;
+  if (&here != &kResilienceKeys && has(kResilienceKeys)) {
+    return "belongs in the ResilienceConfig object of a server: " +
+           (inServer ? JoinPath(JoinPath(path, "ResilienceConfig"), key)
+                     : std::string(kSection) + ".Servers.<name>.ResilienceConfig." + key);
+  }
+  if (!inSection && has(kGlobalKeys)) {
+    return "is a key of the " + std::string(kSection) + " section itself, for every server: " +
+           JoinPath(kSection, key);
+  }
+  if (!inServer && has(GatewayServerKeys())) {
+    return "is a server key: it belongs in " + std::string(kSection) + ".Servers.<name>." + key;
+  }
+  if (&here != &kAuditKeys && has(kAuditKeys) && key != "File" && key != "Rules") {
+    return "belongs in the Audit object: " + std::string(kSection) + ".Audit." + key;
+  }
+  if (&here != &kHealthKeys && has(kHealthKeys)) {
+    return "belongs in the Health object: " + std::string(kSection) + ".Health." + key;
+  }
+  return {};
+}
+
 class Parser {
  public:
   explicit Parser(const ParseOptions& options) : options_(options) {}
@@ -199,9 +236,24 @@ class Parser {
   void CheckUnknownKeys(const Value& object, const std::string& path, const std::vector<std::string>& known) {
     for (const auto& member : object.GetObject()) {
       const std::string key(member.name.GetString(), member.name.GetStringLength());
-      if (std::find(known.begin(), known.end(), key) == known.end()) {
-        diagnostics_.push_back(UnknownKeyWarning(JoinPath(path, key), key, known));
+      if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+      if (const std::string where = Elsewhere(key, path, known); !where.empty()) {
+        Warning("CFG-004", JoinPath(path, key), "misplaced key, ignored: `" + key + "` " + where);
+        continue;
       }
+      diagnostics_.push_back(UnknownKeyWarning(JoinPath(path, key), key, known));
+    }
+  }
+
+  // Keys of another gateway object written on a server (retry and circuit keys instead of in its
+  // ResilienceConfig were silently lost otherwise): reported here for every server, whatever its
+  // provider; the provider's contract checks the rest (ProviderContracts.cpp skips these).
+  void CheckMisplacedServerKeys(const Value& object, const std::string& path) {
+    for (const auto& member : object.GetObject()) {
+      const std::string key(member.name.GetString(), member.name.GetStringLength());
+      if (!IsMisplacedServerKey(key)) continue;
+      Warning("CFG-004", JoinPath(path, key),
+              "misplaced key, ignored: `" + key + "` " + Elsewhere(key, path, GatewayServerKeys()));
     }
   }
 
@@ -531,7 +583,11 @@ class Parser {
     GlobalConfig& g = config.global;
     CheckUnknownKeys(section, p, kGlobalKeys);
 
-    ReadString(section, "ConfigVersion", p, Empty::Allowed);  // the Python plugin's; accepted, unused
+    // The Python plugin's schema version: accepted so its configurations load, but it does nothing.
+    if (ReadString(section, "ConfigVersion", p, Empty::Allowed)) {
+      Warning("CFG-006", JoinPath(p, "ConfigVersion"),
+              "accepted for compatibility with the Python plugin and ignored: it changes nothing here");
+    }
     if (auto v = ReadBool(section, "Enabled", p)) g.enabled = *v;
     if (auto v = ReadString(section, "LogLevel", p, Empty::Invalid)) {
       LogLevel level;
@@ -543,6 +599,14 @@ class Parser {
       } else {
         Error("CFG-002", JoinPath(p, "LogLevel"),
               "must be one of: error, warning, info, debug (also critical, trace; case-insensitive)");
+      }
+    }
+    if (auto v = ReadString(section, "LogFormat", p, Empty::Invalid)) {
+      LogFormat format;
+      if (ParseLogFormat(*v, format)) {
+        g.logFormat = format;
+      } else {
+        Error("CFG-002", JoinPath(p, "LogFormat"), "must be \"text\" (the default) or \"json\" (case-insensitive)");
       }
     }
     if (auto v = ReadInteger(section, "RateLimitRequests", p, 0, std::numeric_limits<int>::max())) {
@@ -620,7 +684,7 @@ class Parser {
       return;
     }
     HealthConfig& h = config.global.health;
-    CheckUnknownKeys(*health, p, {"ProbeUser", "OptionalServers", "LiveTimeoutMs", "AcquireAtStart"});
+    CheckUnknownKeys(*health, p, kHealthKeys);
     h.acquireAtStart = true;
     if (auto v = ReadBool(*health, "AcquireAtStart", p)) h.acquireAtStart = *v;
     if (auto v = ReadString(*health, "ProbeUser", p, Empty::Allowed)) {
@@ -692,10 +756,7 @@ class Parser {
       Error("CFG-002", p, "must be a JSON object such as {\"File\": \"/var/log/orthanc/audit.jsonl\"}");
       return;
     }
-    CheckUnknownKeys(*audit, p, {"File", "Rules", "HashKey", "OrthancLog", "FsyncIntervalMs", "QueueCapacity",
-                                 "QueueTimeoutMs", "RuleTimeoutMs", "FailClosed", "ChainKey", "ChainKeyId",
-                                 "PreviousChainKey", "CheckpointEveryRecords", "CheckpointIntervalSeconds",
-                                 "CheckpointFile"});
+    CheckUnknownKeys(*audit, p, kAuditKeys);
     a.enabled = true;
     if (auto v = ReadString(*audit, "File", p, Empty::Substitution)) {
       a.file = Resolve(*v);
@@ -834,6 +895,7 @@ class Parser {
     }
     // Keys other than the gateway's are the provider's: its contract checks them
     // (ApplyProviderContracts), for shipped and custom providers alike.
+    CheckMisplacedServerKeys(object, p);
 
     // Upstream and identity endpoints.
     if (auto v = ReadString(object, "Url", p, Empty::Substitution)) {
@@ -875,7 +937,7 @@ class Parser {
     }
     if (auto v = ReadString(object, "JWTAudience", p, Empty::Allowed)) s.jwtAudience = *v;
     if (auto v = ReadString(object, "JWTIssuer", p, Empty::Allowed)) s.jwtIssuer = *v;
-    if (auto v = ReadStringArray(object, "JWTAlgorithms", p)) s.jwtAlgorithms = *v;
+    ParseJwtAlgorithms(object, p, s);
     if (auto v = ReadBool(object, "DisableJWTValidation", p)) s.disableJwtValidation = *v;
 
     if (auto v = ReadFileKey(object, "CredentialsFile", p)) {  // google
@@ -1069,6 +1131,65 @@ class Parser {
     if (!caFromVerify.empty() && s.caBundle.empty()) s.caBundle = caFromVerify;
   }
 
+  // JWTAlgorithms: the algorithms an acquired token may be signed with (service/TokenValidator.h).
+  // Only RS256 and ES256 are verified here; other JOSE names are never accepted (warning), "none"
+  // and names JOSE does not know are errors.
+  void ParseJwtAlgorithms(const Value& object, const std::string& p, ServerConfig& s) {
+    const std::optional<std::vector<std::string>> names = ReadStringArray(object, "JWTAlgorithms", p);
+    if (!names) return;
+    const std::string path = JoinPath(p, "JWTAlgorithms");
+    static const std::vector<std::string> kVerified = {"RS256", "ES256"};
+    static const std::vector<std::string> kOtherJose = {"HS256", "HS384", "HS512", "RS384", "RS512", "PS256",
+                                                        "PS384", "PS512", "ES384", "ES512", "ES256K", "EdDSA"};
+    if (names->empty()) {
+      Warning("CFG-006", path, "is empty: the default (RS256, ES256) applies; leave the key out to say so");
+      return;
+    }
+    bool failed = false;
+    for (size_t i = 0; i < names->size(); ++i) {
+      const std::string& name = (*names)[i];
+      const std::string itemPath = JoinIndex(path, i);
+      const auto in = [&name](const std::vector<std::string>& list) {
+        return std::find(list.begin(), list.end(), name) != list.end();
+      };
+      if (Lower(name) == "none") {
+        Error("CFG-002", itemPath, "`none` (unsigned tokens) is never accepted");
+        failed = true;
+      } else if (in(kVerified)) {
+        if (std::find(s.jwtAlgorithms.begin(), s.jwtAlgorithms.end(), name) == s.jwtAlgorithms.end()) {
+          s.jwtAlgorithms.push_back(name);
+        }
+      } else if (in(kOtherJose)) {
+        Warning("CFG-006", itemPath,
+                name + " is never accepted here: the gateway verifies RS256 and ES256 only" +
+                    (name[0] == 'H' ? " (an HMAC algorithm never verifies with a public key)" : ""));
+      } else {
+        std::string hint;
+        for (const auto* list : {&kVerified, &kOtherJose}) {
+          for (const auto& known : *list) {
+            if (Lower(known) == Lower(name)) hint = "; names are case-sensitive, did you mean `" + known + "`?";
+          }
+        }
+        Error("CFG-002", itemPath, "unknown algorithm (accepted: RS256, ES256)" + hint);
+        failed = true;
+      }
+    }
+    if (!failed && s.jwtAlgorithms.empty()) {
+      Error("CFG-002", path, "lists no algorithm the gateway verifies (RS256, ES256): every token would be refused");
+    } else if (!failed) {
+      const Value* off = Find(object, "DisableJWTValidation");
+      const auto given = [&object](const char* key) {
+        const Value* v = Find(object, key);
+        return v != nullptr && v->IsString() && v->GetStringLength() > 0;
+      };
+      if ((off && off->IsBool() && off->GetBool()) || (!given("JWTPublicKey") && !given("JWKSUrl"))) {
+        Warning("CFG-006", path,
+                "has no effect: tokens are verified only with JWTPublicKey or JWKSUrl, and not with "
+                "DisableJWTValidation");
+      }
+    }
+  }
+
   void ParseHttpHeaders(const Value& object, const std::string& p, ServerConfig& s) {
     const std::optional<std::map<std::string, std::string>> headers = ReadStringMap(object, "HttpHeaders", p);
     if (!headers) return;
@@ -1230,6 +1351,12 @@ class Parser {
 };
 
 }  // namespace
+
+bool IsMisplacedServerKey(const std::string& key) {
+  const auto& server = GatewayServerKeys();
+  return std::find(server.begin(), server.end(), key) == server.end() &&
+         !Elsewhere(key, "DicomWebOAuth.Servers.s", server).empty();
+}
 
 ParseResult ConfigParser::Parse(const rapidjson::Value& orthancRoot, const ParseOptions& options) {
   // Secret references (env:, file:, ...) are replaced by their values in a copy first, so the

@@ -100,7 +100,7 @@ class Applier {
     if (options_ != nullptr) {
       for (const auto& member : raw.GetObject()) {
         const std::string key(member.name.GetString(), member.name.GetStringLength());
-        if (std::find(known.begin(), known.end(), key) == known.end()) {
+        if (std::find(known.begin(), known.end(), key) == known.end() && !IsMisplacedServerKey(key)) {
           out_.push_back(UnknownKeyWarning(JoinPath(path, key), key, known));
         }
       }

@@ -108,6 +108,21 @@ Result<SnapshotInfo> ScriptEngine::Check() const {
   return built.Value()->Info();
 }
 
+Result<SnapshotInfo> ScriptEngine::DryRun() const {
+  // Not under reloadMutex: nothing is published, and the throwaway snapshot shares no state with
+  // the serving one (its pool is closed when `built` goes).
+  Result<ScriptSet> set = ReadScripts(impl_->services->Options().scriptDirs);
+  if (!set) return set.GetError();
+  Result<std::shared_ptr<Snapshot>> built =
+      Snapshot::Build(std::move(set.Value().sources), std::move(set.Value().digest), impl_->services);
+  if (!built) return built.GetError();
+  if (Status warm = built.Value()->Prewarm(); !warm) return warm.GetError();
+  if (const auto& validate = impl_->services->Options().validator) {
+    if (Status accepted = validate(built.Value()->Info()); !accepted) return accepted.GetError();
+  }
+  return built.Value()->Info();
+}
+
 SnapshotInfo ScriptEngine::CurrentInfo() const {
   const std::shared_ptr<Snapshot> serving = impl_->Current();
   return serving ? serving->Info() : SnapshotInfo{};

@@ -1,5 +1,6 @@
 #include "lua/Snapshot.h"
 
+#include "gw/crypto/Hash.h"
 #include "lua/EngineServices.h"
 #include "lua/Library.h"
 
@@ -14,7 +15,12 @@ Result<std::shared_ptr<Snapshot>> Snapshot::Build(std::vector<ScriptSource> sour
   }  // the throwaway state is closed here: self_test side effects never reach a serving state
   SnapshotInfo info;
   info.digest = std::move(digest);
-  for (const ScriptMeta& meta : scripts) info.scripts.push_back(meta.info);
+  for (ScriptMeta& meta : scripts) {
+    for (const ScriptSource& source : sources) {
+      if (source.file == meta.info.file) meta.info.sha256 = crypto::Sha256Hex(source.text);
+    }
+    info.scripts.push_back(meta.info);
+  }
   return std::make_shared<Snapshot>(std::move(sources), std::move(scripts), std::move(info), std::move(services));
 }
 

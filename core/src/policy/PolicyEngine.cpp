@@ -67,7 +67,7 @@ Decision PolicyEngine::Decide(const std::vector<std::string>& policies, const Po
   if (policies.empty()) return combined;
 
   const auto deadline = std::chrono::steady_clock::now() + budget_;
-  const RequestTable table(request);
+  const RequestTable table(request, RequestTable::Build::Lazy);
   for (const std::string& policy : policies) {
     combined.policies.push_back(policy);
     const auto left =
@@ -104,6 +104,19 @@ Decision PolicyEngine::Decide(const std::vector<std::string>& policies, const Po
     Merge(combined, std::move(d));
   }
   return combined;
+}
+
+Evaluation PolicyEngine::Evaluate(const std::vector<std::string>& policies, const PolicyRequest& request) const {
+  Evaluation out;
+  out.combined = Decide(policies, request);
+  for (size_t i = 0; i < policies.size(); ++i) {
+    PolicyStep step;
+    step.policy = policies[i];
+    step.decision = Decide({policies[i]}, request);
+    step.consulted = i < out.combined.policies.size();
+    out.steps.push_back(std::move(step));
+  }
+  return out;
 }
 
 }  // namespace gw::policy

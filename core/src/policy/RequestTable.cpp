@@ -2,6 +2,8 @@
 
 #include <strings.h>
 
+#include <cstdint>
+#include <cstring>
 #include <string>
 
 #include <lua.hpp>
@@ -37,20 +39,37 @@ void SetField(lua_State* L, const char* key, std::string_view value) {
   lua_setfield(L, -2, key);
 }
 
+bool Hidden(std::string_view name) { return Is(name, "x-dicomweb-oauth-gateway") || Is(name, "cookie"); }
+
+// What a script may see of one header: its lower-cased name, and only the scheme of a credential.
+void LowerInto(std::string_view in, char* out) {
+  for (size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    out[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;  // header names are ASCII tokens
+  }
+}
+
+std::string_view ShownValue(std::string_view lowerName, std::string_view value) {
+  if (lowerName == "authorization" || lowerName == "proxy-authorization") return value.substr(0, value.find(' '));
+  return value;
+}
+
 void PushHeaders(lua_State* L, const http::Headers* headers) {
   lua_createtable(L, 0, headers ? static_cast<int>(headers->size()) : 0);  // stack: ..., headers
   if (headers == nullptr) return;
   std::string name;
   for (const auto& [rawName, rawValue] : *headers) {
-    if (Is(rawName, "x-dicomweb-oauth-gateway") || Is(rawName, "cookie")) continue;
-    name.assign(rawName);
-    for (char& c : name) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // header names are ASCII tokens
-    }
-    std::string_view value = rawValue;
-    if (name == "authorization" || name == "proxy-authorization") value = value.substr(0, value.find(' '));
-    SetOrAppend(L, name, value, ", ");
+    if (Hidden(rawName)) continue;
+    name.resize(rawName.size());
+    LowerInto(rawName, name.data());
+    SetOrAppend(L, name, ShownValue(name, rawValue), ", ");
   }
+}
+
+void PushQuery(lua_State* L, const std::vector<std::pair<std::string, std::string>>* query) {
+  lua_createtable(L, 0, query ? static_cast<int>(query->size()) : 0);  // stack: ..., query
+  if (query == nullptr) return;
+  for (const auto& [key, value] : *query) SetOrAppend(L, key, value, ",");
 }
 
 void PushTargets(lua_State* L, const std::vector<TargetView>& targets) {
@@ -64,6 +83,187 @@ void PushTargets(lua_State* L, const std::vector<TargetView>& targets) {
     lua_setfield(L, -2, "healthy");
     lua_rawseti(L, -2, ++i);                                // stack: ..., targets
   }
+}
+
+// -- the lazy fields ----------------------------------------------------------------------------
+//
+// One userdata holds what headers, query and targets are built from, already filtered (hidden
+// headers left out, names lower-cased, credentials cut to their scheme):
+//   u32 header count, then per header: u32 name length, name, u32 value length, value
+//   u32 parameter count, then per parameter: the same
+//   u32 target count, then per target: u32 name length, name, u32 url length, url, u8 healthy
+
+class BlobWriter {
+ public:
+  explicit BlobWriter(char* out) : out_(out) {}
+  void U32(size_t v) {
+    const uint32_t x = static_cast<uint32_t>(v);
+    std::memcpy(out_ + size_, &x, sizeof x);
+    size_ += sizeof x;
+  }
+  void Text(std::string_view t) {
+    U32(t.size());
+    std::memcpy(out_ + size_, t.data(), t.size());
+    size_ += t.size();
+  }
+  void LowerText(std::string_view t) {
+    U32(t.size());
+    LowerInto(t, out_ + size_);
+    size_ += t.size();
+  }
+  void Byte(bool b) { out_[size_++] = b ? 1 : 0; }
+
+ private:
+  char* out_;
+  size_t size_ = 0;
+};
+
+// At least the size of the blob of `r` (hidden headers counted too: one pass, no filtering).
+size_t BlobBound(const PolicyRequest& r) {
+  size_t n = 3 * sizeof(uint32_t);
+  if (r.headers != nullptr) {
+    for (const auto& [name, value] : *r.headers) n += 2 * sizeof(uint32_t) + name.size() + value.size();
+  }
+  if (r.query != nullptr) {
+    for (const auto& [key, value] : *r.query) n += 2 * sizeof(uint32_t) + key.size() + value.size();
+  }
+  for (const TargetView& t : r.targets) n += 2 * sizeof(uint32_t) + t.name.size() + t.url.size() + 1;
+  return n;
+}
+
+// Writes the blob of `r` into `out` (BlobBound bytes at least).
+void WriteBlob(const PolicyRequest& r, char* out) {
+  BlobWriter w(out);
+  w.U32(0);  // header count, written once known
+  uint32_t shown = 0;
+  if (r.headers != nullptr) {
+    char lower[32];
+    for (const auto& [name, value] : *r.headers) {
+      if (Hidden(name)) continue;
+      ++shown;
+      w.LowerText(name);
+      // Only two names have their value cut; they are short enough to lower-case on the stack.
+      std::string_view shownValue = value;
+      if (name.size() < sizeof lower) {
+        LowerInto(name, lower);
+        shownValue = ShownValue(std::string_view(lower, name.size()), value);
+      }
+      w.Text(shownValue);
+    }
+  }
+  std::memcpy(out, &shown, sizeof shown);
+  w.U32(r.query != nullptr ? r.query->size() : 0);
+  if (r.query != nullptr) {
+    for (const auto& [key, value] : *r.query) {
+      w.Text(key);
+      w.Text(value);
+    }
+  }
+  w.U32(r.targets.size());
+  for (const TargetView& t : r.targets) {
+    w.Text(t.name);
+    w.Text(t.url);
+    w.Byte(t.healthy);
+  }
+}
+
+class BlobReader {
+ public:
+  explicit BlobReader(const char* in) : in_(in) {}
+  uint32_t U32() {
+    uint32_t x;
+    std::memcpy(&x, in_, sizeof x);
+    in_ += sizeof x;
+    return x;
+  }
+  std::string_view Text() {
+    const uint32_t n = U32();
+    std::string_view t(in_, n);
+    in_ += n;
+    return t;
+  }
+  bool Byte() { return *in_++ != 0; }
+  void SkipPairs() {
+    for (uint32_t n = U32(); n > 0; --n) {
+      Text();
+      Text();
+    }
+  }
+
+ private:
+  const char* in_;
+};
+
+enum class Lazy { Headers, Query, Targets };
+
+// Builds one lazy field from the blob. stack: ... -> ..., field
+void PushLazy(lua_State* L, const char* blob, Lazy which) {
+  BlobReader in(blob);
+  if (which != Lazy::Headers) in.SkipPairs();
+  if (which == Lazy::Targets) {
+    in.SkipPairs();
+    const uint32_t n = in.U32();
+    lua_createtable(L, static_cast<int>(n), 0);              // stack: ..., targets
+    for (uint32_t i = 1; i <= n; ++i) {
+      lua_createtable(L, 0, 3);                              // stack: ..., targets, target
+      SetField(L, "name", in.Text());
+      SetField(L, "url", in.Text());
+      lua_pushboolean(L, in.Byte() ? 1 : 0);
+      lua_setfield(L, -2, "healthy");
+      lua_rawseti(L, -2, i);                                 // stack: ..., targets
+    }
+    return;
+  }
+  const uint32_t n = in.U32();
+  lua_createtable(L, 0, static_cast<int>(n));                // stack: ..., headers|query
+  for (uint32_t i = 0; i < n; ++i) {
+    const std::string_view key = in.Text();
+    SetOrAppend(L, key, in.Text(), which == Lazy::Headers ? ", " : ",");
+  }
+}
+
+constexpr std::pair<const char*, Lazy> kLazyFields[] = {
+    {"headers", Lazy::Headers}, {"query", Lazy::Query}, {"targets", Lazy::Targets}};
+
+// __index(request, key), upvalue 1: the blob. Builds a lazy field on its first read and stores it
+// in the table (later reads are plain table reads); nil for any other key.
+int LazyIndex(lua_State* L) {
+  size_t length = 0;
+  const char* key = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &length) : nullptr;
+  if (key != nullptr) {
+    for (const auto& [name, which] : kLazyFields) {
+      if (std::strlen(name) != length || std::memcmp(name, key, length) != 0) continue;
+      PushLazy(L, static_cast<const char*>(lua_touserdata(L, lua_upvalueindex(1))), which);
+      lua_pushvalue(L, 2);  // stack: request, key, field, key
+      lua_pushvalue(L, 3);  // stack: request, key, field, key, field
+      lua_rawset(L, 1);     // stack: request, key, field
+      return 1;
+    }
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
+int RawNext(lua_State* L) {
+  lua_settop(L, 2);
+  if (lua_next(L, 1) != 0) return 2;
+  lua_pushnil(L);
+  return 1;
+}
+
+// __pairs(request), upvalue 1: the blob. Builds every field not read yet, then iterates raw.
+int LazyPairs(lua_State* L) {
+  for (const auto& [name, which] : kLazyFields) {
+    if (lua_getfield(L, 1, name) == LUA_TNIL) {  // through __index: builds and stores it
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_pop(L, 1);
+  }
+  lua_pushcfunction(L, &RawNext);
+  lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  return 3;
 }
 
 }  // namespace
@@ -80,20 +280,31 @@ void RequestTable::Push(lua_State* L) const {
   if (!r.user.empty()) SetField(L, "user", r.user);
   if (!r.ip.empty()) SetField(L, "ip", r.ip);
   if (!r.authorization.empty()) SetField(L, "authorization", r.authorization);
-
-  lua_createtable(L, 0, r.query ? static_cast<int>(r.query->size()) : 0);  // stack: request, query
-  if (r.query) {
-    for (const auto& [key, value] : *r.query) SetOrAppend(L, key, value, ",");
-  }
-  lua_setfield(L, -2, "query");                  // stack: request
-  PushHeaders(L, r.headers);                     // stack: request, headers
-  lua_setfield(L, -2, "headers");
-  PushTargets(L, r.targets);                     // stack: request, targets
-  lua_setfield(L, -2, "targets");
   if (r.config && r.config->IsObject()) {
     lua::PushJson(L, *r.config);                 // stack: request, config
     lua_setfield(L, -2, "config");
   }
+  if (build_ == Build::Eager) {
+    PushQuery(L, r.query);                       // stack: request, query
+    lua_setfield(L, -2, "query");                // stack: request
+    PushHeaders(L, r.headers);                   // stack: request, headers
+    lua_setfield(L, -2, "headers");
+    PushTargets(L, r.targets);                   // stack: request, targets
+    lua_setfield(L, -2, "targets");
+    return;
+  }
+  WriteBlob(r, static_cast<char*>(lua_newuserdatauv(L, BlobBound(r), 0)));  // stack: request, blob
+  lua_createtable(L, 0, 3);                      // stack: request, blob, metatable
+  lua_pushvalue(L, -2);
+  lua_pushcclosure(L, &LazyIndex, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushvalue(L, -2);
+  lua_pushcclosure(L, &LazyPairs, 1);
+  lua_setfield(L, -2, "__pairs");
+  lua_pushboolean(L, 0);                         // getmetatable gives false, setmetatable fails
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -3);                       // stack: request, blob
+  lua_pop(L, 1);                                 // stack: request
 }
 
 }  // namespace gw::policy

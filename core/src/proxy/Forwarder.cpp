@@ -66,9 +66,18 @@ Result<http::Headers> Forwarder::BuildHeaders(const ServerRoute& server, const F
   OutgoingRequest outgoing{request.method, request.url, &headers,
                            request.body == nullptr ? std::string_view(kEmptyPayloadSha256)
                                                    : request.body->PayloadSha256()};
-  auto credential = credentials_->CredentialHeaders(server.name, outgoing,
-                                                    std::max(options_.minRemaining, request.minRemaining),
-                                                    options_.credentialTimeout);
+  const std::chrono::seconds wanted = std::max(options_.minRemaining, request.minRemaining);
+  auto credential = credentials_->CredentialHeaders(server.name, outgoing, wanted, options_.credentialTimeout);
+  // The Forwarder's own margin is a preference, a policy's min_token_seconds a requirement. When no
+  // credential valid for the margin can be had because the refresh failed (TOK-002: the IdP is down,
+  // or its tokens live shorter than the margin), a still-valid one is used rather than failing the
+  // request: while the IdP is down, a still-valid token keeps being served. The second call fetches
+  // nothing (a cache hit, or at once the same failure during the back-off); an expired token is
+  // still never used (TOK-001).
+  if (!credential && credential.GetError().code == "TOK-002" && request.minRemaining < wanted) {
+    credential = credentials_->CredentialHeaders(server.name, outgoing, request.minRemaining,
+                                                 options_.credentialTimeout);
+  }
   if (!credential) return credential.GetError();
   headers.insert(headers.end(), credential.Value().begin(), credential.Value().end());
   return headers;

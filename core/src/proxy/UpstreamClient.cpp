@@ -183,9 +183,9 @@ Result<long> UpstreamClient::Perform(const UpstreamRequest& request, IRequestBod
     }
   }
   std::optional<uint64_t> bodySize = body != nullptr ? body->Size() : std::optional<uint64_t>(0);
-  const bool streamed = body != nullptr && (!bodySize || *bodySize > 1024 * 1024);
-  // 100-continue for streamed bodies (see the header); nothing for the rest.
-  if (!Append(headerList, streamed ? "Expect: 100-continue" : "Expect:")) {
+  // Never "Expect: 100-continue" (an empty Expect: turns libcurl's default off): Orthanc never
+  // answers it, so every streamed request would wait for the interim answer (see the header).
+  if (!Append(headerList, "Expect:")) {
     return UpstreamUnreachable(MakeError("NET-005", "out of memory", 502));
   }
   if (body != nullptr && !bodySize && !Append(headerList, "Transfer-Encoding: chunked")) {
@@ -222,8 +222,6 @@ Result<long> UpstreamClient::Perform(const UpstreamRequest& request, IRequestBod
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
   curl_easy_setopt(h, CURLOPT_BUFFERSIZE, options_.receiveBufferBytes);
   curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, options_.uploadBufferBytes);
-  // An upstream that ignores Expect: 100-continue costs at most this wait before the body goes.
-  curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 1000L);
   // No content coding is requested: the answer is forwarded byte for byte (see HeaderPolicy.h).
   curl_easy_setopt(h, CURLOPT_HTTP_CONTENT_DECODING, 0L);
   curl_easy_setopt(h, CURLOPT_HTTP_TRANSFER_DECODING, 1L);

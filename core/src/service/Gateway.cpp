@@ -15,6 +15,7 @@
 #include "gw/config/ConfigParser.h"
 #include "gw/config/ProviderResolver.h"
 #include "gw/crypto/AesGcm.h"
+#include "gw/policy/DryRun.h"
 #include "gw/policy/PolicyScripts.h"
 #include "gw/service/LuaTokenSource.h"
 #include "gw/token/ResilientFetch.h"
@@ -229,6 +230,12 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(config::GatewayConfig config,
 gw::Status Gateway::RegisterTokens(std::shared_ptr<http::IHttpClient> http, std::shared_ptr<token::IClock> clock) {
   if (!clock) clock = token::SystemClock::Instance();
   metrics_ = std::make_shared<MetricsRegistry>();
+  // Every reload outcome series exists from the start (0), so the first failure shows as an
+  // increase; the start's own reload happened before the registry existed.
+  for (ReloadTrigger t : {ReloadTrigger::Start, ReloadTrigger::Rest, ReloadTrigger::FileWatch}) {
+    for (const char* outcome : {"success", "failure"}) CountReload(t, outcome);
+  }
+  CountReload(ReloadTrigger::Start, "success").Inc();
   token::TokenManagerOptions options;
   options.clock = clock;
   options.metrics = metrics_;
@@ -478,7 +485,14 @@ const std::string& Gateway::ProviderOf(const std::string& server) const {
   return it == providers_.end() ? kNone : it->second;
 }
 
+Counter& Gateway::CountReload(ReloadTrigger trigger, const char* outcome) {
+  return metrics_->GetCounter("dicomweb_oauth_script_reloads_total",
+                              "Script reloads by trigger (start, rest, file-watch) and outcome (success, failure)",
+                              {{"trigger", ToString(trigger)}, {"outcome", outcome}});
+}
+
 void Gateway::RecordReload(ReloadTrigger trigger, const Result<lua::SnapshotInfo>& outcome) {
+  if (metrics_) CountReload(trigger, outcome.Ok() ? "success" : "failure").Inc();
   audit::AuditEvent event(outcome.Ok() ? "script.published" : "script.refused");
   event.Set("trigger", ToString(trigger));
   if (outcome.Ok()) {
@@ -527,6 +541,39 @@ JsonAnswer Gateway::Reload(ReloadTrigger trigger) {
   }
   w.EndObject();
   return {outcome.Ok() ? 200 : 422, w.Take()};
+}
+
+JsonAnswer Gateway::DryRun() const {
+  const lua::SnapshotInfo serving = engine_->CurrentInfo();
+  const auto candidate = engine_->DryRun();
+  json::Writer w;
+  w.StartObject();
+  w.Key("ok");
+  w.Bool(candidate.Ok());
+  w.Key("serving");
+  w.StartObject();
+  w.Key("version");
+  w.Uint(serving.version);
+  w.Key("digest");
+  w.String(serving.digest);
+  w.EndObject();
+  if (candidate.Ok()) {
+    const auto changes = policy::CompareSnapshots(serving, candidate.Value());
+    w.Key("changed");
+    w.Bool(candidate.Value().digest != serving.digest);
+    w.Key("candidate");
+    WriteSnapshot(w, candidate.Value());
+    w.Key("changes");
+    policy::WriteChanges(w, changes);
+    LogInfo("script dry run: would publish " + std::to_string(candidate.Value().scripts.size()) + " script(s), " +
+            std::to_string(changes.size()) + " change(s) against version " + std::to_string(serving.version));
+  } else {
+    w.Key("error");
+    WriteError(w, candidate.GetError());
+    LogInfo("script dry run: a reload would be refused: " + candidate.GetError().ToString());
+  }
+  w.EndObject();
+  return {candidate.Ok() ? 200 : 422, w.Take()};
 }
 
 std::map<std::string, token::TokenState> Gateway::TokenStatesByServer() const {
@@ -621,6 +668,7 @@ JsonAnswer Gateway::Status() const {
   w.Key("watching");
   w.Bool(config_.global.watchScripts);
   w.EndObject();
+  WriteAuditState(w);
   w.Key("servers");
   w.StartObject();
   w.Key("configured");
@@ -643,6 +691,58 @@ JsonAnswer Gateway::Status() const {
   w.EndObject();
   w.EndObject();
   return {healthy ? 200 : 503, w.Take()};
+}
+
+// The audit trail for status pages: where it goes, whether it is keyed and accepting, and its
+// counters (the same series /metrics exports). Never a key: only whether one is set.
+void Gateway::WriteAuditState(json::Writer& w) const {
+  const config::AuditConfig& a = config_.global.audit;
+  w.Key("audit");
+  w.StartObject();
+  w.Key("enabled");
+  w.Bool(a.enabled && auditLog_ != nullptr);
+  if (a.enabled) {
+    w.Key("file");
+    w.String(a.file);
+    w.Key("keyed");
+    w.Bool(!a.chainKey.empty());
+    w.Key("failClosed");
+    w.Bool(a.failClosed);
+    w.Key("rules");
+    w.StartArray();
+    for (const auto& r : a.rules) w.String(r);
+    w.EndArray();
+  }
+  if (auditLog_) {
+    w.Key("accepting");
+    w.Bool(auditLog_->Accepting());
+    uint64_t records = 0, droppedRule = 0, droppedQueue = 0, writeErrors = 0, ruleFailures = 0;
+    for (const auto& family : metrics_->Collect()) {
+      for (const auto& sample : family.samples) {
+        const auto n = static_cast<uint64_t>(sample.value);
+        if (sample.name == "dicomweb_oauth_audit_records_total") records += n;
+        else if (sample.name == "dicomweb_oauth_audit_write_errors_total") writeErrors += n;
+        else if (sample.name == "dicomweb_oauth_audit_rule_failures_total") ruleFailures += n;
+        else if (sample.name == "dicomweb_oauth_audit_records_dropped_total") {
+          for (const auto& [k, v] : sample.labels) {
+            if (k == "reason" && v == "rule") droppedRule += n;
+            if (k == "reason" && v == "queue_full") droppedQueue += n;
+          }
+        }
+      }
+    }
+    w.Key("records");
+    w.Uint(records);
+    w.Key("droppedByRule");
+    w.Uint(droppedRule);
+    w.Key("droppedQueueFull");
+    w.Uint(droppedQueue);
+    w.Key("writeErrors");
+    w.Uint(writeErrors);
+    w.Key("ruleFailures");
+    w.Uint(ruleFailures);
+  }
+  w.EndObject();
 }
 
 JsonAnswer Gateway::Servers(const TargetHealthLookup& health) const {

@@ -1,6 +1,34 @@
 #include "gw/service/TokenValidator.h"
 
+#include <algorithm>
+
+#include "gw/crypto/Errors.h"
+
 namespace gw::service {
+
+const std::vector<std::string>& TokenValidator::DefaultAlgorithms() {
+  // What a public key or a JWKS can verify here; the key's type then picks one (Jws.h).
+  static const std::vector<std::string> kDefault = {"RS256", "ES256"};
+  return kDefault;
+}
+
+namespace {
+
+// A token's "alg" as it may appear in a message: short, and only characters an algorithm name has.
+std::string Printable(const std::string& alg) {
+  const bool plain = !alg.empty() && alg.size() <= 16 && std::all_of(alg.begin(), alg.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
+  return plain ? "'" + alg + "'" : "(unprintable)";
+}
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+}  // namespace
 
 Result<std::shared_ptr<const TokenValidator>> TokenValidator::Create(const config::ServerConfig& server,
                                                                      std::shared_ptr<http::IHttpClient> http) {
@@ -8,6 +36,15 @@ Result<std::shared_ptr<const TokenValidator>> TokenValidator::Create(const confi
     return std::shared_ptr<const TokenValidator>();
   }
   std::shared_ptr<TokenValidator> validator(new TokenValidator(server.name));
+  // Only names the gateway verifies count (the parser warned about the others); "none" never does.
+  for (const auto& alg : server.jwtAlgorithms) {
+    const auto& known = DefaultAlgorithms();
+    if (std::find(known.begin(), known.end(), alg) != known.end() &&
+        std::find(validator->algorithms_.begin(), validator->algorithms_.end(), alg) == validator->algorithms_.end()) {
+      validator->algorithms_.push_back(alg);
+    }
+  }
+  if (server.jwtAlgorithms.empty()) validator->algorithms_ = DefaultAlgorithms();
   validator->checks_.issuer = server.jwtIssuer;
   if (!server.jwtAudience.empty()) validator->checks_.audiences = {server.jwtAudience};
   if (!server.jwtPublicKey.empty()) {
@@ -28,6 +65,18 @@ Result<std::shared_ptr<const TokenValidator>> TokenValidator::Create(const confi
 }
 
 Status TokenValidator::Check(const std::string& accessToken) const {
+  // The algorithm first: a token signed otherwise is refused before any key is looked at. A token
+  // that does not decode gets the decoder's own error from VerifyJwt below.
+  if (auto decoded = crypto::DecodeJwt(accessToken); decoded.Ok()) {
+    const std::string& alg = decoded.Value().alg;
+    if (std::find(algorithms_.begin(), algorithms_.end(), alg) == algorithms_.end()) {
+      return MakeError("TOK-005", "token for server '" + server_ + "' failed validation: " +
+                                      std::string(crypto::errc::kUnsupported) + ": algorithm " + Printable(alg) +
+                                      " is not accepted (JWTAlgorithms: " +
+                                      (algorithms_.empty() ? std::string("none usable") : Join(algorithms_)) + ")",
+                       503);
+    }
+  }
   const Result<crypto::DecodedJwt> verified = publicKey_ ? crypto::VerifyJwt(accessToken, *publicKey_, checks_)
                                                          : jwks_->Verify(accessToken, checks_);
   if (verified.Ok()) return Status::Success();

@@ -36,6 +36,8 @@ ACCESS_LOG_FORMAT = (
     '"body_bytes_sent":$body_bytes_sent,'
     '"request_time":$request_time,'
     '"upstream_status":"$upstream_status",'
+    '"traceparent":"$http_traceparent",'
+    '"tracestate":"$http_tracestate",'
     '"ssl_protocol":"$ssl_protocol",'
     '"ssl_client_verify":"$ssl_client_verify"'
     "}';")

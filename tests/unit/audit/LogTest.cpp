@@ -295,3 +295,41 @@ TEST_CASE("AuditLog/FailClosed: not accepting while records cannot be written or
   CHECK(lines.size() == 2 + (5 - dropped));
   CHECK(VerifyFile(rig.config.file).ok);
 }
+
+TEST_CASE("AuditLog/the trace id is a gateway member that rules cannot remove and the chain seals", "[audit]") {
+  Rig rig;
+  // A rule that replaces every field: the trace id must survive it, outside `fields`.
+  rig.extra.Write("wipe.lua", Rule("wipe", "return {}"));
+  rig.Start({"wipe"});
+  AuditEvent e = QidoEvent("Doe^Jane", "PID-1");
+  e.traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+  rig.log->Record(std::move(e));
+  rig.log->Record(AuditEvent("config.loaded"));  // no trace: no member
+  auto lines = rig.Lines();
+  REQUIRE(lines.size() == 2);
+  const auto first = ParseLine(lines[0]);
+  REQUIRE(first.HasMember("traceId"));
+  CHECK(std::string(first["traceId"].GetString()) == "4bf92f3577b34da6a3ce929d0e0e4736");
+  CHECK(first["fields"].ObjectEmpty());
+  CHECK_FALSE(ParseLine(lines[1]).HasMember("traceId"));
+  REQUIRE(VerifyFile(rig.config.file).ok);
+  // Editing the trace id is an edit of the record: verification fails.
+  const size_t at = lines[0].find("4bf92f35");
+  REQUIRE(at != std::string::npos);
+  lines[0].replace(at, 8, "00000001");
+  WriteAll(rig.config.file, JoinLines(lines));
+  CHECK_FALSE(VerifyFile(rig.config.file).ok);
+}
+
+TEST_CASE("AuditLog/the queue depth gauge is sampled at scrape time", "[audit]") {
+  Rig rig;
+  rig.config.queueCapacity = 321;
+  rig.Start({});
+  const std::string text = rig.metrics->RenderPrometheus();
+  CHECK(text.find("dicomweb_oauth_audit_queue_depth 0\n") != std::string::npos);
+  CHECK(text.find("dicomweb_oauth_audit_queue_capacity 321\n") != std::string::npos);
+  // The hook is gone with the AuditLog: a scrape afterwards must not touch it.
+  rig.log->Stop();
+  rig.log.reset();
+  CHECK(rig.metrics->RenderPrometheus().find("dicomweb_oauth_audit_queue_depth") != std::string::npos);
+}

@@ -94,7 +94,7 @@ TEST_CASE("ConfigParser/every global and server key is read", "[config][parser]"
           "CircuitBreakerTimeout": 2.5, "RetryMaxAttempts": 4, "RetryStrategy": "Linear", "RetryInitialDelay": 0,
           "RetryMultiplier": 1, "RetryMaxDelay": 10, "RetryIncrement": 0.5, "AcquisitionTimeout": 90}
       })",
-      R"("Enabled": false, "LogLevel": "Critical", "RateLimitRequests": 10, "RateLimitWindowSeconds": 30,
+      R"("Enabled": false, "LogLevel": "Critical", "LogFormat": "JSON", "RateLimitRequests": 10, "RateLimitWindowSeconds": 30,
          "CacheType": "Redis", "RedisUrl": "redis://:pw-in-url@redis.internal:6380/2",
          "RedisEncryptionKey": "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
          "ScriptDirectories": ["files", "/"], "LuaMemoryLimitMB": 64, "LuaTimeoutMs": 100, "LuaPoolSize": 2,
@@ -103,10 +103,15 @@ TEST_CASE("ConfigParser/every global and server key is read", "[config][parser]"
       R"("HttpPort": 8043, "DicomWeb": {"ServersInDatabase": true})"));
   INFO(Dump(r.diagnostics));
   REQUIRE(r.Ok());
-  CHECK(r.diagnostics.empty());
+  // Only the keys that do nothing here say so: ConfigVersion, and JWTAlgorithms under
+  // DisableJWTValidation (docs/configuration.md).
+  CHECK(r.diagnostics.size() == 2);
+  CHECK(Find(r.diagnostics, "CFG-006", "DicomWebOAuth.ConfigVersion") != nullptr);
+  CHECK(Find(r.diagnostics, "CFG-006", "DicomWebOAuth.Servers.s.JWTAlgorithms") != nullptr);
   const GlobalConfig& g = r.config->global;
   CHECK_FALSE(g.enabled);
   CHECK(g.logLevel == gw::LogLevel::Error);
+  CHECK(g.logFormat == gw::LogFormat::Json);
   CHECK(g.rateLimitRequests == 10);
   CHECK(g.rateLimitWindowSeconds == 30);
   CHECK(g.cacheType == CacheType::Redis);
@@ -257,6 +262,7 @@ TEST_CASE("ConfigParser/CFG-002 wrong types", "[config][parser]") {
   const std::vector<Row> rows = {
       {R"("Enabled": "yes")", "", "DicomWebOAuth.Enabled"},
       {R"("LogLevel": 3)", "", "DicomWebOAuth.LogLevel"},
+      {R"("LogFormat": true)", "", "DicomWebOAuth.LogFormat"},
       {R"("RateLimitRequests": "10")", "", "DicomWebOAuth.RateLimitRequests"},
       {R"("RateLimitRequests": 1.5)", "", "DicomWebOAuth.RateLimitRequests"},
       {R"("ScriptDirectories": "lua")", "", "DicomWebOAuth.ScriptDirectories"},
@@ -350,6 +356,8 @@ TEST_CASE("ConfigParser/CFG-002 unknown enum values", "[config][parser]") {
   };
   const std::vector<Row> rows = {
       {R"("LogLevel": "verbose")", "", "DicomWebOAuth.LogLevel"},
+      {R"("LogFormat": "logfmt")", "", "DicomWebOAuth.LogFormat"},
+      {R"("LogFormat": "")", "", "DicomWebOAuth.LogFormat"},
       {R"("CacheType": "memcached")", "", "DicomWebOAuth.CacheType"},
       {"", R"("ProviderType": "azure-ad")", P("ProviderType")},
       {"", R"("Mode": "sidecar")", P("Mode")},
@@ -722,7 +730,11 @@ TEST_CASE("ConfigParser/Python plugin sample configurations load unchanged", "[c
     ParseResult parsed = ConfigParser::Parse(*loaded.document, options);
     INFO(Dump(parsed.diagnostics));
     REQUIRE(parsed.Ok());
-    CHECK(CountSeverity(parsed.diagnostics, Severity::Warning) == 0);
+    // No warning but the one that says ConfigVersion is accepted for compatibility and ignored.
+    const bool versioned = loaded.document->HasMember("DicomWebOAuth") &&
+                           (*loaded.document)["DicomWebOAuth"].HasMember("ConfigVersion");
+    CHECK(CountSeverity(parsed.diagnostics, Severity::Warning) == (versioned ? 1 : 0));
+    if (versioned) CHECK(Find(parsed.diagnostics, "CFG-006", "DicomWebOAuth.ConfigVersion") != nullptr);
     return *parsed.config;
   };
 

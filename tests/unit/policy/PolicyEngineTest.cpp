@@ -154,3 +154,69 @@ TEST_CASE("PolicyEngine/the chain combines decisions", "[policy]") {
   CHECK(d.removeHeaders == std::vector<std::string>{"accept-language"});
   CHECK(d.policies.size() == 3);
 }
+
+TEST_CASE("PolicyEngine/the lazily built request table reads like the eager one", "[policy]") {
+  PolicyFolder folder(std::vector<std::string>{});
+  folder.AddPolicy("reads", R"(
+    local keys = {}
+    for k in pairs(request) do keys[#keys + 1] = k end
+    table.sort(keys)
+    local names = {}
+    for k, v in pairs(request.headers) do names[#names + 1] = k .. '=' .. v end
+    table.sort(names)
+    return {allow = true, reason = table.concat(keys, ',') .. ' | ' .. table.concat(names, ';') .. ' | ' ..
+      request.query.limit .. ' | ' .. #request.targets .. ' ' .. request.targets[2].name .. ' ' ..
+      tostring(request.targets[2].healthy) .. ' | ' .. tostring(getmetatable(request))})");
+  folder.AddPolicy("scalar_only", "return {allow = true, reason = request.method .. ' ' .. request.path}");
+  folder.AddPolicy("rebinds", "setmetatable(request, {}) return {allow = true}");
+  auto engine = LoadEngine(folder);
+  PolicyEngine policies(*engine, std::chrono::milliseconds(10000));  // no budget denial under valgrind or ASan
+  RequestData data;
+  data.headers = {{"Authorization", "Bearer eyJ0b2tlbi1zZWNyZXQ"},
+                  {"x-dicomweb-oauth-gateway", "loopback-secret-value"},
+                  {"Cookie", "session=cookie-secret"},
+                  {"Accept", "application/json"},
+                  {"accept", "text/plain"}};
+  data.query = {{"limit", "10"}, {"limit", "20"}};
+  data.targets = {{"primary", true}, {"secondary", false}};
+
+  const auto d = policies.Decide({"reads"}, data.View());
+  INFO(d.code + " " + d.reason);
+  REQUIRE(d.allow);
+  CHECK(d.reason ==
+        "headers,method,mode,path,query,server,stage,targets | accept=application/json, text/plain;authorization=Bearer"
+        " | 10,20 | 2 secondary false | false");
+  const auto scalar = policies.Decide({"scalar_only"}, data.View());
+  CHECK(scalar.reason == "GET studies");
+  // The metatable that builds the fields is protected: replacing it fails, so the policy denies.
+  const auto rebinds = policies.Decide({"rebinds"}, data.View());
+  CHECK_FALSE(rebinds.allow);
+  CHECK(rebinds.code == "POL-002");
+}
+
+TEST_CASE("Regression: a request table kept past its call reads its own copy, not the caller's freed data", "[policy]") {
+  PolicyFolder folder(std::vector<std::string>{});
+  // A module-level local outlives the call: the first request table stays reachable in the state.
+  std::ofstream(std::filesystem::path(folder.Path()) / "keeps.lua")
+      << "local M = { name = 'keeps', version = '1', kind = 'policy' }\n"
+      << "local kept\n"
+      << "function M.decide(request)\n"
+      << "  if kept == nil then kept = request return {allow = true, reason = 'kept'} end\n"
+      << "  return {allow = true, reason = kept.headers.accept .. ' ' .. kept.query.q .. ' ' .. kept.targets[1].name}\n"
+      << "end\nreturn M\n";
+  auto engine = LoadEngine(folder);
+  PolicyEngine policies(*engine, std::chrono::milliseconds(10000));
+  {
+    auto first = std::make_unique<RequestData>();
+    first->headers = {{"Accept", "first-accept"}};
+    first->query = {{"q", "first-query"}};
+    first->targets = {{"primary", true}};
+    CHECK(policies.Decide({"keeps"}, first->View()).reason == "kept");
+    first.reset();  // the data the first table was built from is gone
+  }
+  RequestData second;
+  second.headers = {{"Accept", "second-accept"}};
+  second.query = {{"q", "second-query"}};
+  const auto d = policies.Decide({"keeps"}, second.View());
+  CHECK(d.reason == "first-accept first-query primary");
+}

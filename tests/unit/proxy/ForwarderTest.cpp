@@ -118,8 +118,9 @@ TEST_CASE("Forwarder/401 twice: exactly one replay, the real 401 goes back", "[p
   CHECK(forwarder.Replays() == 1);
 }
 
-TEST_CASE("Forwarder/401 before a streamed body was sent: replayed whatever its size", "[proxy][forwarder]") {
-  // Like nginx auth_request: the token is checked before the body is read.
+TEST_CASE("Forwarder/401 from an auth front as a large streamed body starts: replayed from the kept copy", "[proxy][forwarder]") {
+  // Like nginx auth_request: the token is checked before the body is read, and the refusal stops
+  // the upload (no 100-continue) well before the replay window (8 MiB) is used up.
   StreamServer server([](const StreamRequest& req) { return Check(req, 2); },
                       [](const StreamRequest& req) -> std::optional<StreamReply> {
                         if (req.Header("authorization") != "Bearer tok-2") return Unauthorized();
@@ -145,7 +146,8 @@ TEST_CASE("Forwarder/401 before a streamed body was sent: replayed whatever its 
   CHECK(status.Value() == 200);
   CHECK(sink.body == "stored " + std::to_string(data.size()));
   auto received = server.Received();
-  REQUIRE(received.size() == 1);  // the refused attempt never got a body
+  REQUIRE(received.size() == 1);  // the refused attempt ended at its headers
+  CHECK(server.Refused().size() == 1);
   CHECK(received[0].body == data);
   CHECK(creds->rejected == 1);
   CHECK(creds->payloadHashes[0].empty());  // a streamed body is not hashed
@@ -221,5 +223,44 @@ TEST_CASE("Forwarder/credential errors", "[proxy][forwarder]") {
     CHECK(sink.status == 401);
     CHECK(sink.body == "{\"error\":\"invalid_token\"}");
     CHECK(server.Requests() == 1);
+  }
+}
+
+TEST_CASE("Forwarder/regression: a still-valid token is used while the IdP is down and the default margin cannot be met",
+          "[proxy][forwarder]") {
+  // Measured in the soak run (1-minute tokens, the IdP unreachable for 8 s): every proxied request
+  // failed with TOK-002 "no token valid for another 60 s" although the cached token had 30 s left.
+  StreamServer server([](const StreamRequest& req) { return Check(req, 1); });
+  auto creds = std::make_shared<FakeCredentials>();
+  creds->validFor = 25s;
+  Forwarder forwarder(creds, std::make_shared<gw::proxy::UpstreamClient>());  // default margin: 60 s
+  const ServerRoute route = Route(server);
+  RecordingSink sink;
+  auto status = forwarder.Forward(route, ForwardRequest{"GET", route.upstream.Base() + "studies", {}, nullptr}, sink);
+  REQUIRE(status.Ok());
+  CHECK(status.Value() == 200);
+  CHECK(server.Requests() == 1);
+  REQUIRE(creds->askedMinRemaining.size() == 2);
+  CHECK(creds->askedMinRemaining[0] == 60s);
+  CHECK(creds->askedMinRemaining[1] == 0s);
+
+  SECTION("a policy's min_token_seconds stays a requirement") {
+    ForwardRequest request{"GET", route.upstream.Base() + "studies", {}, nullptr};
+    request.minRemaining = 900s;
+    RecordingSink refused;
+    auto outcome = forwarder.Forward(route, request, refused);
+    REQUIRE_FALSE(outcome.Ok());
+    CHECK(outcome.GetError().code == "TOK-002");
+    CHECK(server.Requests() == 1);  // nothing more was sent
+  }
+  SECTION("other credential errors are not retried") {
+    creds->validFor.reset();
+    creds->failFromCall = 1;
+    const size_t before = creds->askedMinRemaining.size();
+    RecordingSink refused;
+    auto outcome = forwarder.Forward(route, ForwardRequest{"GET", route.upstream.Base() + "studies", {}, nullptr}, refused);
+    REQUIRE_FALSE(outcome.Ok());
+    CHECK(outcome.GetError().code == "TOK-003");
+    CHECK(creds->askedMinRemaining.size() == before + 1);
   }
 }

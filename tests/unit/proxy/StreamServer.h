@@ -1,8 +1,9 @@
 #pragma once
 // A small real HTTP/1.1 server for the proxy's unit tests, on 127.0.0.1 and an ephemeral port.
 // Unlike tests/unit/http/TestServer.h it reads chunked request bodies, answers Expect:
-// 100-continue (or refuses before the body, as an auth gateway does), and writes answers in
-// steps: with delays, or cut off midway, so streaming and failure paths can be exercised.
+// 100-continue unless told to behave like Orthanc (which never does), can refuse a request right
+// after its headers (as an auth front does), records how long a body took to start after its
+// headers, and writes answers in steps: with delays, or cut off midway.
 // One thread per connection, keep-alive. Test code only.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -36,6 +37,9 @@ struct StreamRequest {
   std::string body;           // whole body (tests keep bodies small enough)
   bool chunked = false;       // arrived with Transfer-Encoding: chunked
   bool expectContinue = false;
+  // From the end of the headers to the first body byte (zero without a body): a client waiting
+  // for a 100 Continue that never comes shows its whole timeout here.
+  std::chrono::milliseconds bodyWait{0};
 
   std::string Header(const std::string& lowerName) const {
     for (const auto& [k, v] : headers) {
@@ -65,12 +69,14 @@ struct StreamReply {
 class StreamServer {
  public:
   using Handler = std::function<StreamReply(const StreamRequest&)>;
-  // Called when a request carries Expect: 100-continue, before its body is read: a reply refuses
-  // the request at once (the body is never read and the connection is closed), nullopt lets it in.
+  // Called after the headers of every request, before its body is read: a reply refuses the
+  // request at once, as nginx's auth_request does (what body arrives meanwhile is read and
+  // discarded, then the connection is closed); nullopt lets it in.
   using EarlyHandler = std::function<std::optional<StreamReply>(const StreamRequest&)>;
 
-  explicit StreamServer(Handler handler, EarlyHandler early = nullptr)
-      : handler_(std::move(handler)), early_(std::move(early)) {
+  // answerContinue false: Expect: 100-continue is ignored, as Orthanc does.
+  explicit StreamServer(Handler handler, EarlyHandler early = nullptr, bool answerContinue = true)
+      : handler_(std::move(handler)), early_(std::move(early)), answerContinue_(answerContinue) {
     signal(SIGPIPE, SIG_IGN);
     listenFd_ = socket(AF_INET, SOCK_STREAM, 0);
     if (listenFd_ < 0) throw std::runtime_error("socket() failed");
@@ -111,6 +117,12 @@ class StreamServer {
   std::vector<StreamRequest> Received() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return received_;
+  }
+
+  // Requests the early handler refused (headers only), oldest first.
+  std::vector<StreamRequest> Refused() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return refused_;
   }
 
   static int UnusedPort() {
@@ -241,15 +253,34 @@ class StreamServer {
         if (name == "expect" && Lower(value) == "100-continue") req.expectContinue = true;
         req.headers.emplace_back(std::move(name), std::move(value));
       }
-      if (req.expectContinue) {
-        if (early_) {
-          if (auto refusal = early_(req)) {
-            ++requests_;
-            SendReply(c, *refusal);
-            break;  // the body was never read: this connection cannot be reused
+      if (early_) {
+        if (auto refusal = early_(req)) {
+          ++requests_;
+          {
+            std::lock_guard<std::mutex> lock(mutex_);
+            refused_.push_back(req);
           }
+          SendReply(c, *refusal);
+          // Lingering close: discard what the client still sends (bounded), so it reads the
+          // refusal instead of a reset; the body was never parsed, the connection is not reused.
+          shutdown(fd, SHUT_WR);
+          const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+          while (!stop_ && std::chrono::steady_clock::now() < until) {
+            pollfd p{fd, POLLIN, 0};
+            if (poll(&p, 1, 50) <= 0) continue;
+            c.buffer.clear();
+            if (!c.Fill()) break;
+          }
+          break;
         }
+      }
+      if (req.expectContinue && answerContinue_) {
         if (!c.Write("HTTP/1.1 100 Continue\r\n\r\n")) break;
+      }
+      if ((req.chunked || contentLength > 0) && c.buffer.empty()) {
+        const auto headersAt = std::chrono::steady_clock::now();
+        if (!c.Fill()) break;
+        req.bodyWait = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - headersAt);
       }
       bool ok = true;
       if (req.chunked) {
@@ -292,6 +323,7 @@ class StreamServer {
 
   Handler handler_;
   EarlyHandler early_;
+  bool answerContinue_ = true;
   int listenFd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
@@ -302,6 +334,7 @@ class StreamServer {
   std::set<int> openFds_;
   std::vector<std::thread> threads_;
   std::vector<StreamRequest> received_;
+  std::vector<StreamRequest> refused_;
 };
 
 }  // namespace gw::test

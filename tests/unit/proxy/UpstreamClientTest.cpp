@@ -109,7 +109,7 @@ TEST_CASE("UpstreamClient/DELETE", "[proxy][client]") {
   CHECK(status.Value() == 204);
 }
 
-TEST_CASE("UpstreamClient/a streamed body arrives intact, chunked, with Expect: 100-continue", "[proxy][client]") {
+TEST_CASE("UpstreamClient/a streamed body arrives intact, chunked, without Expect", "[proxy][client]") {
   StreamServer server([](const StreamRequest& req) {
     StreamReply r;
     r.status = 200;
@@ -141,7 +141,7 @@ TEST_CASE("UpstreamClient/a streamed body arrives intact, chunked, with Expect: 
   auto received = server.Received();
   REQUIRE(received.size() == 1);
   CHECK(received[0].chunked);
-  CHECK(received[0].expectContinue);
+  CHECK_FALSE(received[0].Has("expect"));
   CHECK_FALSE(received[0].Has("content-length"));
   CHECK(received[0].body == data);
   CHECK(maxQueued.load() <= (3u << 20));
@@ -179,7 +179,36 @@ TEST_CASE("UpstreamClient/a body of known size is sent with Content-Length", "[p
   }
 }
 
-TEST_CASE("UpstreamClient/a refusal before the body leaves the body unread and replayable", "[proxy][client]") {
+TEST_CASE("Regression: a streamed body never waits for a 100 Continue that Orthanc never sends", "[proxy][client]") {
+  // Orthanc ignores Expect: 100-continue; libcurl used to wait 1 s for it before every streamed body.
+  StreamServer server(
+      [](const StreamRequest& req) {
+        StreamReply r;
+        r.body = std::to_string(req.body.size());
+        return r;
+      },
+      nullptr, /*answerContinue=*/false);
+  UpstreamClient client;
+  for (std::optional<uint64_t> declared : {std::optional<uint64_t>(), std::optional<uint64_t>(3u << 20)}) {
+    BodyQueue queue;
+    for (int i = 0; i < 3; ++i) queue.Push(Pattern(1 << 20, i));
+    queue.Finish();
+    QueueBody body(queue, declared, QueueBody::kDefaultReplayLimit, 5000ms);
+    RecordingSink sink;
+    auto status = client.Perform(Request("POST", server.Url("/dicom-web/studies")), &body, sink);
+    REQUIRE(status.Ok());
+    CHECK(sink.body == std::to_string(3u << 20));
+  }
+  auto received = server.Received();
+  REQUIRE(received.size() == 2);
+  for (const auto& r : received) {
+    CHECK_FALSE(r.Has("expect"));
+    // The body follows its headers at once (the old wait was the whole 1000 ms timeout).
+    CHECK(r.bodyWait < 500ms);
+  }
+}
+
+TEST_CASE("UpstreamClient/a refusal right after the headers stops the upload, the body stays replayable", "[proxy][client]") {
   StreamServer server([](const StreamRequest&) { return StreamReply{}; },
                       [](const StreamRequest&) -> std::optional<StreamReply> {
                         StreamReply r;
@@ -188,12 +217,13 @@ TEST_CASE("UpstreamClient/a refusal before the body leaves the body unread and r
                         r.body = "{\"error\":\"invalid_token\"}";
                         return r;
                       });
-  BodyQueue queue;
+  // 24 MiB offered, the default replay window (8 MiB) kept: the refusal arrives long before that.
+  BodyQueue queue(2 << 20);
   std::thread producer([&] {
-    for (int i = 0; i < 8; ++i) queue.Push(Pattern(1 << 20, i));
+    for (int i = 0; i < 24; ++i) queue.Push(Pattern(1 << 20, i));
     queue.Finish();
   });
-  QueueBody body(queue, std::nullopt, 1 << 20, 5000ms);
+  QueueBody body(queue, std::nullopt, QueueBody::kDefaultReplayLimit, 5000ms);
   UpstreamClient client;
   RecordingSink sink;
   auto status = client.Perform(Request("POST", server.Url("/dicom-web/studies")), &body, sink);
@@ -201,7 +231,10 @@ TEST_CASE("UpstreamClient/a refusal before the body leaves the body unread and r
   CHECK(status.Value() == 401);
   CHECK(sink.Header("www-authenticate") == "Bearer realm=\"up\", error=\"invalid_token\"");
   CHECK(sink.body == "{\"error\":\"invalid_token\"}");
-  CHECK(body.BytesRead() == 0);
+  CHECK(server.Refused().size() == 1);
+  CHECK(server.Received().empty());
+  CHECK(body.BytesRead() < QueueBody::kDefaultReplayLimit);
+  CHECK(body.Replayable());
   CHECK(body.Rewind());
   queue.Detach();
   producer.join();

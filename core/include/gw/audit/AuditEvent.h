@@ -26,6 +26,10 @@ struct AuditEvent {
   std::chrono::system_clock::time_point time;    // when it happened (set by the constructor)
   std::string server;                            // "" when the event concerns no server
   rapidjson::Document fields;                    // always an object
+  // W3C trace id of the operation (TraceContext.h), "" when none: written by the gateway as the
+  // record's `traceId` member, outside `fields`, so no rule can drop or alter it and the chain
+  // seals it like every other member.
+  std::string traceId;
 
   // Builders for `fields` (replace a member of the same name).
   AuditEvent& Set(std::string_view key, std::string_view value);

@@ -21,7 +21,8 @@
 //
 // Metrics: dicomweb_oauth_audit_records_total, dicomweb_oauth_audit_records_dropped_total{reason}
 // (rule | queue_full), dicomweb_oauth_audit_rule_failures_total{rule},
-// dicomweb_oauth_audit_write_errors_total.
+// dicomweb_oauth_audit_write_errors_total, dicomweb_oauth_audit_queue_depth (records waiting, read
+// at scrape time) and dicomweb_oauth_audit_queue_capacity.
 //
 // Thread safety: all methods may be called from any thread.
 #include <atomic>
@@ -71,6 +72,7 @@ class AuditLog final : public IAuditSink {
   Counter* droppedRule_ = nullptr;
   Counter* droppedQueue_ = nullptr;
   Counter* writeErrors_ = nullptr;
+  uint64_t depthHook_ = 0;  // collect hook that samples the queue depth
 };
 
 // CFG-002 messages (path DicomWebOAuth.Audit.Rules) for each configured rule that is not a script of kind "audit" in

@@ -170,6 +170,7 @@ struct HealthConfig {
 struct GlobalConfig {
   bool enabled = true;
   std::optional<LogLevel> logLevel;        // unset: keep Orthanc's verbosity
+  LogFormat logFormat = LogFormat::Text;   // LogFormat: text (default) or json, one object per line
   int rateLimitRequests = 0;               // 0: no rate limit
   int rateLimitWindowSeconds = 60;
   CacheType cacheType = CacheType::Memory;

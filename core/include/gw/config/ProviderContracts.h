@@ -36,6 +36,10 @@ using ProviderContracts = std::map<std::string, std::shared_ptr<const ContractSc
 // identity and validation, and the DICOMweb plugin's server definition.
 const std::vector<std::string>& GatewayServerKeys();
 
+// A key of another gateway object (a section, ResilienceConfig, Audit or Health key) written on a
+// server: the parser reports it as misplaced for every server, so the contract check skips it.
+bool IsMisplacedServerKey(const std::string& key);
+
 // Checks and completes every server of `config` against its provider's contract (see above);
 // servers whose provider has no entry in `contracts` are left alone (VerifyProviderScripts
 // reports a missing script). `options` gives the base folder, checkFiles, ${VAR} uses and the

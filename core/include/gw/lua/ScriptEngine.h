@@ -54,6 +54,7 @@ struct ScriptInfo {
   std::string name;     // contract `name`, unique within a snapshot
   std::string version;  // contract `version`
   std::string kind;     // "provider" | "policy" | "audit" | "library" (shared code, never called)
+  std::string sha256;   // of the file's bytes: tells a dry run which scripts changed
   // The contract's `schema` table as JSON (null when it has none); its dialect is checked by the
   // consumers (config::ContractSchema), the engine only guarantees it is plain data.
   std::shared_ptr<const rapidjson::Document> schema;
@@ -98,6 +99,11 @@ class ScriptEngine {
 
   // Builds and checks a snapshot without publishing it (used by `dicomweb-oauth check-config`).
   Result<SnapshotInfo> Check() const;
+
+  // Everything Reload() does except publishing: compile, contract checks, self-tests, a first pool
+  // state, and EngineOptions::validator. The serving snapshot and the version counter stay as they
+  // are; the answer's version is 0. For an operator's dry run before a reload.
+  Result<SnapshotInfo> DryRun() const;
 
   // Info of the serving snapshot (version 0 before the first successful Reload()).
   SnapshotInfo CurrentInfo() const;

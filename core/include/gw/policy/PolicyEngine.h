@@ -27,6 +27,19 @@
 
 namespace gw::policy {
 
+// What each policy of a chain decides for one request on its own, and what the chain answers
+// (PolicyEngine::Evaluate). `consulted`: the chain itself reached this policy (false after a denial,
+// which stops it).
+struct PolicyStep {
+  std::string policy;
+  Decision decision;
+  bool consulted = false;
+};
+struct Evaluation {
+  std::vector<PolicyStep> steps;
+  Decision combined;
+};
+
 class PolicyEngine {
  public:
   static constexpr std::chrono::milliseconds kDefaultBudget{100};
@@ -35,6 +48,11 @@ class PolicyEngine {
       : scripts_(scripts), budget_(budget) {}
 
   Decision Decide(const std::vector<std::string>& policies, const PolicyRequest& request) const;
+
+  // For operators (dicomweb-oauth policy evaluate): Decide() over the whole chain, plus each policy
+  // run alone with its own budget, so a policy the chain never reached still shows its decision.
+  // Runs every policy at least twice: a diagnostic, never the request path.
+  Evaluation Evaluate(const std::vector<std::string>& policies, const PolicyRequest& request) const;
 
   // The request table as JSON, exactly as decide() receives it (tests and diagnostics: it is built
   // in a throwaway Lua state, so it is not cheap). Null if it cannot be built.

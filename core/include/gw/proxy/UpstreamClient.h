@@ -10,9 +10,11 @@
 // VerifySSL is false, an optional CA bundle and client certificate.
 //
 // Request framing: a body of known size is sent with Content-Length, an unknown size with chunked
-// transfer coding. A streamed body is sent with "Expect: 100-continue": an upstream that refuses
-// the request (401, 403, 413...) answers before any body byte leaves, which keeps the body
-// replayable after a 401 whatever its size. Small in-memory bodies skip the extra round trip.
+// transfer coding. No request carries "Expect: 100-continue": Orthanc never sends the interim
+// answer (libcurl would wait its timeout, 1 s, before every streamed body) and a front that does
+// send it costs a round trip per request. The body goes out with the headers; an upstream that
+// refuses the request (401, 403, 413...) early makes libcurl stop sending at its answer, and the
+// forwarder replays a 401 from the bytes QueueBody keeps (see docs/proxy-mode.md).
 //
 // Timeouts: connect (connectTimeout), and idle: the transfer fails when fewer than 1 byte/s moves
 // for idleTimeout (libcurl's low-speed limit) or the body source delivers nothing for that long;

@@ -17,6 +17,7 @@
 #include "gw/audit/AuditLog.h"
 #include "gw/audit/IAuditSink.h"
 #include "gw/common/Error.h"
+#include "gw/common/Json.h"
 #include "gw/config/GatewayConfig.h"
 #include "gw/http/IHttpClient.h"
 #include "gw/common/Metrics.h"
@@ -54,7 +55,8 @@ class Gateway : public proxy::ICredentialSource {
   // Routing policies of the servers (docs/policies.md); budget: PolicyTimeoutMs.
   const policy::PolicyEngine& Policies() const { return *policies_; }
 
-  // GET /dicomweb-oauth/status: 200 when every server can work, 503 ("degraded") otherwise.
+  // GET /dicomweb-oauth/status: 200 when every server can work, 503 ("degraded") otherwise. Also
+  // the audit trail's state (`audit`: enabled, file, keyed, accepting, counters; never a key).
   JsonAnswer Status() const;
   // GET /dicomweb-oauth/health/{live,ready,startup} (gw/service/Health.h): 200 or 503 and a small
   // JSON body without secrets or error messages.
@@ -73,6 +75,10 @@ class Gateway : public proxy::ICredentialSource {
   // POST /dicomweb-oauth/reload: 200 with the new snapshot, or 422 with file/line of the problem
   // while the previous snapshot keeps serving.
   JsonAnswer Reload(ReloadTrigger trigger);
+  // POST /dicomweb-oauth/reload/dry-run: what a reload would do now, without doing it (the same
+  // compile, contract, self-test and snapshot validation; nothing published, nothing audited).
+  // 200 {"ok":true, "changed", "candidate", "serving", "changes"} or 422 with the problem (file/line).
+  JsonAnswer DryRun() const;
 
   // POST /dicomweb-oauth/servers/{name}/test: acquires (or reuses) the server's token and answers
   // 200 with its metadata (expiry, scopes, provider; never the token), 404 (TOK-006) for an
@@ -140,6 +146,8 @@ class Gateway : public proxy::ICredentialSource {
                                       const std::string& fixedTime);
   std::map<std::string, token::TokenState> TokenStatesByServer() const;
   void RecordReload(ReloadTrigger trigger, const Result<lua::SnapshotInfo>& outcome);
+  void WriteAuditState(json::Writer& w) const;
+  Counter& CountReload(ReloadTrigger trigger, const char* outcome);  // dicomweb_oauth_script_reloads_total
 
   config::GatewayConfig config_;
   std::unique_ptr<lua::ScriptEngine> engine_;

@@ -1,6 +1,8 @@
 #pragma once
 // The access-token check a server's configuration asks for: a JWT verified with JWTPublicKey (PEM)
-// or the keys at JWKSUrl, with JWTAudience / JWTIssuer and the expiry checked. Used on every token
+// or the keys at JWKSUrl, signed with one of JWTAlgorithms (default: RS256 and ES256, the
+// algorithms the gateway verifies; never "none", never HMAC with a public key), with JWTAudience /
+// JWTIssuer and the expiry checked. Used on every token
 // acquired from the provider (LuaTokenSource) and on every token taken from or put into the shared
 // (Redis) cache (SharedCacheOptions::validator), so a token that fails is never cached, shared or
 // sent.
@@ -9,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "gw/common/Error.h"
 #include "gw/config/GatewayConfig.h"
@@ -26,8 +29,13 @@ class TokenValidator {
   static Result<std::shared_ptr<const TokenValidator>> Create(const config::ServerConfig& server,
                                                               std::shared_ptr<http::IHttpClient> http);
 
-  // TOK-005 (503) naming the server and the failed check (CRY-xxx); never the token.
+  // TOK-005 (503) naming the server and the failed check (CRY-xxx; CRY-005 for an algorithm not in
+  // JWTAlgorithms, refused before any signature work); never the token.
   Status Check(const std::string& accessToken) const;
+
+  // What JWTAlgorithms allows: the listed algorithms the gateway can verify, or the default.
+  const std::vector<std::string>& Algorithms() const { return algorithms_; }
+  static const std::vector<std::string>& DefaultAlgorithms();  // {"RS256", "ES256"}
 
  private:
   explicit TokenValidator(std::string server) : server_(std::move(server)) {}
@@ -36,6 +44,7 @@ class TokenValidator {
   std::optional<crypto::AsymmetricKey> publicKey_;
   std::unique_ptr<crypto::JwksCache> jwks_;
   crypto::ClaimChecks checks_;
+  std::vector<std::string> algorithms_;
 };
 
 }  // namespace gw::service

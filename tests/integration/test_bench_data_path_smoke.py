@@ -1,0 +1,33 @@
+#!/usr/bin/python3
+"""The data-path benchmark (bench/data_path.py) in its smoke mode, so it cannot rot: tiny studies,
+every mode (direct, inject, proxy, header-adding nginx) against an Orthanc without a front and a
+front behind the delaying relay, one repetition, each transfer checked by SHA-256 on the receiving
+side. No timing is asserted: benchmarks never are."""
+# gw-test-timeout: 120
+import sys
+import tempfile
+from pathlib import Path
+
+from harness import testing
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent / "bench"))
+import data_path  # noqa: E402
+
+
+class BenchSmoke(testing.TestCase):
+
+    def test_every_mode_and_upstream_kind_transfers_verified_data(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = data_path.main(["--smoke", "--kinds", "orthanc,far", "--far-delay-ms", "5",
+                                  "--json", str(Path(tmp) / "smoke.json")])
+            self.assertTrue((Path(tmp) / "smoke.json").is_file())
+        expected = {f"{w} / {k} / {m}" for w in ("STOW 8 x 5 KB", "retrieve 8 x 5 KB", "2 jobs at once")
+                    for k in ("orthanc", "far") for m in data_path.MODES}
+        self.assertEqual(set(raw) - {"targets_missed"}, expected)
+        for key in expected:
+            first, last = raw[key]["first_s"][0], raw[key]["last_s"][0]
+            self.assertTrue(0 < first <= last, (key, first, last))
+
+
+if __name__ == "__main__":
+    testing.main()
