@@ -17,6 +17,7 @@
 #include "gw/service/Gateway.h"
 #include "gw/service/InjectMode.h"
 #include "gw/service/KeyVaultResolver.h"
+#include "gw/service/ProviderAccess.h"
 #include "gw/service/LoopbackCredentials.h"
 
 namespace {
@@ -61,6 +62,8 @@ gw::config::ParseResult ReadConfiguration() {
   // keyvault: secret references, read with the host's managed identity (KeyVaultResolver.h).
   options.secretResolvers["keyvault"] =
       gw::service::MakeKeyVaultResolver(std::make_shared<gw::http::CurlHttpClient>());
+  // Provider keys are checked against each provider script's contract (ProviderContracts.h).
+  options.loadContracts = gw::service::LoadProviderContracts;
   if (!path.empty()) {
     raw = gw::config::ConfigLoader::Load(path, gw::config::ProcessEnvironment());
     options.baseDirectory = raw.baseDirectory;

@@ -18,6 +18,7 @@
 #include "gw/service/KeyVaultResolver.h"
 #include "gw/service/InjectMode.h"
 #include "gw/service/LoopbackCredentials.h"
+#include "gw/service/ProviderAccess.h"
 
 namespace gw::cli {
 namespace {
@@ -151,6 +152,8 @@ int RunCheckConfig(const std::vector<std::string>& args, Io io) {
   // keyvault: references are resolved as at start-up, so a wrong one shows here (CFG-007).
   parseOptions.secretResolvers["keyvault"] =
       service::MakeKeyVaultResolver(std::make_shared<http::CurlHttpClient>());
+  // Provider keys against each provider script's contract, as at the plugin's start.
+  parseOptions.loadContracts = service::LoadProviderContracts;
   const config::ParseResult parsed = config::ConfigParser::Parse(*loaded.document, parseOptions);
   if (parsed.section == config::SectionStatus::Missing) {
     printer.Print(Diagnostic{Severity::Error, "CFG-001", "DicomWebOAuth",

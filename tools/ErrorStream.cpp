@@ -8,6 +8,7 @@
 #include "gw/config/ConfigParser.h"
 #include "gw/http/CurlHttpClient.h"
 #include "gw/service/KeyVaultResolver.h"
+#include "gw/service/ProviderAccess.h"
 
 namespace gw::cli {
 namespace {
@@ -40,6 +41,7 @@ std::optional<config::GatewayConfig> LoadConfiguration(const std::string& path,
   parseOptions.scriptDirectoriesOverride = scriptDirs;
   parseOptions.secretResolvers["keyvault"] =
       service::MakeKeyVaultResolver(std::make_shared<http::CurlHttpClient>());
+  parseOptions.loadContracts = service::LoadProviderContracts;  // provider keys, as at the plugin's start
   config::ParseResult parsed = config::ConfigParser::Parse(*loaded.document, parseOptions);
   if (parsed.section == config::SectionStatus::Missing) {
     PrintError(err, "CFG-001", "DicomWebOAuth: section missing in " + path);

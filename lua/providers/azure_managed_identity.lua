@@ -354,10 +354,29 @@ return {
   name = "azure_managed_identity",
   version = "1.0.0",
   kind = "provider",
+  -- The Azure SDK's variables stand in for absent keys (docs/providers/azure.md).
   schema = {
-    optional = { "Scope", "Resource", "ClientId", "ObjectId", "ManagedIdentityResourceId", "TenantId",
-                 "AuthorityHost", "FederatedTokenFile", "ImdsEndpoint", "AzureCredential", "ImdsRetry",
-                 "VerifySSL", "CaBundle" },
+    type = "object",
+    properties = {
+      Scope = { type = "string" },
+      Resource = { type = "string" },
+      ClientId = { type = "string", env = "AZURE_CLIENT_ID" },
+      ObjectId = { type = "string" },
+      ManagedIdentityResourceId = { type = "string" },
+      TenantId = { type = "string", env = "AZURE_TENANT_ID" },
+      AuthorityHost = { type = "string", env = "AZURE_AUTHORITY_HOST" },
+      -- Projected by the kubelet (AKS workload identity), so it may appear after start-up.
+      FederatedTokenFile = { type = "string", file = true, appears_later = true, env = "AZURE_FEDERATED_TOKEN_FILE" },
+      ImdsEndpoint = { type = "string" },
+      AzureCredential = { type = "string" },
+      ImdsRetry = { type = "object" },
+    },
+    env = {
+      AZURE_CLIENT_SECRET = { secret = true },
+      IDENTITY_ENDPOINT = {},
+      IDENTITY_HEADER = { secret = true },
+      AZURE_POD_IDENTITY_AUTHORITY_HOST = {},
+    },
   },
 
   -- ctx = { server = <name>, config = <the server's configuration object> }

@@ -3,7 +3,7 @@
 -- Serves Keycloak, Okta, Auth0, Entra ID (v2 endpoint) and any standard token endpoint.
 -- Client authentication methods (config key ClientAuthMethod):
 --   client_secret_post            client_id + client_secret in the form body (the default; without
---                                 ClientAuthMethod the credential decides, as in the parser)
+--                                 ClientAuthMethod the gateway infers it from the credential)
 --   client_secret_basic           HTTP Basic with the form-encoded id and secret (RFC 6749 2.3.1)
 --   client_secret_jwt             HS256 client assertion keyed with the secret (RFC 7523)
 --   private_key_jwt               RS256 / ES256 client assertion signed with PrivateKeyFile
@@ -37,14 +37,10 @@ local DEFAULT_LIFETIME = 300
 -- certificate without its key fails every https request.
 local MTLS_METHODS = { tls_client_auth = true, self_signed_tls_client_auth = true }
 
--- ClientAuthMethod, else inferred from the credential configured, as the configuration parser does
--- (docs/configuration.md): ClientSecret, else PrivateKeyFile, else ClientCertificate.
+-- The gateway decides the method (ClientAuthMethod, else inferred from the credential configured:
+-- docs/configuration.md) and hands it in ClientAuthMethod; the default serves direct calls.
 local function auth_method(config)
-  return config_string(config, "ClientAuthMethod")
-    or (config_string(config, "ClientSecret") and "client_secret_post")
-    or (config_string(config, "PrivateKeyFile") and "private_key_jwt")
-    or (config_string(config, "ClientCertificate") and "tls_client_auth")
-    or "client_secret_post"
+  return config_string(config, "ClientAuthMethod") or "client_secret_post"
 end
 
 local function tls_options(config)
@@ -177,12 +173,30 @@ return {
   name = "client_credentials",
   version = "1.0.0",
   kind = "provider",
+  -- The configuration keys it reads (docs/lua-api.md, "Schemas"). TokenEndpoint, Scope, Resource,
+  -- VerifySSL and CaBundle are the gateway's keys too; the gateway checks which credential each
+  -- ClientAuthMethod needs and hands the method decided (given, or inferred) in ClientAuthMethod.
   schema = {
-    required = { "TokenEndpoint", "ClientId" },
-    optional = { "ClientSecret", "ClientAuthMethod", "Scope", "Audience", "Resource",
-                 "PrivateKeyFile", "PrivateKeyId", "SigningAlgorithm", "ClientCertificate",
-                 "ClientKey", "ClientKeyPassword", "ExtraTokenParameters", "VerifySSL", "CaBundle",
-                 "TenantId", "AuthorityHost" },
+    type = "object",
+    properties = {
+      TokenEndpoint = { type = "string" },
+      ClientId = { type = "string" },
+      ClientSecret = { type = "string", secret = true },
+      ClientAuthMethod = { type = "string" },
+      Scope = { type = "string" },
+      Audience = { type = "string" },
+      Resource = { type = "string" },
+      PrivateKeyFile = { type = "string", file = true },
+      PrivateKeyId = { type = "string" },
+      SigningAlgorithm = { type = "string" },
+      ClientCertificate = { type = "string", file = true },
+      ClientKey = { type = "string", file = true },
+      ClientKeyPassword = { type = "string", secret = true },
+      ExtraTokenParameters = { type = "object", additionalProperties = { type = "string" } },
+      TenantId = { type = "string" },
+      AuthorityHost = { type = "string", env = "AZURE_AUTHORITY_HOST" },
+    },
+    required = { "ClientId" },
   },
 
   -- ctx = { server = <name>, config = <the server's configuration object> }

@@ -250,7 +250,17 @@ return {
   name = "google",
   version = "1.0.0",
   kind = "provider",
-  schema = { optional = { "CredentialsFile", "Scope", "VerifySSL", "CaBundle" } },
+  schema = {
+    type = "object",
+    properties = {
+      -- Else the file GOOGLE_APPLICATION_CREDENTIALS names; an external_account file names the
+      -- subject-token file the script reads too.
+      CredentialsFile = { type = "string", file = true, env = "GOOGLE_APPLICATION_CREDENTIALS",
+                          file_refs = { "credential_source.file" } },
+      Scope = { type = "string" },
+    },
+    env = { GCE_METADATA_HOST = {} },
+  },
 
   -- ctx = { server = <name>, config = <the server's configuration object> }
   acquire = function(ctx)

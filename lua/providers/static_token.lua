@@ -20,7 +20,11 @@ return {
   name = "static_token",
   version = "1.0.0",
   kind = "provider",
-  schema = { required = { "Token" } },
+  schema = {
+    type = "object",
+    properties = { Token = { type = "string", secret = true } },
+    required = { "Token" },
+  },
 
   acquire = function(ctx)
     local token = ctx.config.Token
@@ -32,7 +36,7 @@ return {
     end
     local lifetime = jwt_remaining(token) or OPAQUE_LIFETIME
     if lifetime <= 0 then
-      return fail("TOK-004", "the configured Token is a JWT that has expired", 503)
+      return fail("TOK-004", "the configured Token is a JWT that has expired", 502)
     end
     return { access_token = token, token_type = "Bearer", expires_in = lifetime }
   end,

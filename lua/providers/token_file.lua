@@ -38,7 +38,15 @@ return {
   name = "token_file",
   version = "1.0.0",
   kind = "provider",
-  schema = { required = { "TokenFile" }, optional = { "TokenFileRefreshSeconds" } },
+  schema = {
+    type = "object",
+    properties = {
+      -- Something else writes it, maybe only after Orthanc has started.
+      TokenFile = { type = "string", file = true, appears_later = true },
+      TokenFileRefreshSeconds = { type = "integer", minimum = 1, maximum = 3600 },
+    },
+    required = { "TokenFile" },
+  },
 
   acquire = function(ctx)
     local config = ctx.config
@@ -52,17 +60,17 @@ return {
     end
     local ok, content = pcall(gw.file.read, path)
     if not ok then
-      return fail("TOK-004", "cannot read TokenFile " .. path, 503)
+      return fail("TOK-004", "cannot read TokenFile " .. path, 502)
     end
     -- Trailing newlines and surrounding spaces are how editors and `echo` write files.
     local token = trim(content)
-    if token == "" then return fail("TOK-004", "TokenFile " .. path .. " is empty", 503) end
+    if token == "" then return fail("TOK-004", "TokenFile " .. path .. " is empty", 502) end
     if token:find("[%s%c]") then
-      return fail("TOK-004", "TokenFile " .. path .. " holds more than one token-like word", 503)
+      return fail("TOK-004", "TokenFile " .. path .. " holds more than one token-like word", 502)
     end
     local lifetime = jwt_remaining(token) or OPAQUE_LIFETIME
     if lifetime <= 0 then
-      return fail("TOK-004", "TokenFile " .. path .. " holds a JWT that has expired", 503)
+      return fail("TOK-004", "TokenFile " .. path .. " holds a JWT that has expired", 502)
     end
     -- The token engine never refreshes sooner than a tenth of a token's lifetime: report at most
     -- ten re-read periods so that refresh_in is honoured.

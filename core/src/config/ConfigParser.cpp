@@ -11,7 +11,9 @@
 #include "gw/common/Json.h"
 #include "gw/config/HttpUrl.h"
 #include "gw/config/JsonPath.h"
+#include "gw/config/ProviderContracts.h"
 #include "gw/config/ProviderResolver.h"
+#include "gw/config/RedisUrl.h"
 #include "gw/config/SecretReferences.h"
 
 #ifndef GW_DEFAULT_SCRIPT_DIR
@@ -36,22 +38,6 @@ const std::vector<std::string> kGlobalKeys = {
     "LuaPoolSize", "LuaReservedStatesPerServer", "SpoolDirectory", "WatchScripts", "EnvAllowlist", "FileAllowlist", "AllowInjectWithServersInDatabase",
     "Policies", "PolicyTimeoutMs", "Audit", "Health", "Servers"};
 
-const std::vector<std::string> kServerKeys = {
-    "Url", "TokenEndpoint", "ClientId", "ClientSecret", "Scope", "TokenRefreshBufferSeconds",
-    "ProviderType", "Provider", "VerifySSL", "CaBundle", "ClientAuthMethod", "PrivateKeyFile",
-    "PrivateKeyId", "SigningAlgorithm", "ClientCertificate", "ClientKey", "ClientKeyPassword",
-    "JWTPublicKey", "JWKSUrl", "JWTAudience", "JWTIssuer", "JWTAlgorithms", "DisableJWTValidation",
-    "TenantId", "Audience", "Resource", "Region", "SigningService", "Token", "TokenFile",
-    "TokenFileRefreshSeconds", "CredentialsFile", "ExtraTokenParameters", "Mode", "Username", "Password", "HasDelete", "ChunkedTransfers", "Timeout",
-    "HttpHeaders", "CertificateFile", "CertificateKeyFile", "CertificateKeyPassword", "ResilienceConfig",
-    "Policies", "Targets", "PolicyConfig", "FailoverCooldownSeconds",
-    // AWS credentials (lua/providers/aws_sigv4.lua, docs/providers/aws.md).
-    "AccessKeyId", "SecretAccessKey", "SessionToken", "RoleArn", "RoleSessionName", "WebIdentityTokenFile",
-    "StsEndpoint",
-    // Azure identity (lua/providers/azure_managed_identity.lua, docs/providers/azure.md).
-    "ObjectId", "ManagedIdentityResourceId", "AuthorityHost", "FederatedTokenFile", "ImdsEndpoint",
-    "AzureCredential", "ImdsRetry"};
-
 const std::vector<std::string> kResilienceKeys = {
     "CircuitBreakerEnabled", "CircuitBreakerFailureThreshold", "CircuitBreakerTimeout", "RetryMaxAttempts",
     "RetryStrategy", "RetryInitialDelay", "RetryMultiplier", "RetryMaxDelay", "RetryIncrement",
@@ -63,10 +49,6 @@ const std::vector<std::string> kAuditKeys = {
     "CheckpointFile"};
 
 const std::vector<std::string> kHealthKeys = {"ProbeUser", "OptionalServers", "LiveTimeoutMs", "AcquireAtStart"};
-
-// Keys the gateway itself reads, never a provider script: on a server with a custom Provider
-// (whose unknown keys are the script's own) they are still reported when misplaced.
-const std::vector<std::string> kEngineOnlyKeys = {"RateLimitRequests", "RateLimitWindowSeconds"};
 
 const std::vector<std::string> kProviderTypes = {"auto",  "azure", "google", "keycloak", "generic",
                                                  "aws",   "azuremanagedidentity", "auth0", "okta",
@@ -97,23 +79,6 @@ std::string Join(const std::vector<std::string>& items) {
   return out;
 }
 
-size_t EditDistance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t cost = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
-                                  std::tolower(static_cast<unsigned char>(b[j - 1]))
-                              ? 0
-                              : 1;
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 bool IsServerName(const std::string& name) {
   if (name.empty()) return false;
   bool onlyDots = true;
@@ -125,12 +90,6 @@ bool IsServerName(const std::string& name) {
 }
 
 bool IsScriptName(const std::string& name) { return IsServerName(name); }
-
-bool IsEnvName(const std::string& name) {
-  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
-  return std::all_of(name.begin(), name.end(),
-                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
-}
 
 bool IsHeaderName(const std::string& name) {
   static const std::string kExtra = "!#$%&'*+-.^_`|~";
@@ -191,52 +150,6 @@ std::optional<std::string> DecodeAes256Key(const std::string& text) {
 // Where the Redis encryption key comes from when the configuration has no RedisEncryptionKey.
 constexpr const char* kRedisKeyEnvironmentVariable = "DICOMWEB_OAUTH_REDIS_KEY";
 
-// redis://[[user]:password@]host[:port][/db], unix:///path, or /path (a unix socket).
-bool IsValidRedisUrl(const std::string& url, std::string& why) {
-  if (url.rfind("rediss://", 0) == 0) {
-    why = "rediss:// (Redis over TLS) is not supported; use redis:// on a private network or a unix socket";
-    return false;
-  }
-  if (url.rfind("unix://", 0) == 0) {
-    if (url.size() > 7 && url[7] == '/') return true;
-    why = "a unix:// Redis URL must name an absolute socket path (unix:///run/redis/redis.sock)";
-    return false;
-  }
-  if (!url.empty() && url[0] == '/') return true;
-  if (url.rfind("redis://", 0) != 0) {
-    why = "must be redis://host[:port][/db], unix:///path/to/socket or an absolute socket path";
-    return false;
-  }
-  std::string rest = url.substr(8);
-  const size_t at = rest.rfind('@');
-  if (at != std::string::npos) rest = rest.substr(at + 1);
-  const size_t slash = rest.find('/');
-  const std::string authority = rest.substr(0, slash);
-  if (slash != std::string::npos) {
-    const std::string db = rest.substr(slash + 1);
-    if (!db.empty() && !std::all_of(db.begin(), db.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
-      why = "the database after the host must be a number (redis://host:6379/0)";
-      return false;
-    }
-  }
-  const size_t colon = authority.rfind(':');
-  const std::string host = authority.substr(0, colon);
-  if (host.empty()) {
-    why = "has no host name";
-    return false;
-  }
-  if (colon != std::string::npos) {
-    const std::string port = authority.substr(colon + 1);
-    if (port.empty() || port.size() > 5 ||
-        !std::all_of(port.begin(), port.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
-        std::stoi(port) < 1 || std::stoi(port) > 65535) {
-      why = "has an invalid port (expected 1-65535)";
-      return false;
-    }
-  }
-  return true;
-}
-
 // How an empty string is treated by a string reader.
 enum class Empty {
   Allowed,
@@ -245,6 +158,36 @@ enum class Empty {
 };
 
 // The parser's working state; ConfigParser::Parse is a thin wrapper around it.
+// Where a key unknown in the object at `path` (whose keys are `here`) belongs, when it is a key of
+// another object: retry and circuit keys written on the server instead of in its
+// ResilienceConfig were silently lost otherwise. Empty when it is no other object's key.
+std::string Elsewhere(const std::string& key, const std::string& path, const std::vector<std::string>& here) {
+  const auto has = [&key](const std::vector<std::string>& keys) {
+    return std::find(keys.begin(), keys.end(), key) != keys.end();
+  };
+  const bool inServer = &here == &GatewayServerKeys();
+  const bool inSection = &here == &kGlobalKeys;
+  if (&here != &kResilienceKeys && has(kResilienceKeys)) {
+    return "belongs in the ResilienceConfig object of a server: " +
+           (inServer ? JoinPath(JoinPath(path, "ResilienceConfig"), key)
+                     : std::string(kSection) + ".Servers.<name>.ResilienceConfig." + key);
+  }
+  if (!inSection && has(kGlobalKeys)) {
+    return "is a key of the " + std::string(kSection) + " section itself, for every server: " +
+           JoinPath(kSection, key);
+  }
+  if (!inServer && has(GatewayServerKeys())) {
+    return "is a server key: it belongs in " + std::string(kSection) + ".Servers.<name>." + key;
+  }
+  if (&here != &kAuditKeys && has(kAuditKeys) && key != "File" && key != "Rules") {
+    return "belongs in the Audit object: " + std::string(kSection) + ".Audit." + key;
+  }
+  if (&here != &kHealthKeys && has(kHealthKeys)) {
+    return "belongs in the Health object: " + std::string(kSection) + ".Health." + key;
+  }
+  return {};
+}
+
 class Parser {
  public:
   explicit Parser(const ParseOptions& options) : options_(options) {}
@@ -287,96 +230,30 @@ class Parser {
   // CFG-003, naming the ${VAR} that produced the empty value when the raw text is known.
   void EmptyAfterSubstitution(const std::string& path, const std::string& key) {
     static const std::vector<VariableUse> kNone;
-    const std::vector<VariableUse>& uses = options_.variables ? options_.variables->At(path) : kNone;
-    std::vector<std::string> unset, setEmpty, emptyDefault;
-    for (const VariableUse& use : uses) {
-      // Only ordinary names are quoted: a malformed reference can span other text of the file.
-      const std::string ref = IsEnvName(use.name) ? "${" + use.name + "}" : "a ${...} reference";
-      if (!use.set && !use.hasDefault) unset.push_back(ref);
-      else if (use.set && use.resultEmpty) setEmpty.push_back(ref);
-      else if (!use.set && use.resultEmpty) emptyDefault.push_back(ref);
-    }
-    std::string message = "`" + key + "` is empty";
-    if (!unset.empty()) {
-      message += ": " + Join(unset) + (unset.size() > 1 ? " are" : " is") +
-                 " not set in Orthanc's environment, and Orthanc replaces an unset ${VAR} with an "
-                 "empty string; set the variable or the value";
-    } else if (!setEmpty.empty()) {
-      message += ": " + Join(setEmpty) + (setEmpty.size() > 1 ? " are" : " is") + " set to an empty value";
-    } else if (!emptyDefault.empty()) {
-      message += ": " + Join(emptyDefault) + " is not set and its default value is empty";
-    } else {
-      message += ". If it comes from a ${VAR} reference, that variable is not set: Orthanc replaces an "
-                 "unset variable with an empty string";
-    }
-    Error("CFG-003", path, message);
+    Error("CFG-003", path, EmptyValueMessage(key, options_.variables ? options_.variables->At(path) : kNone));
   }
 
   void CheckUnknownKeys(const Value& object, const std::string& path, const std::vector<std::string>& known) {
     for (const auto& member : object.GetObject()) {
       const std::string key(member.name.GetString(), member.name.GetStringLength());
       if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-      std::string hint;
-      size_t best = 3;
-      for (const std::string& candidate : known) {
-        const size_t d = EditDistance(key, candidate);
-        if (d < best && d <= candidate.size() / 4 + 1) {
-          best = d;
-          hint = candidate;
-        }
-      }
-      std::string message = "unknown key, ignored";
       if (const std::string where = Elsewhere(key, path, known); !where.empty()) {
         Warning("CFG-004", JoinPath(path, key), "misplaced key, ignored: `" + key + "` " + where);
         continue;
       }
-      if (!hint.empty()) {
-        message += Lower(hint) == Lower(key) ? "; keys are case-sensitive, did you mean `" + hint + "`?"
-                                             : "; did you mean `" + hint + "`?";
-      }
-      Warning("CFG-004", JoinPath(path, key), message);
+      diagnostics_.push_back(UnknownKeyWarning(JoinPath(path, key), key, known));
     }
   }
 
-  // Where a key unknown in the object at `path` (whose keys are `here`) belongs, when it is a key of
-  // another object: retry and circuit keys written on the server instead of in its
-  // ResilienceConfig were silently lost otherwise. Empty when it is no other object's key.
-  static std::string Elsewhere(const std::string& key, const std::string& path, const std::vector<std::string>& here) {
-    const auto has = [&key](const std::vector<std::string>& keys) {
-      return std::find(keys.begin(), keys.end(), key) != keys.end();
-    };
-    const bool inServer = &here == &kServerKeys;
-    const bool inSection = &here == &kGlobalKeys;
-    if (&here != &kResilienceKeys && has(kResilienceKeys)) {
-      return "belongs in the ResilienceConfig object of a server: " +
-             (inServer ? JoinPath(JoinPath(path, "ResilienceConfig"), key)
-                       : std::string(kSection) + ".Servers.<name>.ResilienceConfig." + key);
-    }
-    if (!inSection && has(kGlobalKeys)) {
-      return "is a key of the " + std::string(kSection) + " section itself, for every server: " +
-             JoinPath(kSection, key);
-    }
-    if (!inServer && has(kServerKeys)) {
-      return "is a server key: it belongs in " + std::string(kSection) + ".Servers.<name>." + key;
-    }
-    if (&here != &kAuditKeys && has(kAuditKeys) && key != "File" && key != "Rules") {
-      return "belongs in the Audit object: " + std::string(kSection) + ".Audit." + key;
-    }
-    if (&here != &kHealthKeys && has(kHealthKeys)) {
-      return "belongs in the Health object: " + std::string(kSection) + ".Health." + key;
-    }
-    return {};
-  }
-
-  // A server with a custom Provider: its unknown keys are the script's, except keys only the
-  // gateway reads (the retry and circuit settings, the rate limit), which are reported misplaced.
-  void CheckMisplacedEngineKeys(const Value& object, const std::string& path) {
+  // Keys of another gateway object written on a server (retry and circuit keys instead of in its
+  // ResilienceConfig were silently lost otherwise): reported here for every server, whatever its
+  // provider; the provider's contract checks the rest (ProviderContracts.cpp skips these).
+  void CheckMisplacedServerKeys(const Value& object, const std::string& path) {
     for (const auto& member : object.GetObject()) {
       const std::string key(member.name.GetString(), member.name.GetStringLength());
-      const bool engine = std::find(kResilienceKeys.begin(), kResilienceKeys.end(), key) != kResilienceKeys.end() ||
-                          std::find(kEngineOnlyKeys.begin(), kEngineOnlyKeys.end(), key) != kEngineOnlyKeys.end();
-      if (!engine) continue;
-      Warning("CFG-004", JoinPath(path, key), "misplaced key, ignored: `" + key + "` " + Elsewhere(key, path, kServerKeys));
+      if (!IsMisplacedServerKey(key)) continue;
+      Warning("CFG-004", JoinPath(path, key),
+              "misplaced key, ignored: `" + key + "` " + Elsewhere(key, path, GatewayServerKeys()));
     }
   }
 
@@ -607,6 +484,14 @@ class Parser {
     return {};
   }
 
+  void SetRawMember(const char* key, const std::string& value) {
+    if (raw_ == nullptr) return;
+    rapidjson::Value v(value.c_str(), static_cast<rapidjson::SizeType>(value.size()), raw_->GetAllocator());
+    const auto it = raw_->FindMember(key);
+    if (it != raw_->MemberEnd()) it->value = v;
+    else raw_->AddMember(rapidjson::Value(key, raw_->GetAllocator()), v, raw_->GetAllocator());
+  }
+
   void SetRawString(const char* key, const std::string& value) {
     if (raw_ == nullptr) return;
     const auto it = raw_->FindMember(key);
@@ -745,7 +630,7 @@ class Parser {
     if (auto v = ReadBool(section, "WatchScripts", p)) g.watchScripts = *v;
     if (auto v = ReadStringArray(section, "EnvAllowlist", p)) {
       for (size_t i = 0; i < v->size(); ++i) {
-        if (!IsEnvName((*v)[i])) {
+        if (!IsEnvironmentName((*v)[i])) {
           Error("CFG-002", JoinIndex(JoinPath(p, "EnvAllowlist"), i),
                 "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
         } else {
@@ -826,9 +711,9 @@ class Parser {
     const std::string p = kSection;
     const std::optional<std::string> url = ReadString(section, "RedisUrl", p, Empty::Allowed);
     if (url && !url->empty()) {
-      std::string why;
-      if (IsValidRedisUrl(*url, why)) g.redisUrl = *url;
-      else Error("CFG-002", JoinPath(p, "RedisUrl"), why);
+      const Result<RedisEndpoint> endpoint = ParseRedisUrl(*url);
+      if (endpoint.Ok()) g.redisUrl = *url;
+      else Error("CFG-002", JoinPath(p, "RedisUrl"), endpoint.GetError().message);
     }
     if (g.cacheType == CacheType::Redis && (!url || url->empty())) {
       if (Find(section, "RedisUrl") && url) EmptyAfterSubstitution(JoinPath(p, "RedisUrl"), "RedisUrl");
@@ -1008,8 +893,9 @@ class Parser {
       if (IsScriptName(*v)) s.provider = *v;
       else Error("CFG-002", JoinPath(p, "Provider"), "must be a provider script name ([A-Za-z0-9._-]+)");
     }
-    if (s.provider.empty()) CheckUnknownKeys(object, p, kServerKeys);
-    else CheckMisplacedEngineKeys(object, p);
+    // Keys other than the gateway's are the provider's: its contract checks them
+    // (ApplyProviderContracts), for shipped and custom providers alike.
+    CheckMisplacedServerKeys(object, p);
 
     // Upstream and identity endpoints.
     if (auto v = ReadString(object, "Url", p, Empty::Substitution)) {
@@ -1022,9 +908,8 @@ class Parser {
       s.tokenEndpoint = *v;
       CheckUrl(s.tokenEndpoint, JoinPath(p, "TokenEndpoint"), "client credentials would travel unencrypted");
     }
-    if (auto v = ReadString(object, "ClientId", p, Empty::Substitution)) s.clientId = *v;
-    if (auto v = ReadString(object, "ClientSecret", p, Empty::Substitution)) s.clientSecret = *v;
     if (auto v = ReadString(object, "Scope", p, Empty::Allowed)) s.scope = *v;
+    if (auto v = ReadString(object, "Resource", p, Empty::Allowed)) s.resource = *v;
     if (auto v = ReadInteger(object, "TokenRefreshBufferSeconds", p, 0, 86400)) {
       s.tokenRefreshBufferSeconds = static_cast<int>(*v);
     }
@@ -1032,22 +917,17 @@ class Parser {
     // TLS towards the identity provider and the upstream.
     ParseTls(object, p, s);
 
-    // Client authentication.
+    // Client authentication (client_credentials; its other keys are in its contract).
     std::optional<std::string> method = ReadChoice(
         object, "ClientAuthMethod", p,
         {"client_secret_post", "client_secret_basic", "client_secret_jwt", "private_key_jwt", "tls_client_auth",
          "self_signed_tls_client_auth"});
-    if (auto v = ReadFileKey(object, "PrivateKeyFile", p)) s.privateKeyFile = *v;
-    if (auto v = ReadString(object, "PrivateKeyId", p, Empty::Allowed)) s.privateKeyId = *v;
     std::optional<std::string> algorithm;
     if (auto v = ReadString(object, "SigningAlgorithm", p, Empty::Invalid)) {
       const std::string upper = Upper(*v);
       if (upper == "RS256" || upper == "ES256" || upper == "HS256") algorithm = upper;
       else Error("CFG-002", JoinPath(p, "SigningAlgorithm"), "must be one of: RS256, ES256, HS256");
     }
-    if (auto v = ReadFileKey(object, "ClientCertificate", p)) s.clientCertificate = *v;
-    if (auto v = ReadFileKey(object, "ClientKey", p)) s.clientKey = *v;
-    if (auto v = ReadString(object, "ClientKeyPassword", p, Empty::Substitution)) s.clientKeyPassword = *v;
 
     // Token validation (Python plugin keys).
     if (auto v = ReadString(object, "JWTPublicKey", p, Empty::Allowed)) s.jwtPublicKey = *v;
@@ -1060,24 +940,13 @@ class Parser {
     ParseJwtAlgorithms(object, p, s);
     if (auto v = ReadBool(object, "DisableJWTValidation", p)) s.disableJwtValidation = *v;
 
-    // Provider-specific identifiers.
-    if (auto v = ReadString(object, "TenantId", p, Empty::Allowed)) s.tenantId = *v;
-    if (auto v = ReadString(object, "Audience", p, Empty::Allowed)) s.audience = *v;
-    if (auto v = ReadString(object, "Resource", p, Empty::Allowed)) s.resource = *v;
-    if (auto v = ReadString(object, "Region", p, Empty::Allowed)) s.region = *v;
-    if (auto v = ReadString(object, "SigningService", p, Empty::Allowed)) s.signingService = *v;
-    if (auto v = ReadString(object, "Token", p, Empty::Substitution)) s.token = *v;
-    if (auto v = ReadFileKey(object, "TokenFile", p, /*mustExist=*/false)) s.tokenFile = *v;
-    // Projected by the kubelet, so it may appear after start-up (like TokenFile).
-    if (auto v = ReadFileKey(object, "FederatedTokenFile", p, /*mustExist=*/false)) s.federatedTokenFile = *v;
-    ReadInteger(object, "TokenFileRefreshSeconds", p, 1, 3600);  // read by the token_file script
     if (auto v = ReadFileKey(object, "CredentialsFile", p)) {  // google
       s.credentialsFile = *v;
       if (s.provider.empty() && (s.providerType == "auto" || s.providerType == "google")) {
         s.credentialsFileType = ReadCredentialsType(s.credentialsFile, JoinPath(p, "CredentialsFile"));
       }
     }
-    if (auto v = ReadStringMap(object, "ExtraTokenParameters", p)) {
+    if (auto v = ReadStringMap(object, "ExtraTokenParameters", p)) {  // client_credentials
       // Parameters that carry the grant or the client's credential come from their own keys, where
       // they are validated and known to be secret.
       static const std::vector<std::string> kReserved = {"grant_type", "client_id", "client_secret", "client_assertion",
@@ -1086,8 +955,6 @@ class Parser {
         if (std::find(kReserved.begin(), kReserved.end(), Lower(name)) != kReserved.end()) {
           Error("CFG-002", JoinPath(JoinPath(p, "ExtraTokenParameters"), name),
                 "is set by the provider (from ClientId, ClientSecret, PrivateKeyFile...); remove it here");
-        } else {
-          s.extraTokenParameters[name] = value;
         }
       }
     }
@@ -1413,14 +1280,12 @@ class Parser {
         if (algorithm && *algorithm != "HS256") {
           Error("CFG-002", JoinPath(p, "SigningAlgorithm"), "client_secret_jwt signs with HS256");
         }
-        s.signingAlgorithm = "HS256";
         break;
       case ClientAuthMethod::PrivateKeyJwt:
         Require(object, p, "PrivateKeyFile", "by ClientAuthMethod private_key_jwt");
         if (algorithm && *algorithm == "HS256") {
           Error("CFG-002", JoinPath(p, "SigningAlgorithm"), "private_key_jwt signs with RS256 or ES256");
         }
-        s.signingAlgorithm = algorithm && *algorithm != "HS256" ? *algorithm : "RS256";
         break;
       case ClientAuthMethod::TlsClientAuth:
       case ClientAuthMethod::SelfSignedTlsClientAuth:
@@ -1430,7 +1295,6 @@ class Parser {
       case ClientAuthMethod::None:
         break;
     }
-    if (s.signingAlgorithm.empty() && algorithm) s.signingAlgorithm = *algorithm;
 
     if (resolved.script == "client_credentials") {
       std::string hint;
@@ -1438,9 +1302,11 @@ class Parser {
         hint = "; for an Azure managed identity set ProviderType: azuremanagedidentity instead";
       }
       // Entra ID (ProviderType azure/entra) builds <authority>/<TenantId>/oauth2/v2.0/token itself.
-      const bool entraFromTenant = resolved.flavour == "azure" && !s.tenantId.empty();
+      const Value* tenant = Find(object, "TenantId");
+      const bool entraFromTenant = resolved.flavour == "azure" && tenant && tenant->IsString() && tenant->GetStringLength() > 0;
       if (!entraFromTenant) Require(object, p, "TokenEndpoint", provider + hint);
-      Require(object, p, "ClientId", provider);
+      // The script gets the method the rules above decided (ClientAuthMethod, else the inferred one).
+      if (s.clientAuthMethod != ClientAuthMethod::None) SetRawMember("ClientAuthMethod", ToString(s.clientAuthMethod));
       if (s.clientAuthMethod == ClientAuthMethod::None && !Find(object, "ClientSecret")) {
         Error("CFG-001", JoinPath(p, "ClientSecret"),
               "required " + provider +
@@ -1454,10 +1320,6 @@ class Parser {
         EmptyAfterSubstitution(JoinPath(p, Find(object, "Scope") ? "Scope" : "Resource"),
                                Find(object, "Scope") ? "Scope" : "Resource");
       }
-    } else if (resolved.script == "static_token") {
-      Require(object, p, "Token", provider);
-    } else if (resolved.script == "token_file") {
-      Require(object, p, "TokenFile", provider);
     }
   }
 
@@ -1490,6 +1352,12 @@ class Parser {
 
 }  // namespace
 
+bool IsMisplacedServerKey(const std::string& key) {
+  const auto& server = GatewayServerKeys();
+  return std::find(server.begin(), server.end(), key) == server.end() &&
+         !Elsewhere(key, "DicomWebOAuth.Servers.s", server).empty();
+}
+
 ParseResult ConfigParser::Parse(const rapidjson::Value& orthancRoot, const ParseOptions& options) {
   // Secret references (env:, file:, ...) are replaced by their values in a copy first, so the
   // parser validates and provider scripts receive the secrets themselves (SecretReferences.h).
@@ -1498,6 +1366,18 @@ ParseResult ConfigParser::Parse(const rapidjson::Value& orthancRoot, const Parse
   std::vector<Diagnostic> references =
       ResolveSecretReferences(resolved, SecretReferenceOptions{options.baseDirectory, options.secretResolvers});
   ParseResult result = Parser(options).Run(resolved);
+  if (result.section == SectionStatus::Present && options.loadContracts) {
+    // The provider keys: each server against its provider's contract. Scripts that cannot be
+    // loaded are reported by the script check that follows (plugin start, check-config).
+    const Result<ProviderContracts> contracts = options.loadContracts(result.bestEffort.global);
+    if (contracts.Ok()) {
+      std::vector<Diagnostic> found = ApplyProviderContracts(result.bestEffort, contracts.Value(), options);
+      result.bestEffort.contractsApplied = true;
+      result.diagnostics.insert(result.diagnostics.end(), found.begin(), found.end());
+      if (HasErrors(result.diagnostics)) result.config.reset();
+      else result.config = result.bestEffort;
+    }
+  }
   if (references.empty()) return result;
   result.diagnostics.insert(result.diagnostics.begin(), references.begin(), references.end());
   result.config.reset();  // an unresolved reference fails closed

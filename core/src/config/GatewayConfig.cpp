@@ -1,5 +1,7 @@
 #include "gw/config/GatewayConfig.h"
 
+#include "gw/config/RedisUrl.h"
+
 namespace gw::config {
 
 const char* ToString(CacheType value) {
@@ -42,31 +44,15 @@ std::vector<std::string> CollectSecrets(const GatewayConfig& config) {
   add(config.global.audit.chainKey);
   add(config.global.audit.previousChainKey);
   // redis://user:password@host: the password part.
-  const std::string& redis = config.global.redisUrl;
-  if (redis.rfind("redis://", 0) == 0) {
-    const size_t at = redis.rfind('@');
-    const size_t colon = redis.find(':', 8);
-    if (at != std::string::npos && colon != std::string::npos && colon < at) {
-      add(redis.substr(colon + 1, at - colon - 1));
-    }
-  }
+  if (auto redis = ParseRedisUrl(config.global.redisUrl); redis.Ok()) add(redis.Value().password);
   for (const auto& [name, server] : config.servers) {
-    add(server.clientSecret);
-    add(server.clientKeyPassword);
+    for (const std::string& secret : server.secrets) add(secret);  // the provider contract's secret keys
     add(server.password);
     // Username/Password make an HTTP Basic credential: "user:password" registers its base64 form,
     // the header value, too (SecretRegistry::Add).
     if (!server.password.empty()) add(server.username + ":" + server.password);
     add(server.certificateKeyPassword);
-    add(server.token);
     for (const auto& [header, value] : server.httpHeaders) add(value);
-    // AWS keys are read by aws_sigv4.lua from the raw object (no typed field).
-    if (server.raw && server.raw->IsObject()) {
-      for (const char* key : {"SecretAccessKey", "SessionToken"}) {
-        auto it = server.raw->FindMember(key);
-        if (it != server.raw->MemberEnd() && it->value.IsString()) add(it->value.GetString());
-      }
-    }
   }
   for (const auto& [name, server] : config.orthanc.dicomWebServers) {
     add(server.password);

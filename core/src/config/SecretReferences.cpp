@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "gw/config/JsonPath.h"
+#include "gw/config/VariableMap.h"
 
 namespace gw::config {
 namespace {
@@ -16,19 +17,11 @@ namespace fs = std::filesystem;
 using rapidjson::Value;
 
 const char* const kSection = "DicomWebOAuth";
-// Secret keys of a server object; HttpHeaders values are handled separately.
-const char* const kServerSecretKeys[] = {"ClientSecret", "Password", "ClientKeyPassword", "CertificateKeyPassword",
-                                         "Token"};
+// The gateway's own secret keys of a server object (HttpHeaders values are handled separately);
+// a provider's secret keys are its contract's (ApplyProviderContracts).
+const char* const kServerSecretKeys[] = {"Password", "CertificateKeyPassword"};
 // A referenced file larger than this is not a secret but a mistake (a key file, a log...).
 constexpr std::uintmax_t kMaxSecretFileBytes = 64 * 1024;
-
-bool IsEnvName(const std::string& name) {
-  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
-  for (char c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
-  }
-  return true;
-}
 
 // "kind:rest" for the kinds this module knows or was given; nullopt for anything else.
 struct Reference {
@@ -54,7 +47,7 @@ std::string Printable(const std::string& text) {
 }
 
 Result<std::string> ResolveEnv(const std::string& name) {
-  if (!IsEnvName(name)) {
+  if (!IsEnvironmentName(name)) {
     return MakeError("CFG-007", "env: reference with an invalid variable name (expected env:NAME with NAME "
                                 "matching [A-Za-z_][A-Za-z0-9_]*)");
   }

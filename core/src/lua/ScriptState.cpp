@@ -97,9 +97,24 @@ void ValidateContract(lua_State* L, int t, const ScriptSource& source, ScriptMet
   if (!source.library && *kind == kLibraryKind) {
     fail("kind \"library\" is only allowed in a lib/ folder directly under a script folder");
   }
-  const int schemaType = PushRaw(L, t, "schema");
-  lua_pop(L, 1);
-  if (schemaType != LUA_TNIL && schemaType != LUA_TTABLE) fail("field 'schema' must be a table" + got("schema"));
+  const int schemaType = PushRaw(L, t, "schema");  // stack: ..., schema
+  if (schemaType != LUA_TNIL && schemaType != LUA_TTABLE) {
+    lua_pop(L, 1);
+    fail("field 'schema' must be a table" + got("schema"));
+  }
+  meta.info.schema.reset();
+  if (schemaType == LUA_TTABLE) {
+    // Kept as data: the gateway checks configurations against it (config/ContractSchema.h).
+    auto schema = std::make_shared<rapidjson::Document>();
+    try {
+      ToJsonDocument(L, lua_gettop(L), *schema);
+    } catch (const std::exception& e) {
+      lua_pop(L, 1);
+      fail(std::string("field 'schema' must be plain data (tables, strings, numbers, booleans): ") + e.what());
+    }
+    meta.info.schema = std::move(schema);
+  }
+  lua_pop(L, 1);  // stack: ...
   const int selfTestType = PushRaw(L, t, "self_test");
   lua_pop(L, 1);
   if (selfTestType != LUA_TNIL && selfTestType != LUA_TFUNCTION) {

@@ -12,6 +12,7 @@
 #include "gw/common/Json.h"
 #include "gw/common/Log.h"
 #include "gw/common/SecretRegistry.h"
+#include "gw/config/ConfigParser.h"
 #include "gw/config/ProviderResolver.h"
 #include "gw/crypto/AesGcm.h"
 #include "gw/policy/DryRun.h"
@@ -131,6 +132,15 @@ std::string IdentityOf(const config::ServerConfig& server) {
   return token::CanonicalJson(copy);
 }
 
+// A string key of the server object as configured (provider keys have no typed field).
+std::string RawString(const config::ServerConfig& server, const char* key) {
+  if (!server.raw || !server.raw->IsObject()) return {};
+  const auto it = server.raw->FindMember(key);
+  return it != server.raw->MemberEnd() && it->value.IsString()
+             ? std::string(it->value.GetString(), it->value.GetStringLength())
+             : std::string();
+}
+
 }  // namespace
 
 const char* ToString(ReloadTrigger trigger) {
@@ -161,31 +171,26 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(config::GatewayConfig config,
     providers[name] = config::ResolveProvider(server).script;
   }
 
-  lua::EngineOptions options;
-  options.scriptDirs = config.global.scriptDirectories;
-  options.memoryLimitBytes = static_cast<size_t>(config.global.luaMemoryLimitMb) * 1024 * 1024;
-  options.defaultBudget = std::chrono::milliseconds(config.global.luaTimeoutMs);
-  options.maxStatesPerSnapshot = static_cast<size_t>(config.global.luaPoolSize);
-  // Each server's calls get a share of the pool of their own (docs/lua-api.md, "Isolation between servers").
-  for (const auto& [name, server] : config.servers) options.servers.push_back(name);
-  options.reservedStatesPerServer = static_cast<size_t>(config.global.luaReservedStatesPerServer);
-  options.envAllowlist = config.global.envAllowlist;
-  options.fileAllowlist = config.global.fileAllowlist;
-  // Files and variables named by a server's identity configuration are readable by the scripts
-  // that need them (keys, tokens, Google credential files; see ProviderAccess.h).
-  for (const auto& [name, server] : config.servers) {
-    ProviderAccess access = AccessFor(server, providers[name]);
-    options.fileAllowlist.insert(options.fileAllowlist.end(), access.files.begin(), access.files.end());
-    options.envAllowlist.insert(options.envAllowlist.end(), access.envNames.begin(), access.envNames.end());
-    // Secrets the scripts read from the environment are masked in logs like configured ones.
-    for (const std::string& env : access.envNames) {
-      if (env != "AZURE_CLIENT_SECRET" && env != "IDENTITY_HEADER" && env != "AWS_SECRET_ACCESS_KEY" &&
-          env != "AWS_SESSION_TOKEN" && env != "AWS_CONTAINER_AUTHORIZATION_TOKEN") {
-        continue;
-      }
-      if (const char* value = std::getenv(env.c_str()); value != nullptr && *value != '\0') SecretRegistry::Add(value);
+  // A configuration parsed without the provider contracts (ParseOptions::loadContracts unset) gets
+  // them from the scripts here, so no server runs unchecked (ProviderContracts.h).
+  if (!config.contractsApplied) {
+    auto contracts = LoadProviderContracts(config.global);
+    if (!contracts.Ok()) return contracts.GetError();
+    config::ParseOptions parseOptions;
+    parseOptions.checkFiles = false;
+    const auto found = config::ApplyProviderContracts(config, contracts.Value(), parseOptions);
+    config.contractsApplied = true;
+    for (const std::string& secret : config::CollectSecrets(config)) SecretRegistry::Add(secret);
+    for (const auto& d : found) {
+      if (d.severity == config::Severity::Warning) LogWarning(d.ToString());
+    }
+    for (const auto& d : found) {
+      if (d.severity == config::Severity::Error) return MakeError(d.code, d.path + ": " + d.message);
     }
   }
+  // Files and variables a server's provider contract names are readable by its script (keys,
+  // tokens, Google credential files; see ProviderAccess.h); secret variables are masked.
+  lua::EngineOptions options = EngineOptionsFor(config);
   options.http = httpClient;
   // A snapshot that lacks a provider script some server uses is refused like a broken script.
   options.validator = [cfg = std::make_shared<config::GatewayConfig>(config)](
@@ -193,6 +198,11 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(config::GatewayConfig config,
     std::map<std::string, std::string> scripts;
     for (const auto& s : snapshot.scripts) scripts[s.name] = s.kind;
     auto problems = config::VerifyProviderScripts(*cfg, scripts);
+    // The new scripts' schemas must still accept the running configuration (and be the dialect).
+    auto contracts = ContractsOf(snapshot);
+    if (!contracts.Ok()) return contracts.GetError();
+    auto contractProblems = config::VerifyProviderContracts(*cfg, contracts.Value());
+    problems.insert(problems.end(), contractProblems.begin(), contractProblems.end());
     auto policyProblems = policy::VerifyPolicyScripts(*cfg, scripts);
     problems.insert(problems.end(), policyProblems.begin(), policyProblems.end());
     for (auto& rule : audit::CheckAuditRules(cfg->global.audit, scripts)) {
@@ -759,14 +769,14 @@ JsonAnswer Gateway::Servers(const TargetHealthLookup& health) const {
       w.Key("tokenEndpoint");
       w.String(server.tokenEndpoint);
     }
-    if (!server.clientId.empty()) {
+    if (const std::string clientId = RawString(server, "ClientId"); !clientId.empty()) {
       w.Key("clientId");
-      w.String(server.clientId);
+      w.String(clientId);
     }
     w.Key("clientAuthMethod");
     w.String(config::ToString(server.clientAuthMethod));
     w.Key("hasClientSecret");
-    w.Bool(!server.clientSecret.empty());
+    w.Bool(!RawString(server, "ClientSecret").empty());
     w.Key("policies");
     w.StartArray();
     for (const auto& p : server.policies) w.String(p);

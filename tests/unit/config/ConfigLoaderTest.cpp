@@ -16,7 +16,7 @@ TEST_CASE("ConfigLoader/one file with comments and trailing commas", "[config][l
   const ParseResult parsed = ConfigParser::Parse(*loaded.document, TestOptions());
   INFO(Dump(parsed.diagnostics));
   REQUIRE(parsed.Ok());
-  CHECK(parsed.config->servers.at("local").clientSecret == "not-a-real-secret-comments");
+  CHECK(RawString(parsed.config->servers.at("local"), "ClientSecret") == "not-a-real-secret-comments");
 }
 
 TEST_CASE("ConfigLoader/CFG-005 invalid JSON names line and column", "[config][loader]") {
@@ -83,7 +83,7 @@ TEST_CASE("ConfigLoader/folder: *.json files merged at top level", "[config][loa
   REQUIRE(parsed.Ok());
   const GatewayConfig& config = *parsed.config;
   CHECK(config.orthanc.httpPort == 18042);
-  CHECK(config.servers.at("cloud").clientSecret == "cloud-secret-from-env");
+  CHECK(RawString(config.servers.at("cloud"), "ClientSecret") == "cloud-secret-from-env");
   // Relative script folder resolved against the configuration folder.
   REQUIRE(config.global.scriptDirectories.size() == 1);
   CHECK(config.global.scriptDirectories[0] ==

@@ -11,12 +11,14 @@
 #include <string>
 #include <vector>
 
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "gw/config/ConfigLoader.h"
 #include "gw/config/ConfigParser.h"
 #include "gw/config/Diagnostic.h"
 #include "gw/config/VariableSubstitution.h"
+#include "gw/service/ProviderAccess.h"
 
 namespace gw::config::test {
 
@@ -37,6 +39,13 @@ inline ParseOptions TestOptions() {
   ParseOptions options;
   options.baseDirectory = FixtureDir();
   options.defaultScriptDirectory = std::string(GW_SOURCE_DIR) + "/lua";
+  // The shipped providers' contracts, as the plugin and check-config load them (whatever folders
+  // a test's configuration names).
+  options.loadContracts = [](const GlobalConfig&) {
+    GlobalConfig shipped;
+    shipped.scriptDirectories = {std::string(GW_SOURCE_DIR) + "/lua"};
+    return gw::service::LoadProviderContracts(shipped);
+  };
   return options;
 }
 
@@ -68,6 +77,15 @@ inline std::string BaseServer(const std::string& extra = "") {
          (extra.empty() ? std::string() : ", " + extra) + "}";
 }
 
+// A string key of a server's object as its provider script receives it (provider keys have no
+// typed field: the contract describes them).
+inline std::string RawString(const ServerConfig& server, const char* key) {
+  if (!server.raw || !server.raw->IsObject()) return "<no raw object>";
+  const auto it = server.raw->FindMember(key);
+  if (it == server.raw->MemberEnd()) return "<absent>";
+  return it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength()) : "<not a string>";
+}
+
 inline std::string Dump(const std::vector<Diagnostic>& diagnostics) {
   std::string out;
   for (const auto& d : diagnostics) out += d.ToString() + "\n";
@@ -93,6 +111,16 @@ inline size_t CountCode(const std::vector<Diagnostic>& diagnostics, const std::s
   for (const auto& d : diagnostics) n += d.code == code ? 1 : 0;
   return n;
 }
+
+// Sets a variable for the test's lifetime.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
+  ~ScopedEnv() { ::unsetenv(name_); }
+
+ private:
+  const char* name_;
+};
 
 // A fresh temporary folder, removed by the destructor.
 class TempDir {

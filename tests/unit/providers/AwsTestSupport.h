@@ -14,9 +14,24 @@
 
 namespace gw::providers::test {
 
-// Every variable the provider may read, exactly the list the gateway allowlists for it; each test
-// starts with all of them unset.
-inline const std::vector<std::string>& AwsEnvNames() { return gw::service::AwsSigV4EnvNames(); }
+// Every variable the provider may read, exactly the list the gateway allowlists for it (its
+// contract's schema: `env` and the keys' `env` fallbacks); each test starts with all of them unset.
+inline const std::vector<std::string>& AwsEnvNames() {
+  static const std::vector<std::string> names = [] {
+    gw::config::GlobalConfig global;
+    global.scriptDirectories = {std::string(GW_SOURCE_DIR) + "/lua"};
+    auto contracts = gw::service::LoadProviderContracts(global);
+    if (!contracts.Ok()) throw std::runtime_error(contracts.GetError().ToString());
+    const gw::config::ContractSchema& schema = *contracts.Value().at("aws_sigv4");
+    std::vector<std::string> out;
+    for (const auto& [name, env] : schema.Env()) out.push_back(name);
+    for (const auto& [key, field] : schema.Properties()) {
+      if (!field->env.empty()) out.push_back(field->env);
+    }
+    return out;
+  }();
+  return names;
+}
 
 // Sets the given variables for the lifetime of the object, every other AWS variable unset.
 class AwsEnv : public CleanEnv {

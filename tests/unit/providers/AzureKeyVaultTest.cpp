@@ -6,6 +6,7 @@
 
 #include "AzureTestSupport.h"
 #include "gw/config/ConfigParser.h"
+#include "gw/service/ProviderAccess.h"
 #include "gw/service/KeyVaultResolver.h"
 
 using namespace gw::providers::test;
@@ -137,11 +138,13 @@ TEST_CASE("AzureKeyVault/through the configuration parser: resolved, or CFG-007 
     doc.Parse(text.c_str());
     gw::config::ParseOptions options;
     options.secretResolvers["keyvault"] = vault.Resolver();
+    options.loadContracts = gw::service::LoadProviderContracts;  // ClientSecret is secret by its contract
     return gw::config::ConfigParser::Parse(doc, options);
   };
   auto ok = parse("entra");
   REQUIRE(ok.Ok());
-  CHECK(ok.config->servers.at("a").clientSecret == kSecretValue);
+  const auto& raw = *ok.config->servers.at("a").raw;
+  CHECK(std::string(raw["ClientSecret"].GetString()) == kSecretValue);
   vault.secretStatus = 403;
   auto refused = parse("entra");
   REQUIRE_FALSE(refused.Ok());

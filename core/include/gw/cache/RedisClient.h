@@ -30,23 +30,13 @@
 #include "gw/cache/HostResolver.h"
 #include "gw/common/Error.h"
 #include "gw/common/Metrics.h"
+#include "gw/config/RedisUrl.h"
 
 namespace gw::cache {
 
-struct RedisEndpoint {
-  std::string host;        // empty for a unix socket
-  int port = 6379;
-  std::string socketPath;  // set for a unix socket
-  std::string username;    // ACL user (Redis 6), may be empty
-  std::string password;    // secret; empty: no AUTH
-  int database = 0;
-
-  // "127.0.0.1:6379" or "unix:/path": for messages (never the password).
-  std::string Describe() const;
-};
-
-// RDS-004 with a reason when `url` is not one of the accepted forms.
-Result<RedisEndpoint> ParseRedisUrl(std::string_view url);
+// The endpoint and its parser live with the configuration (one parser for check-config and the client).
+using RedisEndpoint = config::RedisEndpoint;
+using config::ParseRedisUrl;
 
 // One reply, copied out of hiredis. `type` Error carries the server's message in `text`.
 struct RedisReply {

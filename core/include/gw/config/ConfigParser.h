@@ -7,11 +7,12 @@
 // Every problem is collected (see Diagnostic.h for the codes); nothing stops at the first one.
 // Unknown keys are only warnings (CFG-004), so configurations written for the Python plugin
 // `orthanc-dicomweb-oauth` load unchanged, including the keys its schema wrongly rejected
-// (TenantId, Audience, Region, ...). Servers with a custom `Provider` script get no CFG-004: their
-// script reads its own keys.
+// (TenantId, Audience, Region, ...). A server object's keys other than the gateway's own
+// (GatewayServerKeys()) are checked against its provider's contract (ProviderContracts.h).
 //
 // Thread safety: Parse() is a pure function of its arguments (it reads files only to check that
 // they exist when options.checkFiles is set).
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -21,6 +22,7 @@
 
 #include "gw/config/Diagnostic.h"
 #include "gw/config/GatewayConfig.h"
+#include "gw/config/ProviderContracts.h"
 #include "gw/config/SecretReferences.h"
 #include "gw/config/VariableMap.h"
 
@@ -46,6 +48,11 @@ struct ParseOptions {
   // Resolvers of secret references other than env:, file: and literal: (SecretReferences.h),
   // by kind, e.g. "keyvault". A reference of a kind without a resolver is CFG-007.
   std::map<std::string, SecretResolver> secretResolvers;
+  // Loads the contracts of the provider scripts in the configured ScriptDirectories (the plugin and
+  // the CLI pass service::LoadProviderContracts). Set: every server's provider keys are checked
+  // against its provider's schema within Parse() (ProviderContracts.h). Null: only the gateway's
+  // own keys are; Gateway::Create applies the contracts of its scripts then.
+  std::function<Result<ProviderContracts>(const GlobalConfig&)> loadContracts;
 };
 
 enum class SectionStatus {

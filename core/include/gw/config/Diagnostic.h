@@ -33,4 +33,8 @@ struct Diagnostic {
 bool HasErrors(const std::vector<Diagnostic>& diagnostics);
 size_t CountSeverity(const std::vector<Diagnostic>& diagnostics, Severity severity);
 
+// CFG-004 for `key` at `path`, which is not among `known`: "unknown key, ignored", with a hint
+// towards the nearest known key ("did you mean `ClientSecret`?", or the case-sensitivity note).
+Diagnostic UnknownKeyWarning(const std::string& path, const std::string& key, const std::vector<std::string>& known);
+
 }  // namespace gw::config

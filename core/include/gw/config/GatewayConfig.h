@@ -3,9 +3,9 @@
 // sections the gateway depends on. Plain data: produced once by ConfigParser, then read-only and
 // safe to share between threads. Key names, types and defaults are in docs/configuration.md.
 //
-// Secrets (clientSecret, password, clientKeyPassword, certificateKeyPassword, token,
-// redisEncryptionKey, HttpHeaders values) are held in clear because the gateway must use them;
-// CollectSecrets() lists them so the caller can register them with SecretRegistry.
+// Secrets (password, certificateKeyPassword, redisEncryptionKey, HttpHeaders values, and each
+// server's provider secrets, which its contract names) are held in clear because the gateway must
+// use them; CollectSecrets() lists them so the caller can register them with SecretRegistry.
 #include <map>
 #include <memory>
 #include <optional>
@@ -45,45 +45,45 @@ struct UpstreamTarget {
 
 // One entry of `DicomWebOAuth.Servers`. Paths to files are absolute (relative ones are resolved
 // against the configuration's folder). Empty string = not configured.
+// What a server's provider script may read and what must be masked, derived from its contract's
+// schema by ApplyProviderContracts (ProviderContracts.h), never listed per provider in C++.
+struct ScriptAccess {
+  std::vector<std::string> files;           // absolute paths: the engine's file allowlist
+  std::vector<std::string> envNames;        // the engine's environment allowlist
+  std::vector<std::string> secretEnvNames;  // of envNames, those whose values are secrets
+};
+
 struct ServerConfig {
   std::string name;                       // key in Servers: [A-Za-z0-9._-]+
   std::string url;                        // the real DICOMweb upstream, http(s)
+  // ProviderType resolution (Python-compatible) and token identity.
   std::string tokenEndpoint;
-  std::string clientId;
-  std::string clientSecret;               // secret
   std::string scope;
+  std::string resource;
   int tokenRefreshBufferSeconds = 300;
   std::string providerType = "auto";      // lower case: auto|azure|google|keycloak|generic|aws|
                                           // azuremanagedidentity|auth0|okta|entra|static|file
   std::string provider;                   // custom provider script name; overrides providerType
   bool verifySsl = true;
   std::string caBundle;                   // from CaBundle, or VerifySSL given as a path
+  // client_credentials only: ClientAuthMethod, else inferred from the credential configured (the
+  // one inference: the script receives it as ClientAuthMethod).
   ClientAuthMethod clientAuthMethod = ClientAuthMethod::None;
-  std::string privateKeyFile;
-  std::string privateKeyId;
-  std::string signingAlgorithm;           // RS256|ES256|HS256; empty unless a JWT method is used
-  std::string clientCertificate;
-  std::string clientKey;
-  std::string clientKeyPassword;          // secret
   std::string jwtPublicKey;               // PEM text (Python plugin semantics)
   std::string jwksUrl;
   std::string jwtAudience;
   std::string jwtIssuer;
   std::vector<std::string> jwtAlgorithms;
   bool disableJwtValidation = false;
-  std::string tenantId;
-  std::string audience;
-  std::string resource;
-  std::string region;
-  std::string signingService;
-  std::string token;                      // secret; ProviderType static
-  std::string tokenFile;                  // ProviderType file
-  std::string federatedTokenFile;         // Azure workload identity (else AZURE_FEDERATED_TOKEN_FILE)
   std::string credentialsFile;            // ProviderType google: service_account/external_account JSON
   std::string credentialsFileType;        // its "type", read at parse time (ProviderType auto/google only)
-  std::map<std::string, std::string> extraTokenParameters;
   ServerMode mode = ServerMode::Inject;   // default: proxy for the aws_sigv4 provider
   bool modeExplicit = false;              // Mode was given in the configuration
+
+  // From the provider's contract (ApplyProviderContracts): values of its secret keys, resolved,
+  // for SecretRegistry; and what its script may read.
+  std::vector<std::string> secrets;
+  ScriptAccess access;
 
   // Fields of the DICOMweb plugin's server definition, carried over when the gateway writes it.
   std::string username;
@@ -194,6 +194,7 @@ struct GlobalConfig {
 
 struct GatewayConfig {
   GlobalConfig global;
+  bool contractsApplied = false;  // ApplyProviderContracts ran on the servers (ProviderContracts.h)
   std::map<std::string, ServerConfig> servers;  // by name
   OrthancSettings orthanc;
 };

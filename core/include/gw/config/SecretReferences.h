@@ -7,9 +7,12 @@
 //   "ClientSecret": "keyvault:https://v.vault.azure.net/secrets/x"   an external resolver (see below)
 //   "ClientSecret": "literal:env:abc"              the literal text "env:abc" (the escape)
 //
-// Only secret values are looked at (SecretPaths() below): ClientSecret, Password,
-// ClientKeyPassword, CertificateKeyPassword, Token and every HttpHeaders value of each server, the
-// section's RedisEncryptionKey, and Audit.ChainKey / Audit.PreviousChainKey. Any other value starting with "env:" is an ordinary string.
+// Only secret values are looked at: here the gateway's own (Password, CertificateKeyPassword and
+// every HttpHeaders value of each server, the section's RedisEncryptionKey, Audit.ChainKey /
+// Audit.PreviousChainKey); a server's provider secrets (ClientSecret, Token, a custom provider's
+// own keys...) are the keys its contract declares secret, resolved by ApplyProviderContracts with
+// ResolveSecretReference (ProviderContracts.h). Any other value starting with "env:" is an
+// ordinary string.
 //
 // A reference that cannot be resolved is an error, CFG-007, naming the JSON path and the
 // reference's kind and name (variable name or file path), never a value. Messages do not repeat

@@ -30,4 +30,11 @@ class VariableMap {
   std::map<std::string, std::vector<VariableUse>> uses_;
 };
 
+// [A-Za-z_][A-Za-z0-9_]*: what an environment variable reference may name.
+bool IsEnvironmentName(const std::string& name);
+
+// The CFG-003 message for `key`, present but empty: names the ${VAR} that produced it when `uses`
+// (VariableMap::At of its path) knows it. Shared by the parser and the provider contracts.
+std::string EmptyValueMessage(const std::string& key, const std::vector<VariableUse>& uses);
+
 }  // namespace gw::config

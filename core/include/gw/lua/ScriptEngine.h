@@ -55,6 +55,9 @@ struct ScriptInfo {
   std::string version;  // contract `version`
   std::string kind;     // "provider" | "policy" | "audit" | "library" (shared code, never called)
   std::string sha256;   // of the file's bytes: tells a dry run which scripts changed
+  // The contract's `schema` table as JSON (null when it has none); its dialect is checked by the
+  // consumers (config::ContractSchema), the engine only guarantees it is plain data.
+  std::shared_ptr<const rapidjson::Document> schema;
 };
 
 struct SnapshotInfo {

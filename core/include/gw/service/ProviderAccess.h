@@ -1,40 +1,37 @@
 #pragma once
-// What the built-in provider scripts of a server may read beyond the operator's allowlists: the
-// files and environment variables the server's identity configuration names, so an operator does
-// not have to list them in FileAllowlist / EnvAllowlist a second time.
+// The bridge between the scripts' contracts and the configuration: the provider contracts of a
+// checked script snapshot (their `schema` fields in the one dialect of config/ContractSchema.h),
+// and the engine allowlists derived from them.
 //
-//   every server: its key, certificate, CA and token files
-//   google:       GOOGLE_APPLICATION_CREDENTIALS and GCE_METADATA_HOST (as Google's libraries
-//                 read them), the credential file (CredentialsFile, else the file the variable
-//                 names), and the subject-token file an external_account credential file names
-//                 (credential_source.file)
-//   azure_managed_identity: the Azure SDK's variables (AZURE_AUTHORITY_HOST, AZURE_TENANT_ID,
-//                 AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_FEDERATED_TOKEN_FILE, IDENTITY_ENDPOINT,
-//                 IDENTITY_HEADER, AZURE_POD_IDENTITY_AUTHORITY_HOST) and the federated token file
-//                 (FederatedTokenFile, else the file AZURE_FEDERATED_TOKEN_FILE names);
-//   client_credentials without TokenEndpoint (Entra from TenantId): AZURE_AUTHORITY_HOST
-//   aws_sigv4:    the AWS SDKs' credential variables (AwsSigV4EnvNames()), the web identity token
-//                 file (WebIdentityTokenFile, else AWS_WEB_IDENTITY_TOKEN_FILE) and the container
-//                 authorization token file (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)
+// What a provider script may read beyond the operator's EnvAllowlist / FileAllowlist is what its
+// contract declares (file keys, `env` fallbacks, `file_refs`, the schema's `env` table), resolved
+// per server by config::ApplyProviderContracts into ServerConfig::access; nothing is listed per
+// provider here. Secret environment variables of a contract (`env = { NAME = { secret = true } }`)
+// are registered with SecretRegistry when the engine is built.
 //
-// Thread safety: a pure function of its arguments and of the environment and files at call time
-// (called once at start-up).
+// Thread safety: pure functions of their arguments, the environment and the script folders.
 #include <string>
 #include <vector>
 
+#include "gw/common/Error.h"
 #include "gw/config/GatewayConfig.h"
+#include "gw/config/ProviderContracts.h"
+#include "gw/lua/ScriptEngine.h"
 
 namespace gw::service {
 
-struct ProviderAccess {
-  std::vector<std::string> files;    // absolute paths, added to EngineOptions::fileAllowlist
-  std::vector<std::string> envNames; // added to EngineOptions::envAllowlist
-};
+// The schema of every script of `snapshot`: LUA-003 naming the file when one is not in the
+// dialect (policies' and audit rules' schemas are checked too, so there is one dialect). The
+// result holds the provider scripts (null schema: the script declares none).
+Result<config::ProviderContracts> ContractsOf(const lua::SnapshotInfo& snapshot);
 
-// The environment variables lua/providers/aws_sigv4.lua reads (docs/providers/aws.md).
-const std::vector<std::string>& AwsSigV4EnvNames();
+// Checks the scripts of `global.scriptDirectories` like a reload (a throwaway engine) and returns
+// their provider contracts: ParseOptions::loadContracts for the plugin and `check-config`.
+Result<config::ProviderContracts> LoadProviderContracts(const config::GlobalConfig& global);
 
-// `script` is the provider script the server resolves to (config::ResolveProvider).
-ProviderAccess AccessFor(const config::ServerConfig& server, const std::string& script);
+// The engine options of `config` (script folders, limits, isolation) with the allowlists: the
+// operator's plus every server's ScriptAccess. Registers the values of the secret environment
+// variables the contracts name with SecretRegistry.
+lua::EngineOptions EngineOptionsFor(const config::GatewayConfig& config);
 
 }  // namespace gw::service

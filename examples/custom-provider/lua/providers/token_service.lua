@@ -5,8 +5,8 @@
 -- folder of ScriptDirectories, set `"Provider": "token_service"` on a server, and reload
 -- (POST /dicomweb-oauth/reload, or let the file watch do it): no rebuild, no restart.
 --
--- ClientSecret is one of the gateway's secret keys, so it may be written as env:NAME, file:/path or
--- keyvault:... and is masked in logs. The script never logs it, nor the token.
+-- ClientSecret is declared secret in the schema below, so it may be written as env:NAME, file:/path
+-- or keyvault:... and is masked in logs. The script never logs it, nor the token.
 --
 -- The shipped library `oauth` (lua/lib/oauth.lua, docs/lua-api.md "Sharing code: libraries")
 -- gives the error return, the settings helpers and the TLS options the shipped providers use.
@@ -17,7 +17,20 @@ local M = {
   name = "token_service",
   version = "1.0.0",
   kind = "provider",
-  schema = { required = { "TokenEndpoint", "ClientId", "ClientSecret" } },
+  -- The keys it reads, checked by the gateway at start, reload and check-config like a shipped
+  -- provider's (docs/lua-api.md, "Schemas"): a misspelt key is warned about with a hint, a missing
+  -- required one refuses the configuration, and the secret key may be an env:/file:/keyvault:
+  -- reference and is masked everywhere.
+  schema = {
+    type = "object",
+    properties = {
+      TokenEndpoint = { type = "string" },
+      ClientId = { type = "string" },
+      ClientSecret = { type = "string", secret = true },
+      Audience = { type = "string" },
+    },
+    required = { "TokenEndpoint", "ClientId", "ClientSecret" },
+  },
 }
 
 function M.acquire(ctx)
