@@ -52,13 +52,21 @@ std::string Canonical(const rapidjson::Value& value) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
+bool HasSurrogateBytes(const char* s, size_t n) {
+  for (size_t i = 0; i + 1 < n; ++i) {
+    if (static_cast<unsigned char>(s[i]) == 0xED && (static_cast<unsigned char>(s[i + 1]) & 0xE0) == 0xA0) return true;
+  }
+  return false;
+}
+
 namespace {
 
 // Forwards SAX events to the document and refuses nesting deeper than the bound. The document's
 // own handler keeps its values on a heap stack, so nothing here recurses.
 class DepthGuard {
  public:
-  DepthGuard(rapidjson::Document& doc, unsigned maxDepth) : doc_(doc), maxDepth_(maxDepth) {}
+  DepthGuard(rapidjson::Document& doc, unsigned maxDepth, bool refuseSurrogates)
+      : doc_(doc), maxDepth_(maxDepth), refuseSurrogates_(refuseSurrogates) {}
   bool Null() { return doc_.Null(); }
   bool Bool(bool b) { return doc_.Bool(b); }
   bool Int(int i) { return doc_.Int(i); }
@@ -67,35 +75,43 @@ class DepthGuard {
   bool Uint64(uint64_t u) { return doc_.Uint64(u); }
   bool Double(double d) { return doc_.Double(d); }
   bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) { return doc_.RawNumber(s, n, copy); }
-  bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
-  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return Text(s, n) && doc_.String(s, n, copy); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return Text(s, n) && doc_.Key(s, n, copy); }
   bool StartObject() { return Enter() && doc_.StartObject(); }
   bool EndObject(rapidjson::SizeType n) { --depth_; return doc_.EndObject(n); }
   bool StartArray() { return Enter() && doc_.StartArray(); }
   bool EndArray(rapidjson::SizeType n) { --depth_; return doc_.EndArray(n); }
   bool TooDeep() const { return tooDeep_; }
+  bool Surrogate() const { return surrogate_; }
 
  private:
+  bool Text(const char* s, rapidjson::SizeType n) {
+    if (refuseSurrogates_ && HasSurrogateBytes(s, n)) surrogate_ = true;
+    return !surrogate_;
+  }
   bool Enter() {
     if (++depth_ > maxDepth_) tooDeep_ = true;
     return !tooDeep_;
   }
   rapidjson::Document& doc_;
   const unsigned maxDepth_;
+  const bool refuseSurrogates_;
   unsigned depth_ = 0;
   bool tooDeep_ = false;
+  bool surrogate_ = false;
 };
 
 struct Outcome {
   rapidjson::ParseResult result;
   bool tooDeep = false;
+  bool surrogate = false;
 };
 
 template <unsigned kFlags>
 Outcome ParseWith(rapidjson::Document& doc, std::string_view text, unsigned maxDepth) {
   Outcome outcome;
   auto generator = [&](rapidjson::Document& target) {
-    DepthGuard guard(target, maxDepth);
+    DepthGuard guard(target, maxDepth, (kFlags & rapidjson::kParseValidateEncodingFlag) != 0);
     rapidjson::MemoryStream bytes(text.data(), text.size());
     rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> stream(bytes);  // as Document::Parse
     rapidjson::Reader reader;
@@ -105,6 +121,7 @@ Outcome ParseWith(rapidjson::Document& doc, std::string_view text, unsigned maxD
     outcome.result =
         reader.Parse<kFlags | rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(stream, guard);
     outcome.tooDeep = guard.TooDeep();
+    outcome.surrogate = guard.Surrogate();
     return !outcome.result.IsError();
   };
   doc.Populate(generator);
@@ -143,6 +160,9 @@ Result<rapidjson::Document> Parse(std::string_view text, const char* code, const
   }
   if (outcome.tooDeep) {
     return fail(outcome.result.Offset(), "arrays and objects nested deeper than " + std::to_string(depth) + " levels");
+  }
+  if (outcome.surrogate) {
+    return fail(outcome.result.Offset(), "a \\u escape names a surrogate code point, which is not a character");
   }
   if (outcome.result.IsError()) return fail(outcome.result.Offset(), rapidjson::GetParseError_En(outcome.result.Code()));
   return Result<rapidjson::Document>(std::move(doc));

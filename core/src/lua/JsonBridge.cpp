@@ -12,6 +12,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "gw/common/Json.h"
 #include "lua/StackGuard.h"
 
 namespace gw::lua {
@@ -81,16 +82,30 @@ class SaxToLua : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, SaxToLua
     return Attach();
   }
   bool Double(double d) { lua_pushnumber(L_, d); return Attach(); }
-  bool String(const char* s, rapidjson::SizeType n, bool) { lua_pushlstring(L_, s, n); return Attach(); }
-  bool Key(const char* s, rapidjson::SizeType n, bool) { lua_pushlstring(L_, s, n); return true; }
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    if (Surrogate(s, n)) return false;
+    lua_pushlstring(L_, s, n);
+    return Attach();
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    if (Surrogate(s, n)) return false;
+    lua_pushlstring(L_, s, n);
+    return true;
+  }
   bool StartObject() { return Open(false); }
   bool EndObject(rapidjson::SizeType) { --depth_; return Attach(); }
   bool StartArray() { return Open(true); }
   bool EndArray(rapidjson::SizeType) { --depth_; return Attach(); }
 
   bool TooDeep() const { return tooDeep_; }
+  bool SurrogateFound() const { return surrogate_; }
 
  private:
+  // A "\udc00" escape decodes to bytes that are not UTF-8 (gw/common/Json.h, HasSurrogateBytes).
+  bool Surrogate(const char* s, rapidjson::SizeType n) {
+    if (gw::json::HasSurrogateBytes(s, n)) surrogate_ = true;
+    return surrogate_;
+  }
   bool Open(bool array) {
     if (depth_ >= kMaxJsonDepth || !lua_checkstack(L_, 4)) {
       tooDeep_ = true;
@@ -121,6 +136,7 @@ class SaxToLua : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, SaxToLua
   std::array<Frame, kMaxJsonDepth> frames_{};
   int depth_ = 0;
   bool tooDeep_ = false;
+  bool surrogate_ = false;
 };
 
 // ---- Lua -> JSON (SAX events into a Writer or a Document) ----------------------------------------
@@ -283,6 +299,9 @@ bool DecodeJson(lua_State* L, std::string_view text, std::string& error) {
     lua_settop(L, top);  // drop the partial value
     if (handler.TooDeep()) {
       error = "JSON nested deeper than 128 levels";
+    } else if (handler.SurrogateFound()) {
+      error = "invalid JSON at offset " + std::to_string(result.Offset()) +
+              ": a \\u escape names a surrogate code point, which is not a character";
     } else {
       error = std::string("invalid JSON at offset ") + std::to_string(result.Offset()) + ": " +
               rapidjson::GetParseError_En(result.Code());

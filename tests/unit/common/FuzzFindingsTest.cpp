@@ -24,3 +24,21 @@ TEST_CASE("Fuzz finding: a parsed double keeps its exact value, so the canonical
   REQUIRE(again.Ok());
   CHECK(gw::json::Canonical(again.Value()) == canonical);
 }
+
+TEST_CASE("Fuzz finding: a lone surrogate escape is refused, since it decodes to bytes that are not UTF-8", "[json][fuzz]") {
+  // rapidjson 1.1.0 decoded "\udc00" into ED B0 80, which its own validation then refused once the
+  // value was written out and read again (a shared cache record, an audit line).
+  for (const char* text : {"\"\\udc00\"", "{\"\\ude00\":1}", "[\"a\\udfffb\"]"}) {
+    INFO(text);
+    auto doc = gw::json::Parse(text, "TST-001");
+    REQUIRE_FALSE(doc.Ok());
+    CHECK(doc.GetError().message.find("surrogate") != std::string::npos);
+  }
+  auto pair = gw::json::Parse("\"\\ud83d\\ude00 \\u00e9\"", "TST-001");  // a real pair, and a plain escape
+  REQUIRE(pair.Ok());
+  CHECK(std::string(pair.Value().GetString()) == "\xF0\x9F\x98\x80 \xC3\xA9");
+  // Without encoding validation the bytes pass, as any other invalid UTF-8 does.
+  gw::json::ParseOptions lax;
+  lax.validateEncoding = false;
+  CHECK(gw::json::Parse("\"\\udc00\"", "TST-001", lax).Ok());
+}
