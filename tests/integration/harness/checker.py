@@ -14,7 +14,11 @@ import os
 import re
 import shlex
 
-_REPORTS = re.compile(r"==\d+== ERROR SUMMARY: [1-9]\d* errors|runtime error: |ERROR: (Address|Leak)Sanitizer")
+# valgrind: each error's first line (also printed with -q, which drops the summary) and the summary;
+# UBSan; ASan and LSan.
+_REPORTS = re.compile(r"==\d+== (Invalid (read|write|free)|Mismatched free|Conditional jump|Use of uninitialised"
+                      r"|Syscall param|Source and destination overlap|ERROR SUMMARY: [1-9])"
+                      r"|runtime error: |ERROR: (Address|Leak)Sanitizer")
 _CONTEXT_LINES = 40
 
 
