@@ -10,6 +10,7 @@ GW_APT_PACKAGES=(
   orthanc orthanc-dicomweb nginx libnginx-mod-http-js redis-server dcmtk dicom3tools openssl
   nodejs npm python3 iproute2 util-linux curl ca-certificates
   python3-botocore  # reference SigV4 signer of the AWS tests (tests/integration/harness/aws.py)
+  valgrind  # memcheck around Orthanc for the hostile-input integration tests (scripts/test.sh)
   prometheus  # promtool: checks and unit-tests infra/monitoring/alerts.yml (tests/infra/monitoring.cmake)
   # the package and image tests (tests/infra): build, lint, a clean Debian 12 root, podman
   dpkg-dev file lintian debootstrap podman buildah runc uidmap slirp4netns fuse-overlayfs catatonit yamllint
