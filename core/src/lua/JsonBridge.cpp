@@ -13,6 +13,7 @@
 #include <rapidjson/writer.h>
 
 #include "gw/common/Json.h"
+#include "gw/common/JsonNumber.h"
 #include "lua/StackGuard.h"
 
 namespace gw::lua {
@@ -82,6 +83,19 @@ class SaxToLua : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, SaxToLua
     return Attach();
   }
   bool Double(double d) { lua_pushnumber(L_, d); return Attach(); }
+  // Numbers arrive as text (kParseNumbersAsStringsFlag): gw::json::ReadJsonNumber says why.
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+    gw::json::JsonNumber number;
+    if (!gw::json::ReadJsonNumber(s, n, number)) {
+      tooBig_ = true;
+      return false;
+    }
+    switch (number.kind) {
+      case gw::json::JsonNumber::Kind::Int64: return Int64(number.i);
+      case gw::json::JsonNumber::Kind::Uint64: return Uint64(number.u);
+      default: return Double(number.d);
+    }
+  }
   bool String(const char* s, rapidjson::SizeType n, bool) {
     if (Surrogate(s, n)) return false;
     lua_pushlstring(L_, s, n);
@@ -99,6 +113,7 @@ class SaxToLua : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, SaxToLua
 
   bool TooDeep() const { return tooDeep_; }
   bool SurrogateFound() const { return surrogate_; }
+  bool TooBig() const { return tooBig_; }
 
  private:
   // A "\udc00" escape decodes to bytes that are not UTF-8 (gw/common/Json.h, HasSurrogateBytes).
@@ -137,6 +152,7 @@ class SaxToLua : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, SaxToLua
   int depth_ = 0;
   bool tooDeep_ = false;
   bool surrogate_ = false;
+  bool tooBig_ = false;
 };
 
 // ---- Lua -> JSON (SAX events into a Writer or a Document) ----------------------------------------
@@ -292,13 +308,15 @@ bool DecodeJson(lua_State* L, std::string_view text, std::string& error) {
   rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> input(memory);
   SaxToLua handler(L);
   rapidjson::Reader reader;
-  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag |
+  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag |
                               rapidjson::kParseValidateEncodingFlag;
   const rapidjson::ParseResult result = reader.Parse<kFlags>(input, handler);
   if (!result) {
     lua_settop(L, top);  // drop the partial value
     if (handler.TooDeep()) {
       error = "JSON nested deeper than 128 levels";
+    } else if (handler.TooBig()) {
+      error = "invalid JSON at offset " + std::to_string(result.Offset()) + ": number too big to be stored in double";
     } else if (handler.SurrogateFound()) {
       error = "invalid JSON at offset " + std::to_string(result.Offset()) +
               ": a \\u escape names a surrogate code point, which is not a character";

@@ -42,3 +42,22 @@ TEST_CASE("Fuzz finding: a lone surrogate escape is refused, since it decodes to
   lax.validateEncoding = false;
   CHECK(gw::json::Parse("\"\\udc00\"", "TST-001", lax).Ok());
 }
+
+TEST_CASE("Fuzz finding: a zero with a large exponent reads as 0, and integers keep their type", "[json][fuzz]") {
+  // rapidjson 1.1.0's full-precision path called clz(0) on "0e308" (undefined behaviour); numbers
+  // are now read from their text (gw/common/JsonNumber.h).
+  auto zero = gw::json::Parse("[0e308,-0e-400,0.0e5]", "TST-001");
+  REQUIRE(zero.Ok());
+  for (const auto& v : zero.Value().GetArray()) CHECK(v.GetDouble() == 0.0);
+  auto ints = gw::json::Parse("[-0,-9223372036854775808,18446744073709551615,18446744073709551616,-1.5e-308]", "TST-001");
+  REQUIRE(ints.Ok());
+  const auto& a = ints.Value().GetArray();
+  CHECK((a[0].IsInt64() && a[0].GetInt64() == 0));
+  CHECK((a[1].IsInt64() && a[1].GetInt64() == INT64_MIN));
+  CHECK((a[2].IsUint64() && a[2].GetUint64() == UINT64_MAX));
+  CHECK((a[3].IsDouble() && a[3].GetDouble() == 18446744073709551616.0));
+  CHECK(a[4].GetDouble() == -1.5e-308);
+  auto big = gw::json::Parse("[1e400]", "TST-001");
+  REQUIRE_FALSE(big.Ok());
+  CHECK(big.GetError().message.find("too big") != std::string::npos);
+}
