@@ -36,7 +36,9 @@ bool PlainTailByte(char c) {
          std::string_view("._~,-").find(c) != std::string_view::npos;
 }
 
-void CheckResolved(const gw::proxy::UpstreamUrl& url, const std::string& resolved) {
+// `strict`: the URL must also pass config::ParseHttpUrl (which refuses a backslash anywhere). Only for the
+// encoded-query Resolve, which the proxy route uses; a raw query passes a backslash through as documented.
+void CheckResolved(const gw::proxy::UpstreamUrl& url, const std::string& resolved, bool strict) {
   const std::string& base = url.Base();
   GW_FUZZ_CHECK(resolved.compare(0, base.size(), base) == 0, "resolved URL does not start with the base");
   const std::string rest = resolved.substr(base.size());
@@ -57,7 +59,7 @@ void CheckResolved(const gw::proxy::UpstreamUrl& url, const std::string& resolve
   }
   auto baseParsed = gw::config::ParseHttpUrl(base);
   auto parsed = gw::config::ParseHttpUrl(resolved);
-  if (baseParsed) {
+  if (baseParsed && (strict || parsed)) {
     GW_FUZZ_CHECK(parsed.has_value(), "a resolved URL of a good base does not parse");
     GW_FUZZ_CHECK(parsed->host == baseParsed->host && parsed->port == baseParsed->port &&
                       parsed->scheme == baseParsed->scheme,
@@ -90,8 +92,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   auto url = gw::proxy::UpstreamUrl::FromBase(base);
   if (url.Ok()) {
-    if (auto r = url.Value().Resolve(tail, params); r.Ok()) CheckResolved(url.Value(), r.Value());
-    if (auto r = url.Value().Resolve(tail, rawQuery); r.Ok()) CheckResolved(url.Value(), r.Value());
+    if (auto r = url.Value().Resolve(tail, params); r.Ok()) CheckResolved(url.Value(), r.Value(), true);
+    if (auto r = url.Value().Resolve(tail, rawQuery); r.Ok()) CheckResolved(url.Value(), r.Value(), false);
   }
   gw::proxy::UpstreamUrl::CheckTail(tail);
   gw::proxy::UpstreamUrl::CheckRawQuery(rawQuery);

@@ -4,6 +4,7 @@
 GW_APT_PACKAGES=(
   # build
   cmake g++ make pkg-config
+  clang libclang-rt-14-dev  # the libFuzzer targets of fuzz/ (clang's libFuzzer and sanitizer runtimes)
   liblua5.4-dev libcurl4-openssl-dev libssl-dev rapidjson-dev orthanc-dev catch2 libhiredis-dev
   # real components used by integration tests and the demo
   orthanc orthanc-dicomweb nginx libnginx-mod-http-js redis-server dcmtk dicom3tools openssl
@@ -11,6 +12,7 @@ GW_APT_PACKAGES=(
   nodejs npm python3 iproute2 util-linux curl ca-certificates
   python3-botocore  # reference SigV4 signer of the AWS tests (tests/integration/harness/aws.py)
   chromium  # headless browser of the operator page's test (tests/integration/test_operator_ui.py)
+  valgrind  # memcheck around Orthanc for the hostile-input integration tests (scripts/test.sh)
   prometheus  # promtool: checks and unit-tests infra/monitoring/alerts.yml (tests/infra/monitoring.cmake)
   # the package and image tests (tests/infra): build, lint, a clean Debian 12 root, podman
   dpkg-dev file lintian debootstrap podman buildah runc uidmap slirp4netns fuse-overlayfs catatonit yamllint

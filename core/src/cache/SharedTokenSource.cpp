@@ -30,6 +30,12 @@ int64_t ToUnixMs(token::SystemTime t) {
   return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
 }
 
+// How far from now a shared record's times may lie. A record comes from any holder of the key
+// (another replica, another version): a time far away would overflow the nanosecond clock
+// arithmetic of FromUnixMs and IClock::FromSystem (undefined behaviour; in practice a far-future
+// expiry wrapped into the past). Tokens live minutes to days; such a record is refused as invalid.
+constexpr int64_t kMaxRecordDistanceMs = int64_t{100} * 366 * 24 * 3600 * 1000;
+
 token::SystemTime FromUnixMs(int64_t ms) { return token::SystemTime(std::chrono::duration_cast<token::SystemTime::duration>(milliseconds(ms))); }
 
 // Wipes a buffer that held plaintext before it is freed.
@@ -132,11 +138,17 @@ std::optional<token::TokenRecord> SharedTokenSource::Open(std::string_view seale
   const auto* tokenValue = str("access_token");
   const auto* expires = integer("expires_at_ms");
   if (!tokenValue || tokenValue->GetStringLength() == 0 || !expires) return std::nullopt;
+  const int64_t nowMs = ToUnixMs(clock_->SystemNow());
+  auto nearNow = [nowMs](const rapidjson::Value* ms) {
+    return ms->GetInt64() >= nowMs - kMaxRecordDistanceMs && ms->GetInt64() <= nowMs + kMaxRecordDistanceMs;
+  };
+  const auto* refresh = integer("refresh_at_ms");
+  if (!nearNow(expires) || (refresh && !nearNow(refresh))) return std::nullopt;
   token::TokenRecord r;
   r.accessToken.assign(tokenValue->GetString(), tokenValue->GetStringLength());
   if (const auto* t = str("token_type")) r.tokenType = t->GetString();
   r.expiresAt = clock_->FromSystem(FromUnixMs(expires->GetInt64()));
-  if (const auto* refresh = integer("refresh_at_ms")) r.refreshAt = clock_->FromSystem(FromUnixMs(refresh->GetInt64()));
+  if (refresh) r.refreshAt = clock_->FromSystem(FromUnixMs(refresh->GetInt64()));
   if (auto it = d.FindMember("scopes"); it != d.MemberEnd() && it->value.IsArray()) {
     for (const auto& s : it->value.GetArray()) {
       if (s.IsString()) r.scopes.emplace_back(s.GetString(), s.GetStringLength());

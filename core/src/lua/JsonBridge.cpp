@@ -12,6 +12,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "gw/common/Json.h"
+#include "gw/common/JsonNumber.h"
 #include "lua/StackGuard.h"
 
 namespace gw::lua {
@@ -81,16 +83,44 @@ class SaxToLua : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, SaxToLua
     return Attach();
   }
   bool Double(double d) { lua_pushnumber(L_, d); return Attach(); }
-  bool String(const char* s, rapidjson::SizeType n, bool) { lua_pushlstring(L_, s, n); return Attach(); }
-  bool Key(const char* s, rapidjson::SizeType n, bool) { lua_pushlstring(L_, s, n); return true; }
+  // Numbers arrive as text (kParseNumbersAsStringsFlag): gw::json::ReadJsonNumber says why.
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+    gw::json::JsonNumber number;
+    if (!gw::json::ReadJsonNumber(s, n, number)) {
+      tooBig_ = true;
+      return false;
+    }
+    switch (number.kind) {
+      case gw::json::JsonNumber::Kind::Int64: return Int64(number.i);
+      case gw::json::JsonNumber::Kind::Uint64: return Uint64(number.u);
+      default: return Double(number.d);
+    }
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    if (Surrogate(s, n)) return false;
+    lua_pushlstring(L_, s, n);
+    return Attach();
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    if (Surrogate(s, n)) return false;
+    lua_pushlstring(L_, s, n);
+    return true;
+  }
   bool StartObject() { return Open(false); }
   bool EndObject(rapidjson::SizeType) { --depth_; return Attach(); }
   bool StartArray() { return Open(true); }
   bool EndArray(rapidjson::SizeType) { --depth_; return Attach(); }
 
   bool TooDeep() const { return tooDeep_; }
+  bool SurrogateFound() const { return surrogate_; }
+  bool TooBig() const { return tooBig_; }
 
  private:
+  // A "\udc00" escape decodes to bytes that are not UTF-8 (gw/common/Json.h, HasSurrogateBytes).
+  bool Surrogate(const char* s, rapidjson::SizeType n) {
+    if (gw::json::HasSurrogateBytes(s, n)) surrogate_ = true;
+    return surrogate_;
+  }
   bool Open(bool array) {
     if (depth_ >= kMaxJsonDepth || !lua_checkstack(L_, 4)) {
       tooDeep_ = true;
@@ -121,6 +151,8 @@ class SaxToLua : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, SaxToLua
   std::array<Frame, kMaxJsonDepth> frames_{};
   int depth_ = 0;
   bool tooDeep_ = false;
+  bool surrogate_ = false;
+  bool tooBig_ = false;
 };
 
 // ---- Lua -> JSON (SAX events into a Writer or a Document) ----------------------------------------
@@ -276,13 +308,18 @@ bool DecodeJson(lua_State* L, std::string_view text, std::string& error) {
   rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> input(memory);
   SaxToLua handler(L);
   rapidjson::Reader reader;
-  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag |
+  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag |
                               rapidjson::kParseValidateEncodingFlag;
   const rapidjson::ParseResult result = reader.Parse<kFlags>(input, handler);
   if (!result) {
     lua_settop(L, top);  // drop the partial value
     if (handler.TooDeep()) {
       error = "JSON nested deeper than 128 levels";
+    } else if (handler.TooBig()) {
+      error = "invalid JSON at offset " + std::to_string(result.Offset()) + ": number too big to be stored in double";
+    } else if (handler.SurrogateFound()) {
+      error = "invalid JSON at offset " + std::to_string(result.Offset()) +
+              ": a \\u escape names a surrogate code point, which is not a character";
     } else {
       error = std::string("invalid JSON at offset ") + std::to_string(result.Offset()) + ": " +
               rapidjson::GetParseError_En(result.Code());

@@ -17,6 +17,7 @@ import copy
 import json
 from pathlib import Path
 
+from . import checker
 from . import env as harness_env
 from .dicom import sha256, sop_instance_uid
 from .errors import HarnessError
@@ -90,13 +91,15 @@ class Orthanc:
             if not Path(plugin).is_file():
                 raise HarnessError("HAR-208", f"plugin {plugin} does not exist")
         self.config_path.write_text(json.dumps(self.config, indent=2))
-        argv = [harness_env.ORTHANC_BIN]
+        # checker: GW_ORTHANC_WRAPPER / GW_ORTHANC_ENV run Orthanc under valgrind or a sanitizer.
+        argv = [*checker.wrapper(), harness_env.ORTHANC_BIN]
         if self.verbosity:
             argv.append(f"--{self.verbosity}")
         argv.append(str(self.config_path))
-        proc_env = {"PATH": "/usr/sbin:/usr/bin:/bin", "LANG": "C.UTF-8", **self.extra_env}
+        proc_env = {"PATH": "/usr/sbin:/usr/bin:/bin", "LANG": "C.UTF-8", **checker.extra_env(), **self.extra_env}
         if self.process is None:
             self.process = self.ws.spawn(self.name, argv, env=proc_env, cwd=str(self.dir))
+            self.process.checked = checker.enabled()  # its log is scanned for reports (Workspace.close)
         else:
             self.process.argv, self.process.env = argv, proc_env
         self.process.start()
@@ -104,6 +107,7 @@ class Orthanc:
     def start(self, timeout=30.0):
         """Start and wait for GET /system; raises HAR-201 with the log tail if Orthanc exits."""
         self._spawn()
+        timeout *= checker.slowdown()
 
         def ready():
             if self.process.poll() is not None:
@@ -120,6 +124,7 @@ class Orthanc:
         Raises HAR-202 (after stopping it) if Orthanc comes up and answers /system instead.
         """
         self._spawn()
+        timeout *= checker.slowdown()
 
         def ended_or_up():
             if self.process.poll() is not None:
@@ -134,7 +139,7 @@ class Orthanc:
 
     def stop(self, timeout=30.0):
         """Stop by PID; returns the exit code (0 = clean shutdown)."""
-        return self.process.stop(timeout) if self.process else None
+        return self.process.stop(timeout * checker.slowdown()) if self.process else None
 
     def terminate(self):
         """Begin stopping without waiting (see process.stop_together)."""

@@ -116,7 +116,10 @@ def main():
     if ran == 0:
         sys.stderr.write("HAR-006: no test was executed\n")
     if _workspace is not None:
-        _workspace.close(failed=failed)
+        found = _workspace.close(failed=failed)
+        for report in found:
+            sys.stderr.write(f"HAR-209: checker report in an Orthanc log (docs/testing.md):\n{report}\n")
+        failed = failed or bool(found)
     problems = result.failures + result.errors
     # A failing setUpClass/tearDown is reported as an error but is not one of the tests run.
     failed_tests = sum(1 for test, _ in problems if isinstance(test, unittest.TestCase))

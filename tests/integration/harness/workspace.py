@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import HarnessError
+from . import checker
 from .process import ManagedProcess, stop_together
 
 
@@ -124,16 +125,28 @@ class Workspace:
                 print(f"    {line}", file=stream)
         stream.flush()
 
+    def checker_findings(self):
+        """Reports of the checker (harness/checker.py) in the logs of the processes run under it."""
+        found = []
+        for p in self._processes:
+            if getattr(p, "checked", False):
+                found += [f"{p.name}: {report}" for report in checker.findings(p.log_text())]
+        return found
+
     def close(self, failed):
-        """Stop every process; keep and report the directory if `failed`, else remove it."""
+        """Stop every process; keep and report the directory if `failed`, else remove it.
+        Returns the checker's findings (harness/checker.py); any of them also keeps the directory."""
         if self._closed:
-            return
+            return []
         self._closed = True
         self.stop_all()
+        found = self.checker_findings()
+        failed = failed or bool(found)
         if failed or os.environ.get("GW_KEEP_TEST_DIR") == "1":
             self.report()
         else:
             shutil.rmtree(self.path, ignore_errors=True)
+        return found
 
     def _atexit(self):
         # Reached without close(): the script crashed or forgot; keep everything for inspection.

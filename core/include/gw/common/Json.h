@@ -65,6 +65,12 @@ struct ParseOptions {
   ParseLimits limits;
 };
 
+// True when `s` holds the UTF-8 form of a surrogate code point (U+D800..U+DFFF, bytes ED A0..BF xx):
+// not a character. rapidjson 1.1.0 validates raw bytes but turns a lone low-surrogate escape such as
+// "\udc00" into exactly these bytes, which its own validation then refuses when the text is written
+// out and read again. The parsers refuse such strings (found by fuzz/fuzz_lua_json).
+bool HasSurrogateBytes(const char* s, size_t n);
+
 // Parses `text` within `options.limits`; errors carry `code`, the byte offset and what was wrong
 // (status 400: the text came from outside). `failure`, when given, receives the byte offset and the
 // reason alone, for callers that word their own message (a configuration file's line and column).
