@@ -1,5 +1,6 @@
 #include "gw/service/LuaTokenSource.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -23,6 +24,14 @@ std::optional<double> Seconds(const rapidjson::Value& obj, const char* key) {
     if (end != s && *end == '\0') return v;
   }
   return std::nullopt;
+}
+
+// A lifetime an IdP may claim, at most: beyond it the token is refreshed anyway. An unbounded value
+// (expires_in 1e12, from a hostile or broken IdP) overflowed the nanosecond clock arithmetic.
+constexpr double kMaxLifetimeSeconds = 366.0 * 24 * 3600;
+
+std::chrono::duration<double> Lifetime(double seconds) {
+  return std::chrono::duration<double>(std::min(seconds, kMaxLifetimeSeconds));
 }
 
 std::vector<std::string> SplitScopes(const std::string& text) {
@@ -81,10 +90,12 @@ Result<token::TokenRecord> LuaTokenSource::Fetch(token::SteadyTime deadline) {
 
   const auto fetchedAt = clock_->SteadyNow();
   if (auto expiresIn = Seconds(out, "expires_in"); expiresIn && std::isfinite(*expiresIn) && *expiresIn > 0) {
-    record.expiresAt = fetchedAt + duration_cast<token::SteadyTime::duration>(std::chrono::duration<double>(*expiresIn));
+    record.expiresAt = fetchedAt + duration_cast<token::SteadyTime::duration>(Lifetime(*expiresIn));
   } else if (auto expiresOn = Seconds(out, "expires_on"); expiresOn && std::isfinite(*expiresOn)) {
-    record.expiresAt = clock_->FromSystem(token::SystemTime(duration_cast<token::SystemTime::duration>(
-        std::chrono::duration<double>(*expiresOn))));
+    // Seconds since the epoch, read as the lifetime left (bounded like expires_in).
+    const double now = std::chrono::duration<double>(clock_->SystemNow().time_since_epoch()).count();
+    const double left = std::max(*expiresOn - now, -1.0);
+    record.expiresAt = fetchedAt + duration_cast<token::SteadyTime::duration>(Lifetime(left));
   } else {
     return MakeError("TOK-004", "provider '" + provider_ + "' returned a token without expires_in/expires_on", 502);
   }
@@ -92,7 +103,7 @@ Result<token::TokenRecord> LuaTokenSource::Fetch(token::SteadyTime deadline) {
     return MakeError("TOK-004", "provider '" + provider_ + "' returned a token that is already expired", 502);
   }
   if (auto refreshIn = Seconds(out, "refresh_in"); refreshIn && std::isfinite(*refreshIn) && *refreshIn > 0) {
-    record.refreshAt = fetchedAt + duration_cast<token::SteadyTime::duration>(std::chrono::duration<double>(*refreshIn));
+    record.refreshAt = fetchedAt + duration_cast<token::SteadyTime::duration>(Lifetime(*refreshIn));
   }
   if (auto type = out.FindMember("token_type"); type != out.MemberEnd() && type->value.IsString()) {
     record.tokenType = type->value.GetString();

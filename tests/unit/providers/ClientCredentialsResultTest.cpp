@@ -257,6 +257,14 @@ TEST_CASE("ClientCredentials/LuaTokenSource turns the answer into a cached recor
     REQUIRE(r.Ok());
     CHECK(std::fabs(SecondsUntil(r.Value().expiresAt) - 900) < 3);
   }
+  SECTION("Hardening: an absurd expires_in or refresh_in from the IdP is bounded, never overflows the clock") {
+    rig.Http().Answer(200, R"({"access_token":"far-tok","token_type":"Bearer","expires_in":1e12,"refresh_in":"1e300"})");
+    auto r = FetchOnce(rig, ServerFor(PostConfig()));
+    INFO((r.Ok() ? "" : r.GetError().ToString()));
+    REQUIRE(r.Ok());
+    const double year = 366.0 * 24 * 3600;
+    CHECK(std::fabs(SecondsUntil(r.Value().expiresAt) - year) < 3);
+  }
   SECTION("the script's error code is kept") {
     rig.Http().Answer(401, R"({"error":"invalid_client","error_description":"client authentication failed"})");
     auto r = FetchOnce(rig, ServerFor(PostConfig()));
