@@ -304,6 +304,28 @@ class FaultyUpstream:
             if known:
                 reset(conn)
 
+    def _linger_close(self, conn, seconds=2.0):
+        """Ends a connection whose request body was not read the way real servers do (nginx's
+        lingering close, RFC 9112 section 9.6): FIN after the answer, then the body still in flight
+        is read and dropped, so the client's kernel never turns it into a reset that destroys the
+        answer before the client reads it. An abrupt close is the "reset" modes' job."""
+        with self._lock:
+            self._conns.discard(conn)
+        try:
+            conn.shutdown(socket.SHUT_WR)
+            conn.settimeout(0.2)
+            end = time.monotonic() + seconds
+            while time.monotonic() < end and not self._stop.is_set():
+                try:
+                    if not conn.recv(65536):
+                        break
+                except socket.timeout:
+                    continue
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
     def _one(self, conn, head, rest):
         """Handles one request; False when the connection must end."""
         lines = head.decode("latin-1").split("\r\n")
@@ -326,6 +348,7 @@ class FaultyUpstream:
             body = json.dumps({"error": reason}).encode()
             conn.sendall(f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nRetry-After: {after}\r\n"
                          f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+            self._linger_close(conn)
             return False
         if mode == "stall-head":
             self._hold()
