@@ -1,6 +1,7 @@
 #include "gw/crypto/Jwt.h"
 
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <functional>
 
@@ -24,7 +25,10 @@ Error ClaimFailed(const char* claim, const std::string& why) {
 
 std::string Seconds(double v) {
   // NumericDate may carry a fraction; messages show whole seconds.
-  return std::to_string(static_cast<long long>(std::floor(v)));
+  // Printed as a double: a hostile claim (1.7e98) does not fit a long long (a cast is UB, fuzz/jwt).
+  char text[64];
+  std::snprintf(text, sizeof text, "%.0f", std::floor(v));
+  return text;
 }
 
 // Looks up an optional numeric claim. Sets `present`; returns an error if present but not a number.
