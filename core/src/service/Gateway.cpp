@@ -324,9 +324,8 @@ JsonAnswer Gateway::TestServer(const std::string& server, bool fresh) {
     return fail(MakeError("TOK-006", "server '" + server + "' uses provider '" + ProviderOf(server) +
                                          "', which signs requests and has no token to test", 404));
   }
-  if (fresh) handle->Invalidate();
   const auto started = std::chrono::steady_clock::now();
-  auto record = handle->Get();
+  auto record = fresh ? handle->FetchNow() : handle->Get();
   const auto elapsedMs =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   if (!record.Ok()) return fail(record.GetError());

@@ -312,6 +312,40 @@ void KeySlot::Invalidate() {
   LogInfo("token for server '" + label_ + "' invalidated; fetching a new one");
 }
 
+Result<std::shared_ptr<const TokenRecord>> KeySlot::FetchNow(milliseconds maxWait) {
+  // The shared level must not answer with the copy this call means to bypass.
+  source_->Invalidated();
+  std::unique_lock<std::mutex> lock(mu_);
+  const SteadyTime deadline = SaturatingAdd(clock_->SteadyNow(), maxWait);
+  auto timedOut = [&] {
+    return MakeTokenError(codes::kDeadlineExceeded, "no fresh token for server '" + label_ + "' within " +
+                                                        std::to_string(maxWait.count()) + " ms: the fetch is still running");
+  };
+  // A fetch already running may have started before the shared copy was dropped: let it end first.
+  while (fetching_) {
+    if (clock_->SteadyNow() >= deadline) return timedOut();
+    clock_->WaitUntil(lock, cv_, deadline);
+  }
+  if (removed_) return MakeTokenError(codes::kUnknownKey, "token key for server '" + label_ + "' was removed");
+  // Back-off is not consulted: the caller (a rate-limited operator route) asks whether the IdP
+  // answers now. The circuit breaker still applies, inside the source.
+  Status started = StartFetchLocked(Trigger::Caller);
+  if (!started.Ok()) return started.GetError();
+  const uint64_t mine = startedSeq_;
+  while (completedSeq_ < mine) {
+    if (clock_->SteadyNow() >= deadline) return timedOut();
+    clock_->WaitUntil(lock, cv_, deadline);
+  }
+  if (lastFailedSeq_ == mine || !current_) {
+    const std::string last = lastError_ ? lastError_->ToString() : std::string("no fetch error recorded");
+    const bool kept = current_ && clock_->SteadyNow() < usableUntil_;
+    return MakeTokenError(codes::kAcquisitionFailed,
+                          SecretRegistry::Redact("fresh token for server '" + label_ + "' not obtained: " + last +
+                                                 (kept ? "; the cached token stays in use" : "")));
+  }
+  return current_;
+}
+
 void KeySlot::Prefetch() {
   std::lock_guard<std::mutex> lock(mu_);
   const SteadyTime now = clock_->SteadyNow();

@@ -50,6 +50,7 @@ class KeySlot : public std::enable_shared_from_this<KeySlot> {
   Result<std::shared_ptr<const TokenRecord>> Acquire(std::chrono::milliseconds minRemaining,
                                                      std::chrono::milliseconds maxWait);
   void Invalidate();
+  Result<std::shared_ptr<const TokenRecord>> FetchNow(std::chrono::milliseconds maxWait);
   void Prefetch();
   TokenState State() const;
 

@@ -41,6 +41,11 @@ void TokenHandle::Invalidate() const {
   if (slot_) slot_->Invalidate();
 }
 
+Result<std::shared_ptr<const TokenRecord>> TokenHandle::FetchNow(std::chrono::milliseconds maxWait) const {
+  if (!slot_) return EmptyHandle();
+  return slot_->FetchNow(Clamped(maxWait));
+}
+
 void TokenHandle::Prefetch() const {
   if (slot_) slot_->Prefetch();
 }

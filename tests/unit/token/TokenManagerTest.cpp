@@ -352,6 +352,64 @@ TEST_CASE("TokenManager/Invalidate drops the token; the refetch is single flight
   CHECK(f.manager->Invalidate("key-pacs").Ok());
 }
 
+TEST_CASE("TokenManager/FetchNow asks the source now and keeps a working token when it fails", "[manager]") {
+  Fixture f(seconds(60));
+  CHECK(f.Token() == "access-token-1");
+
+  SECTION("success: a new token, the shared level told to drop its copy") {
+    auto r = f.handle.FetchNow(seconds(30));
+    REQUIRE(r.Ok());
+    CHECK(r.Value()->accessToken == "access-token-2");
+    CHECK(f.source->Invalidations() == 1);
+    CHECK(f.Token() == "access-token-2");
+    CHECK(f.Count("dicomweb_oauth_token_invalidations_total") == 0);
+  }
+
+  SECTION("failure: TOK-002 naming the cause, and the cached token still served") {
+    f.source->SetFailure(MakeError("NET-001", "connection refused"));
+    auto r = f.handle.FetchNow(seconds(30));
+    REQUIRE_FALSE(r.Ok());
+    CHECK(r.GetError().code == "TOK-002");
+    CHECK(r.GetError().message.find("NET-001: connection refused") != std::string::npos);
+    CHECK(r.GetError().message.find("the cached token stays in use") != std::string::npos);
+    CHECK(f.Token() == "access-token-1");
+
+    SECTION("during the back-off a second FetchNow still asks the source (the operator asks whether the IdP answers now)") {
+      const int calls = f.source->Calls();
+      f.source->SetFailure(std::nullopt);
+      auto again = f.handle.FetchNow(seconds(30));
+      REQUIRE(again.Ok());
+      CHECK(f.source->Calls() == calls + 1);
+      CHECK(f.Token() == again.Value()->accessToken);
+    }
+  }
+
+  SECTION("a fetch already running is waited for, then a new one starts") {
+    f.source->CloseGate();
+    f.clock->Advance(seconds(31));  // past the refresh instant: a background refresh starts and blocks
+    REQUIRE(f.source->WaitForCalls(2));
+    auto now = std::async(std::launch::async, [&] { return f.handle.FetchNow(seconds(30)); });
+    REQUIRE(f.clock->WaitForWaiters(1, f.clock->SteadyNow() + seconds(30), kRealTimeout));
+    f.source->OpenGate();
+    auto r = now.get();
+    REQUIRE(r.Ok());
+    CHECK(r.Value()->accessToken == "access-token-3");
+    CHECK(f.source->Calls() == 3);
+  }
+
+  SECTION("a source slower than maxWait: TOK-007, the cached token untouched") {
+    f.source->CloseGate();
+    auto now = std::async(std::launch::async, [&] { return f.handle.FetchNow(seconds(2)); });
+    REQUIRE(f.clock->WaitForWaiters(1, f.clock->SteadyNow() + seconds(2), kRealTimeout));
+    f.clock->Advance(seconds(3));
+    auto r = now.get();
+    REQUIRE_FALSE(r.Ok());
+    CHECK(r.GetError().code == "TOK-007");
+    f.source->OpenGate();
+    REQUIRE(f.manager->WaitIdle(kRealTimeout));
+  }
+}
+
 TEST_CASE("TokenManager/deadlines: a caller waits at most maxWait", "[manager]") {
   Fixture f;
   f.source->CloseGate();

@@ -66,6 +66,10 @@ class TokenHandle {
   // Drops the cached token (e.g. after an upstream 401) and starts fetching a new one (subject to
   // back-off); the next Get() waits for that single fetch.
   void Invalidate() const;
+  // Fetches a new token now, past any back-off, and waits for it (at most maxWait). Unlike
+  // Invalidate(), the cached token is kept, and served, if the fetch fails: a test of the identity
+  // provider never takes a working token away from traffic.
+  Result<std::shared_ptr<const TokenRecord>> FetchNow(std::chrono::milliseconds maxWait = kDefaultMaxWait) const;
   // Starts a background fetch if no usable token is cached and none is being fetched; never
   // blocks (e.g. at start-up in inject mode).
   void Prefetch() const;
