@@ -20,6 +20,7 @@ introspects every token there: a real restart would fail requests at the upstrea
 import argparse
 import json
 import os
+import re
 import secrets
 import signal
 import statistics
@@ -312,7 +313,20 @@ class Soak:
                 "rss_mib_c": {"first": rss_c[:2], "last": rss_c[-1:], "max": max(rss_c, default=0),
                               "last_quarter_minus_first_quarter": trend(rss_c)},
                 "idp_token_requests": self.samples[-1]["idp_token_requests"] if self.samples else 0,
+                "circuit_breaker": {"a": self.circuit_openings(self.a), "c": self.circuit_openings(self.c)},
                 "first_failures": self.stats.failures[:20]}
+
+    @staticmethod
+    def circuit_openings(orthanc):
+        """What each replica's log says of its circuit breaker: the first refusal of each open stretch
+        is a warning (repeats are debug) naming when the probe comes. With one-minute tokens that
+        must be before the cached token becomes unusable, not CircuitBreakerTimeout later."""
+        probes = []
+        for line in orthanc.log_text().splitlines():
+            if re.search(r"token fetch for server '[^']*' failed: TOK-003: circuit breaker open", line):
+                m = re.search(r"next probe in (\d+) s", line)
+                probes.append(int(m.group(1)) if m else None)
+        return {"openings_logged": len(probes), "next_probe_in_s": probes}
 
 
 def main():

@@ -19,16 +19,28 @@ CircuitBreaker::CircuitBreaker(int failureThreshold, std::chrono::milliseconds o
       openDuration_(std::max(std::chrono::milliseconds(0), openDuration)),
       clock_(std::move(clock)) {}
 
-bool CircuitBreaker::TryAcquire() {
+std::optional<SteadyTime> CircuitBreaker::EarlyProbeAtLocked(SteadyTime now, SteadyTime cachedUsableUntil) const {
+  if (cachedUsableUntil <= now || cachedUsableUntil == earlyProbeSpentFor_) return std::nullopt;
+  return std::max(cachedUsableUntil - kProbeLead, openedAt_ + (cachedUsableUntil - openedAt_) / 2);
+}
+
+bool CircuitBreaker::TryAcquire(SteadyTime cachedUsableUntil) {
   std::lock_guard<std::mutex> lock(mutex_);
   switch (state_) {
     case CircuitState::Closed:
       return true;
-    case CircuitState::Open:
-      if (clock_->SteadyNow() - openedAt_ < openDuration_) return false;
+    case CircuitState::Open: {
+      const SteadyTime now = clock_->SteadyNow();
+      // Durations, not openedAt_ + openDuration_: a huge CircuitBreakerTimeout must not overflow.
+      if (now - openedAt_ < openDuration_) {
+        const std::optional<SteadyTime> early = EarlyProbeAtLocked(now, cachedUsableUntil);
+        if (!early || now < *early) return false;
+        earlyProbeSpentFor_ = cachedUsableUntil;
+      }
       state_ = CircuitState::HalfOpen;
       probeOut_ = true;
       return true;
+    }
     case CircuitState::HalfOpen:
       if (probeOut_) return false;
       probeOut_ = true;
@@ -64,11 +76,17 @@ uint32_t CircuitBreaker::ConsecutiveFailures() const {
   return failures_;
 }
 
-std::chrono::milliseconds CircuitBreaker::RemainingOpen() const {
+std::chrono::milliseconds CircuitBreaker::RemainingOpen(SteadyTime cachedUsableUntil) const {
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
   std::lock_guard<std::mutex> lock(mutex_);
-  if (state_ != CircuitState::Open) return std::chrono::milliseconds(0);
-  auto left = openDuration_ - std::chrono::duration_cast<std::chrono::milliseconds>(clock_->SteadyNow() - openedAt_);
-  return std::max(std::chrono::milliseconds(0), left);
+  if (state_ != CircuitState::Open) return milliseconds(0);
+  const SteadyTime now = clock_->SteadyNow();
+  milliseconds left = openDuration_ - duration_cast<milliseconds>(now - openedAt_);
+  if (const std::optional<SteadyTime> early = EarlyProbeAtLocked(now, cachedUsableUntil)) {
+    left = std::min(left, duration_cast<milliseconds>(*early - now));
+  }
+  return std::max(milliseconds(0), left);
 }
 
 }  // namespace gw::token

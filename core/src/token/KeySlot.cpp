@@ -305,6 +305,7 @@ void KeySlot::Invalidate() {
     usableUntil_ = SteadyTime::min();
     refreshAt_ = SteadyTime::min();
     hadToken_ = false;
+    source_->CachedTokenChanged(SteadyTime::min());  // no token left: the configured open period holds
     generation_.store(NextGeneration(), std::memory_order_release);
     invalidations_->Inc();
     if (!fetching_) core_->Schedule(this, std::max(clock_->SteadyNow(), nextAttemptAt_));
@@ -483,6 +484,7 @@ void KeySlot::RunFetch() {
       refreshIn = refreshAt - end;
       lifetime_ = lifetime;
       hadToken_ = true;
+      source_->CachedTokenChanged(usableUntil_);  // an open circuit probes before this instant
       consecutiveFailures_ = 0;
       nextAttemptAt_ = SteadyTime::min();
       ++fetchSuccesses_;
@@ -559,6 +561,7 @@ void KeySlot::MarkRemoved() {
     removed_ = true;
     dropped = std::move(current_);
     usableUntil_ = SteadyTime::min();
+    source_->CachedTokenChanged(SteadyTime::min());
     generation_.store(NextGeneration(), std::memory_order_release);
     cv_.notify_all();
   }

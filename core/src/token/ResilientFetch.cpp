@@ -70,6 +70,11 @@ void ResilientFetch::Cancel() {
 
 void ResilientFetch::Invalidated() { inner_->Invalidated(); }
 
+void ResilientFetch::CachedTokenChanged(SteadyTime usableUntil) {
+  cachedUsableUntil_.store(usableUntil.time_since_epoch().count());
+  inner_->CachedTokenChanged(usableUntil);
+}
+
 Result<TokenRecord> ResilientFetch::Fetch(SteadyTime deadline) {
   const SteadyTime start = clock_->SteadyNow();
   const auto budget = std::chrono::duration_cast<SteadyTime::duration>(
@@ -87,7 +92,8 @@ Result<TokenRecord> ResilientFetch::Fetch(SteadyTime deadline) {
       if (last) message += "; last failure: " + last->ToString();
       return MakeTokenError(codes::kDeadlineExceeded, message);
     }
-    if (breaker_ && !breaker_->TryAcquire()) {
+    const SteadyTime cachedUntil{SteadyTime::duration(cachedUsableUntil_.load())};
+    if (breaker_ && !breaker_->TryAcquire(cachedUntil)) {
       if (rejections_) rejections_->Inc();
       PublishCircuitState();
       std::string message = "circuit breaker open for server '" + server_ + "'";
@@ -95,7 +101,7 @@ Result<TokenRecord> ResilientFetch::Fetch(SteadyTime deadline) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (lastFailure_) message += " after " + lastFailure_->ToString();
       }
-      message += "; next probe in " + Seconds(breaker_->RemainingOpen());
+      message += "; next probe in " + Seconds(breaker_->RemainingOpen(cachedUntil));
       return MakeTokenError(codes::kCircuitOpen, message);
     }
     PublishCircuitState();

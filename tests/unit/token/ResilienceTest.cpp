@@ -280,3 +280,114 @@ TEST_CASE("ResilientFetch/circuit breaker: TOK-003 while open, probe after the t
   CHECK(state.Value() == 0);
   CHECK(inner->Calls() == 3);
 }
+
+TEST_CASE("CircuitBreaker/the cached token's usable end bounds the open period, one early probe per token",
+          "[resilience]") {
+  // Found by the soak (docs/PERFORMANCE.md, "Soak"): with 60 s tokens the circuit opened for 60 s
+  // as the IdP came back, the cached token expired meanwhile and callers failed until the probe.
+  auto clock = std::make_shared<ManualClock>();
+  CircuitBreaker b(3, seconds(60), clock);
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(b.TryAcquire());
+    b.RecordFailure();
+  }
+  REQUIRE(b.State() == CircuitState::Open);
+  const SteadyTime opened = clock->SteadyNow();
+
+  SECTION("plenty of life left: the probe goes out kProbeLead before the token becomes unusable") {
+    const SteadyTime usable = opened + seconds(40);
+    CHECK(b.RemainingOpen(usable) == seconds(30));
+    CHECK(b.RemainingOpen() == seconds(60));  // what a key without a token is told
+    clock->Advance(seconds(29));
+    CHECK_FALSE(b.TryAcquire(usable));
+    CHECK(b.RemainingOpen(usable) == seconds(1));
+    clock->Advance(seconds(1));
+    CHECK(b.TryAcquire(usable));
+    CHECK(b.State() == CircuitState::HalfOpen);
+    CHECK_FALSE(b.TryAcquire(usable));  // one probe at a time, as always
+
+    SECTION("its success closes the circuit") {
+      b.RecordSuccess();
+      CHECK(b.State() == CircuitState::Closed);
+    }
+    SECTION("its failure opens it for a full period: the same token gives no second early probe") {
+      b.RecordFailure();
+      CHECK(b.State() == CircuitState::Open);
+      CHECK(b.RemainingOpen(usable) == seconds(60));
+      for (int i = 0; i < 59; ++i) {
+        clock->Advance(seconds(1));
+        CHECK_FALSE(b.TryAcquire(usable));
+      }
+      clock->Advance(seconds(1));
+      CHECK(b.TryAcquire(usable));
+      b.RecordFailure();
+      SECTION("a new token has its own early probe") {
+        const SteadyTime next = clock->SteadyNow() + seconds(20);
+        CHECK(b.RemainingOpen(next) == seconds(10));
+        clock->Advance(seconds(10));
+        CHECK(b.TryAcquire(next));
+      }
+    }
+  }
+  SECTION("little life left: halfway through what was left when the circuit opened") {
+    const SteadyTime usable = opened + seconds(8);
+    CHECK(b.RemainingOpen(usable) == seconds(4));
+    clock->Advance(seconds(3));
+    CHECK_FALSE(b.TryAcquire(usable));
+    clock->Advance(seconds(1));
+    CHECK(b.TryAcquire(usable));
+  }
+  SECTION("a token that outlives the open period changes nothing") {
+    const SteadyTime usable = opened + seconds(3600);
+    CHECK(b.RemainingOpen(usable) == seconds(60));
+    clock->Advance(seconds(59));
+    CHECK_FALSE(b.TryAcquire(usable));
+    clock->Advance(seconds(1));
+    CHECK(b.TryAcquire(usable));
+  }
+  SECTION("without a usable token the configured period holds") {
+    const SteadyTime expired = opened + seconds(8);
+    clock->Advance(seconds(8));  // the token's usable life ends before its early probe was asked for
+    CHECK(b.RemainingOpen(expired) == seconds(52));
+    for (int i = 0; i < 51; ++i) {
+      clock->Advance(seconds(1));
+      CHECK_FALSE(b.TryAcquire(expired));
+      CHECK_FALSE(b.TryAcquire());  // no token at all
+    }
+    clock->Advance(seconds(1));
+    CHECK(b.TryAcquire());
+  }
+}
+
+TEST_CASE("ResilientFetch/the key's cached token reaches the circuit breaker", "[resilience]") {
+  auto clock = std::make_shared<ManualClock>();
+  auto inner = std::make_shared<FakeTokenSource>(clock);
+  ResilienceConfig c = Exact();
+  c.circuitBreakerEnabled = true;
+  c.circuitBreakerFailureThreshold = 1;
+  c.circuitBreakerTimeoutSeconds = 60;
+  c.retryMaxAttempts = 1;
+  ResilientFetch fetch(inner, c, clock, "pacs", nullptr, 7);
+  auto deadline = [&] { return clock->SteadyNow() + seconds(30); };
+  fetch.CachedTokenChanged(clock->SteadyNow() + seconds(50));
+  inner->SetFailure(MakeError("NET-001", "connection refused"));
+  CHECK(fetch.Fetch(deadline()).GetError().code == "NET-001");
+  REQUIRE(fetch.Circuit() == CircuitState::Open);
+  CHECK(fetch.Fetch(deadline()).GetError().message ==
+        "circuit breaker open for server 'pacs' after NET-001: connection refused; next probe in 40 s");
+
+  SECTION("the probe goes out before the token becomes unusable") {
+    clock->Advance(seconds(40));
+    inner->SetFailure(std::nullopt);
+    REQUIRE(fetch.Fetch(deadline()).Ok());
+    CHECK(fetch.Circuit() == CircuitState::Closed);
+    CHECK(inner->Calls() == 2);
+  }
+  SECTION("a dropped token leaves the configured period") {
+    fetch.CachedTokenChanged(SteadyTime::min());
+    clock->Advance(seconds(40));
+    CHECK(fetch.Fetch(deadline()).GetError().message ==
+          "circuit breaker open for server 'pacs' after NET-001: connection refused; next probe in 20 s");
+    CHECK(inner->Calls() == 1);
+  }
+}

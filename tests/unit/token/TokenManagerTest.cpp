@@ -698,3 +698,115 @@ TEST_CASE("TokenManager/regression: refusals by an open circuit do not push the 
   CHECK(f.handle.State().status == TokenStatus::Valid);
   CHECK(f.Token() == "access-token-1");
 }
+
+namespace {
+
+// A second key ("cloud") whose IdP (a FakeTokenSource of 60 s tokens) sits behind a ResilientFetch
+// with the default 60 s open period. One attempt per fetch, so the key's own back-off alone spaces
+// the attempts (1, 2, 4 s; 1 s after each refusal by the open circuit) and every step below is exact.
+struct BreakerKey {
+  std::shared_ptr<FakeTokenSource> idp;
+  std::shared_ptr<ResilientFetch> resilient;
+  TokenHandle handle;
+
+  explicit BreakerKey(Fixture& f) : idp(std::make_shared<FakeTokenSource>(f.clock, seconds(60))) {
+    config::ResilienceConfig rc;
+    rc.circuitBreakerFailureThreshold = 3;
+    rc.retryMaxAttempts = 1;
+    rc.retryJitter = 0;
+    resilient = std::make_shared<ResilientFetch>(idp, rc, f.clock, "cloud", f.metrics, 3);
+    KeyOptions key;
+    key.server = "cloud";
+    handle = f.manager->Register("key-cloud", resilient, key);
+  }
+  std::string Token() {
+    auto r = handle.Get(milliseconds(0), milliseconds(0));
+    return r.Ok() ? r.Value()->accessToken : r.GetError().ToString();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("Circuit breaker: an open circuit lets a probe through before the cached token expires", "[manager]") {
+  // Found by the soak (docs/PERFORMANCE.md, "Soak"): with 60 s tokens an IdP outage opened the
+  // circuit for 60 s, the cached token (usable 55 s) expired meanwhile, and every request failed
+  // (TOK-001 "circuit breaker open") until the probe, although the IdP was back.
+  Fixture f(seconds(60));
+  BreakerKey k(f);
+  auto first = k.handle.Get();  // t = 0: usable until 55 s, refresh at 30 s
+  REQUIRE(first.Ok());
+  CHECK(first.Value()->accessToken == "access-token-1");
+  k.idp->SetFailure(MakeError("NET-001", "connection refused"));
+  f.StepTo(seconds(30));  // the refresh fails (1), back-off 1 s
+  f.StepTo(seconds(31));  // (2), back-off 2 s
+  f.StepTo(seconds(33));  // (3): the circuit opens for 60 s; back-off 4 s
+  CHECK(k.resilient->Circuit() == CircuitState::Open);
+  CHECK(k.idp->Calls() == 4);
+  for (int s = 37; s <= 44; ++s) {  // refused each second without asking the IdP
+    f.StepTo(seconds(s));
+    CHECK(k.idp->Calls() == 4);
+    CHECK(k.Token() == "access-token-1");
+  }
+  CHECK(k.handle.State().lastErrorMessage.find("next probe in 1 s") != std::string::npos);
+
+  SECTION("the IdP is back: the probe 10 s before the token becomes unusable renews it") {
+    k.idp->SetFailure(std::nullopt);
+    f.StepTo(seconds(45));
+    CHECK(k.idp->Calls() == 5);
+    CHECK(k.resilient->Circuit() == CircuitState::Closed);
+    CHECK(k.Token() == "access-token-2");
+    f.StepTo(seconds(56));  // the first token would be unusable now
+    CHECK(k.Token() == "access-token-2");
+  }
+  SECTION("the IdP is still down: one early probe, then the configured open period") {
+    f.StepTo(seconds(45));
+    CHECK(k.idp->Calls() == 5);
+    CHECK(k.resilient->Circuit() == CircuitState::Open);
+    for (int s = 46; s <= 104; ++s) {
+      f.StepTo(seconds(s));
+      CHECK(k.idp->Calls() == 5);  // not hammered: the token's early probe is spent
+    }
+    CHECK(k.Token().find("TOK-001") == 0);  // expired at 55 s, and never handed out after
+    k.idp->SetFailure(std::nullopt);
+    f.StepTo(seconds(105));  // 45 + 60: the regular probe
+    CHECK(k.idp->Calls() == 6);
+    CHECK(k.Token() == "access-token-2");
+  }
+}
+
+TEST_CASE("Circuit breaker: without a cached token the configured open period holds", "[manager]") {
+  Fixture f(seconds(60));
+  BreakerKey k(f);
+  k.idp->SetFailure(MakeError("NET-001", "connection refused"));
+  CHECK(k.handle.Get().GetError().code == "TOK-002");  // t = 0: (1), back-off 1 s
+  f.StepTo(seconds(1));                                 // (2), back-off 2 s
+  f.StepTo(seconds(3));                                 // (3): open until 63 s
+  REQUIRE(k.resilient->Circuit() == CircuitState::Open);
+  k.idp->SetFailure(std::nullopt);
+  for (int s = 7; s <= 62; ++s) {
+    f.StepTo(seconds(s));
+    CHECK(k.idp->Calls() == 3);
+  }
+  f.StepTo(seconds(63));
+  CHECK(k.idp->Calls() == 4);
+  CHECK(k.Token() == "access-token-1");
+
+  SECTION("a token dropped on purpose (upstream 401) leaves no early probe either") {
+    k.idp->SetFailure(MakeError("NET-001", "connection refused"));
+    // Refresh at 93 s fails, back-off 1 s, fails again (2 s), then a third time: open until 156 s.
+    f.StepTo(seconds(93));
+    f.StepTo(seconds(94));
+    f.StepTo(seconds(96));
+    REQUIRE(k.resilient->Circuit() == CircuitState::Open);
+    CHECK(k.idp->Calls() == 7);
+    k.handle.Invalidate();  // the token (usable until 118 s) is dropped
+    k.idp->SetFailure(std::nullopt);
+    for (int s = 100; s <= 155; ++s) {
+      f.StepTo(seconds(s));
+      CHECK(k.idp->Calls() == 7);
+    }
+    f.StepTo(seconds(156));
+    CHECK(k.idp->Calls() == 8);
+    CHECK(k.Token() == "access-token-2");
+  }
+}

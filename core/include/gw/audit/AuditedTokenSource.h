@@ -24,6 +24,7 @@ class AuditedTokenSource final : public token::ITokenSource {
 
   Result<token::TokenRecord> Fetch(token::SteadyTime deadline) override;
   void Invalidated() override { inner_->Invalidated(); }
+  void CachedTokenChanged(token::SteadyTime usableUntil) override { inner_->CachedTokenChanged(usableUntil); }
   void Cancel() override { inner_->Cancel(); }
 
  private:

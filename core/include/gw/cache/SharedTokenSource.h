@@ -87,6 +87,8 @@ class SharedTokenSource final : public token::ITokenSource {
 
   Result<token::TokenRecord> Fetch(token::SteadyTime deadline) override;
   void Invalidated() override;
+  // Forwarded: the circuit breaker behind this level bounds its open period by the key's token.
+  void CachedTokenChanged(token::SteadyTime usableUntil) override { inner_->CachedTokenChanged(usableUntil); }
   void Cancel() override;
 
   // Exposed for tests: the sealed form of `record` as stored, and its inverse (nullopt when the

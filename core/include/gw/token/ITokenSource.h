@@ -13,7 +13,7 @@
 //    transport, AUTH-001 credentials refused, AUTH-005 IdP answered 429/5xx, TOK-004 answer
 //    without a usable token, LUA-xxx script failures) and a secret-free message.
 // Thread safety: the manager calls Fetch() for one key from one thread at a time, but may call
-// Invalidated() and Cancel() from other threads concurrently.
+// Invalidated(), CachedTokenChanged() and Cancel() from other threads concurrently.
 #include "gw/common/Error.h"
 #include "gw/token/TokenRecord.h"
 
@@ -28,6 +28,13 @@ class ITokenSource {
   // The last token obtained from this source was rejected upstream (HTTP 401) and dropped. A
   // source that caches (the shared level) must not hand that token out again. Default: nothing.
   virtual void Invalidated() {}
+
+  // The key's cached token changed: it is usable until `usableUntil` (the engine's expiry minus
+  // its safety margin), or SteadyTime::min() when none is cached any more (dropped, key removed).
+  // ResilientFetch bounds an open circuit by it (CircuitBreaker.h); decorators forward it, as
+  // they forward Invalidated(). Called with the key's lock held: must not block nor call back
+  // into the manager. Default: nothing.
+  virtual void CachedTokenChanged(SteadyTime usableUntil) { (void)usableUntil; }
 
   // Shutdown: asks Fetch() calls in progress to return as soon as they can (an error is fine).
   // Default: nothing (Fetch() then ends by its deadline).

@@ -6,7 +6,9 @@
 //    or anything unknown; an error that is not retried is returned unchanged, the last error of
 //    an exhausted series gets " (after N attempts)" appended;
 //  - a circuit breaker (when enabled) counted per acquisition attempt; while it is open Fetch()
-//    returns TOK-003 at once, naming the last failure and when the next probe is allowed;
+//    returns TOK-003 at once, naming the last failure and when the next probe is allowed; the
+//    key's cached token, as CachedTokenChanged() reports it, bounds the open period
+//    (CircuitBreaker.h: the probe goes out before that token becomes unusable);
 //  - TOK-007 when the deadline is reached before an attempt could start;
 //  - Cancel() ends a pending delay at once (shutdown) and is forwarded to the inner source.
 // Metrics (when a registry is given): dicomweb_oauth_retry_attempts_total{server},
@@ -39,6 +41,7 @@ class ResilientFetch final : public ITokenSource {
 
   Result<TokenRecord> Fetch(SteadyTime deadline) override;
   void Invalidated() override;
+  void CachedTokenChanged(SteadyTime usableUntil) override;
   void Cancel() override;
 
   CircuitState Circuit() const;  // Closed when the breaker is disabled
@@ -67,6 +70,9 @@ class ResilientFetch final : public ITokenSource {
   std::mt19937_64 rng_;
   std::optional<Error> lastFailure_;
   std::atomic<bool> cancelled_{false};
+  // The key's cached token's usable end (SteadyTime's count; min: none). Atomic: it is set with the
+  // key's lock held, and must never wait for a Fetch() in progress.
+  std::atomic<SteadyTime::rep> cachedUsableUntil_{SteadyTime::min().time_since_epoch().count()};
 };
 
 }  // namespace gw::token
