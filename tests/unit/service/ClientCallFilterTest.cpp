@@ -130,13 +130,21 @@ TEST_CASE("InjectFilter: a client call gets a fresh token written into the defin
 
 TEST_CASE("InjectFilter: without a token the call is refused with the provider's code", "[service][inject]") {
   Fixture f;
+  f.idp->failing = true;  // no token was ever cached
   f.service->Inject()->Start();
-  f.idp->failing = true;
   const ClientVerdict v = f.Check("POST", "/dicom-web/servers/inj/get");
   CHECK_FALSE(v.allow);
   REQUIRE(v.refusal);
   CHECK(v.refusal->code.rfind("TOK-", 0) == 0);
   CHECK(v.refusal->message.find("inject-test-secret") == std::string::npos);
+  CHECK(f.writer->Written().empty());
+}
+
+TEST_CASE("InjectFilter: a cached token keeps serving client calls while the IdP is down", "[service][inject]") {
+  Fixture f;
+  f.service->Inject()->Start();  // tokens cached and written
+  f.idp->failing = true;
+  CHECK(f.Outcome("POST", "/dicom-web/servers/inj/get") == "allowed");
 }
 
 TEST_CASE("InjectFilter: the client-stage rate limit refuses with PXY-015 once a server's budget is used", "[service][inject][ratelimit]") {
