@@ -20,6 +20,7 @@ namespace {
 
 // Set once at start, reset at Finalize (after Orthanc stopped serving REST calls).
 std::unique_ptr<service::Gateway> g_gateway;
+std::unique_ptr<InjectGlue> g_inject;  // null when the incoming filter has nothing to do
 std::string g_disabledReason;
 
 void Answer(OrthancPluginRestOutput* output, const service::JsonAnswer& answer) {
@@ -236,10 +237,10 @@ OrthancPluginErrorCode OnChange(OrthancPluginChangeType type, OrthancPluginResou
   try {
     if (type == OrthancPluginChangeType_OrthancStarted) {
       OnOrthancStarted();  // proxy mode: loopback definitions (ProxyRoute.h); logs, never throws
-      InjectOnOrthancStarted();
+      if (g_inject) g_inject->OnOrthancStarted();
       if (g_gateway) g_gateway->PrefetchCredentials();  // the startup probe waits for these
     } else if (type == OrthancPluginChangeType_JobFailure && resourceId != nullptr) {
-      InjectOnJobFailure(resourceId);
+      if (g_inject) g_inject->OnJobFailure(resourceId);
     }
   } catch (const std::exception& e) {
     LogError(std::string("GW-500 change handler: ") + e.what());
@@ -250,12 +251,12 @@ OrthancPluginErrorCode OnChange(OrthancPluginChangeType type, OrthancPluginResou
 void InstallGateway(std::unique_ptr<service::Gateway> gateway) {
   g_gateway = std::move(gateway);
   g_gateway->StartWatching();
-  InstallInjectMode(*g_gateway);
+  g_inject = InjectGlue::Install(*g_gateway);
   OrthancPluginRegisterOnChangeCallback(Context(), OnChange);
 }
 
 void UninstallGateway() {
-  UninstallInjectMode();
+  g_inject.reset();
   if (g_gateway) g_gateway->Stop();
   g_gateway.reset();
 }

@@ -37,7 +37,17 @@ class IDefinitionWriter {
   virtual Status Write(const std::string& server, const proxy::DicomWebDefinition& definition) = 0;
 };
 
-class InjectMode {
+// What job recovery (JobRecovery.h) needs of inject mode: renew a server's token. InjectMode is the
+// implementation; tests use a fake.
+class IInjectTokens {
+ public:
+  virtual ~IInjectTokens() = default;
+  virtual Status EnsureFresh(const std::string& server, std::chrono::seconds minRemaining,
+                             std::chrono::milliseconds timeout) = 0;
+  virtual void CredentialRejected(const std::string& server) = 0;
+};
+
+class InjectMode : public IInjectTokens {
  public:
   // `gateway` must outlive this object. Manages the servers whose Mode is inject and whose provider
   // acquires tokens.
@@ -56,11 +66,11 @@ class InjectMode {
   // Makes sure `server`'s token stays valid at least `minRemaining` (refreshing it just in time,
   // waiting up to `timeout`) and that the definition holds that token. TOK-xxx on failure.
   Status EnsureFresh(const std::string& server, std::chrono::seconds minRemaining,
-                     std::chrono::milliseconds timeout);
+                     std::chrono::milliseconds timeout) override;
 
   // The upstream refused the credential of `server` (e.g. a DICOMweb job failed with 401):
   // drops the token; the next one is written as soon as it arrives.
-  void CredentialRejected(const std::string& server);
+  void CredentialRejected(const std::string& server) override;
 
   // The definition of `server` was changed or removed behind the gateway's back (PUT/DELETE that got
   // past the incoming filter): writes it again with the cached token, without waiting for one.
