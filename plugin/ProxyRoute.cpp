@@ -447,7 +447,7 @@ Error NotRunning() { return MakeError("PXY-002", "proxy mode is not running", 50
 // GET and DELETE: the exchange runs on Orthanc's HTTP thread and the answer streams straight out.
 OrthancPluginErrorCode HandleWithoutBody(OrthancPluginRestOutput* output, const char*,
                                          const OrthancPluginHttpRequest* request) noexcept {
-  try {
+  return Guard("proxy", nullptr, OrthancPluginErrorCode_InternalError, [&] {
     auto state = State();
     if (!state) {
       AnswerError(output, NotRunning());
@@ -486,12 +486,7 @@ OrthancPluginErrorCode HandleWithoutBody(OrthancPluginRestOutput* output, const 
     ReportHealth(prepared, outcome);
     AuditDone(in, prepared, outcome, writer, started);
     return Finish(result);
-  } catch (const std::exception& e) {
-    LogError(std::string("GW-500 proxy: ") + e.what());
-  } catch (...) {
-    LogError("GW-500 proxy: unknown exception");
-  }
-  return OrthancPluginErrorCode_InternalError;
+  });
 }
 
 // POST and PUT: Orthanc hands the body over in pieces (AddChunk) before it calls Execute, the only
@@ -638,54 +633,36 @@ ProxyReader* AsReader(OrthancPluginServerChunkedRequestReader* reader) {
   return reinterpret_cast<ProxyReader*>(reader);
 }
 
+// The chunked-reader callbacks: each behind the exception barrier (an escaping exception is logged
+// as GW-500 and reported to Orthanc as an internal error).
 OrthancPluginErrorCode CreateReader(OrthancPluginServerChunkedRequestReader** reader, const char*,
                                     const OrthancPluginHttpRequest* request) noexcept {
-  try {
+  return Guard("proxy", nullptr, OrthancPluginErrorCode_InternalError, [&] {
     // A refused request still gets a reader, so the refusal is answered with its error body in
     // Execute (the body is read and dropped meanwhile).
     auto created = std::make_unique<ProxyReader>(State(), Read(request));
     created->Start();
     *reader = reinterpret_cast<OrthancPluginServerChunkedRequestReader*>(created.release());
     return OrthancPluginErrorCode_Success;
-  } catch (const std::exception& e) {
-    LogError(std::string("GW-500 proxy: ") + e.what());
-  } catch (...) {
-    LogError("GW-500 proxy: unknown exception");
-  }
-  return OrthancPluginErrorCode_InternalError;
+  });
 }
 
 OrthancPluginErrorCode AddChunk(OrthancPluginServerChunkedRequestReader* reader, const void* data,
                                 uint32_t size) noexcept {
-  try {
+  return Guard("proxy", nullptr, OrthancPluginErrorCode_InternalError, [&] {
     AsReader(reader)->AddChunk(data, size);
     return OrthancPluginErrorCode_Success;
-  } catch (const std::exception& e) {
-    LogError(std::string("GW-500 proxy: ") + e.what());
-  } catch (...) {
-    LogError("GW-500 proxy: unknown exception");
-  }
-  return OrthancPluginErrorCode_InternalError;
+  });
 }
 
 OrthancPluginErrorCode Execute(OrthancPluginServerChunkedRequestReader* reader,
                                OrthancPluginRestOutput* output) noexcept {
-  try {
-    return AsReader(reader)->Execute(output);
-  } catch (const std::exception& e) {
-    LogError(std::string("GW-500 proxy: ") + e.what());
-  } catch (...) {
-    LogError("GW-500 proxy: unknown exception");
-  }
-  return OrthancPluginErrorCode_InternalError;
+  return Guard("proxy", nullptr, OrthancPluginErrorCode_InternalError,
+               [&] { return AsReader(reader)->Execute(output); });
 }
 
 void FinalizeReader(OrthancPluginServerChunkedRequestReader* reader) noexcept {
-  try {
-    delete AsReader(reader);
-  } catch (...) {
-    LogError("GW-500 proxy: exception while releasing a request");
-  }
+  GuardVoid("proxy", " releasing a request", [&] { delete AsReader(reader); });
 }
 
 Error ConfigError(const std::string& server, const std::string& key, const std::string& why) {
