@@ -1,6 +1,7 @@
 #include "OrthancGlue.h"
 
 #include <exception>
+#include <string>
 
 #include "gw/common/Log.h"
 #include "gw/common/SecretRegistry.h"
@@ -62,22 +63,26 @@ const char* MethodName(OrthancPluginHttpMethod method) {
   return "?";
 }
 
+void LogBarrierFailure(const char* where, const char* subject, const char* what) noexcept {
+  try {
+    LogError(std::string("GW-500 ") + where + (subject != nullptr ? subject : "") + ": " +
+             (what != nullptr ? what : "unknown exception"));
+  } catch (...) {
+    // Out of memory while logging: nothing more can be said, and nothing may escape.
+  }
+}
+
 OrthancPluginErrorCode Protect(RestHandler handler, OrthancPluginRestOutput* output, const char* url,
                                const OrthancPluginHttpRequest* request) noexcept {
-  try {
+  const bool handled = Guard("internal error on ", url, false, [&] {
     handler(output, url, request);
-    return OrthancPluginErrorCode_Success;
-  } catch (const std::exception& e) {
-    LogError(std::string("GW-500 internal error on ") + url + ": " + e.what());
-  } catch (...) {
-    LogError(std::string("GW-500 internal error on ") + url);
-  }
-  try {
+    return true;
+  });
+  if (handled) return OrthancPluginErrorCode_Success;
+  return Guard("internal error on ", url, OrthancPluginErrorCode_InternalError, [&] {
     AnswerError(output, MakeError("GW-500", "internal error, see the Orthanc log", 500));
     return OrthancPluginErrorCode_Success;
-  } catch (...) {
-    return OrthancPluginErrorCode_InternalError;
-  }
+  });
 }
 
 }  // namespace gw::plugin

@@ -1,10 +1,13 @@
 #pragma once
-// The only place that knows how to talk HTTP back to Orthanc. Every REST callback goes through
-// Protect(), so no C++ exception ever crosses the extern "C" boundary into Orthanc.
+// The only place that knows how to talk HTTP back to Orthanc. Every callback Orthanc calls runs
+// inside Guard() (REST routes through Protect(), which also answers 500), so no C++ exception ever
+// crosses the extern "C" boundary into Orthanc.
 #include <orthanc/OrthancCPlugin.h>
 
+#include <exception>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "gw/common/Error.h"
 
@@ -26,10 +29,43 @@ void AnswerMethodNotAllowed(OrthancPluginRestOutput* output, const char* allowed
 
 const char* MethodName(OrthancPluginHttpMethod method);
 
+// Logs "GW-500 <where><subject>: <what>" (what: "unknown exception" when null). Never throws.
+void LogBarrierFailure(const char* where, const char* subject, const char* what) noexcept;
+
+// Exception barrier for any Orthanc callback kind: returns what `body()` returns; when an
+// exception escapes it, logs GW-500 (LogBarrierFailure) and returns `failed` instead. `failed` is
+// what that callback kind reports on an internal error: OrthancPluginErrorCode_InternalError for
+// REST, chunked-reader and change callbacks, 0 (refuse) for an incoming-request filter. `where`
+// and `subject` only name the callback in the log line (`subject` may be null).
+template <typename R, typename Body>
+R Guard(const char* where, const char* subject, R failed, Body&& body) noexcept {
+  try {
+    return std::forward<Body>(body)();
+  } catch (const std::exception& e) {
+    LogBarrierFailure(where, subject, e.what());
+  } catch (...) {
+    LogBarrierFailure(where, subject, nullptr);
+  }
+  return failed;
+}
+
+// The same for callbacks that return nothing (a chunked reader's finalizer).
+template <typename Body>
+void GuardVoid(const char* where, const char* subject, Body&& body) noexcept {
+  try {
+    std::forward<Body>(body)();
+  } catch (const std::exception& e) {
+    LogBarrierFailure(where, subject, e.what());
+  } catch (...) {
+    LogBarrierFailure(where, subject, nullptr);
+  }
+}
+
 using RestHandler = void (*)(OrthancPluginRestOutput* output, const char* url,
                              const OrthancPluginHttpRequest* request);
 
-// Exception barrier: runs `handler`, turns any escaping exception into a 500 with code GW-500.
+// Exception barrier of a REST route (Guard): runs `handler`, turns any escaping exception into a 500
+// with code GW-500.
 OrthancPluginErrorCode Protect(RestHandler handler, OrthancPluginRestOutput* output, const char* url,
                                const OrthancPluginHttpRequest* request) noexcept;
 

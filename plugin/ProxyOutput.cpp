@@ -103,5 +103,13 @@ Status ProxyOutput::SendPart(const http::Headers& headers, std::string_view body
 
 void ProxyOutput::SendError(const Error& error) { AnswerError(output_, error, traceId_); }
 
+void ProxyOutput::SendRefusal(const Error& error, std::chrono::seconds retryAfter) {
+  if (retryAfter.count() > 0) {
+    const std::string seconds = std::to_string(retryAfter.count());
+    OrthancPluginSetHttpHeader(Context(), output_, "Retry-After", seconds.c_str());
+  }
+  AnswerError(output_, error, traceId_);
+}
+
 }  // namespace gw::plugin
 

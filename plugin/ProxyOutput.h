@@ -1,5 +1,5 @@
 #pragma once
-// proxy::IAnswerOutput over an Orthanc REST output: the only place where a proxied answer meets
+// proxy::IProxyAnswer over an Orthanc REST output: the only place where a proxied answer meets
 // the Orthanc SDK.
 //   - 200: AnswerBuffer with the upstream Content-Type (whole body);
 //   - 301: OrthancPluginRedirect (Orthanc refuses 301 through SendHttpStatus);
@@ -9,17 +9,20 @@
 //     one given in X-DicomWeb-OAuth-Upstream-Status;
 //   - multipart: StartMultipartAnswer + SendMultipartItem2 per part (Orthanc allows no other
 //     header on a multipart answer, so the upstream's response headers are not forwarded there;
-//     part headers are).
+//     part headers are);
+//   - a refusal: the error document, with Retry-After when the rate limit refused (Orthanc keeps
+//     the header with SendHttpStatus, measured on 1.10.1).
 #include <orthanc/OrthancCPlugin.h>
 
+#include <chrono>
 #include <string>
 #include <utility>
 
-#include "gw/proxy/IAnswerOutput.h"
+#include "gw/proxy/ProxyService.h"
 
 namespace gw::plugin {
 
-class ProxyOutput final : public proxy::IAnswerOutput {
+class ProxyOutput final : public proxy::IProxyAnswer {
  public:
   // `traceId`: the operation's trace id, put into the error bodies the gateway writes itself.
   explicit ProxyOutput(OrthancPluginRestOutput* output, std::string traceId = {})
@@ -30,6 +33,7 @@ class ProxyOutput final : public proxy::IAnswerOutput {
   Status StartMultipart(const std::string& subType, const std::string& partType) override;
   Status SendPart(const http::Headers& headers, std::string_view body) override;
   void SendError(const Error& error) override;
+  void SendRefusal(const Error& error, std::chrono::seconds retryAfter) override;
 
  private:
   OrthancPluginRestOutput* output_;

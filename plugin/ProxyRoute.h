@@ -1,6 +1,7 @@
 #pragma once
 // Proxy mode in Orthanc: the route /oauth-dicom-web/servers/{name}/<DICOMweb path> and the loopback
-// server definitions that make Orthanc's DICOMweb plugin use it (docs/proxy-mode.md).
+// server definitions that make Orthanc's DICOMweb plugin use it (docs/proxy-mode.md). Orthanc glue
+// only: what happens to a request is gw::proxy::ProxyService's (core/include/gw/proxy/ProxyService.h).
 //
 // Lifetime, called by the plugin's entry points:
 //   RegisterProxy()     in OrthancPluginInitialize, once, after the Gateway exists;
@@ -27,7 +28,8 @@ namespace gw::plugin {
 // headers, a per-start loopback secret and the definition to write. `credentials` must stay valid
 // until ShutdownProxy(). Fails with CFG-002 (nothing registered) for a proxy-mode server whose
 // upstream URL or HttpHeaders cannot be used, or when DicomWeb.ServersInDatabase is true without
-// AllowInjectWithServersInDatabase (the loopback secret would be stored in the database).
+// AllowInjectWithServersInDatabase (the loopback secret would be stored in the database): the
+// checks of config::CheckProxyMode, which the configuration pass (and check-config) runs first.
 // `policies` runs the servers' routing policies (docs/policies.md); it must stay valid until
 // ShutdownProxy(). Null while a server names policies: its requests are refused (POL-002).
 // With RateLimitRequests, every request the route would send upstream counts against its server's

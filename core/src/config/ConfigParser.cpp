@@ -13,6 +13,7 @@
 #include "gw/config/JsonPath.h"
 #include "gw/config/ProviderContracts.h"
 #include "gw/config/ProviderResolver.h"
+#include "gw/config/ProxyModeChecks.h"
 #include "gw/config/RedisUrl.h"
 #include "gw/config/SecretReferences.h"
 
@@ -1378,6 +1379,7 @@ ParseResult ConfigParser::Parse(const rapidjson::Value& orthancRoot, const Parse
       else result.config = result.bestEffort;
     }
   }
+  ApplyProxyModeChecks(result);  // what the proxy would refuse at start (ProxyModeChecks.h)
   if (references.empty()) return result;
   result.diagnostics.insert(result.diagnostics.begin(), references.begin(), references.end());
   result.config.reset();  // an unresolved reference fails closed

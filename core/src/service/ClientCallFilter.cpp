@@ -9,7 +9,7 @@
 #include "gw/service/Gateway.h"
 #include "gw/service/Health.h"
 #include "gw/service/InjectMode.h"
-#include "gw/service/PolicyAudit.h"
+#include "gw/proxy/DecisionAudit.h"
 #include "gw/service/RateGate.h"
 
 namespace gw::service {
@@ -90,7 +90,7 @@ std::optional<policy::Decision> ClientCallFilter::ClientPolicies(const ClientCal
   for (const auto& t : cfg.targets) request.targets.push_back({t.name, t.url, true});
   request.config = cfg.policyConfig.get();
   policy::Decision d = gateway_.Policies().Decide(cfg.policies, request);
-  CountPolicyDecision(&gateway_.Metrics(), "client", server, d);
+  proxy::CountPolicyDecision(&gateway_.Metrics(), "client", server, d);
   LogDebug("policies (client stage) of '" + server + "' " + (d.allow ? "allowed " : "refused ") + call.method + " " +
            call.uri + (user.empty() ? std::string(" (no authenticated user)") : " for user '" + user + "'"));
   return d;
@@ -122,7 +122,7 @@ void ClientCallFilter::Audit(const ClientCall& call, const std::string& server, 
     event.Set("reason", refused->message);
   }
   // No target: the client stage cannot route (the DICOMweb plugin uses the server's own definition).
-  if (decision) SetDecisionFields(event, *decision, true);
+  if (decision) proxy::SetDecisionFields(event, *decision, true);
   audit_->Record(std::move(event));
 }
 

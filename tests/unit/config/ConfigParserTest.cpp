@@ -508,7 +508,9 @@ TEST_CASE("ConfigParser/CFG-002 other rules", "[config][parser]") {
     REQUIRE(d);
     CHECK(d->message.find("plaintext") != std::string::npos);
     CHECK(d->message.find("AllowInjectWithServersInDatabase") != std::string::npos);
-    CHECK(ParseJson(WithServer(BaseServer(R"("Mode": "proxy")"), "", R"("DicomWeb": {"ServersInDatabase": true})")).Ok());
+    // Proxy mode would store its loopback secret there: refused the same way (ProxyModeChecks.h).
+    r = ParseJson(WithServer(BaseServer(R"("Mode": "proxy")"), "", R"("DicomWeb": {"ServersInDatabase": true})"));
+    CHECK(Has(r.diagnostics, "CFG-002", P("Mode")));
     CHECK(ParseJson(WithServer(BaseServer(), R"("AllowInjectWithServersInDatabase": true)",
                                R"("DicomWeb": {"ServersInDatabase": true})"))
               .Ok());

@@ -2,14 +2,15 @@
 // The routing-policy facts of a proxy.request or client.request audit record (docs/audit.md), set
 // the same way for both: the policies consulted, the one that refused, and for a request that was
 // let through, the reason an allowing policy gave and the target it went to (empty where the stage
-// does not route).
+// does not route). Header only: the inject side's client stage uses it too.
+#include <string>
 #include <string_view>
 
 #include "gw/audit/AuditEvent.h"
 #include "gw/common/Metrics.h"
 #include "gw/policy/PolicyRequest.h"
 
-namespace gw::service {
+namespace gw::proxy {
 
 inline void SetDecisionFields(audit::AuditEvent& event, const policy::Decision& d, bool letThrough,
                               std::string_view target = {}) {
@@ -41,4 +42,4 @@ inline void CountPolicyDecision(MetricsRegistry* metrics, std::string_view stage
   if (!d.allow) count(d.policy.empty() ? std::string("_engine") : d.policy, "deny");
 }
 
-}  // namespace gw::service
+}  // namespace gw::proxy
