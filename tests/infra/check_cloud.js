@@ -441,6 +441,7 @@ function checkAzure(root, facts, fail) {
   }
   const healthcheck = fs.readFileSync(path.join(root, 'infra', 'config', 'healthcheck.sh'), 'utf8');
   for (const m of healthcheck.matchAll(/\$\{([A-Z_]+)/g)) read.add(m[1]);
+  const parserSrc = fs.readFileSync(path.join(root, 'core', 'src', 'config', 'ConfigParser.cpp'), 'utf8');
   for (const m of parserSrc.matchAll(/kRedisKeyEnvironmentVariable = "([A-Z_]+)"/g)) read.add(m[1]);
   if (!gw.RedisEncryptionKey && !env.DICOMWEB_OAUTH_REDIS_KEY) fail(`${where(appModel, app.line)}: no RedisEncryptionKey and no DICOMWEB_OAUTH_REDIS_KEY: the gateway would not start`);
   for (const name of Object.keys(env)) if (!read.has(name)) fail(`${where(appModel, app.line)}: env ${name} is set but nothing reads it (configuration, env: references, the image's health check, the gateway)`);
@@ -783,7 +784,7 @@ function copyTree(src, dst, rels) {
 }
 
 async function selfTest(root) {
-  const needed = ['infra/azure', 'infra/terraform', 'infra/config', 'infra/k8s', 'core/src/config/ConfigKeys.cpp', 'lua/providers', 'core/src/service/Health.cpp'];
+  const needed = ['infra/azure', 'infra/terraform', 'infra/config', 'infra/k8s', 'core/src/config/ConfigKeys.cpp', 'core/src/config/ConfigParser.cpp', 'lua/providers', 'core/src/service/Health.cpp'];
   let failed = 0;
   const base = await check(root);
   if (base.length) { console.error('CLD-004 self-test: the tree itself fails, fix it first:\n' + base.join('\n')); return 1; }
