@@ -11,13 +11,11 @@
 #include "RestRoutes.h"
 #include "gw/common/Log.h"
 #include "gw/common/SecretRegistry.h"
-#include "gw/config/ConfigLoader.h"
 #include "gw/config/ConfigParser.h"
 #include "gw/http/CurlHttpClient.h"
+#include "gw/service/ConfigurationLoad.h"
 #include "gw/service/Gateway.h"
 #include "gw/service/InjectMode.h"
-#include "gw/service/KeyVaultResolver.h"
-#include "gw/service/ProviderAccess.h"
 #include "gw/service/LoopbackCredentials.h"
 
 namespace {
@@ -51,33 +49,18 @@ std::string TakeOrthancString(char* s) {
 }
 
 // Reads the configuration Orthanc hands us (variables already substituted) and, for CFG-003
-// messages that name the variable, the ${VAR} references of the raw files.
+// messages that name the variable, the ${VAR} references of the raw files: the CLI's sequence.
 gw::config::ParseResult ReadConfiguration() {
   auto* ctx = gw::plugin::Context();
-  const std::string text = TakeOrthancString(OrthancPluginGetConfiguration(ctx));
-  const std::string path = TakeOrthancString(OrthancPluginGetConfigurationPath(ctx));
-
-  gw::config::LoadResult raw;
-  gw::config::ParseOptions options;
-  // keyvault: secret references, read with the host's managed identity (KeyVaultResolver.h).
-  options.secretResolvers["keyvault"] =
-      gw::service::MakeKeyVaultResolver(std::make_shared<gw::http::CurlHttpClient>());
-  // Provider keys are checked against each provider script's contract (ProviderContracts.h).
-  options.loadContracts = gw::service::LoadProviderContracts;
-  if (!path.empty()) {
-    raw = gw::config::ConfigLoader::Load(path, gw::config::ProcessEnvironment());
-    options.baseDirectory = raw.baseDirectory;
-    options.variables = &raw.variables;
-  }
-  std::vector<gw::config::Diagnostic> loadProblems;
-  auto doc = gw::config::ConfigLoader::ParseText(text, "Orthanc configuration", loadProblems);
-  if (!doc) {
-    gw::config::ParseResult failed;
-    failed.section = gw::config::SectionStatus::Present;
-    failed.diagnostics = loadProblems;
-    return failed;
-  }
-  return gw::config::ConfigParser::Parse(*doc, options);
+  gw::service::ConfigurationSource source;
+  source.text = TakeOrthancString(OrthancPluginGetConfiguration(ctx));
+  source.path = TakeOrthancString(OrthancPluginGetConfigurationPath(ctx));
+  gw::service::LoadedConfiguration loaded = gw::service::LoadConfiguration(source);
+  if (loaded.read) return std::move(loaded.parsed);
+  gw::config::ParseResult failed;
+  failed.section = gw::config::SectionStatus::Present;
+  failed.diagnostics = std::move(loaded.readProblems);
+  return failed;
 }
 
 }  // namespace

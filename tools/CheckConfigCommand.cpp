@@ -9,16 +9,13 @@
 #include "gw/audit/AuditLog.h"
 #include "gw/common/Log.h"
 #include "gw/common/SecretRegistry.h"
-#include "gw/config/ConfigLoader.h"
 #include "gw/config/ConfigParser.h"
 #include "gw/config/ProviderResolver.h"
 #include "gw/lua/ScriptEngine.h"
-#include "gw/http/CurlHttpClient.h"
 #include "gw/policy/PolicyScripts.h"
-#include "gw/service/KeyVaultResolver.h"
+#include "gw/service/ConfigurationLoad.h"
 #include "gw/service/InjectMode.h"
 #include "gw/service/LoopbackCredentials.h"
-#include "gw/service/ProviderAccess.h"
 
 namespace gw::cli {
 namespace {
@@ -137,24 +134,18 @@ int RunCheckConfig(const std::vector<std::string>& args, Io io) {
   SetLogLevel(LogLevel::Warning);
 
   Printer printer(io.out);
-  const config::LoadResult loaded = config::ConfigLoader::Load(options.path, config::ProcessEnvironment());
-  printer.PrintAll(loaded.diagnostics);
-  if (!loaded.document) {
+  service::ConfigurationSource source;
+  source.path = options.path;
+  source.scriptDirectories = options.scriptDirs;
+  // Key Vault references are resolved and provider keys checked as at start-up, so a wrong one shows here.
+  const service::LoadedConfiguration loaded = service::LoadConfiguration(source);
+  printer.PrintAll(loaded.readProblems);
+  if (!loaded.read) {
     printer.Line("configuration invalid: " + Plural(printer.Errors(), "error") + ", " +
                  Plural(printer.Warnings(), "warning"));
     return kExitFailure;
   }
-
-  config::ParseOptions parseOptions;
-  parseOptions.baseDirectory = loaded.baseDirectory;
-  parseOptions.variables = &loaded.variables;
-  parseOptions.scriptDirectoriesOverride = options.scriptDirs;
-  // keyvault: references are resolved as at start-up, so a wrong one shows here (CFG-007).
-  parseOptions.secretResolvers["keyvault"] =
-      service::MakeKeyVaultResolver(std::make_shared<http::CurlHttpClient>());
-  // Provider keys against each provider script's contract, as at the plugin's start.
-  parseOptions.loadContracts = service::LoadProviderContracts;
-  const config::ParseResult parsed = config::ConfigParser::Parse(*loaded.document, parseOptions);
+  const config::ParseResult& parsed = loaded.parsed;
   if (parsed.section == config::SectionStatus::Missing) {
     printer.Print(Diagnostic{Severity::Error, "CFG-001", "DicomWebOAuth",
                              "section missing: the plugin would stay disabled"});

@@ -4,11 +4,7 @@
 #include <mutex>
 
 #include "gw/common/SecretRegistry.h"
-#include "gw/config/ConfigLoader.h"
-#include "gw/config/ConfigParser.h"
-#include "gw/http/CurlHttpClient.h"
-#include "gw/service/KeyVaultResolver.h"
-#include "gw/service/ProviderAccess.h"
+#include "gw/service/ConfigurationLoad.h"
 
 namespace gw::cli {
 namespace {
@@ -31,18 +27,13 @@ void PrintError(std::ostream& err, const std::string& code, const std::string& m
 std::optional<config::GatewayConfig> LoadConfiguration(const std::string& path,
                                                        const std::vector<std::string>& scriptDirs,
                                                        std::ostream& err) {
-  const config::LoadResult loaded = config::ConfigLoader::Load(path, config::ProcessEnvironment());
-  for (const config::Diagnostic& d : loaded.diagnostics) ErrLine(err, SecretRegistry::Redact(d.ToString()));
-  if (!loaded.document) return std::nullopt;
-
-  config::ParseOptions parseOptions;
-  parseOptions.baseDirectory = loaded.baseDirectory;
-  parseOptions.variables = &loaded.variables;
-  parseOptions.scriptDirectoriesOverride = scriptDirs;
-  parseOptions.secretResolvers["keyvault"] =
-      service::MakeKeyVaultResolver(std::make_shared<http::CurlHttpClient>());
-  parseOptions.loadContracts = service::LoadProviderContracts;  // provider keys, as at the plugin's start
-  config::ParseResult parsed = config::ConfigParser::Parse(*loaded.document, parseOptions);
+  service::ConfigurationSource source;
+  source.path = path;
+  source.scriptDirectories = scriptDirs;
+  service::LoadedConfiguration loaded = service::LoadConfiguration(source);
+  for (const config::Diagnostic& d : loaded.readProblems) ErrLine(err, SecretRegistry::Redact(d.ToString()));
+  if (!loaded.read) return std::nullopt;
+  config::ParseResult& parsed = loaded.parsed;
   if (parsed.section == config::SectionStatus::Missing) {
     PrintError(err, "CFG-001", "DicomWebOAuth: section missing in " + path);
     return std::nullopt;

@@ -32,7 +32,6 @@
 #include "gw/http/CurlHttpClient.h"
 #include "ErrorStream.h"
 #include "gw/service/Gateway.h"
-#include "gw/service/KeyVaultResolver.h"
 
 namespace gw::cli {
 namespace {

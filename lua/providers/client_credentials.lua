@@ -37,8 +37,9 @@ local DEFAULT_LIFETIME = 300
 -- certificate without its key fails every https request.
 local MTLS_METHODS = { tls_client_auth = true, self_signed_tls_client_auth = true }
 
--- The gateway decides the method (ClientAuthMethod, else inferred from the credential configured:
--- docs/configuration.md) and hands it in ClientAuthMethod; the default serves direct calls.
+-- The gateway decides the method from the schema below (ClientAuthMethod, else inferred from the
+-- credential configured: docs/configuration.md) and hands it in ClientAuthMethod; the default
+-- here serves direct calls.
 local function auth_method(config)
   return config_string(config, "ClientAuthMethod") or "client_secret_post"
 end
@@ -174,29 +175,53 @@ return {
   version = "1.0.0",
   kind = "provider",
   -- The configuration keys it reads (docs/lua-api.md, "Schemas"). TokenEndpoint, Scope, Resource,
-  -- VerifySSL and CaBundle are the gateway's keys too; the gateway checks which credential each
-  -- ClientAuthMethod needs and hands the method decided (given, or inferred) in ClientAuthMethod.
+  -- VerifySSL and CaBundle are the gateway's keys too. The gateway applies the rules (which
+  -- credential each ClientAuthMethod needs) and hands the method decided in ClientAuthMethod.
   schema = {
     type = "object",
     properties = {
       TokenEndpoint = { type = "string" },
       ClientId = { type = "string" },
       ClientSecret = { type = "string", secret = true },
-      ClientAuthMethod = { type = "string" },
+      ClientAuthMethod = {
+        type = "string", ignore_case = true,
+        enum = { "client_secret_post", "client_secret_basic", "client_secret_jwt", "private_key_jwt",
+                 "tls_client_auth", "self_signed_tls_client_auth" },
+        -- Without it, the credential configured decides.
+        default_from = {
+          { present = "ClientSecret", value = "client_secret_post" },
+          { present = "PrivateKeyFile", value = "private_key_jwt" },
+          { present = "ClientCertificate", value = "tls_client_auth" },
+        },
+        default = "client_secret_post",
+      },
       Scope = { type = "string" },
       Audience = { type = "string" },
       Resource = { type = "string" },
       PrivateKeyFile = { type = "string", file = true },
       PrivateKeyId = { type = "string" },
-      SigningAlgorithm = { type = "string" },
+      SigningAlgorithm = { type = "string", enum = { "RS256", "ES256", "HS256" }, ignore_case = true },
       ClientCertificate = { type = "string", file = true },
       ClientKey = { type = "string", file = true },
       ClientKeyPassword = { type = "string", secret = true },
-      ExtraTokenParameters = { type = "object", additionalProperties = { type = "string" } },
+      -- The grant and the client's credential come from their own keys, validated and masked there.
+      ExtraTokenParameters = {
+        type = "object", additionalProperties = { type = "string" },
+        reserved = { "grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type" },
+      },
       TenantId = { type = "string" },
       AuthorityHost = { type = "string", env = "AZURE_AUTHORITY_HOST" },
     },
     required = { "ClientId" },
+    rules = {
+      { when = { ClientAuthMethod = { "client_secret_post", "client_secret_basic", "client_secret_jwt" } },
+        required = { "ClientSecret" } },
+      { when = { ClientAuthMethod = "client_secret_jwt" }, allowed = { SigningAlgorithm = { "HS256" } } },
+      { when = { ClientAuthMethod = "private_key_jwt" }, required = { "PrivateKeyFile" },
+        allowed = { SigningAlgorithm = { "RS256", "ES256" } } },
+      { when = { ClientAuthMethod = { "tls_client_auth", "self_signed_tls_client_auth" } },
+        required = { "ClientCertificate", "ClientKey" } },
+    },
   },
 
   -- ctx = { server = <name>, config = <the server's configuration object> }

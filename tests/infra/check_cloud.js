@@ -390,21 +390,22 @@ function checkAzure(root, facts, fail) {
   }
   const gw = parsed['dicomweb-oauth.json'].json.DicomWebOAuth;
   const oc = parsed['orthanc.json'].json;
-  // Keys the gateway knows (core/src/config/ConfigParser.cpp).
-  const parserSrc = fs.readFileSync(path.join(root, 'core', 'src', 'config', 'ConfigParser.cpp'), 'utf8');
-  const keyList = (name) => {
-    const m = new RegExp(`${name} = \\{([^}]*)\\}`).exec(parserSrc);
-    return m ? [...m[1].matchAll(/"([^"]+)"/g)].map((x) => x[1]) : [];
+  // Keys the gateway knows: the parser's key tables (core/src/config/ConfigKeys.cpp), one function per object.
+  const keysSrc = fs.readFileSync(path.join(root, 'core', 'src', 'config', 'ConfigKeys.cpp'), 'utf8');
+  const keyTable = (fn) => {
+    const m = new RegExp(`${fn}\\(\\) \\{([\\s\\S]*?)return kKeys;`).exec(keysSrc);
+    return m ? [...m[1].matchAll(/\(\s*"([A-Z][A-Za-z0-9]*)"/g)].map((x) => x[1]) : [];
   };
-  // Server keys: the gateway's own (ProviderContracts.cpp GatewayServerKeys) and each shipped provider's schema keys.
-  const contractsSrc = fs.readFileSync(path.join(root, 'core', 'src', 'config', 'ProviderContracts.cpp'), 'utf8');
-  const gatewayServer = /kKeys = \{([^}]*)\}/.exec(contractsSrc);
+  const typesList = /kTypes = \{([^}]*)\}/.exec(keysSrc);
+  // Server keys: the gateway's own (ServerKeys) and each shipped provider's schema keys.
+  const gatewayServer = keyTable('ServerKeys');
   const providerDir = path.join(root, 'lua', 'providers');
   const schemaKeys = fs.readdirSync(providerDir).filter((f) => f.endsWith('.lua'))
     .flatMap((f) => [...fs.readFileSync(path.join(providerDir, f), 'utf8').matchAll(/\b([A-Z][A-Za-z0-9]+)\s*=\s*\{/g)].map((x) => x[1]));
-  const serverKeys = gatewayServer ? [...gatewayServer[1].matchAll(/"([^"]+)"/g)].map((x) => x[1]).concat(schemaKeys) : [];
-  const globalKeys = keyList('kGlobalKeys'), providerTypes = keyList('kProviderTypes');
-  if (globalKeys.length === 0 || serverKeys.length === 0) fail('core/src/config/ConfigParser.cpp: the key lists were not found (kGlobalKeys in ConfigParser.cpp, kKeys in ProviderContracts.cpp)');
+  const serverKeys = gatewayServer.length ? gatewayServer.concat(schemaKeys) : [];
+  const globalKeys = keyTable('SectionKeys');
+  const providerTypes = typesList ? [...typesList[1].matchAll(/"([^"]+)"/g)].map((x) => x[1]) : [];
+  if (globalKeys.length === 0 || serverKeys.length === 0 || providerTypes.length === 0) fail('core/src/config/ConfigKeys.cpp: the key tables were not found (SectionKeys, ServerKeys, ProviderTypes)');
   for (const k of Object.keys(gw || {})) if (!globalKeys.includes(k)) fail(`${path.relative(root, gatewayFile)}: DicomWebOAuth.${k} is not a key the gateway reads`);
   for (const [name, srv] of Object.entries(gw.Servers || {})) {
     for (const k of Object.keys(srv)) if (!serverKeys.includes(k)) fail(`${path.relative(root, gatewayFile)}: Servers.${name}.${k} is not a key the gateway reads`);
@@ -440,6 +441,7 @@ function checkAzure(root, facts, fail) {
   }
   const healthcheck = fs.readFileSync(path.join(root, 'infra', 'config', 'healthcheck.sh'), 'utf8');
   for (const m of healthcheck.matchAll(/\$\{([A-Z_]+)/g)) read.add(m[1]);
+  const parserSrc = fs.readFileSync(path.join(root, 'core', 'src', 'config', 'ConfigParser.cpp'), 'utf8');
   for (const m of parserSrc.matchAll(/kRedisKeyEnvironmentVariable = "([A-Z_]+)"/g)) read.add(m[1]);
   if (!gw.RedisEncryptionKey && !env.DICOMWEB_OAUTH_REDIS_KEY) fail(`${where(appModel, app.line)}: no RedisEncryptionKey and no DICOMWEB_OAUTH_REDIS_KEY: the gateway would not start`);
   for (const name of Object.keys(env)) if (!read.has(name)) fail(`${where(appModel, app.line)}: env ${name} is set but nothing reads it (configuration, env: references, the image's health check, the gateway)`);
@@ -782,7 +784,7 @@ function copyTree(src, dst, rels) {
 }
 
 async function selfTest(root) {
-  const needed = ['infra/azure', 'infra/terraform', 'infra/config', 'infra/k8s', 'core/src/config/ConfigParser.cpp', 'core/src/config/ProviderContracts.cpp', 'lua/providers', 'core/src/service/Health.cpp'];
+  const needed = ['infra/azure', 'infra/terraform', 'infra/config', 'infra/k8s', 'core/src/config/ConfigKeys.cpp', 'core/src/config/ConfigParser.cpp', 'lua/providers', 'core/src/service/Health.cpp'];
   let failed = 0;
   const base = await check(root);
   if (base.length) { console.error('CLD-004 self-test: the tree itself fails, fix it first:\n' + base.join('\n')); return 1; }

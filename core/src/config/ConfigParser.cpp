@@ -8,7 +8,9 @@
 #include <fstream>
 #include <limits>
 
+#include "gw/common/Encoding.h"
 #include "gw/common/Json.h"
+#include "gw/config/ConfigKeys.h"
 #include "gw/config/HttpUrl.h"
 #include "gw/config/JsonPath.h"
 #include "gw/config/ProviderContracts.h"
@@ -32,38 +34,9 @@ using rapidjson::Value;
 
 const char* const kSection = "DicomWebOAuth";
 
-// The keys each object accepts; anything else is a CFG-004 warning.
-const std::vector<std::string> kGlobalKeys = {
-    "ConfigVersion", "Enabled", "LogLevel", "LogFormat", "RateLimitRequests", "RateLimitWindowSeconds", "CacheType",
-    "RedisUrl", "RedisEncryptionKey", "ScriptDirectories", "LuaMemoryLimitMB", "LuaTimeoutMs",
-    "LuaPoolSize", "LuaReservedStatesPerServer", "SpoolDirectory", "WatchScripts", "EnvAllowlist", "FileAllowlist", "AllowInjectWithServersInDatabase",
-    "Policies", "PolicyTimeoutMs", "Audit", "Health", "Servers"};
-
-const std::vector<std::string> kResilienceKeys = {
-    "CircuitBreakerEnabled", "CircuitBreakerFailureThreshold", "CircuitBreakerTimeout", "RetryMaxAttempts",
-    "RetryStrategy", "RetryInitialDelay", "RetryMultiplier", "RetryMaxDelay", "RetryIncrement",
-    "AcquisitionTimeout"};
-
-const std::vector<std::string> kAuditKeys = {
-    "File", "Rules", "HashKey", "OrthancLog", "FsyncIntervalMs", "QueueCapacity", "QueueTimeoutMs", "RuleTimeoutMs",
-    "FailClosed", "ChainKey", "ChainKeyId", "PreviousChainKey", "CheckpointEveryRecords", "CheckpointIntervalSeconds",
-    "CheckpointFile"};
-
-const std::vector<std::string> kHealthKeys = {"ProbeUser", "OptionalServers", "LiveTimeoutMs", "AcquireAtStart"};
-
-const std::vector<std::string> kProviderTypes = {"auto",  "azure", "google", "keycloak", "generic",
-                                                 "aws",   "azuremanagedidentity", "auth0", "okta",
-                                                 "entra", "static", "file", "azureworkloadidentity"};
-
 std::string Lower(std::string_view text) {
   std::string out(text);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string Upper(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return out;
 }
 
@@ -104,91 +77,29 @@ bool HasLineBreakOrNul(const std::string& value) {
   return value.find_first_of(std::string("\r\n\0", 3)) != std::string::npos;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // 64 hex digits, or standard / URL-safe base64 (padding optional), decoding to 32 bytes.
 std::optional<std::string> DecodeAes256Key(const std::string& text) {
   if (text.size() == 64) {
-    std::string out;
-    bool ok = true;
-    for (size_t i = 0; i < 64 && ok; i += 2) {
-      const int hi = HexValue(text[i]);
-      const int lo = HexValue(text[i + 1]);
-      ok = hi >= 0 && lo >= 0;
-      out += static_cast<char>(hi * 16 + lo);
-    }
-    if (ok) return out;
+    Result<std::string> hex = encoding::HexDecode(text);
+    if (hex.Ok()) return std::move(hex).Value();
   }
+  // The strict decoder takes the standard alphabet with its padding: both forms are brought to it.
   std::string body = text;
   while (!body.empty() && body.back() == '=') body.pop_back();
-  std::string out;
-  unsigned buffer = 0;
-  int bits = 0;
-  for (char c : body) {
-    int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '+' || c == '-') v = 62;
-    else if (c == '/' || c == '_') v = 63;
-    else return std::nullopt;
-    buffer = (buffer << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buffer >> bits) & 0xFF);
-    }
-  }
-  if (out.size() != 32) return std::nullopt;
-  return out;
+  std::replace(body.begin(), body.end(), '-', '+');
+  std::replace(body.begin(), body.end(), '_', '/');
+  body.append((4 - body.size() % 4) % 4, '=');
+  Result<std::string> decoded = encoding::Base64Decode(body);
+  if (!decoded.Ok() || decoded.Value().size() != 32) return std::nullopt;
+  return std::move(decoded).Value();
 }
 
 // Where the Redis encryption key comes from when the configuration has no RedisEncryptionKey.
 constexpr const char* kRedisKeyEnvironmentVariable = "DICOMWEB_OAUTH_REDIS_KEY";
 
-// How an empty string is treated by a string reader.
-enum class Empty {
-  Allowed,
-  Substitution,  // CFG-003: secrets and identifiers that usually come from ${VAR}
-  Invalid        // CFG-002
-};
+using Empty = EmptyString;
 
 // The parser's working state; ConfigParser::Parse is a thin wrapper around it.
-// Where a key unknown in the object at `path` (whose keys are `here`) belongs, when it is a key of
-// another object: retry and circuit keys written on the server instead of in its
-// ResilienceConfig were silently lost otherwise. Empty when it is no other object's key.
-std::string Elsewhere(const std::string& key, const std::string& path, const std::vector<std::string>& here) {
-  const auto has = [&key](const std::vector<std::string>& keys) {
-    return std::find(keys.begin(), keys.end(), key) != keys.end();
-  };
-  const bool inServer = &here == &GatewayServerKeys();
-  const bool inSection = &here == &kGlobalKeys;
-  if (&here != &kResilienceKeys && has(kResilienceKeys)) {
-    return "belongs in the ResilienceConfig object of a server: " +
-           (inServer ? JoinPath(JoinPath(path, "ResilienceConfig"), key)
-                     : std::string(kSection) + ".Servers.<name>.ResilienceConfig." + key);
-  }
-  if (!inSection && has(kGlobalKeys)) {
-    return "is a key of the " + std::string(kSection) + " section itself, for every server: " +
-           JoinPath(kSection, key);
-  }
-  if (!inServer && has(GatewayServerKeys())) {
-    return "is a server key: it belongs in " + std::string(kSection) + ".Servers.<name>." + key;
-  }
-  if (&here != &kAuditKeys && has(kAuditKeys) && key != "File" && key != "Rules") {
-    return "belongs in the Audit object: " + std::string(kSection) + ".Audit." + key;
-  }
-  if (&here != &kHealthKeys && has(kHealthKeys)) {
-    return "belongs in the Health object: " + std::string(kSection) + ".Health." + key;
-  }
-  return {};
-}
-
 class Parser {
  public:
   explicit Parser(const ParseOptions& options) : options_(options) {}
@@ -234,11 +145,13 @@ class Parser {
     Error("CFG-003", path, EmptyValueMessage(key, options_.variables ? options_.variables->At(path) : kNone));
   }
 
-  void CheckUnknownKeys(const Value& object, const std::string& path, const std::vector<std::string>& known) {
+  // CFG-004 for the keys of `object` that are not in its table, with a hint where one belongs.
+  void CheckUnknownKeys(const Value& object, const std::string& path, KeyObject here) {
+    const std::vector<std::string>& known = KeyNames(here);
     for (const auto& member : object.GetObject()) {
       const std::string key(member.name.GetString(), member.name.GetStringLength());
       if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-      if (const std::string where = Elsewhere(key, path, known); !where.empty()) {
+      if (const std::string where = Elsewhere(key, path, here); !where.empty()) {
         Warning("CFG-004", JoinPath(path, key), "misplaced key, ignored: `" + key + "` " + where);
         continue;
       }
@@ -254,7 +167,7 @@ class Parser {
       const std::string key(member.name.GetString(), member.name.GetStringLength());
       if (!IsMisplacedServerKey(key)) continue;
       Warning("CFG-004", JoinPath(path, key),
-              "misplaced key, ignored: `" + key + "` " + Elsewhere(key, path, GatewayServerKeys()));
+              "misplaced key, ignored: `" + key + "` " + Elsewhere(key, path, KeyObject::Server));
     }
   }
 
@@ -417,6 +330,73 @@ class Parser {
     return out;
   }
 
+  // --- the key tables (ConfigKeys.h) -----------------------------------------------------------
+
+  // Reads every key of `specs` that has a target into `out`; the others are the caller's.
+  template <class T>
+  void ReadKeys(const Value& object, const std::string& p, const std::vector<KeySpec<T>>& specs, T& out) {
+    for (const KeySpec<T>& k : specs) {
+      if (k.type == KeyType::Choice) {
+        ReadChoiceKey(object, p, k, out);
+        continue;
+      }
+      std::visit([&](auto member) { Assign(object, p, k, member, out); }, k.target);
+    }
+  }
+
+  template <class T>
+  void ReadChoiceKey(const Value& object, const std::string& p, const KeySpec<T>& k, T& out) {
+    auto* member = std::get_if<std::string T::*>(&k.target);
+    if (member == nullptr && k.setChoice == nullptr) return;
+    const std::optional<std::string> v = ReadChoice(object, k.name.c_str(), p, k.choices);
+    if (!v) return;
+    if (member != nullptr) out.**member = *v;
+    if (k.setChoice != nullptr) {
+      k.setChoice(out, static_cast<size_t>(std::find(k.choices.begin(), k.choices.end(), *v) - k.choices.begin()));
+    }
+  }
+
+  template <class T>
+  void Assign(const Value&, const std::string&, const KeySpec<T>&, std::monostate, T&) {}
+
+  template <class T>
+  void Assign(const Value& object, const std::string& p, const KeySpec<T>& k, bool T::*member, T& out) {
+    if (auto v = ReadBool(object, k.name.c_str(), p)) out.*member = *v;
+  }
+
+  template <class T>
+  void Assign(const Value& object, const std::string& p, const KeySpec<T>& k, std::optional<bool> T::*member, T& out) {
+    if (auto v = ReadBool(object, k.name.c_str(), p)) out.*member = *v;
+  }
+
+  template <class T>
+  void Assign(const Value& object, const std::string& p, const KeySpec<T>& k, int T::*member, T& out) {
+    if (auto v = ReadInteger(object, k.name.c_str(), p, static_cast<int64_t>(k.minimum), static_cast<int64_t>(k.maximum))) {
+      out.*member = static_cast<int>(*v);
+    }
+  }
+
+  template <class T>
+  void Assign(const Value& object, const std::string& p, const KeySpec<T>& k, std::optional<int> T::*member, T& out) {
+    if (auto v = ReadInteger(object, k.name.c_str(), p, static_cast<int64_t>(k.minimum), static_cast<int64_t>(k.maximum))) {
+      out.*member = static_cast<int>(*v);
+    }
+  }
+
+  template <class T>
+  void Assign(const Value& object, const std::string& p, const KeySpec<T>& k, double T::*member, T& out) {
+    if (auto v = ReadNumber(object, k.name.c_str(), p, k.minimum, k.minimumExclusive, k.maximum)) out.*member = *v;
+  }
+
+  template <class T>
+  void Assign(const Value& object, const std::string& p, const KeySpec<T>& k, std::string T::*member, T& out) {
+    if (k.type == KeyType::File) {
+      if (auto v = ReadFileKey(object, k.name.c_str(), p)) out.*member = *v;
+    } else if (auto v = ReadString(object, k.name.c_str(), p, k.empty)) {
+      out.*member = *v;
+    }
+  }
+
   // --- paths -----------------------------------------------------------------------------------
 
   std::string Resolve(const std::string& path) const {
@@ -483,14 +463,6 @@ class Parser {
             "\"external_account\" files only");
     }
     return {};
-  }
-
-  void SetRawMember(const char* key, const std::string& value) {
-    if (raw_ == nullptr) return;
-    rapidjson::Value v(value.c_str(), static_cast<rapidjson::SizeType>(value.size()), raw_->GetAllocator());
-    const auto it = raw_->FindMember(key);
-    if (it != raw_->MemberEnd()) it->value = v;
-    else raw_->AddMember(rapidjson::Value(key, raw_->GetAllocator()), v, raw_->GetAllocator());
   }
 
   void SetRawString(const char* key, const std::string& value) {
@@ -582,14 +554,14 @@ class Parser {
   void ParseGlobal(const Value& section, GatewayConfig& config) {
     const std::string p = kSection;
     GlobalConfig& g = config.global;
-    CheckUnknownKeys(section, p, kGlobalKeys);
+    CheckUnknownKeys(section, p, KeyObject::Section);
+    ReadKeys(section, p, SectionKeys(), g);
 
     // The Python plugin's schema version: accepted so its configurations load, but it does nothing.
     if (ReadString(section, "ConfigVersion", p, Empty::Allowed)) {
       Warning("CFG-006", JoinPath(p, "ConfigVersion"),
               "accepted for compatibility with the Python plugin and ignored: it changes nothing here");
     }
-    if (auto v = ReadBool(section, "Enabled", p)) g.enabled = *v;
     if (auto v = ReadString(section, "LogLevel", p, Empty::Invalid)) {
       LogLevel level;
       const std::string lower = Lower(*v);
@@ -610,25 +582,8 @@ class Parser {
         Error("CFG-002", JoinPath(p, "LogFormat"), "must be \"text\" (the default) or \"json\" (case-insensitive)");
       }
     }
-    if (auto v = ReadInteger(section, "RateLimitRequests", p, 0, std::numeric_limits<int>::max())) {
-      g.rateLimitRequests = static_cast<int>(*v);
-    }
-    if (auto v = ReadInteger(section, "RateLimitWindowSeconds", p, 1, 86400)) {
-      g.rateLimitWindowSeconds = static_cast<int>(*v);
-    }
-    if (auto v = ReadChoice(section, "CacheType", p, {"memory", "redis"})) {
-      g.cacheType = *v == "redis" ? CacheType::Redis : CacheType::Memory;
-    }
     ParseRedis(section, g);
     ParseScriptDirectories(section, g);
-    if (auto v = ReadInteger(section, "LuaMemoryLimitMB", p, 1, 1024)) g.luaMemoryLimitMb = static_cast<int>(*v);
-    if (auto v = ReadInteger(section, "LuaTimeoutMs", p, 10, 60000)) g.luaTimeoutMs = static_cast<int>(*v);
-    if (auto v = ReadInteger(section, "LuaPoolSize", p, 1, 256)) g.luaPoolSize = static_cast<int>(*v);
-    if (auto v = ReadInteger(section, "LuaReservedStatesPerServer", p, 1, 16)) {
-      g.luaReservedStatesPerServer = static_cast<int>(*v);
-    }
-    if (auto v = ReadString(section, "SpoolDirectory", p, Empty::Allowed)) g.spoolDirectory = *v;
-    if (auto v = ReadBool(section, "WatchScripts", p)) g.watchScripts = *v;
     if (auto v = ReadStringArray(section, "EnvAllowlist", p)) {
       for (size_t i = 0; i < v->size(); ++i) {
         if (!IsEnvironmentName((*v)[i])) {
@@ -648,10 +603,8 @@ class Parser {
         }
       }
     }
-    if (auto v = ReadBool(section, "AllowInjectWithServersInDatabase", p)) g.allowInjectWithServersInDatabase = *v;
     ParseAudit(section, g.audit);
     if (auto v = ReadPolicyNames(section, p)) g.policies = *v;
-    if (auto v = ReadInteger(section, "PolicyTimeoutMs", p, 1, 10000)) g.policyTimeoutMs = static_cast<int>(*v);
 
     const Value* servers = Find(section, "Servers");
     const std::string serversPath = JoinPath(p, "Servers");
@@ -685,9 +638,9 @@ class Parser {
       return;
     }
     HealthConfig& h = config.global.health;
-    CheckUnknownKeys(*health, p, kHealthKeys);
-    h.acquireAtStart = true;
-    if (auto v = ReadBool(*health, "AcquireAtStart", p)) h.acquireAtStart = *v;
+    CheckUnknownKeys(*health, p, KeyObject::Health);
+    h.acquireAtStart = true;  // the section's presence asks for it
+    ReadKeys(*health, p, HealthKeys(), h);
     if (auto v = ReadString(*health, "ProbeUser", p, Empty::Allowed)) {
       h.probeUser = *v;
       if (!h.probeUser.empty() && std::find(config.orthanc.registeredUsers.begin(), config.orthanc.registeredUsers.end(), h.probeUser) ==
@@ -705,7 +658,6 @@ class Parser {
         }
       }
     }
-    if (auto v = ReadInteger(*health, "LiveTimeoutMs", p, 10, 60000)) h.liveTimeoutMs = static_cast<int>(*v);
   }
 
   void ParseRedis(const Value& section, GlobalConfig& g) {
@@ -757,8 +709,9 @@ class Parser {
       Error("CFG-002", p, "must be a JSON object such as {\"File\": \"/var/log/orthanc/audit.jsonl\"}");
       return;
     }
-    CheckUnknownKeys(*audit, p, kAuditKeys);
+    CheckUnknownKeys(*audit, p, KeyObject::Audit);
     a.enabled = true;
+    ReadKeys(*audit, p, AuditKeys(), a);
     if (auto v = ReadString(*audit, "File", p, Empty::Substitution)) {
       a.file = Resolve(*v);
       std::error_code ec;
@@ -787,12 +740,6 @@ class Parser {
       if (v->size() < 16) Error("CFG-002", JoinPath(p, "HashKey"), "must be at least 16 characters long");
       else a.hashKey = *v;
     }
-    if (auto v = ReadBool(*audit, "OrthancLog", p)) a.orthancLog = *v;
-    if (auto v = ReadInteger(*audit, "FsyncIntervalMs", p, 0, 3600000)) a.fsyncIntervalMs = static_cast<int>(*v);
-    if (auto v = ReadInteger(*audit, "QueueCapacity", p, 1, 10000000)) a.queueCapacity = static_cast<int>(*v);
-    if (auto v = ReadInteger(*audit, "QueueTimeoutMs", p, 0, 60000)) a.queueTimeoutMs = static_cast<int>(*v);
-    if (auto v = ReadInteger(*audit, "RuleTimeoutMs", p, 1, 60000)) a.ruleTimeoutMs = static_cast<int>(*v);
-    if (auto v = ReadBool(*audit, "FailClosed", p)) a.failClosed = *v;
     ParseAuditChainKey(*audit, p, a);
   }
 
@@ -824,12 +771,6 @@ class Parser {
     }
     if (!a.previousChainKey.empty() && a.previousChainKey == a.chainKey) {
       Error("CFG-002", JoinPath(p, "PreviousChainKey"), "is the same key as ChainKey: a rotation needs a new key");
-    }
-    if (auto v = ReadInteger(audit, "CheckpointEveryRecords", p, 0, 100000000)) {
-      a.checkpointEveryRecords = static_cast<int>(*v);
-    }
-    if (auto v = ReadInteger(audit, "CheckpointIntervalSeconds", p, 0, 86400)) {
-      a.checkpointIntervalSeconds = static_cast<int>(*v);
     }
     if (auto v = ReadString(audit, "CheckpointFile", p, Empty::Substitution)) {
       a.checkpointFile = Resolve(*v);
@@ -889,7 +830,7 @@ class Parser {
     raw->CopyFrom(object, raw->GetAllocator());
     raw_ = raw.get();
 
-    if (auto v = ReadChoice(object, "ProviderType", p, kProviderTypes)) s.providerType = *v;
+    ReadKeys(object, p, ServerKeys(), s);  // ProviderType first: CredentialsFile below depends on it
     if (auto v = ReadString(object, "Provider", p, Empty::Invalid)) {
       if (IsScriptName(*v)) s.provider = *v;
       else Error("CFG-002", JoinPath(p, "Provider"), "must be a provider script name ([A-Za-z0-9._-]+)");
@@ -909,37 +850,16 @@ class Parser {
       s.tokenEndpoint = *v;
       CheckUrl(s.tokenEndpoint, JoinPath(p, "TokenEndpoint"), "client credentials would travel unencrypted");
     }
-    if (auto v = ReadString(object, "Scope", p, Empty::Allowed)) s.scope = *v;
-    if (auto v = ReadString(object, "Resource", p, Empty::Allowed)) s.resource = *v;
-    if (auto v = ReadInteger(object, "TokenRefreshBufferSeconds", p, 0, 86400)) {
-      s.tokenRefreshBufferSeconds = static_cast<int>(*v);
-    }
 
     // TLS towards the identity provider and the upstream.
     ParseTls(object, p, s);
 
-    // Client authentication (client_credentials; its other keys are in its contract).
-    std::optional<std::string> method = ReadChoice(
-        object, "ClientAuthMethod", p,
-        {"client_secret_post", "client_secret_basic", "client_secret_jwt", "private_key_jwt", "tls_client_auth",
-         "self_signed_tls_client_auth"});
-    std::optional<std::string> algorithm;
-    if (auto v = ReadString(object, "SigningAlgorithm", p, Empty::Invalid)) {
-      const std::string upper = Upper(*v);
-      if (upper == "RS256" || upper == "ES256" || upper == "HS256") algorithm = upper;
-      else Error("CFG-002", JoinPath(p, "SigningAlgorithm"), "must be one of: RS256, ES256, HS256");
-    }
-
     // Token validation (Python plugin keys).
-    if (auto v = ReadString(object, "JWTPublicKey", p, Empty::Allowed)) s.jwtPublicKey = *v;
     if (auto v = ReadString(object, "JWKSUrl", p, Empty::Allowed)) {
       s.jwksUrl = *v;
       if (!v->empty()) CheckUrl(s.jwksUrl, JoinPath(p, "JWKSUrl"), "");
     }
-    if (auto v = ReadString(object, "JWTAudience", p, Empty::Allowed)) s.jwtAudience = *v;
-    if (auto v = ReadString(object, "JWTIssuer", p, Empty::Allowed)) s.jwtIssuer = *v;
     ParseJwtAlgorithms(object, p, s);
-    if (auto v = ReadBool(object, "DisableJWTValidation", p)) s.disableJwtValidation = *v;
 
     if (auto v = ReadFileKey(object, "CredentialsFile", p)) {  // google
       s.credentialsFile = *v;
@@ -947,37 +867,17 @@ class Parser {
         s.credentialsFileType = ReadCredentialsType(s.credentialsFile, JoinPath(p, "CredentialsFile"));
       }
     }
-    if (auto v = ReadStringMap(object, "ExtraTokenParameters", p)) {  // client_credentials
-      // Parameters that carry the grant or the client's credential come from their own keys, where
-      // they are validated and known to be secret.
-      static const std::vector<std::string> kReserved = {"grant_type", "client_id", "client_secret", "client_assertion",
-                                                         "client_assertion_type"};
-      for (const auto& [name, value] : *v) {
-        if (std::find(kReserved.begin(), kReserved.end(), Lower(name)) != kReserved.end()) {
-          Error("CFG-002", JoinPath(JoinPath(p, "ExtraTokenParameters"), name),
-                "is set by the provider (from ClientId, ClientSecret, PrivateKeyFile...); remove it here");
-        }
-      }
-    }
 
     // The DICOMweb plugin's server definition fields.
     std::optional<std::string> mode = ReadChoice(object, "Mode", p, {"inject", "proxy"});
-    if (auto v = ReadString(object, "Username", p, Empty::Allowed)) s.username = *v;
-    if (auto v = ReadString(object, "Password", p, Empty::Substitution)) s.password = *v;
-    s.hasDelete = ReadBool(object, "HasDelete", p);
-    s.chunkedTransfers = ReadBool(object, "ChunkedTransfers", p);
-    if (auto v = ReadInteger(object, "Timeout", p, 0, 86400)) s.timeoutSeconds = static_cast<int>(*v);
     ParseHttpHeaders(object, p, s);
-    if (auto v = ReadFileKey(object, "CertificateFile", p)) s.certificateFile = *v;
-    if (auto v = ReadFileKey(object, "CertificateKeyFile", p)) s.certificateKeyFile = *v;
-    if (auto v = ReadString(object, "CertificateKeyPassword", p, Empty::Substitution)) s.certificateKeyPassword = *v;
 
     ParseResilience(object, p, s.resilience);
 
     // Checks that depend on the provider the server resolves to.
     CheckCredentialsFileAgainstEndpoint(p, s);
     const ProviderResolution resolved = ResolveProvider(s);
-    ApplyProviderRules(object, p, resolved, method, algorithm, s);
+    ApplyProviderRules(object, p, resolved, s);
     ApplyMode(p, resolved, mode, config, s);
     ParseRouting(object, p, config, s);
     raw_ = nullptr;
@@ -1021,9 +921,6 @@ class Parser {
     } else if (!Find(object, "Policies")) {
       s.policies = config.global.policies;
     }
-    if (auto v = ReadInteger(object, "FailoverCooldownSeconds", p, 1, 3600)) {
-      s.failoverCooldownSeconds = static_cast<int>(*v);
-    }
     if (const Value* pc = Find(object, "PolicyConfig")) {
       if (!pc->IsObject()) {
         Error("CFG-002", JoinPath(p, "PolicyConfig"), "must be a JSON object (read by the server's policies)");
@@ -1050,7 +947,7 @@ class Parser {
         Error("CFG-002", itemPath, "must be an object {\"Name\": ..., \"Url\": ...}");
         continue;
       }
-      CheckUnknownKeys(item, itemPath, {"Name", "Url"});
+      CheckUnknownKeys(item, itemPath, KeyObject::Target);
       UpstreamTarget t;
       if (auto v = ReadString(item, "Name", itemPath, Empty::Invalid)) t.name = *v;
       else if (!Find(item, "Name")) Error("CFG-001", JoinPath(itemPath, "Name"), "required");
@@ -1217,25 +1114,8 @@ class Parser {
       Error("CFG-002", p, "must be a JSON object");
       return;
     }
-    CheckUnknownKeys(*v, p, kResilienceKeys);
-    constexpr double kDay = 86400.0;
-    if (auto x = ReadBool(*v, "CircuitBreakerEnabled", p)) r.circuitBreakerEnabled = *x;
-    if (auto x = ReadInteger(*v, "CircuitBreakerFailureThreshold", p, 1, 1000000)) {
-      r.circuitBreakerFailureThreshold = static_cast<int>(*x);
-    }
-    if (auto x = ReadNumber(*v, "CircuitBreakerTimeout", p, 0.0, true, kDay)) r.circuitBreakerTimeoutSeconds = *x;
-    if (auto x = ReadInteger(*v, "RetryMaxAttempts", p, 1, 100)) r.retryMaxAttempts = static_cast<int>(*x);
-    if (auto x = ReadChoice(*v, "RetryStrategy", p, {"fixed", "linear", "exponential"})) {
-      r.retryStrategy = *x == "fixed" ? RetryStrategy::Fixed
-                        : *x == "linear" ? RetryStrategy::Linear
-                                         : RetryStrategy::Exponential;
-    }
-    if (auto x = ReadNumber(*v, "RetryInitialDelay", p, 0.0, false, kDay)) r.retryInitialDelaySeconds = *x;
-    if (auto x = ReadNumber(*v, "RetryMultiplier", p, 1.0, false, 1000.0)) r.retryMultiplier = *x;
-    if (auto x = ReadNumber(*v, "RetryMaxDelay", p, 0.0, false, kDay)) r.retryMaxDelaySeconds = *x;
-    if (auto x = ReadNumber(*v, "RetryIncrement", p, 0.0, false, kDay)) r.retryIncrementSeconds = *x;
-    // One deadline for a whole acquisition (docs/token-engine.md); Azure IMDS maintenance needs > 70 s.
-    if (auto x = ReadNumber(*v, "AcquisitionTimeout", p, 0.0, true, 3600.0)) r.acquisitionTimeoutSeconds = *x;
+    CheckUnknownKeys(*v, p, KeyObject::Resilience);
+    ReadKeys(*v, p, ResilienceKeys(), r);
     if (r.retryMaxDelaySeconds < r.retryInitialDelaySeconds) {
       Warning("CFG-006", JoinPath(p, "RetryMaxDelay"),
               "is smaller than RetryInitialDelay: every retry waits RetryMaxDelay");
@@ -1247,57 +1127,13 @@ class Parser {
     if (!Find(object, key)) Error("CFG-001", JoinPath(p, key), "required " + why);
   }
 
+  // What the provider scripts' schemas cannot say: the rules that depend on the provider the
+  // gateway resolved (Python-compatible ProviderType resolution). Client authentication is the
+  // client_credentials schema's (its rules: lua/providers/client_credentials.lua).
   void ApplyProviderRules(const Value& object, const std::string& p, const ProviderResolution& resolved,
-                          const std::optional<std::string>& method, const std::optional<std::string>& algorithm,
-                          ServerConfig& s) {
-    const std::string provider = "by the " + resolved.script + " provider (" + resolved.reason + ")";
-    const bool usesClientAuth = resolved.script == "client_credentials" || !s.provider.empty();
-
-    // Client authentication method: explicit, else inferred from the credential configured.
-    if (method) {
-      static const std::vector<std::pair<std::string, ClientAuthMethod>> kMethods = {
-          {"client_secret_post", ClientAuthMethod::ClientSecretPost},
-          {"client_secret_basic", ClientAuthMethod::ClientSecretBasic},
-          {"client_secret_jwt", ClientAuthMethod::ClientSecretJwt},
-          {"private_key_jwt", ClientAuthMethod::PrivateKeyJwt},
-          {"tls_client_auth", ClientAuthMethod::TlsClientAuth},
-          {"self_signed_tls_client_auth", ClientAuthMethod::SelfSignedTlsClientAuth}};
-      for (const auto& [name, value] : kMethods) {
-        if (*method == name) s.clientAuthMethod = value;
-      }
-    } else if (usesClientAuth) {
-      if (Find(object, "ClientSecret")) s.clientAuthMethod = ClientAuthMethod::ClientSecretPost;
-      else if (Find(object, "PrivateKeyFile")) s.clientAuthMethod = ClientAuthMethod::PrivateKeyJwt;
-      else if (Find(object, "ClientCertificate")) s.clientAuthMethod = ClientAuthMethod::TlsClientAuth;
-    }
-
-    switch (s.clientAuthMethod) {
-      case ClientAuthMethod::ClientSecretPost:
-      case ClientAuthMethod::ClientSecretBasic:
-        Require(object, p, "ClientSecret", "by ClientAuthMethod " + std::string(ToString(s.clientAuthMethod)));
-        break;
-      case ClientAuthMethod::ClientSecretJwt:
-        Require(object, p, "ClientSecret", "by ClientAuthMethod client_secret_jwt");
-        if (algorithm && *algorithm != "HS256") {
-          Error("CFG-002", JoinPath(p, "SigningAlgorithm"), "client_secret_jwt signs with HS256");
-        }
-        break;
-      case ClientAuthMethod::PrivateKeyJwt:
-        Require(object, p, "PrivateKeyFile", "by ClientAuthMethod private_key_jwt");
-        if (algorithm && *algorithm == "HS256") {
-          Error("CFG-002", JoinPath(p, "SigningAlgorithm"), "private_key_jwt signs with RS256 or ES256");
-        }
-        break;
-      case ClientAuthMethod::TlsClientAuth:
-      case ClientAuthMethod::SelfSignedTlsClientAuth:
-        Require(object, p, "ClientCertificate", "by ClientAuthMethod " + std::string(ToString(s.clientAuthMethod)));
-        Require(object, p, "ClientKey", "by ClientAuthMethod " + std::string(ToString(s.clientAuthMethod)));
-        break;
-      case ClientAuthMethod::None:
-        break;
-    }
-
+                          const ServerConfig& s) {
     if (resolved.script == "client_credentials") {
+      const std::string provider = "by the " + resolved.script + " provider (" + resolved.reason + ")";
       std::string hint;
       if (const auto upstream = ParseHttpUrl(s.url); upstream && EndsWith(upstream->host, ".azurehealthcareapis.com")) {
         hint = "; for an Azure managed identity set ProviderType: azuremanagedidentity instead";
@@ -1306,14 +1142,6 @@ class Parser {
       const Value* tenant = Find(object, "TenantId");
       const bool entraFromTenant = resolved.flavour == "azure" && tenant && tenant->IsString() && tenant->GetStringLength() > 0;
       if (!entraFromTenant) Require(object, p, "TokenEndpoint", provider + hint);
-      // The script gets the method the rules above decided (ClientAuthMethod, else the inferred one).
-      if (s.clientAuthMethod != ClientAuthMethod::None) SetRawMember("ClientAuthMethod", ToString(s.clientAuthMethod));
-      if (s.clientAuthMethod == ClientAuthMethod::None && !Find(object, "ClientSecret")) {
-        Error("CFG-001", JoinPath(p, "ClientSecret"),
-              "required " + provider +
-                  ": a client credential is needed (ClientSecret, or PrivateKeyFile for private_key_jwt, or "
-                  "ClientCertificate and ClientKey for tls_client_auth)");
-      }
     } else if (resolved.script == "azure_managed_identity") {
       // Without Scope and Resource the script asks for the Azure DICOM service's scope, as the Python
       // plugin did; a key that is present but empty is an unset ${VAR}.
@@ -1352,12 +1180,6 @@ class Parser {
 };
 
 }  // namespace
-
-bool IsMisplacedServerKey(const std::string& key) {
-  const auto& server = GatewayServerKeys();
-  return std::find(server.begin(), server.end(), key) == server.end() &&
-         !Elsewhere(key, "DicomWebOAuth.Servers.s", server).empty();
-}
 
 ParseResult ConfigParser::Parse(const rapidjson::Value& orthancRoot, const ParseOptions& options) {
   // Secret references (env:, file:, ...) are replaced by their values in a copy first, so the

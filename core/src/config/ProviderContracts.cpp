@@ -67,6 +67,15 @@ std::vector<std::string> ReferencedFiles(const std::string& file, const std::vec
   return out;
 }
 
+ClientAuthMethod ToClientAuthMethod(const std::string& name) {
+  for (ClientAuthMethod m : {ClientAuthMethod::ClientSecretPost, ClientAuthMethod::ClientSecretBasic,
+                             ClientAuthMethod::ClientSecretJwt, ClientAuthMethod::PrivateKeyJwt,
+                             ClientAuthMethod::TlsClientAuth, ClientAuthMethod::SelfSignedTlsClientAuth}) {
+    if (name == ToString(m)) return m;
+  }
+  return ClientAuthMethod::None;
+}
+
 // A file the environment names: only absolute paths count (as the SDKs that read these variables).
 std::string FileFromEnvironment(const std::string& name) {
   const char* value = std::getenv(name.c_str());
@@ -124,7 +133,12 @@ class Applier {
         if (field->file) AddFile(*field, value, server);
       }
     }
+    // Which keys depend on which (the schema's rules, on the values the script will receive).
+    schema->CheckRules(raw, path, out_);
+    if (options_ != nullptr && allocator != nullptr) schema->Complete(raw, *allocator);
     if (server == nullptr) return;
+    // For the status view: the client authentication the provider's schema decided.
+    if (const auto method = schema->Effective("ClientAuthMethod", raw)) server->clientAuthMethod = ToClientAuthMethod(*method);
     for (const auto& [env, what] : schema->Env()) {
       AddUnique(server->access.envNames, env);
       if (what.secret) AddUnique(server->access.secretEnvNames, env);
@@ -226,23 +240,6 @@ const ContractSchema* SchemaOf(const ProviderContracts& contracts, const std::st
 }
 
 }  // namespace
-
-const std::vector<std::string>& GatewayServerKeys() {
-  static const std::vector<std::string> kKeys = {
-      // ProviderType resolution (Python-compatible) and token identity
-      "ProviderType", "Provider", "TokenEndpoint", "CredentialsFile", "Scope", "Resource",
-      "TokenRefreshBufferSeconds",
-      // TLS towards the identity provider and the upstream
-      "VerifySSL", "CaBundle",
-      // token validation
-      "JWTPublicKey", "JWKSUrl", "JWTAudience", "JWTIssuer", "JWTAlgorithms", "DisableJWTValidation",
-      // mode, targets, policies, resilience
-      "Url", "Mode", "Targets", "Policies", "PolicyConfig", "FailoverCooldownSeconds", "ResilienceConfig",
-      // the DICOMweb plugin's server definition
-      "Username", "Password", "HasDelete", "ChunkedTransfers", "Timeout", "HttpHeaders", "CertificateFile",
-      "CertificateKeyFile", "CertificateKeyPassword"};
-  return kKeys;
-}
 
 std::vector<Diagnostic> ApplyProviderContracts(GatewayConfig& config, const ProviderContracts& contracts,
                                                const ParseOptions& options) {

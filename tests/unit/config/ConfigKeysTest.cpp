@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "ConfigDocs.h"
 #include "ConfigTestSupport.h"
 
 using namespace gw::config;
@@ -31,37 +32,13 @@ std::string ReadText(const std::filesystem::path& file) {
   return s.str();
 }
 
-// The keys of the key tables of docs/configuration.md: the tables of "Section keys", "Audit keys"
-// and "Server keys" (the last table there, after "`ResilienceConfig` (", holds ResilienceConfig's).
+// The keys of the key tables of docs/configuration.md (ConfigDocs.h), with the object each is in.
 std::vector<DocumentedKey> DocumentedKeys() {
-  std::istringstream doc(ReadText(std::string(GW_SOURCE_DIR) + "/docs/configuration.md"));
+  const std::map<KeyObject, Place> places = {{KeyObject::Section, Place::Section}, {KeyObject::Audit, Place::Audit},
+                                             {KeyObject::Server, Place::Server}, {KeyObject::Resilience, Place::Resilience}};
   std::vector<DocumentedKey> keys;
-  std::optional<Place> place;
-  bool header = false;  // the next table row is a header or separator
-  std::string line;
-  const std::regex ticked("`([A-Za-z][A-Za-z0-9]*)`");
-  while (std::getline(doc, line)) {
-    if (line.rfind("## ", 0) == 0) {
-      place.reset();
-      if (line == "## Section keys") place = Place::Section;
-      if (line.rfind("## Audit keys", 0) == 0) place = Place::Audit;
-      if (line.rfind("## Server keys", 0) == 0) place = Place::Server;
-      continue;
-    }
-    if (!place) continue;
-    if (line.rfind("`ResilienceConfig` (", 0) == 0) place = Place::Resilience;
-    if (line.rfind("|", 0) != 0) {
-      header = true;
-      continue;
-    }
-    if (header) {  // "| key | type | ..." and "|---|---|"
-      if (line.find("---") != std::string::npos) header = false;
-      continue;
-    }
-    const std::string first = line.substr(1, line.find('|', 1) - 1);
-    for (std::sregex_iterator it(first.begin(), first.end(), ticked), end; it != end; ++it) {
-      keys.push_back({(*it)[1], *place});
-    }
+  for (const auto& [object, rows] : DocumentedRows()) {
+    for (const auto& [key, row] : rows) keys.push_back({key, places.at(object)});
   }
   return keys;
 }

@@ -140,7 +140,7 @@ TEST_CASE("ConfigParser/every global and server key is read", "[config][parser]"
   CHECK(s.clientAuthMethod == ClientAuthMethod::PrivateKeyJwt);
   CHECK(RawString(s, "PrivateKeyFile") == files + "/client-key.pem");
   CHECK(RawString(s, "PrivateKeyId") == "kid-1");
-  CHECK(RawString(s, "SigningAlgorithm") == "es256");
+  CHECK(RawString(s, "SigningAlgorithm") == "ES256");  // the spelling gw.jwt.sign accepts (schema ignore_case)
   CHECK(RawString(s, "ClientAuthMethod") == "private_key_jwt");  // the method decided, as the script gets it
   CHECK(RawString(s, "ClientCertificate") == files + "/client-cert.pem");
   CHECK(RawString(s, "ClientKey") == files + "/client-key.pem");
@@ -911,4 +911,22 @@ TEST_CASE("ConfigParser/auto reads the type of a Google CredentialsFile", "[conf
     const ParseResult r = parse("not json at all", R"("Provider": "client_credentials")");
     CHECK(Find(r.diagnostics, "CFG-002", "DicomWebOAuth.Servers.s.CredentialsFile") == nullptr);
   }
+}
+
+TEST_CASE("ConfigParser/a SigningAlgorithm in lower case reaches the script in the spelling gw.jwt.sign accepts", "[config][parser]") {
+  // The parser accepted "es256" (case-insensitive) and handed it on as written, which gw.jwt.sign
+  // refuses (CRY-005) at every acquisition. The client_credentials schema's ignore_case enum hands
+  // on its own spelling.
+  const ParseResult r = ParseJson(WithServer(BaseServer(R"("ClientAuthMethod": "private_key_jwt", "PrivateKeyFile": "files/client-key.pem",
+                                                           "SigningAlgorithm": "es256")")));
+  INFO(Dump(r.diagnostics));
+  REQUIRE(r.Ok());
+  CHECK(RawString(r.config->servers.at("s"), "SigningAlgorithm") == "ES256");
+  // Client authentication is the schema's: the method decided reaches the status view and the script.
+  CHECK(r.config->servers.at("s").clientAuthMethod == ClientAuthMethod::PrivateKeyJwt);
+  const ParseResult missing = ParseJson(WithServer(R"({"Url": "https://d.example/", "TokenEndpoint": "https://i.example/t",
+                                                      "ClientId": "c"})"));
+  const Diagnostic* d = Find(missing.diagnostics, "CFG-001", "DicomWebOAuth.Servers.s.ClientSecret");
+  REQUIRE(d != nullptr);
+  CHECK(d->message.find("none of ClientSecret, PrivateKeyFile, ClientCertificate is set") != std::string::npos);
 }

@@ -209,3 +209,52 @@ TEST_CASE("ProviderContracts/shipped providers get the same treatment", "[config
   const auto& access = file.bestEffort.servers.at("s").access;
   CHECK(std::find(access.files.begin(), access.files.end(), Fixture("files/client-key.pem")) != access.files.end());
 }
+
+TEST_CASE("ProviderContracts/a custom provider's conditional rules are enforced like client_credentials'", "[config][contracts][rules]") {
+  // The dialect the shipped client_credentials uses for its client authentication, in a custom script.
+  const CustomRig rig(R"(
+return {
+  name = "vault_token", version = "1.0.0", kind = "provider",
+  schema = {
+    properties = {
+      AuthMode = { type = "string", enum = { "token", "approle" }, ignore_case = true,
+                   default_from = { { present = "RoleId", value = "approle" } }, default = "token" },
+      ServiceKey = { type = "string", secret = true },
+      RoleId = { type = "string" },
+      SecretId = { type = "string", secret = true },
+    },
+    rules = {
+      { when = { AuthMode = "token" }, required = { "ServiceKey" } },
+      { when = { AuthMode = "approle" }, required = { "RoleId", "SecretId" } },
+    },
+  },
+  acquire = function(ctx) return { access_token = "t", token_type = "Bearer", expires_in = 60 } end,
+}
+)");
+  ScopedEnv key("GW_TEST_VAULT_KEY", kSecretValue);
+  SECTION("the default mode needs its key") {
+    const ParseResult r = rig.Parse("");
+    INFO(Dump(r.diagnostics));
+    CHECK_FALSE(r.Ok());
+    REQUIRE(Has(r.diagnostics, "CFG-001", P("ServiceKey")));
+    CHECK(Find(r.diagnostics, "CFG-001", P("ServiceKey"))->message ==
+          "required by AuthMode token (the default: none of RoleId is set)");
+  }
+  SECTION("a key present decides the mode, whose keys are then required; the script receives the mode") {
+    ParseResult r = rig.Parse(R"("RoleId": "r-1")");
+    INFO(Dump(r.diagnostics));
+    CHECK(Has(r.diagnostics, "CFG-001", P("SecretId")));
+    CHECK_FALSE(Has(r.diagnostics, "CFG-001", P("ServiceKey")));
+    r = rig.Parse(R"("RoleId": "r-1", "SecretId": "env:GW_TEST_VAULT_KEY")");
+    REQUIRE(r.Ok());
+    CHECK(RawString(r.config->servers.at("s"), "AuthMode") == "approle");
+    CHECK(RawString(r.config->servers.at("s"), "SecretId") == kSecretValue);
+  }
+  SECTION("an explicit mode in another case is the enum's") {
+    const ParseResult r = rig.Parse(R"("AuthMode": "TOKEN", "ServiceKey": "env:GW_TEST_VAULT_KEY")");
+    INFO(Dump(r.diagnostics));
+    REQUIRE(r.Ok());
+    CHECK(RawString(r.config->servers.at("s"), "AuthMode") == "token");
+    CHECK(r.config->servers.at("s").clientAuthMethod == ClientAuthMethod::None);  // not an OAuth2 client
+  }
+}

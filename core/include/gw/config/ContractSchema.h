@@ -19,6 +19,9 @@
 //     },
 //     required = { "TokenEndpoint" },
 //     env = { AZURE_CLIENT_SECRET = { secret = true }, AWS_WEB_IDENTITY_TOKEN_FILE = { file = true } },
+//     rules = {
+//       { when = { Method = "b" }, required = { "KeyFile" }, allowed = { Algorithm = { "RS256", "ES256" } } },
+//     },
 //   }
 //
 // `secret`: the value is resolved from a secret reference and registered with SecretRegistry.
@@ -29,6 +32,17 @@
 // absolute paths at these dotted fields are files the script reads too. The top-level `env` lists
 // the environment variables the script reads (`secret`: their values are masked; `file`: the file
 // each names is readable). `description` is allowed anywhere and ignored.
+//
+// Conditional rules (after Kong's entity checks and JSON Schema's if/then), so a provider states
+// which keys depend on which, and a custom provider gets the same checks as a shipped one:
+// `ignore_case` (with `enum`): any case matches, and the script receives the enum's spelling.
+// `default` (strings): the value when the key is absent; `default_from` = { { present = "K",
+// value = "v" }, ... }: when absent, the value paired with the first listed key that is present
+// (before `default`). The script receives the value decided. `reserved` (objects): names, in any
+// case, the configuration may not set (the provider sets them from other keys). `rules`: each
+// applies when every key of `when` has (after defaults) one of the values given; then its
+// `required` keys must be present (CFG-001) and its `allowed` keys, when present, must have one of
+// the values given (CFG-002).
 //
 // Unknown attributes are refused (a misspelt `secret` must not silently unmask a key).
 // Immutable once built; safe to share between threads.
@@ -59,6 +73,17 @@ struct SchemaField {
   std::shared_ptr<const SchemaField> items;                     // arrays
   std::shared_ptr<const SchemaField> additionalProperties;       // objects: every value
   std::map<std::string, std::shared_ptr<const SchemaField>> properties;  // objects: named values
+  bool ignoreCase = false;                  // with enum: matched in any case
+  std::optional<std::string> defaultValue;  // strings: when absent
+  std::vector<std::pair<std::string, std::string>> defaultFrom;  // (key present, value), in order
+  std::vector<std::string> reserved;        // objects: names (any case) refused
+};
+
+// One entry of `rules`: key -> the values that make the rule apply / that are allowed.
+struct SchemaRule {
+  std::vector<std::pair<std::string, std::vector<std::string>>> when;
+  std::vector<std::string> required;
+  std::vector<std::pair<std::string, std::vector<std::string>>> allowed;
 };
 
 const char* ToString(SchemaField::Type type);
@@ -77,7 +102,20 @@ class ContractSchema {
   const std::map<std::string, std::shared_ptr<const SchemaField>>& Properties() const { return properties_; }
   const std::vector<std::string>& Required() const { return required_; }
   const std::map<std::string, SchemaEnv>& Env() const { return env_; }
+  const std::vector<SchemaRule>& Rules() const { return rules_; }
   const SchemaField* Find(const std::string& key) const;
+
+  // The string value `key` of `object` has for the script and the rules: as configured (in the
+  // enum's spelling with ignore_case), else its default (default_from, then default). Null when
+  // it has none or is not a string.
+  std::optional<std::string> Effective(const std::string& key, const rapidjson::Value& object) const;
+
+  // The rules, on `object` (a server's keys) at `path`: CFG-001 and CFG-002 diagnostics.
+  void CheckRules(const rapidjson::Value& object, const std::string& path, std::vector<Diagnostic>& out) const;
+
+  // Writes what the script receives into `object`: enum spellings for ignore_case keys, and the
+  // defaults of absent keys.
+  void Complete(rapidjson::Value& object, rapidjson::Document::AllocatorType& allocator) const;
 
   // Checks `value` against `field` (type, range, enum, items...): CFG-002 errors at `path`, with
   // the parser's wording ("must be a string", "must be between 1 and 3600 (got 0)"). Never quotes
@@ -89,6 +127,7 @@ class ContractSchema {
   std::map<std::string, std::shared_ptr<const SchemaField>> properties_;
   std::vector<std::string> required_;
   std::map<std::string, SchemaEnv> env_;
+  std::vector<SchemaRule> rules_;
 };
 
 }  // namespace gw::config

@@ -66,8 +66,9 @@ struct ServerConfig {
   std::string provider;                   // custom provider script name; overrides providerType
   bool verifySsl = true;
   std::string caBundle;                   // from CaBundle, or VerifySSL given as a path
-  // client_credentials only: ClientAuthMethod, else inferred from the credential configured (the
-  // one inference: the script receives it as ClientAuthMethod).
+  // For the status view: the ClientAuthMethod the provider's schema decided (given, else from its
+  // default_from: client_credentials.lua), set by ApplyProviderContracts; None for providers whose
+  // schema declares no ClientAuthMethod.
   ClientAuthMethod clientAuthMethod = ClientAuthMethod::None;
   std::string jwtPublicKey;               // PEM text (Python plugin semantics)
   std::string jwksUrl;

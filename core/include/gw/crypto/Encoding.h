@@ -1,28 +1,19 @@
 #pragma once
-// Binary-to-text encodings (RFC 4648). Encoders cannot fail. Decoders are strict and return
-// CRY-002 for anything that is not the canonical encoding: characters outside the alphabet,
-// whitespace, wrong or missing padding, impossible lengths, non-zero unused trailing bits. Strictness
-// matters for JWS: two different strings must never decode to the same signature or claims.
-// All functions are pure and thread safe; `std::string` is used as a byte container.
-#include <string>
-#include <string_view>
-
-#include "gw/common/Error.h"
+// The encodings gw::crypto uses, under their crypto names: one implementation in gw/common
+// (Encoding.h), which the configuration module uses too without depending on crypto.
+#include "gw/common/Encoding.h"
+#include "gw/crypto/Errors.h"
 
 namespace gw::crypto {
 
-// Standard alphabet with "=" padding (RFC 4648 section 4).
-std::string Base64Encode(std::string_view data);
-Result<std::string> Base64Decode(std::string_view text);
+using encoding::Base64Decode;
+using encoding::Base64Encode;
+using encoding::Base64UrlDecode;
+using encoding::Base64UrlEncode;
+using encoding::HexDecode;
+using encoding::HexEncode;
 
-// URL-safe alphabet without padding (RFC 4648 section 5, as JOSE uses it: RFC 7515 section 2).
-std::string Base64UrlEncode(std::string_view data);
-// Refuses "=" padding, "+" and "/".
-Result<std::string> Base64UrlDecode(std::string_view text);
-
-// Lower-case hexadecimal.
-std::string HexEncode(std::string_view data);
-// Accepts upper and lower case; CRY-002 on odd length or a non-hex character.
-Result<std::string> HexDecode(std::string_view text);
+static_assert(std::string_view(encoding::kBadEncoding) == errc::kBadEncoding,
+              "the decoders report crypto's code for a bad encoding");
 
 }  // namespace gw::crypto

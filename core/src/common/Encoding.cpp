@@ -1,11 +1,10 @@
-#include "gw/crypto/Encoding.h"
+#include "gw/common/Encoding.h"
 
 #include <array>
 #include <cstdint>
 
-#include "gw/crypto/Errors.h"
 
-namespace gw::crypto {
+namespace gw::encoding {
 
 namespace {
 
@@ -48,7 +47,7 @@ std::array<int8_t, 256> MakeTable(const char* alphabet) {
 }
 
 Error BadEncoding(const char* what, const std::string& why) {
-  return MakeError(errc::kBadEncoding, std::string("invalid ") + what + ": " + why, 400);
+  return MakeError(kBadEncoding, std::string("invalid ") + what + ": " + why, 400);
 }
 
 // Decodes unpadded `text` (length % 4 != 1) with `table`; rejects non-zero unused bits.
@@ -122,4 +121,4 @@ Result<std::string> HexDecode(std::string_view text) {
   return out;
 }
 
-}  // namespace gw::crypto
+}  // namespace gw::encoding
