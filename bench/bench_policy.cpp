@@ -8,7 +8,8 @@
 // classed as "blocked" (the thread slept: a voluntary context switch, e.g. a futex wait on a lock
 // another thread held), "preempted" (an involuntary switch: the shared machine took the CPU), or
 // "on CPU" (neither), with the percentiles of the on-CPU samples alone.
-// Usage: bench_policy [iterations per thread]   (scripts from the source tree it was built from, or $GW_SOURCE_DIR)
+// Usage: bench_policy [iterations per thread [chain [threads]]]   (e.g. 100000 read_only 2, to profile
+// one configuration; scripts from the source tree it was built from, or $GW_SOURCE_DIR)
 #include <sys/resource.h>
 
 #include <chrono>
@@ -88,6 +89,8 @@ Figures Measure(const gw::policy::PolicyEngine& engine, const std::vector<std::s
 
 int main(int argc, char** argv) {
   const long iterations = argc > 1 ? std::atol(argv[1]) : 200000;
+  const std::string only = argc > 2 ? argv[2] : "";
+  const int onlyThreads = argc > 3 ? std::atoi(argv[3]) : 0;
   auto folder = gw::bench::TempFolder::Create("policy");
   if (!folder) return 1;
   if (!gw::bench::CopyScripts(gw::bench::SourceDir() / "lua/policies/routing",
@@ -126,7 +129,9 @@ int main(int argc, char** argv) {
   for (const auto& chain : chains) {
     std::string label;
     for (const auto& p : chain) label += (label.empty() ? "" : "+") + p;
+    if (!only.empty() && label != only) continue;
     for (int threads : {1, 2}) {
+      if (onlyThreads != 0 && threads != onlyThreads) continue;
       const Figures f = Measure(engine, chain, request, iterations, threads);
       std::printf("%-20s threads=%d iterations=%ld  median %lld ns  p99 %lld ns  p99.9 %lld ns\n", label.c_str(),
                   threads, iterations * threads, f.all.median, f.all.p99, f.all.p999);

@@ -58,8 +58,9 @@ std::optional<size_t> Snapshot::FindFunction(size_t script, std::string_view fun
 }
 
 Status Snapshot::Call(size_t script, size_t function, const Argument& arg,
-                      std::chrono::steady_clock::time_point deadline, rapidjson::Document& result) {
-  Result<StatePool::Lease> lease = pool_.Acquire(deadline);
+                      std::chrono::steady_clock::time_point deadline, rapidjson::Document& result,
+                      StatePool::Slot** hint) {
+  Result<StatePool::Lease> lease = pool_.Acquire(deadline, hint);
   if (!lease) return lease.GetError();
   return (*lease.Value()).Invoke(script, function, scripts_[script], arg, deadline, result);
 }

@@ -41,9 +41,10 @@ class Snapshot {
   // None for a library: its functions are for other scripts (gw.library), not for the gateway.
   std::optional<size_t> FindFunction(size_t script, std::string_view function) const;
 
-  // Leases a state (creating it if needed, within the pool cap) and runs the function.
+  // Leases a state (creating it if needed, within the pool cap) and runs the function. `hint`: the
+  // caller's affinity hint in this snapshot's pool (StatePool::Acquire), or null.
   Status Call(size_t script, size_t function, const Argument& arg, std::chrono::steady_clock::time_point deadline,
-              rapidjson::Document& result);
+              rapidjson::Document& result, StatePool::Slot** hint = nullptr);
 
   // Creates one pooled state now, so the first call after a reload does not pay for compiling.
   Status Prewarm();

@@ -8,31 +8,61 @@
 namespace gw::lua {
 
 StatePool::StatePool(size_t maxStates, Factory factory)
-    : maxStates_(maxStates == 0 ? 1 : maxStates), factory_(std::move(factory)) {}
+    : maxStates_(maxStates == 0 ? 1 : maxStates), factory_(std::move(factory)), slots_(new Slot[maxStates_]) {}
 
 StatePool::~StatePool() = default;
 
 StatePool::Lease::~Lease() {
-  if (state_ && pool_ != nullptr) pool_->Release(std::move(state_));
+  if (slot_ != nullptr && pool_ != nullptr) pool_->Release(slot_);
 }
 
-Result<StatePool::Lease> StatePool::Acquire(std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  for (;;) {
-    if (!idle_.empty()) {
-      const auto self = std::this_thread::get_id();
-      for (size_t i = idle_.size(); i-- > 0;) {
-        if (idleOwners_[i] != self) continue;
-        std::swap(idle_[i], idle_.back());
-        std::swap(idleOwners_[i], idleOwners_.back());
-        break;
-      }
-      std::unique_ptr<ScriptState> state = std::move(idle_.back());
-      idle_.pop_back();
-      idleOwners_.pop_back();
-      return Lease(this, std::move(state));
+StatePool::Slot* StatePool::TakeLocked() {
+  // A slot's fields are read only once it is ours (leased), since a fast-path caller may lease and
+  // change a free slot without the mutex; slots looked at and not kept are given back at once.
+  const auto self = std::this_thread::get_id();
+  Slot* kept = nullptr;   // a free state of another thread, or else an empty slot
+  for (size_t i = 0; i < maxStates_; ++i) {
+    Slot& slot = slots_[i];
+    if (slot.leased.load() || slot.leased.exchange(true)) continue;
+    if (slot.state && slot.lastUser == self) {
+      if (kept != nullptr) kept->leased.store(false);
+      return &slot;
     }
-    if (live_ < maxStates_) {
+    if (kept == nullptr && (slot.state || live_ < maxStates_)) {
+      kept = &slot;
+    } else if (kept != nullptr && !kept->state && slot.state) {
+      kept->leased.store(false);
+      kept = &slot;
+    } else {
+      slot.leased.store(false);
+    }
+  }
+  return kept;
+}
+
+Result<StatePool::Lease> StatePool::Acquire(std::chrono::steady_clock::time_point deadline, Slot** hint) {
+  if (hint != nullptr && *hint != nullptr) {
+    Slot* slot = *hint;
+    if (!slot->leased.exchange(true)) {  // acquire: sees the state its last holder left
+      if (slot->state) return Lease(this, slot);
+      Unlease(slot);  // retired meanwhile: the slow path creates one
+    }
+  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  bool waiting = false;
+  const auto stopWaiting = [&] {
+    if (waiting) waiters_.fetch_sub(1);
+    waiting = false;
+  };
+  for (;;) {
+    Slot* slot = TakeLocked();
+    if (slot != nullptr && slot->state) {
+      stopWaiting();
+      if (hint != nullptr) *hint = slot;
+      return Lease(this, slot);
+    }
+    if (slot != nullptr) {  // an empty slot, live_ < maxStates_
+      stopWaiting();
       ++live_;  // reserve the slot, build without the lock
       lock.unlock();
       Result<std::unique_ptr<ScriptState>> created = Error{};
@@ -41,51 +71,77 @@ Result<StatePool::Lease> StatePool::Acquire(std::chrono::steady_clock::time_poin
       } catch (const std::exception& e) {
         created = MakeError("LUA-005", std::string("cannot create a Lua state: ") + e.what());
       }
-      if (created) return Lease(this, std::move(created).Value());
+      if (created) {
+        slot->state = std::move(created).Value();
+        if (hint != nullptr) *hint = slot;
+        return Lease(this, slot);
+      }
+      slot->leased.store(false);
       lock.lock();
       --live_;
       lock.unlock();
-      returned_.notify_one();
+      returned_.notify_all();
       return created.GetError();
     }
-    ++waiters_;
-    const std::cv_status waited = returned_.wait_until(lock, deadline);
-    --waiters_;
-    if (waited == std::cv_status::timeout && idle_.empty() && live_ >= maxStates_) {
+    if (!waiting) {
+      // Registered before looking again: a Release either sees this waiter or frees a slot the
+      // next look finds (both sides sequentially consistent).
+      waiters_.fetch_add(1);
+      waiting = true;
+      continue;
+    }
+    if (returned_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      slot = TakeLocked();
+      stopWaiting();
+      if (slot != nullptr && slot->state) {
+        if (hint != nullptr) *hint = slot;
+        return Lease(this, slot);
+      }
+      if (slot != nullptr) slot->leased.store(false);  // too late to create one
       return MakeError("LUA-004", "no Lua state became free within the call's time budget", 504);
     }
   }
 }
 
-void StatePool::Release(std::unique_ptr<ScriptState> state) {
-  if (state->Broken() || state->StackTop() != 0) {
-    if (!state->Broken()) LogError("Lua state retired: unbalanced stack after a call (bug)");
-    state.reset();  // close outside the lock
+void StatePool::Release(Slot* slot) {
+  ScriptState& state = *slot->state;
+  if (state.Broken() || state.StackTop() != 0) {
+    if (!state.Broken()) LogError("Lua state retired: unbalanced stack after a call (bug)");
+    slot->state.reset();  // close outside the lock, while the slot is still ours
+    slot->leased.store(false);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       --live_;
       ++retired_;
     }
-    returned_.notify_one();
+    returned_.notify_all();
     return;
   }
-  bool wake = false;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    idle_.push_back(std::move(state));
-    idleOwners_.push_back(std::this_thread::get_id());
-    wake = waiters_ > 0;
-  }
-  if (wake) returned_.notify_one();
+  slot->lastUser = std::this_thread::get_id();
+  Unlease(slot);
+}
+
+void StatePool::Unlease(Slot* slot) {
+  slot->leased.store(false);  // sequentially consistent, before reading waiters_
+  if (waiters_.load() == 0) return;
+  { std::lock_guard<std::mutex> lock(mutex_); }  // a waiter between its look and its wait holds the mutex
+  returned_.notify_all();
 }
 
 StatePool::Stats StatePool::GetStats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   Stats stats;
   stats.live = live_;
-  stats.idle = idle_.size();
   stats.retired = retired_;
-  for (const auto& state : idle_) stats.idleStackTops.push_back(state->StackTop());
+  for (size_t i = 0; i < maxStates_; ++i) {
+    Slot& slot = slots_[i];
+    if (slot.leased.exchange(true)) continue;  // leased: not idle (held an instant for reading)
+    if (slot.state) {
+      ++stats.idle;
+      stats.idleStackTops.push_back(slot.state->StackTop());
+    }
+    slot.leased.store(false);
+  }
   return stats;
 }
 
@@ -147,12 +203,19 @@ bool StateShares::Take(size_t bucket, std::chrono::steady_clock::time_point dead
   }
   std::unique_lock<std::mutex> lock(mutex_);
   // Registered before the re-check: a Give() either sees this waiter or frees the state the
-  // re-check then finds (both sides use sequentially consistent operations).
+  // re-check then finds (both sides use sequentially consistent operations). A thread keeping an
+  // idle share either sees this waiter and gives it back, or the reclaimer finds it.
   waiters_.fetch_add(1);
-  bool taken = TryTake(bucket, gaveBack);
+  const auto tryTake = [&] {
+    if (TryTake(bucket, gaveBack)) return true;
+    if (!reclaimer_ || reclaimer_() == 0) return false;
+    gaveBack = true;  // other waiters may use what was reclaimed
+    return TryTake(bucket, gaveBack);
+  };
+  bool taken = tryTake();
   while (!taken) {
     const bool timedOut = freed_.wait_until(lock, deadline) == std::cv_status::timeout;
-    taken = TryTake(bucket, gaveBack);
+    taken = tryTake();
     if (timedOut) break;
   }
   waiters_.fetch_sub(1);
@@ -161,8 +224,12 @@ bool StateShares::Take(size_t bucket, std::chrono::steady_clock::time_point dead
 }
 
 void StateShares::Give(size_t bucket) {
-  if (used_[bucket].value.fetch_sub(1) > reserved_) committed_.fetch_sub(1);
+  Return(bucket);
   WakeWaiters();
+}
+
+void StateShares::Return(size_t bucket) {
+  if (used_[bucket].value.fetch_sub(1) > reserved_) committed_.fetch_sub(1);
 }
 
 void StateShares::WakeWaiters() {

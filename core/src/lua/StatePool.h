@@ -4,6 +4,13 @@
 // LUA-004). A state that comes back broken (limit hit, unbalanced stack) is closed instead of
 // being reused, which frees a slot. Thread safe. No lock is held while a state is created, closed
 // or used.
+//
+// Each state sits in a Slot of its own cache line whose `leased` flag is the only way to own it
+// (taken with one atomic exchange, so no state is ever used by two threads at once). A caller may
+// pass the slot it used last (its affinity hint): when that state is free, the lease costs one
+// uncontended atomic on that slot's own line and nothing else, and the mutex is taken only on the
+// slow path (no hint, hint busy or retired, waiting). Two threads calling at once used to bounce
+// the pool mutex's line between their cores twice a call (docs/PERFORMANCE.md, "Policies").
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -25,6 +32,14 @@ class StatePool {
  public:
   using Factory = std::function<Result<std::unique_ptr<ScriptState>>()>;
 
+  // One state's place in the pool. Opaque to callers: they keep a pointer as an affinity hint,
+  // valid as long as the pool.
+  struct alignas(64) Slot {
+    std::atomic<bool> leased{false};
+    std::unique_ptr<ScriptState> state;  // owned by whoever set `leased`; null when not created
+    std::thread::id lastUser;            // guarded by `leased`: the slow path prefers a thread's own
+  };
+
   StatePool(size_t maxStates, Factory factory);
   ~StatePool();
   StatePool(const StatePool&) = delete;
@@ -33,20 +48,22 @@ class StatePool {
   // Exclusive use of one state until destroyed; returns it to the pool (or retires it).
   class Lease {
    public:
-    Lease(StatePool* pool, std::unique_ptr<ScriptState> state) : pool_(pool), state_(std::move(state)) {}
-    Lease(Lease&& other) noexcept = default;
+    Lease(StatePool* pool, Slot* slot) : pool_(pool), slot_(slot) {}
+    Lease(Lease&& other) noexcept : pool_(other.pool_), slot_(other.slot_) { other.slot_ = nullptr; }
     Lease& operator=(Lease&&) = delete;
     Lease(const Lease&) = delete;
     ~Lease();
-    ScriptState& operator*() const { return *state_; }
-    ScriptState* operator->() const { return state_.get(); }
+    ScriptState& operator*() const { return *slot_->state; }
+    ScriptState* operator->() const { return slot_->state.get(); }
 
    private:
     StatePool* pool_;
-    std::unique_ptr<ScriptState> state_;
+    Slot* slot_;
   };
 
-  Result<Lease> Acquire(std::chrono::steady_clock::time_point deadline);
+  // `hint` (may be null): in, the slot this caller used last in this pool (tried first, without the
+  // mutex); out, the slot leased. A hint must come from this pool.
+  Result<Lease> Acquire(std::chrono::steady_clock::time_point deadline, Slot** hint = nullptr);
 
   struct Stats {
     size_t live = 0;     // created and not retired (idle + leased)
@@ -57,21 +74,23 @@ class StatePool {
   Stats GetStats() const;
 
  private:
-  void Release(std::unique_ptr<ScriptState> state);
+  void Release(Slot* slot);
+  void Unlease(Slot* slot);  // gives a slot back and wakes waiters, if any
+  // Under mutex_: leases and returns a free slot holding a state, the caller's own first (its
+  // memory stays on this thread's malloc arena: handing states across threads made every free
+  // cross arenas), else an empty slot when live_ < maxStates_ (the caller creates its state), else
+  // null.
+  Slot* TakeLocked();
 
   const size_t maxStates_;
   const Factory factory_;
-  mutable std::mutex mutex_;
+  std::unique_ptr<Slot[]> slots_;  // maxStates_ of them
+  mutable std::mutex mutex_;       // slow path: creation, retirement, waiting, stats
   std::condition_variable returned_;
-  size_t waiters_ = 0;  // callers blocked in Acquire (guarded by mutex_): Release signals only then,
-                        // since signalling touches the condition variable's shared state every call
-  std::vector<std::unique_ptr<ScriptState>> idle_;  // LIFO: the most recently used state is warm
-  // idleOwners_[i]: the thread that released idle_[i]. A thread gets back the state it used last
-  // when it is idle: a state's memory then stays on one thread's malloc arena. Handing states
-  // across threads made every free cross arenas (two threads at once: 9 us per policy call instead
-  // of 2.4; docs/PERFORMANCE.md, "Policies").
-  std::vector<std::thread::id> idleOwners_;
-  size_t live_ = 0;
+  // Callers blocked in Acquire. Release reads it (a line written only when someone waits) and
+  // signals only then: signalling touches the condition variable's shared state every call.
+  std::atomic<size_t> waiters_{0};
+  size_t live_ = 0;  // guarded by mutex_
   uint64_t retired_ = 0;
 };
 
@@ -111,6 +130,14 @@ class StateShares {
   // Takes one state of `bucket`'s share, waiting until `deadline` for one; false on timeout.
   bool Take(size_t bucket, std::chrono::steady_clock::time_point deadline);
   void Give(size_t bucket);
+  // Give without waking waiters: for a reclaimer, which runs with the waiters' mutex held.
+  void Return(size_t bucket);
+  // Whether a caller waits for a share (then a thread keeping an idle share must give it back).
+  bool Waiting() const { return waiters_.load() != 0; }
+  // Called by a caller short of a share, before it waits (with the waiters' mutex held): gives
+  // back, through Return(), the shares threads keep idle for their next call (ScriptEngine's
+  // per-thread cache); returns how many. It must not call Take, Give or WakeWaiters.
+  void SetReclaimer(std::function<size_t()> reclaimer) { reclaimer_ = std::move(reclaimer); }
   size_t InUse(size_t bucket) const { return used_[bucket].value.load(std::memory_order_relaxed); }
 
  private:
@@ -125,9 +152,10 @@ class StateShares {
   const size_t capacity_;
   std::unique_ptr<Counter[]> used_;
   alignas(64) std::atomic<size_t> committed_;
-  std::atomic<size_t> waiters_{0};
+  alignas(64) std::atomic<size_t> waiters_{0};  // read at every call's end: a line of its own
   std::mutex mutex_;  // waiters only
   std::condition_variable freed_;
+  std::function<size_t()> reclaimer_;  // set before any call
 };
 
 }  // namespace gw::lua

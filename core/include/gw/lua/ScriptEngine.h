@@ -151,6 +151,7 @@ class ScriptEngine {
     size_t liveStates = 0;
     size_t idleStates = 0;
     uint64_t retiredStates = 0;  // closed after hitting a limit
+    size_t retiredSnapshots = 0;  // replaced by a reload, kept until the calls in flight on them end
     std::vector<int> idleStackTops;
     // Isolation between servers (all snapshots together): the effective pool cap, the states
     // each server keeps, the most one server can hold, and the calls in flight per server ("" is
