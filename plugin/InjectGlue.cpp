@@ -80,7 +80,8 @@ int32_t InjectGlue::Filter(OrthancPluginHttpMethod method, const char* uri, cons
                            const char* const* getKeys, const char* const* getValues) {
   InjectGlue* self = g_filterTarget.load();
   if (!self) return 1;
-  try {
+  // Refused (0) when anything escapes: the filter fails closed.
+  return Guard<int32_t>("inject filter on ", uri, 0, [&]() -> int32_t {
     service::ClientCall call;
     call.method = MethodName(method);
     call.uri = uri;
@@ -90,10 +91,7 @@ int32_t InjectGlue::Filter(OrthancPluginHttpMethod method, const char* uri, cons
     call.query.reserve(getCount);
     for (uint32_t i = 0; i < getCount; ++i) call.query.emplace_back(getKeys[i], getValues[i]);
     return self->service_.Filter(call).allow ? 1 : 0;
-  } catch (const std::exception& e) {
-    LogError(std::string("filter error on ") + uri + ": " + e.what());
-    return 0;
-  }
+  });
 }
 
 }  // namespace gw::plugin

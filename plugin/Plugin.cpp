@@ -80,7 +80,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
   OrthancPluginSetDescription(context,
                               "OAuth2 and cloud identity for Orthanc's DICOMweb client (Lua providers)");
   gw::plugin::ExtendExplorer();
-  try {
+  return gw::plugin::Guard<int32_t>("cannot start", nullptr, -1, [&]() -> int32_t {
     auto parsed = ReadConfiguration();
     if (parsed.section == gw::config::SectionStatus::Missing) {
       gw::LogInfo("no DicomWebOAuth section in the configuration: the gateway stays disabled");
@@ -145,10 +145,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
     gw::LogInfo("started: " + std::to_string(gw::plugin::ServerCount()) + " server(s), Lua " +
                 gw::lua::ScriptEngine::LuaVersion());
     return 0;
-  } catch (const std::exception& e) {
-    gw::LogError(std::string("GW-500 cannot start: ") + e.what());
-    return -1;
-  }
+  });
 }
 
 ORTHANC_PLUGINS_API void OrthancPluginFinalize() {

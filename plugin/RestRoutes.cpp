@@ -170,7 +170,7 @@ void GetMetrics(OrthancPluginRestOutput* output, const char*, const OrthancPlugi
 // Orthanc metric named like its Prometheus series (`name{label="value"}`), which Orthanc's
 // /tools/metrics-prometheus prints as is. Histograms push their _count and _sum.
 void RefreshOrthancMetrics() {
-  try {
+  GuardVoid("refreshing Orthanc's metrics", nullptr, [] {
     if (!g_gateway) return;
     for (const auto& family : g_gateway->Metrics().Collect()) {
       for (const auto& sample : family.samples) {
@@ -192,9 +192,7 @@ void RefreshOrthancMetrics() {
                                      OrthancPluginMetricsType_Default);
       }
     }
-  } catch (const std::exception& e) {
-    LogWarning(std::string("cannot refresh Orthanc metrics: ") + e.what());
-  }
+  });
 }
 
 void GetDisabledStatus(OrthancPluginRestOutput* output, const char*,
@@ -234,7 +232,8 @@ void GetDisabledHealth(OrthancPluginRestOutput* output, const char*, const Ortha
 // The plugin's only on-change callback: Orthanc allows several, but one place keeps the order
 // of reactions explicit.
 OrthancPluginErrorCode OnChange(OrthancPluginChangeType type, OrthancPluginResourceType, const char* resourceId) {
-  try {
+  // Success even on a failure: Orthanc would only log it again; the barrier logged GW-500.
+  return Guard("change handler", nullptr, OrthancPluginErrorCode_Success, [&] {
     if (type == OrthancPluginChangeType_OrthancStarted) {
       OnOrthancStarted();  // proxy mode: loopback definitions (ProxyRoute.h); logs, never throws
       if (g_inject) g_inject->OnOrthancStarted();
@@ -242,10 +241,8 @@ OrthancPluginErrorCode OnChange(OrthancPluginChangeType type, OrthancPluginResou
     } else if (type == OrthancPluginChangeType_JobFailure && resourceId != nullptr) {
       if (g_inject) g_inject->OnJobFailure(resourceId);
     }
-  } catch (const std::exception& e) {
-    LogError(std::string("GW-500 change handler: ") + e.what());
-  }
-  return OrthancPluginErrorCode_Success;
+    return OrthancPluginErrorCode_Success;
+  });
 }
 
 void InstallGateway(std::unique_ptr<service::Gateway> gateway) {
