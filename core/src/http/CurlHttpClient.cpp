@@ -9,6 +9,7 @@
 
 #include <strings.h>
 
+#include "gw/common/ErrorCatalog.h"
 #include "gw/common/SecretRegistry.h"
 
 namespace gw::http {
@@ -18,9 +19,8 @@ namespace {
 thread_local long tLastNewConnections = -1;
 
 Error NetError(const char* code, const std::string& target, const std::string& reason) {
-  // 504 for a timeout, 502 for every other failure to talk to an upstream.
-  const int status = std::strcmp(code, "NET-002") == 0 ? 504 : 502;
-  return MakeError(code, SecretRegistry::Redact("request to " + target + " failed: " + reason), status);
+  // The catalog's status: 504 for a timeout, 502 for every other failure to talk to an upstream.
+  return CatalogError(code, SecretRegistry::Redact("request to " + target + " failed: " + reason));
 }
 
 // Removes every occurrence of `needle` from `text` (used to keep URLs out of curl's messages).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -431,9 +432,17 @@ Status ScriptState::Invoke(size_t script, size_t function, const ScriptMeta& met
     case Outcome::Raised: return MakeError("LUA-006", where + ": " + message);
     case Outcome::Invalid: return MakeError("LUA-008", where + ": invalid return value: " + message);
     case Outcome::BadArgument: return MakeError("LUA-006", where + ": the argument cannot be converted: " + message);
-    case Outcome::ReturnedError:
-      if (!code.empty()) return MakeError(code, message, httpStatus);
-      return MakeError("LUA-009", where + " returned an error: " + message, httpStatus);
+    case Outcome::ReturnedError: {
+      // The script's own words travel as a field: callers (PolicyEngine) never cut the message.
+      auto origin = std::make_shared<ErrorOrigin>();
+      origin->script = meta.info.name;
+      origin->function = meta.functions[function];
+      origin->reason = message;
+      Error e = code.empty() ? MakeError("LUA-009", where + " returned an error: " + message, httpStatus)
+                             : MakeError(code, message, httpStatus);
+      e.origin = std::move(origin);
+      return e;
+    }
     case Outcome::None: break;
   }
   state_->MarkBroken();

@@ -1,5 +1,6 @@
 #include "gw/policy/PolicyEngine.h"
 
+#include "gw/common/ErrorCatalog.h"
 #include "gw/common/Log.h"
 #include "gw/policy/DecisionParser.h"
 #include "gw/policy/PolicyErrors.h"
@@ -21,15 +22,15 @@ Decision Deny(int status, std::string code, std::string reason, const std::strin
 // A policy's error as a denial: a deliberate refusal keeps its code/status/message, a failure of
 // the script itself is POL-002 (details only in the log: they may quote the script's data).
 Decision FromError(const Error& e, const std::string& policy, const PolicyRequest& request) {
-  if (e.code == "LUA-009") {
-    std::string reason = e.message;
-    const size_t cut = reason.find("returned an error: ");
-    if (cut != std::string::npos) reason.erase(0, cut + 19);
+  if (IsScriptRefusal(e)) {
+    // The script's own words (ScriptState puts them in the origin), never the gateway's prefix.
+    std::string reason = e.origin ? e.origin->reason : e.message;
     if (reason.size() > DecisionParser::kMaxReasonBytes) reason.resize(DecisionParser::kMaxReasonBytes);
     return Deny(403, kDenied, std::move(reason), policy);
   }
-  // LUA-012: this server's share of the Lua states is busy (503, retry later), not a script fault.
-  if (e.code.rfind("LUA-", 0) != 0 || e.code == "LUA-012") return Deny(e.httpStatus, e.code, e.message, policy);
+  // A code of the script's own, or LUA-012 (this server's share of the Lua states is busy: 503,
+  // retry later), is passed on as it is; only a failure of the script itself becomes POL-002.
+  if (!IsScriptFault(e)) return Deny(e.httpStatus, e.code, e.message, policy);
   LogError(std::string(kScriptFailed) + " policy '" + policy + "' failed for server '" + std::string(request.server) +
            "', request denied: " + e.ToString());
   return Deny(500, kScriptFailed, "policy '" + policy + "' failed (see the Orthanc log)", policy);

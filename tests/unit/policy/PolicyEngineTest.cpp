@@ -220,3 +220,25 @@ TEST_CASE("Regression: a request table kept past its call reads its own copy, no
   const auto d = policies.Decide({"keeps"}, second.View());
   CHECK(d.reason == "first-accept first-query primary");
 }
+
+TEST_CASE("PolicyEngine/a refusal's reason is the script's own words, read from the error's origin", "[policy][errors]") {
+  PolicyFolder folder(std::vector<std::string>{});
+  // The reason quotes the words the engine's message uses as a prefix: nothing is cut from it.
+  folder.AddPolicy("quotes", "return nil, 'upstream returned an error: 503'");
+  // A script that gives a LUA-xxx code of its own is treated as a failing script (fail closed).
+  folder.AddPolicy("fakes_lua", "return nil, {code = 'LUA-042', message = 'pretend', status = 403}");
+  auto engine = LoadEngine(folder);
+  PolicyEngine policies(*engine, std::chrono::milliseconds(200));
+  RequestData data;
+
+  const auto quoted = policies.Decide({"quotes"}, data.View());
+  CHECK_FALSE(quoted.allow);
+  CHECK(quoted.code == "POL-001");
+  CHECK(quoted.status == 403);
+  CHECK(quoted.reason == "upstream returned an error: 503");
+
+  const auto faked = policies.Decide({"fakes_lua"}, data.View());
+  CHECK_FALSE(faked.allow);
+  CHECK(faked.code == "POL-002");
+  CHECK(faked.status == 500);
+}

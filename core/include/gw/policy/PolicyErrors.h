@@ -11,7 +11,8 @@
 //   POL-005 500  a policy asked to set or remove a header it may not touch (Authorization, Host,
 //                hop-by-hop, Content-Length, the loopback secret, ...) or an unsafe value
 // The shipped policies (lua/policies/routing/) use POL-010 read-only, POL-011 Authorization
-// override, POL-012 ACL not configured, POL-013 user not allowed.
+// override, POL-012 ACL not configured, POL-013 user not allowed. All of them, with their default
+// statuses, are in the one catalog (gw/common/ErrorCatalog.h, docs/errors.md).
 namespace gw::policy {
 
 inline constexpr const char* kDenied = "POL-001";

@@ -25,20 +25,16 @@
 #include "gw/policy/PolicyEngine.h"
 #include "gw/policy/TargetHealth.h"
 #include "gw/service/Health.h"
+#include "gw/service/ReloadHistory.h"
+#include "gw/service/StatusViews.h"
 #include "gw/proxy/ICredentialSource.h"
 #include "gw/token/TokenManager.h"
 
 namespace gw::service {
 
-// A JSON answer for a REST route: body and the HTTP status that goes with it.
-struct JsonAnswer {
-  int status = 200;
-  std::string body;
-};
-
-// Where a script reload came from, for status and logs.
-enum class ReloadTrigger { Start, Rest, FileWatch };
-const char* ToString(ReloadTrigger trigger);
+// JsonAnswer and the views of the routes: gw/service/StatusViews.h; ReloadTrigger and the reload
+// record: gw/service/ReloadHistory.h; composition: GatewayBuilder (core/src/service); request
+// signing: gw/service/RequestSigner.h.
 
 class Gateway : public proxy::ICredentialSource {
  public:
@@ -66,7 +62,7 @@ class Gateway : public proxy::ICredentialSource {
   void PrefetchCredentials();
   // Where the proxy keeps the health it observes of a server's targets (null when it tracks none,
   // e.g. inject mode). The tracker lives in the proxy (plugin/ProxyRoute.cpp).
-  using TargetHealthLookup = std::function<std::shared_ptr<const policy::TargetHealth>(const std::string& server)>;
+  using TargetHealthLookup = service::TargetHealthLookup;
 
   // GET /dicomweb-oauth/servers: name, upstream URL, provider, mode, routing policies, targets
   // (name, URL, and `healthy` when `health` has a tracker for the server), token state; never a
@@ -129,25 +125,15 @@ class Gateway : public proxy::ICredentialSource {
   const std::string& ProviderOf(const std::string& server) const;
 
  private:
-  struct ReloadRecord {
-    bool ok = true;
-    ReloadTrigger trigger = ReloadTrigger::Start;
-    int64_t atUnixMs = 0;
-    uint64_t snapshotVersion = 0;
-    Error error;
-    uint64_t failures = 0;
-  };
+  friend class GatewayBuilder;
 
   Gateway(config::GatewayConfig config, std::unique_ptr<lua::ScriptEngine> engine);
-  gw::Status RegisterTokens(std::shared_ptr<http::IHttpClient> http, std::shared_ptr<token::IClock> clock);
   const token::TokenHandle* HandleOf(const std::string& server) const;
   Result<http::Headers> SignedHeaders(const std::string& server, const proxy::OutgoingRequest& request,
                                       std::chrono::seconds minRemaining, std::chrono::milliseconds timeout,
                                       const std::string& fixedTime);
   std::map<std::string, token::TokenState> TokenStatesByServer() const;
   void RecordReload(ReloadTrigger trigger, const Result<lua::SnapshotInfo>& outcome);
-  void WriteAuditState(json::Writer& w) const;
-  Counter& CountReload(ReloadTrigger trigger, const char* outcome);  // dicomweb_oauth_script_reloads_total
 
   config::GatewayConfig config_;
   std::unique_ptr<lua::ScriptEngine> engine_;
@@ -164,8 +150,7 @@ class Gateway : public proxy::ICredentialSource {
   std::shared_ptr<audit::DeferredSink> audit_ = std::make_shared<audit::DeferredSink>();
   std::shared_ptr<audit::AuditLog> auditLog_;
 
-  mutable std::mutex reloadMutex_;
-  ReloadRecord lastReload_;
+  ReloadHistory reloads_{audit_};
 };
 
 }  // namespace gw::service
