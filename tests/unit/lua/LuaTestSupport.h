@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -218,5 +219,42 @@ inline bool RunOnSmallStack(size_t bytes, std::function<void()> work) {
 inline double MillisecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
+
+// An IdP that hangs: every request blocks until the test opens the gate (real-time capped, so a
+// broken engine fails the test instead of hanging it).
+class HangingHttp : public gw::http::IHttpClient {
+ public:
+  gw::Result<gw::http::HttpResponse> Perform(const gw::http::HttpRequest&) override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    ++inside_;
+    changed_.notify_all();
+    changed_.wait_for(lock, std::chrono::seconds(20), [&] { return open_; });
+    --inside_;
+    gw::http::HttpResponse response;
+    response.status = 200;
+    response.body = "late";
+    return response;
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ = true;
+    changed_.notify_all();
+  }
+  // Real-time bounded wait until `n` requests hang at once.
+  bool WaitInside(int n) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::seconds(10), [&] { return inside_ >= n; });
+  }
+  int Inside() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return inside_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool open_ = false;
+  int inside_ = 0;
+};
 
 }  // namespace gw::lua::test

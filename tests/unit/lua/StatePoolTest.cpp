@@ -22,38 +22,6 @@ using std::chrono::milliseconds;
 
 namespace {
 
-// An IdP that hangs until the test opens the gate (real-time capped, so a broken engine fails the
-// test instead of hanging it). Closes again for the next request when Close() is called.
-class GateHttp : public gw::http::IHttpClient {
- public:
-  gw::Result<gw::http::HttpResponse> Perform(const gw::http::HttpRequest&) override {
-    std::unique_lock<std::mutex> lock(mutex_);
-    ++inside_;
-    changed_.notify_all();
-    changed_.wait_for(lock, std::chrono::seconds(20), [&] { return open_; });
-    --inside_;
-    gw::http::HttpResponse response;
-    response.status = 200;
-    response.body = "late";
-    return response;
-  }
-  void Open() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    open_ = true;
-    changed_.notify_all();
-  }
-  bool WaitInside(int n) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    return changed_.wait_for(lock, std::chrono::seconds(10), [&] { return inside_ >= n; });
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  bool open_ = false;
-  int inside_ = 0;
-};
-
 // A thread that makes calls when asked and otherwise stays alive and idle (its caches intact).
 class IdleThread {
  public:
@@ -247,7 +215,7 @@ TEST_CASE("LuaReload: a reload while threads keep the old snapshot cached", "[lu
   };
   dir.Write("gen.lua", generation(1));
   EngineOptions options = OptionsFor(dir);
-  auto http = std::make_shared<GateHttp>();
+  auto http = std::make_shared<HangingHttp>();
   options.http = http;
   ScriptEngine engine(options);
   REQUIRE(engine.Reload());
@@ -298,7 +266,7 @@ TEST_CASE("Isolation: a share kept by an idle thread is reclaimed and a server o
   options.maxStatesPerSnapshot = 3;  // 2 servers + the general bucket, 1 reserved each: 1 per server at most
   options.servers = {"a", "b"};
   options.reservedStatesPerServer = 1;
-  auto http = std::make_shared<GateHttp>();
+  auto http = std::make_shared<HangingHttp>();
   options.http = http;
   ScriptEngine engine(options);
   REQUIRE(engine.Reload());
