@@ -8,7 +8,7 @@ listens (circuit breaker after one failure), the shared token cache in Redis, an
 small tmpfs with a test audit rule that fails or drops on demand. Orthanc R, a replica with the same
 Redis key, and later Orthanc K, one with another key. Traffic: a cold start of both replicas on a
 slow IdP (one IdP call, a lease wait, a shared hit), STOW and QIDO through proxy mode and inject mode,
-a direct proxy request, the failing server's STOW job and test, a revoked token (upstream 401,
+a direct proxy request, a QIDO over the rate limit (on K), the failing server's STOW job and test, a revoked token (upstream 401,
 invalidation), a background refresh, a reload (published, then refused), audit rule failure and
 drop, the audit disk full (write errors, queue-full drops), Redis stopped.
 
@@ -123,7 +123,8 @@ class MetricsPopulated(testing.TestCase):
             "ro": server(cls.idp, url, "proxy", Policies=["read_only"]),
         }
         cls.shared = {"CacheType": "redis", "RedisUrl": cls.redis.url, "RedisEncryptionKey": cls.key}
-        section = dict(cls.shared, WatchScripts=False,
+        # A rate limit no traffic here reaches: its series are exported (at 0) on A as well.
+        section = dict(cls.shared, WatchScripts=False, RateLimitRequests=100000,
                        Audit={"File": str(cls.disk.path / "audit.jsonl"), "HashKey": HASH_KEY,
                               "Rules": ["phi_redaction", "flaky_audit"], "FsyncIntervalMs": 0,
                               "QueueCapacity": 4, "QueueTimeoutMs": 50, "FailClosed": False})
@@ -247,9 +248,17 @@ class MetricsPopulated(testing.TestCase):
             self.disk.free()
 
         # Another replica with another key: the shared record does not open (decrypt error).
+        # It also allows one DICOMweb client call per server and hour: the second QIDO is refused.
         k = self.use(gateway_orthanc(self.ws, name="orthanc-k", servers={"cloud": self.servers["cloud"]},
-                                     section=dict(self.shared, RedisEncryptionKey=secrets.token_hex(32))))
+                                     section=dict(self.shared, RedisEncryptionKey=secrets.token_hex(32),
+                                                  RateLimitRequests=1, RateLimitWindowSeconds=3600)))
         self.assertEqual(self.server_test(k, "cloud")[0], 200)
+        wait_proxy_definition(k, "cloud")
+        qido = {"Uri": "/studies", "Arguments": {"limit": "1"}}
+        r = k.rest("POST", "/dicom-web/servers/cloud/qido", json=qido)
+        self.assertEqual(r.status, 200, r.text)
+        r = k.rest("POST", "/dicom-web/servers/cloud/qido", json=qido)
+        self.assertEqual(r.status, 403, r.text)  # the filter's refusal; PXY-015 is in the log
         # Redis stopped: the next fetch falls back to the IdP, the cache is marked down.
         self.redis.stop()
         self.assertEqual(self.server_test(self.a, "cloud", fresh=True)[0], 200)
@@ -337,6 +346,10 @@ class MetricsPopulated(testing.TestCase):
             "dicomweb_oauth_shared_cache_lease_waits_total":
                 ("a replica waited for the other's lease",
                  lambda: both("dicomweb_oauth_shared_cache_lease_waits_total") >= 1),
+            "dicomweb_oauth_rate_limited_total":
+                ("K's second QIDO refused at the client stage; none at the upstream stage",
+                 lambda: v(k, "dicomweb_oauth_rate_limited_total", server="cloud", stage="client") == 1
+                 and k.value("dicomweb_oauth_rate_limited_total", server="cloud", stage="upstream") == 0),
             "dicomweb_oauth_shared_cache_errors_total":
                 ("redis on A, decrypt on K",
                  lambda: v(a, "dicomweb_oauth_shared_cache_errors_total", reason="redis") >= 1
