@@ -47,10 +47,13 @@ rapidjson::Document BuildSignContext(const std::string& server, const rapidjson:
 }
 
 Result<http::Headers> ReadSignedHeaders(const rapidjson::Document& doc, const std::string& provider) {
-  auto list = doc.IsObject() ? doc.FindMember("headers") : doc.MemberEnd();
-  if (!doc.IsObject() || list == doc.MemberEnd() || !list->value.IsObject()) {
+  // MemberEnd() of a value that is not an object is undefined (an assertion in debug builds).
+  const auto noHeaders = [&] {
     return MakeError("SIG-001", "provider '" + provider + "' returned no headers table from sign", 500);
-  }
+  };
+  if (!doc.IsObject()) return noHeaders();
+  const auto list = doc.FindMember("headers");
+  if (list == doc.MemberEnd() || !list->value.IsObject()) return noHeaders();
   http::Headers added;
   for (const auto& m : list->value.GetObject()) {
     if (!m.value.IsString()) {
