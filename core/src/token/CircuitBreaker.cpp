@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "gw/token/RefreshSchedule.h"
+
 namespace gw::token {
 
 const char* ToString(CircuitState state) {
@@ -21,7 +23,7 @@ CircuitBreaker::CircuitBreaker(int failureThreshold, std::chrono::milliseconds o
 
 std::optional<SteadyTime> CircuitBreaker::EarlyProbeAtLocked(SteadyTime now, SteadyTime cachedUsableUntil) const {
   if (cachedUsableUntil <= now || cachedUsableUntil == earlyProbeSpentFor_) return std::nullopt;
-  return std::max(cachedUsableUntil - kProbeLead, openedAt_ + (cachedUsableUntil - openedAt_) / 2);
+  return LastChanceBefore(openedAt_, cachedUsableUntil);
 }
 
 bool CircuitBreaker::TryAcquire(SteadyTime cachedUsableUntil) {

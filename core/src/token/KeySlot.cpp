@@ -505,6 +505,13 @@ void KeySlot::RunFetch() {
       lastFailedSeq_ = completedSeq_;
       backoff = ComputeBackoff(circuitOpen ? 1 : consecutiveFailures_, core_->Options().backoff, Random01Locked());
       nextAttemptAt_ = end + backoff;
+      // A back-off grown past the cached token's usable end would let a valid token expire while
+      // the IdP may be back (with the circuit breaker off nothing else brings the attempt forward):
+      // one attempt comes before that end. Only from before the lead, so once per token, no storm.
+      if (current_ && end < usableUntil_ - kLastChanceLead) {
+        nextAttemptAt_ = std::min(nextAttemptAt_, LastChanceBefore(end, usableUntil_));
+        backoff = nextAttemptAt_ - end;
+      }
       // Failures that may pass (IdP down or slow, circuit open, deadline) are retried in the
       // background when the back-off ends, so service resumes without any caller. A refusal that
       // will repeat (bad credentials, configuration, validation: ClassifyFailure says permanent) is

@@ -43,4 +43,8 @@ std::chrono::milliseconds ComputeBackoff(uint32_t consecutiveFailures, const Bac
   return std::chrono::milliseconds(static_cast<int64_t>(delay));
 }
 
+SteadyTime LastChanceBefore(SteadyTime from, SteadyTime usableUntil) {
+  return std::max(usableUntil - kLastChanceLead, from + (usableUntil - from) / 2);
+}
+
 }  // namespace gw::token

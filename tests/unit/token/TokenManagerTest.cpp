@@ -238,22 +238,59 @@ TEST_CASE("TokenManager/IdP down: valid token served, never an expired one, back
   }
   CHECK(f.handle.State().status == TokenStatus::Expired);
   // No storm: attempts at 300, 301, 303, 307, 315, 331, 363, 423, 483, ... 60 s apart once capped,
-  // whatever the number of callers (4500 Get calls meanwhile).
+  // whatever the number of callers (4500 Get calls meanwhile). The one after 543 s comes at 585 s,
+  // 10 s before the token becomes unusable, not at 603 s (LastChanceBefore).
   const int attempts = f.source->Calls() - 1;
-  CHECK(attempts == 15);  // 300 301 303 307 315 331 363 423 483 543 603 663 723 783 843
+  CHECK(attempts == 16);  // 300 301 303 307 315 331 363 423 483 543 585 645 705 765 825 885
   CHECK(gets == 4500);
 
-  // The IdP comes back: the next scheduled retry (903 s) succeeds without any caller's help.
+  // The IdP comes back: the next scheduled retry (945 s) succeeds without any caller's help.
   f.source->SetFailure(std::nullopt);
-  f.StepTo(seconds(902));
+  f.StepTo(seconds(944));
   CHECK(f.handle.State().status == TokenStatus::Expired);
-  f.StepTo(seconds(903));
+  f.StepTo(seconds(945));
   TokenState after = f.handle.State();
   CHECK(after.status == TokenStatus::Valid);
   CHECK(after.consecutiveFailures == 0);
   CHECK(f.Token() == "access-token-2");
-  CHECK(f.Count("dicomweb_oauth_token_acquisitions_total", {{"status", "failure"}}) == 15);
+  CHECK(f.Count("dicomweb_oauth_token_acquisitions_total", {{"status", "failure"}}) == 16);
   CHECK(f.Count("dicomweb_oauth_token_acquisitions_total", {{"status", "success"}}) == 2);
+}
+
+TEST_CASE("TokenManager/regression: a back-off grown past the token's usable end tries once before it",
+          "[manager]") {
+  // Without a circuit breaker nothing else brought the attempt forward: a refresh failing from
+  // 300 s on backed off to 543 s, then 603 s, and the token (usable until 595 s) expired at 595 s
+  // although the IdP was back at 560 s; callers got TOK-001 for 8 s.
+  KeyOptions key;
+  key.refreshBuffer = seconds(300);
+  Fixture f(seconds(600), key);
+  CHECK(f.Token() == "access-token-1");
+  f.source->SetFailure(MakeError("NET-001", "connection refused"));
+  for (int t = 1; t <= 543; ++t) f.StepTo(seconds(t));
+  const int failed = f.source->Calls() - 1;
+  CHECK(failed == 10);  // 300 301 303 307 315 331 363 423 483 543
+  CHECK(f.handle.State().nextAttemptAt == f.clock->ToSystem(f.t0 + seconds(585)));
+  f.source->SetFailure(std::nullopt);  // the IdP is back at 560 s
+  for (int t = 544; t <= 584; ++t) f.StepTo(seconds(t));
+  CHECK(f.source->Calls() == failed + 1);
+  f.StepTo(seconds(585));
+  CHECK(f.source->Calls() == failed + 2);
+  for (int t = 586; t <= 600; ++t) {
+    f.StepTo(seconds(t));
+    CHECK(f.Token() == "access-token-2");  // never TOK-001
+  }
+
+  SECTION("once per token: a failure inside the last 10 s backs off as usual") {
+    f.source->SetFailure(MakeError("NET-001", "connection refused"));
+    // access-token-2 (obtained at 585 s): refresh at 885 s, usable until 1180 s.
+    for (int t = 601; t <= 886; ++t) f.StepTo(seconds(t));
+    const int before = f.source->Calls();
+    for (int t = 887; t <= 1180; ++t) f.StepTo(seconds(t));
+    // 888 892 900 916 948 1008 1068 1128, then 1170 (the last chance), not 1188.
+    CHECK(f.source->Calls() - before == 9);
+    CHECK(f.handle.State().nextAttemptAt == f.clock->ToSystem(f.t0 + seconds(1230)));
+  }
 }
 
 TEST_CASE("TokenManager/failure without any token: TOK-002 at once while backing off", "[manager]") {

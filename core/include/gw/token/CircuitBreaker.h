@@ -28,6 +28,7 @@
 #include <optional>
 
 #include "gw/token/IClock.h"
+#include "gw/token/RefreshSchedule.h"
 
 namespace gw::token {
 
@@ -36,10 +37,9 @@ const char* ToString(CircuitState state);  // "closed" | "open" | "half-open"
 
 class CircuitBreaker {
  public:
-  // How long before the cached token becomes unusable its early probe is let through: the key
-  // retries a refused fetch within about a second (the first back-off step) and the probe itself
-  // usually answers within one more, so 10 s leaves room for a slow IdP or a loaded machine.
-  static constexpr std::chrono::seconds kProbeLead{10};
+  // How long before the cached token becomes unusable its early probe is let through
+  // (LastChanceBefore, gw/token/RefreshSchedule.h).
+  static constexpr std::chrono::seconds kProbeLead = kLastChanceLead;
 
   CircuitBreaker(int failureThreshold, std::chrono::milliseconds openDuration, std::shared_ptr<IClock> clock);
 

@@ -12,6 +12,12 @@
 //
 // Back-off after n consecutive failed fetches (n >= 1):
 //   d = min(max, initial * multiplier^(n-1)), returned as d * (1 - jitterFraction * random).
+//
+// Last chance before a cached token becomes unusable at U, for a wait that began at `from`:
+//   max(U - kLastChanceLead, from + (U - from) / 2)
+// The circuit breaker lets its early probe through then, and a key whose back-off would reach past
+// U tries then instead (KeySlot): a token still valid is never left to expire while the IdP may be
+// back only because a wait that began long before grew past its end.
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -39,5 +45,10 @@ SteadyTime ComputeRefreshAt(SteadyTime obtainedAt, SteadyTime expiresAt, std::op
 
 // 0 when consecutiveFailures == 0.
 std::chrono::milliseconds ComputeBackoff(uint32_t consecutiveFailures, const BackoffPolicy& policy, double random01);
+
+// 10 s: a refused or failed attempt is retried within about a second (the first back-off step)
+// and an attempt usually answers within one more, so this leaves room for a slow IdP.
+inline constexpr std::chrono::seconds kLastChanceLead{10};
+SteadyTime LastChanceBefore(SteadyTime from, SteadyTime usableUntil);
 
 }  // namespace gw::token
