@@ -158,6 +158,7 @@ ORTHANC_PLUGINS_API void OrthancPluginFinalize() {
   // Orthanc has stopped serving REST calls and running jobs; Retire() waits for any callback still
   // inside the runtime, then tears it down. The log sink goes last: the teardown logs.
   gw::plugin::PluginRuntime::Retire();
+  gw::LogInfo("stopped");  // the teardown has completed (tests wait for this line)
   gw::SetLogSink(nullptr);
 }
 
