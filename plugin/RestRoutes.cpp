@@ -155,11 +155,14 @@ void PostTestServer(PluginRuntime& rt, OrthancPluginRestOutput* output, const Or
   if (request->bodySize > 0) {
     auto body = json::Parse(std::string_view(static_cast<const char*>(request->body), request->bodySize), "GW-400");
     if (!body.Ok() || !body.Value().IsObject()) {
-      return AnswerError(rt.Context(), output, MakeError("GW-400", "the body must be a JSON object such as {\"Fresh\": false}", 400));
+      return AnswerError(rt.Context(), output,
+                         MakeError("GW-400", "the body must be a JSON object such as {\"Fresh\": false}", 400));
     }
     auto it = body.Value().FindMember("Fresh");
     if (it != body.Value().MemberEnd()) {
-      if (!it->value.IsBool()) return AnswerError(rt.Context(), output, MakeError("GW-400", "\"Fresh\" must be true or false", 400));
+      if (!it->value.IsBool()) {
+        return AnswerError(rt.Context(), output, MakeError("GW-400", "\"Fresh\" must be true or false", 400));
+      }
       fresh = it->value.GetBool();
     }
   }

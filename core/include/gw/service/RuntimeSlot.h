@@ -16,8 +16,9 @@
 //
 // Cost of a lease: a compare-and-swap and a decrement on one atomic word, and an atomic load; no
 // lock (the mutex is only taken once Withdraw() waits). A caller that finds the slot closed does not
-// touch the count, so callers arriving during Withdraw() never delay it. Leases may nest (a callback that leases again is
-// counted twice). A thread that holds a lease must not call Withdraw() (it would wait for itself).
+// touch the count, so callers arriving during Withdraw() never delay it. Leases may nest (a callback
+// that leases again is counted twice). A thread that holds a lease must not call Withdraw() (it
+// would wait for itself).
 // Thread safe. Does not own the object: the caller of Withdraw() destroys it.
 #include <atomic>
 #include <condition_variable>
