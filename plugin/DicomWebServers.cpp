@@ -1,7 +1,5 @@
 #include "DicomWebServers.h"
 
-#include <orthanc/OrthancCPlugin.h>
-
 #include "OrthancGlue.h"
 #include "gw/common/Json.h"
 #include "gw/common/Log.h"
@@ -9,37 +7,37 @@
 namespace gw::plugin {
 
 namespace {
-std::string g_root = "/dicom-web/";
-}
 
-void LoadDicomWebRoot() {
-  char* text = OrthancPluginGetConfiguration(Context());
-  if (text == nullptr) return;
-  const std::string configuration(text);
-  OrthancPluginFreeString(Context(), text);
+constexpr const char* kDefaultRoot = "/dicom-web/";
+
+std::string ReadRoot(OrthancPluginContext* context) {
+  const std::string configuration = TakeOrthancString(context, OrthancPluginGetConfiguration(context));
+  if (configuration.empty()) return kDefaultRoot;
   auto doc = json::Parse(configuration, "CFG-001");
-  if (!doc.Ok() || !doc.Value().IsObject()) return;
+  if (!doc.Ok() || !doc.Value().IsObject()) return kDefaultRoot;
   auto dicomWeb = doc.Value().FindMember("DicomWeb");
-  if (dicomWeb == doc.Value().MemberEnd() || !dicomWeb->value.IsObject()) return;
+  if (dicomWeb == doc.Value().MemberEnd() || !dicomWeb->value.IsObject()) return kDefaultRoot;
   auto root = dicomWeb->value.FindMember("Root");
-  if (root == dicomWeb->value.MemberEnd() || !root->value.IsString()) return;
+  if (root == dicomWeb->value.MemberEnd() || !root->value.IsString()) return kDefaultRoot;
   std::string value = root->value.GetString();
   if (value.empty() || value.front() != '/') value.insert(value.begin(), '/');
   if (value.back() != '/') value.push_back('/');
-  g_root = value;
+  return value;
 }
 
-const std::string& DicomWebRoot() { return g_root; }
+}  // namespace
 
-Status WriteDicomWebServer(const std::string& name, const proxy::DicomWebDefinition& definition) {
-  const std::string uri = g_root + "servers/" + name;
+DicomWebServers DicomWebServers::Load(OrthancPluginContext* context) { return {context, ReadRoot(context)}; }
+
+Status DicomWebServers::Write(const std::string& name, const proxy::DicomWebDefinition& definition) const {
+  const std::string uri = root_ + "servers/" + name;
   const std::string body = definition.ToJson();
   OrthancPluginMemoryBuffer answer{};
   uint16_t status = 0;
   const OrthancPluginErrorCode rc =
-      OrthancPluginCallRestApi(Context(), &answer, nullptr, &status, OrthancPluginHttpMethod_Put, uri.c_str(), 0,
+      OrthancPluginCallRestApi(context_, &answer, nullptr, &status, OrthancPluginHttpMethod_Put, uri.c_str(), 0,
                                nullptr, nullptr, body.data(), static_cast<uint32_t>(body.size()), 1);
-  if (answer.data != nullptr) OrthancPluginFreeMemoryBuffer(Context(), &answer);
+  if (answer.data != nullptr) OrthancPluginFreeMemoryBuffer(context_, &answer);
   if (rc != OrthancPluginErrorCode_Success || status < 200 || status >= 300) {
     return MakeError("PXY-008",
                      "the DICOMweb plugin refused the definition of server '" + name + "' (PUT " + uri +

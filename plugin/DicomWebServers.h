@@ -6,19 +6,34 @@
 //
 // Errors: PXY-008 (500) when the DICOMweb plugin refuses or is not loaded (the message gives the
 // HTTP status, never the definition: it holds secrets).
+#include <orthanc/OrthancCPlugin.h>
+
 #include <string>
+#include <utility>
 
 #include "gw/common/Error.h"
 #include "gw/proxy/DicomWebDefinition.h"
 
 namespace gw::plugin {
 
-// Reads DicomWeb.Root from Orthanc's configuration (default "/dicom-web/"); call once at start.
-void LoadDicomWebRoot();
-// "/dicom-web/" or the configured root, always with leading and trailing '/'.
-const std::string& DicomWebRoot();
+// A value (the Orthanc context and the root, both fixed for the plugin's life): the runtime keeps
+// one and hands copies to the inject glue's worker, which writes definitions on its own thread.
+class DicomWebServers {
+ public:
+  // Reads DicomWeb.Root from Orthanc's configuration (default "/dicom-web/").
+  static DicomWebServers Load(OrthancPluginContext* context);
 
-// Thread safe (CallRestApi is). Must run after Orthanc has started (OrthancStarted change event).
-Status WriteDicomWebServer(const std::string& name, const proxy::DicomWebDefinition& definition);
+  // "/dicom-web/" or the configured root, always with leading and trailing '/'.
+  const std::string& Root() const { return root_; }
+
+  // Thread safe (CallRestApi is). Must run after Orthanc has started (OrthancStarted change event).
+  Status Write(const std::string& name, const proxy::DicomWebDefinition& definition) const;
+
+ private:
+  DicomWebServers(OrthancPluginContext* context, std::string root) : context_(context), root_(std::move(root)) {}
+
+  OrthancPluginContext* context_;
+  std::string root_;
+};
 
 }  // namespace gw::plugin

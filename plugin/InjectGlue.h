@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "DicomWebServers.h"
 #include "gw/service/Gateway.h"
 #include "gw/service/InjectService.h"
 
@@ -16,15 +17,22 @@ namespace gw::plugin {
 
 // REST call through Orthanc (afterPlugins=1): status and body; `status` 0 if the call itself failed.
 using RestAnswer = service::RestReply;
-RestAnswer CallOrthanc(OrthancPluginHttpMethod method, const std::string& uri, const std::string& body = {});
+RestAnswer CallOrthanc(OrthancPluginContext* context, OrthancPluginHttpMethod method, const std::string& uri,
+                       const std::string& body = {});
 
-// One per plugin run: created after the gateway, destroyed before it.
+// One per plugin run, owned by the PluginRuntime: created after the gateway and the proxy route,
+// destroyed before them.
 class InjectGlue {
  public:
   // Null when the configuration gives the incoming filter nothing to do (InjectService::Needed):
-  // nothing is registered then. Otherwise reads DicomWeb.Root and registers the filter (Orthanc
-  // cannot unregister it: once this object is gone, the filter lets everything through).
-  static std::unique_ptr<InjectGlue> Install(service::Gateway& gateway);
+  // nothing is registered then. Otherwise registers the filter, which finds this object through the
+  // runtime (PluginRuntime::Enter()). Orthanc cannot unregister a filter: while no runtime with an
+  // InjectGlue is published (before Initialize ends, from Finalize on), it refuses every request.
+  // `proxyDefinition` must stay callable until this object is destroyed (its worker calls it).
+  static std::unique_ptr<InjectGlue> Install(OrthancPluginContext* context, service::Gateway& gateway,
+                                             const DicomWebServers& dicomWeb,
+                                             service::InjectService::ProxyDefinitionLookup proxyDefinition);
+  // Stops the worker (joins it: no REST call to Orthanc is made by inject mode after this).
   ~InjectGlue();
   InjectGlue(const InjectGlue&) = delete;
   InjectGlue& operator=(const InjectGlue&) = delete;
@@ -34,7 +42,8 @@ class InjectGlue {
   void OnJobFailure(const std::string& jobId) { service_.OnJobFailure(jobId); }
 
  private:
-  explicit InjectGlue(service::Gateway& gateway);
+  InjectGlue(OrthancPluginContext* context, service::Gateway& gateway, const DicomWebServers& dicomWeb,
+             service::InjectService::ProxyDefinitionLookup proxyDefinition);
   static int32_t Filter(OrthancPluginHttpMethod method, const char* uri, const char* ip, uint32_t headersCount,
                         const char* const* headersKeys, const char* const* headersValues, uint32_t getCount,
                         const char* const* getKeys, const char* const* getValues);

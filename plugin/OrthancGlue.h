@@ -1,7 +1,8 @@
 #pragma once
 // The only place that knows how to talk HTTP back to Orthanc. Every callback Orthanc calls runs
-// inside Guard() (REST routes through Protect(), which also answers 500), so no C++ exception ever
-// crosses the extern "C" boundary into Orthanc.
+// inside Guard() (REST routes through RestRoutes.cpp's Protect(), which also answers 500), so no C++
+// exception ever crosses the extern "C" boundary into Orthanc. The Orthanc context is passed in: it
+// belongs to the PluginRuntime (PluginRuntime.h), the one object that holds the plugin's state.
 #include <orthanc/OrthancCPlugin.h>
 
 #include <exception>
@@ -13,19 +14,20 @@
 
 namespace gw::plugin {
 
-OrthancPluginContext* Context();
-void SetContext(OrthancPluginContext* context);
-
 // Answers with a JSON body and the given status (200 via AnswerBuffer, anything else via
 // SendHttpStatus so 4xx/5xx carry their body).
-void AnswerJson(OrthancPluginRestOutput* output, int status, const std::string& json);
-void AnswerText(OrthancPluginRestOutput* output, int status, const std::string& text,
+void AnswerJson(OrthancPluginContext* context, OrthancPluginRestOutput* output, int status, const std::string& json);
+void AnswerText(OrthancPluginContext* context, OrthancPluginRestOutput* output, int status, const std::string& text,
                 const char* contentType);
 // {"error": {"code": ..., "message": ...}} with error.httpStatus; the message is redacted again.
 // `traceId` (W3C trace id of the operation, TraceContext.h): added as error.traceId when not empty.
-void AnswerError(OrthancPluginRestOutput* output, const Error& error, std::string_view traceId = {});
+void AnswerError(OrthancPluginContext* context, OrthancPluginRestOutput* output, const Error& error,
+                 std::string_view traceId = {});
 // 405 with the Allow header.
-void AnswerMethodNotAllowed(OrthancPluginRestOutput* output, const char* allowed);
+void AnswerMethodNotAllowed(OrthancPluginContext* context, OrthancPluginRestOutput* output, const char* allowed);
+
+// A string Orthanc allocated (OrthancPluginGetConfiguration...), copied and freed; "" for null.
+std::string TakeOrthancString(OrthancPluginContext* context, char* text);
 
 const char* MethodName(OrthancPluginHttpMethod method);
 
@@ -59,25 +61,6 @@ void GuardVoid(const char* where, const char* subject, Body&& body) noexcept {
   } catch (...) {
     LogBarrierFailure(where, subject, nullptr);
   }
-}
-
-using RestHandler = void (*)(OrthancPluginRestOutput* output, const char* url,
-                             const OrthancPluginHttpRequest* request);
-
-// Exception barrier of a REST route (Guard): runs `handler`, turns any escaping exception into a 500
-// with code GW-500.
-OrthancPluginErrorCode Protect(RestHandler handler, OrthancPluginRestOutput* output, const char* url,
-                               const OrthancPluginHttpRequest* request) noexcept;
-
-// Registers a concurrent (NoLock) REST callback wrapped in Protect().
-template <RestHandler H>
-void RegisterRoute(const char* regex) {
-  OrthancPluginRegisterRestCallbackNoLock(
-      Context(), regex,
-      [](OrthancPluginRestOutput* output, const char* url,
-         const OrthancPluginHttpRequest* request) -> OrthancPluginErrorCode {
-        return Protect(H, output, url, request);
-      });
 }
 
 }  // namespace gw::plugin

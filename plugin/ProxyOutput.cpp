@@ -42,7 +42,7 @@ Status ProxyOutput::SendWhole(int status, const http::Headers& headers, const st
     SendError(proxy::UpstreamMalformed("answer too large"));
     return Status::Success();
   }
-  auto* ctx = Context();
+  auto* ctx = context_;
   if (status == 301) {
     if (const std::string* location = Find(headers, "location")) {
       OrthancPluginRedirect(ctx, output_, location->c_str());
@@ -75,7 +75,7 @@ Status ProxyOutput::SendWhole(int status, const http::Headers& headers, const st
 }
 
 Status ProxyOutput::StartMultipart(const std::string& subType, const std::string& partType) {
-  if (OrthancPluginStartMultipartAnswer(Context(), output_, subType.c_str(), partType.c_str()) !=
+  if (OrthancPluginStartMultipartAnswer(context_, output_, subType.c_str(), partType.c_str()) !=
       OrthancPluginErrorCode_Success) {
     return ClientGone();
   }
@@ -93,7 +93,7 @@ Status ProxyOutput::SendPart(const http::Headers& headers, std::string_view body
     keys.push_back(names[i].c_str());
     values.push_back(headers[i].second.c_str());
   }
-  if (OrthancPluginSendMultipartItem2(Context(), output_, body.data(), static_cast<uint32_t>(body.size()),
+  if (OrthancPluginSendMultipartItem2(context_, output_, body.data(), static_cast<uint32_t>(body.size()),
                                       static_cast<uint32_t>(keys.size()), keys.empty() ? nullptr : keys.data(),
                                       values.empty() ? nullptr : values.data()) != OrthancPluginErrorCode_Success) {
     return ClientGone();
@@ -101,14 +101,14 @@ Status ProxyOutput::SendPart(const http::Headers& headers, std::string_view body
   return Status::Success();
 }
 
-void ProxyOutput::SendError(const Error& error) { AnswerError(output_, error, traceId_); }
+void ProxyOutput::SendError(const Error& error) { AnswerError(context_, output_, error, traceId_); }
 
 void ProxyOutput::SendRefusal(const Error& error, std::chrono::seconds retryAfter) {
   if (retryAfter.count() > 0) {
     const std::string seconds = std::to_string(retryAfter.count());
-    OrthancPluginSetHttpHeader(Context(), output_, "Retry-After", seconds.c_str());
+    OrthancPluginSetHttpHeader(context_, output_, "Retry-After", seconds.c_str());
   }
-  AnswerError(output_, error, traceId_);
+  AnswerError(context_, output_, error, traceId_);
 }
 
 }  // namespace gw::plugin

@@ -25,8 +25,9 @@ namespace gw::plugin {
 class ProxyOutput final : public proxy::IProxyAnswer {
  public:
   // `traceId`: the operation's trace id, put into the error bodies the gateway writes itself.
-  explicit ProxyOutput(OrthancPluginRestOutput* output, std::string traceId = {})
-      : output_(output), traceId_(std::move(traceId)) {}
+  // `context`: the runtime's (valid while the callback holds its lease).
+  ProxyOutput(OrthancPluginContext* context, OrthancPluginRestOutput* output, std::string traceId = {})
+      : context_(context), output_(output), traceId_(std::move(traceId)) {}
 
   Status SendWhole(int status, const http::Headers& headers, const std::string& contentType,
                    std::string_view body) override;
@@ -36,6 +37,7 @@ class ProxyOutput final : public proxy::IProxyAnswer {
   void SendRefusal(const Error& error, std::chrono::seconds retryAfter) override;
 
  private:
+  OrthancPluginContext* context_;
   OrthancPluginRestOutput* output_;
   std::string traceId_;
 };

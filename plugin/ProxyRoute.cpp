@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include "DicomWebServers.h"
 #include "OrthancGlue.h"
+#include "PluginRuntime.h"
 #include "ProxyOutput.h"
 #include "gw/common/Log.h"
 #include "gw/proxy/ProxyService.h"
@@ -20,14 +20,6 @@ namespace gw::plugin {
 namespace {
 
 constexpr const char* kRouteRegex = "/oauth-dicom-web/servers/([^/]+)/(.*)";
-
-std::mutex g_mutex;
-std::shared_ptr<proxy::ProxyService> g_service;  // under g_mutex
-
-std::shared_ptr<proxy::ProxyService> Service() {
-  std::lock_guard<std::mutex> lock(g_mutex);
-  return g_service;
-}
 
 // What the route needs from Orthanc's request description.
 proxy::Incoming Read(const OrthancPluginHttpRequest* request) {
@@ -61,13 +53,15 @@ OrthancPluginErrorCode Finish(proxy::AnswerWriter::Outcome outcome) {
 OrthancPluginErrorCode HandleWithoutBody(OrthancPluginRestOutput* output, const char*,
                                          const OrthancPluginHttpRequest* request) noexcept {
   return Guard("proxy", nullptr, OrthancPluginErrorCode_InternalError, [&] {
-    auto service = Service();
+    const auto runtime = PluginRuntime::Enter();  // held for the whole exchange
+    if (!runtime) return kNoRuntime;
+    auto service = runtime->Proxy() != nullptr ? runtime->Proxy()->Service() : nullptr;
     if (!service) {
-      AnswerError(output, proxy::ProxyService::NotRunning());
+      AnswerError(runtime->Context(), output, proxy::ProxyService::NotRunning());
       return OrthancPluginErrorCode_Success;
     }
     const proxy::Incoming in = Read(request);
-    ProxyOutput out(output, in.trace.traceId);
+    ProxyOutput out(runtime->Context(), output, in.trace.traceId);
     return Finish(service->Serve(in, out));
   });
 }
@@ -83,9 +77,13 @@ proxy::BodyExchange* AsExchange(OrthancPluginServerChunkedRequestReader* reader)
 OrthancPluginErrorCode CreateReader(OrthancPluginServerChunkedRequestReader** reader, const char*,
                                     const OrthancPluginHttpRequest* request) noexcept {
   return Guard("proxy", nullptr, OrthancPluginErrorCode_InternalError, [&] {
+    const auto runtime = PluginRuntime::Enter();
+    if (!runtime) return kNoRuntime;
     // A refused request still gets a reader, so the refusal is answered with its error body in
-    // Execute (the body is read and dropped meanwhile).
-    auto created = proxy::BodyExchange::Open(Service(), Read(request));
+    // Execute (the body is read and dropped meanwhile). The exchange keeps its own reference to
+    // the service, as a request without body does for the time it runs.
+    auto created =
+        proxy::BodyExchange::Open(runtime->Proxy() != nullptr ? runtime->Proxy()->Service() : nullptr, Read(request));
     *reader = reinterpret_cast<OrthancPluginServerChunkedRequestReader*>(created.release());
     return OrthancPluginErrorCode_Success;
   });
@@ -102,8 +100,10 @@ OrthancPluginErrorCode AddChunk(OrthancPluginServerChunkedRequestReader* reader,
 OrthancPluginErrorCode Execute(OrthancPluginServerChunkedRequestReader* reader,
                                OrthancPluginRestOutput* output) noexcept {
   return Guard("proxy", nullptr, OrthancPluginErrorCode_InternalError, [&] {
+    const auto runtime = PluginRuntime::Enter();  // the answer goes out through its context
+    if (!runtime) return kNoRuntime;
     proxy::BodyExchange* exchange = AsExchange(reader);
-    ProxyOutput out(output, exchange->TraceId());
+    ProxyOutput out(runtime->Context(), output, exchange->TraceId());
     return Finish(exchange->Execute(out));
   });
 }
@@ -114,8 +114,12 @@ void FinalizeReader(OrthancPluginServerChunkedRequestReader* reader) noexcept {
 
 }  // namespace
 
-Status RegisterProxy(const config::GatewayConfig& config, std::shared_ptr<proxy::ICredentialSource> credentials,
-                     const policy::PolicyEngine* policies, MetricsRegistry* metrics) {
+Result<std::unique_ptr<ProxyRoute>> ProxyRoute::Register(OrthancPluginContext* context,
+                                                        const DicomWebServers& dicomWeb,
+                                                        const config::GatewayConfig& config,
+                                                        std::shared_ptr<proxy::ICredentialSource> credentials,
+                                                        const policy::PolicyEngine* policies,
+                                                        MetricsRegistry* metrics) {
   proxy::ProxyDependencies deps;
   deps.credentials = std::move(credentials);
   if (policies != nullptr) {
@@ -127,24 +131,29 @@ Status RegisterProxy(const config::GatewayConfig& config, std::shared_ptr<proxy:
   auto service = proxy::ProxyService::Create(config, std::move(deps));
   if (!service) return service.GetError();
 
-  LoadDicomWebRoot();
-  OrthancPluginRegisterChunkedRestCallback(Context(), kRouteRegex, &HandleWithoutBody, &CreateReader,
+  std::unique_ptr<ProxyRoute> route(new ProxyRoute(dicomWeb, std::move(service).Value()));
+  OrthancPluginRegisterChunkedRestCallback(context, kRouteRegex, &HandleWithoutBody, &CreateReader,
                                            &HandleWithoutBody, &CreateReader, &AddChunk, &Execute, &FinalizeReader);
-  const size_t count = service.Value()->ServerCount();
-  {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    g_service = std::move(service).Value();
-  }
-  LogInfo("proxy: route /oauth-dicom-web/servers/{name}/ registered for " + std::to_string(count) +
-          " server(s) in proxy mode");
-  return Status::Success();
+  LogInfo("proxy: route /oauth-dicom-web/servers/{name}/ registered for " +
+          std::to_string(route->service_->ServerCount()) + " server(s) in proxy mode");
+  return route;
 }
 
-void OnOrthancStarted() {
+ProxyRoute::ProxyRoute(DicomWebServers dicomWeb, std::shared_ptr<proxy::ProxyService> service)
+    : dicomWeb_(std::move(dicomWeb)), service_(std::move(service)) {}
+
+ProxyRoute::~ProxyRoute() { Shutdown(); }
+
+std::shared_ptr<proxy::ProxyService> ProxyRoute::Service() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return service_;
+}
+
+void ProxyRoute::OnOrthancStarted() {
   auto service = Service();
   if (!service) return;
   for (const auto& [name, definition] : service->Definitions()) {
-    Status written = WriteDicomWebServer(name, definition);
+    Status written = dicomWeb_.Write(name, definition);
     if (!written) {
       LogError("proxy: " + written.GetError().ToString());
       continue;
@@ -153,7 +162,7 @@ void OnOrthancStarted() {
   }
 }
 
-std::optional<proxy::DicomWebDefinition> ProxyDefinition(const std::string& server) {
+std::optional<proxy::DicomWebDefinition> ProxyRoute::Definition(const std::string& server) const {
   const auto service = Service();
   if (!service) return std::nullopt;
   const auto it = service->Definitions().find(server);
@@ -161,28 +170,29 @@ std::optional<proxy::DicomWebDefinition> ProxyDefinition(const std::string& serv
   return it->second;
 }
 
-void SetProxyMetrics(MetricsRegistry* registry) {
+void ProxyRoute::SetMetrics(MetricsRegistry* registry) {
   if (auto service = Service()) service->SetMetrics(registry);
 }
 
-void SetProxyAudit(std::shared_ptr<audit::IAuditSink> sink) {
+void ProxyRoute::SetAudit(std::shared_ptr<audit::IAuditSink> sink) {
   if (auto service = Service()) service->SetAudit(std::move(sink));
 }
 
-std::shared_ptr<const policy::TargetHealth> ProxyTargetHealth(const std::string& server) {
+std::shared_ptr<const policy::TargetHealth> ProxyRoute::TargetHealth(const std::string& server) const {
   const auto service = Service();
   return service ? service->TargetHealth(server) : nullptr;
 }
 
-void ShutdownProxy() {
+void ProxyRoute::Shutdown() {
   std::shared_ptr<proxy::ProxyService> service;
   {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    service.swap(g_service);
+    std::lock_guard<std::mutex> lock(mutex_);
+    service.swap(service_);
   }
   // Requests still running hold their own reference (they stop auditing and counting now);
-  // Orthanc has stopped serving HTTP when Finalize calls this, so `service` is normally the last
-  // one and releases the credential source here.
+  // Orthanc has stopped serving HTTP when Finalize calls this, and the runtime has waited for
+  // every route callback to return, so `service` is normally the last one and releases the
+  // credential source here. A chunked request between two of its callbacks keeps its own.
   if (service) service->Detach();
 }
 

@@ -6,8 +6,8 @@
 #include <cstring>
 #include <string>
 
-#include "InjectGlue.h"
 #include "OrthancGlue.h"
+#include "PluginRuntime.h"
 #include "ProxyRoute.h"
 #include "UiAssets.h"
 #include "gw/common/Json.h"
@@ -18,23 +18,57 @@
 namespace gw::plugin {
 namespace {
 
-// Set once at start, reset at Finalize (after Orthanc stopped serving REST calls).
-std::unique_ptr<service::Gateway> g_gateway;
-std::unique_ptr<InjectGlue> g_inject;  // null when the incoming filter has nothing to do
-std::string g_disabledReason;
+// A route handler runs inside the runtime's lease (Protect): `rt` stays alive until it returns.
+// The gateway's routes are registered only by a runtime that has a gateway.
+using RestHandler = void (*)(PluginRuntime& rt, OrthancPluginRestOutput* output,
+                             const OrthancPluginHttpRequest* request);
 
-void Answer(OrthancPluginRestOutput* output, const service::JsonAnswer& answer) {
-  AnswerJson(output, answer.status, answer.body);
+// Exception barrier of a REST route (Guard): leases the runtime (none: kNoRuntime, Orthanc answers
+// the error), runs `handler`, turns any escaping exception into a 500 with code GW-500.
+OrthancPluginErrorCode Protect(RestHandler handler, OrthancPluginRestOutput* output, const char* url,
+                               const OrthancPluginHttpRequest* request) noexcept {
+  const auto runtime = PluginRuntime::Enter();
+  if (!runtime) return kNoRuntime;
+  const bool handled = Guard("internal error on ", url, false, [&] {
+    handler(*runtime, output, request);
+    return true;
+  });
+  if (handled) return OrthancPluginErrorCode_Success;
+  return Guard("internal error on ", url, OrthancPluginErrorCode_InternalError, [&] {
+    AnswerError(runtime->Context(), output, MakeError("GW-500", "internal error, see the Orthanc log", 500));
+    return OrthancPluginErrorCode_Success;
+  });
 }
 
-void GetStatus(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
-  if (request->method != OrthancPluginHttpMethod_Get) return AnswerMethodNotAllowed(output, "GET");
-  Answer(output, g_gateway->Status());
+// Registers a concurrent (NoLock) REST callback wrapped in Protect().
+template <RestHandler H>
+void RegisterRoute(OrthancPluginContext* context, const char* regex) {
+  OrthancPluginRegisterRestCallbackNoLock(
+      context, regex,
+      [](OrthancPluginRestOutput* output, const char* url,
+         const OrthancPluginHttpRequest* request) -> OrthancPluginErrorCode {
+        return Protect(H, output, url, request);
+      });
 }
 
-void GetServers(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
-  if (request->method != OrthancPluginHttpMethod_Get) return AnswerMethodNotAllowed(output, "GET");
-  Answer(output, g_gateway->Servers(&ProxyTargetHealth));
+void Answer(PluginRuntime& rt, OrthancPluginRestOutput* output, const service::JsonAnswer& answer) {
+  AnswerJson(rt.Context(), output, answer.status, answer.body);
+}
+
+void MethodNotAllowed(PluginRuntime& rt, OrthancPluginRestOutput* output, const char* allowed) {
+  AnswerMethodNotAllowed(rt.Context(), output, allowed);
+}
+
+void GetStatus(PluginRuntime& rt, OrthancPluginRestOutput* output, const OrthancPluginHttpRequest* request) {
+  if (request->method != OrthancPluginHttpMethod_Get) return MethodNotAllowed(rt, output, "GET");
+  Answer(rt, output, rt.Gateway()->Status());
+}
+
+void GetServers(PluginRuntime& rt, OrthancPluginRestOutput* output, const OrthancPluginHttpRequest* request) {
+  if (request->method != OrthancPluginHttpMethod_Get) return MethodNotAllowed(rt, output, "GET");
+  Answer(rt, output, rt.Gateway()->Servers([&rt](const std::string& server) {
+    return rt.Proxy() != nullptr ? rt.Proxy()->TargetHealth(server) : nullptr;
+  }));
 }
 
 std::string HeaderOf(const OrthancPluginHttpRequest* request, std::string_view name) {
@@ -60,7 +94,7 @@ std::string HeaderOf(const OrthancPluginHttpRequest* request, std::string_view n
 constexpr const char* kRequestedByHeader = "x-requested-by";
 constexpr const char* kRequestedByValue = "dicomweb-oauth-ui";
 
-bool RefusedCrossSite(OrthancPluginRestOutput* output, const OrthancPluginHttpRequest* request) {
+bool RefusedCrossSite(PluginRuntime& rt, OrthancPluginRestOutput* output, const OrthancPluginHttpRequest* request) {
   const std::string site = HeaderOf(request, "sec-fetch-site");
   const std::string origin = HeaderOf(request, "origin");
   const std::string mode = HeaderOf(request, "sec-fetch-mode");
@@ -76,94 +110,93 @@ bool RefusedCrossSite(OrthancPluginRestOutput* output, const OrthancPluginHttpRe
   }
   if (why.empty()) return false;
   LogWarning("GW-403 cross-site request refused: " + why);
-  AnswerError(output, MakeError("GW-403", "cross-site request refused: " + why, 403));
+  AnswerError(rt.Context(), output, MakeError("GW-403", "cross-site request refused: " + why, 403));
   return true;
 }
 
-void PostReload(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
-  if (request->method != OrthancPluginHttpMethod_Post) return AnswerMethodNotAllowed(output, "POST");
-  if (RefusedCrossSite(output, request)) return;
-  Answer(output, g_gateway->Reload(service::ReloadTrigger::Rest));
+void PostReload(PluginRuntime& rt, OrthancPluginRestOutput* output, const OrthancPluginHttpRequest* request) {
+  if (request->method != OrthancPluginHttpMethod_Post) return MethodNotAllowed(rt, output, "POST");
+  if (RefusedCrossSite(rt, output, request)) return;
+  Answer(rt, output, rt.Gateway()->Reload(service::ReloadTrigger::Rest));
 }
 
 // POST /dicomweb-oauth/reload/dry-run: what a reload would publish (or why it would be refused),
 // without publishing (docs/policies.md, "Before a reload").
-void PostDryRun(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
-  if (request->method != OrthancPluginHttpMethod_Post) return AnswerMethodNotAllowed(output, "POST");
-  if (RefusedCrossSite(output, request)) return;
-  Answer(output, g_gateway->DryRun());
+void PostDryRun(PluginRuntime& rt, OrthancPluginRestOutput* output, const OrthancPluginHttpRequest* request) {
+  if (request->method != OrthancPluginHttpMethod_Post) return MethodNotAllowed(rt, output, "POST");
+  if (RefusedCrossSite(rt, output, request)) return;
+  Answer(rt, output, rt.Gateway()->DryRun());
 }
 
 // GET /dicomweb-oauth/ui/: the operator page (plugin/ui/). It only reads the JSON routes above and
 // posts to the test and reload routes; it holds nothing of its own.
-void GetUi(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
-  if (request->method != OrthancPluginHttpMethod_Get) return AnswerMethodNotAllowed(output, "GET");
+void GetUi(PluginRuntime& rt, OrthancPluginRestOutput* output, const OrthancPluginHttpRequest* request) {
+  if (request->method != OrthancPluginHttpMethod_Get) return MethodNotAllowed(rt, output, "GET");
   // Inline script and style only (no other source, no form target, no framing: the buttons cannot
   // be clicked through another site's frame).
-  OrthancPluginSetHttpHeader(Context(), output, "Content-Security-Policy",
+  OrthancPluginSetHttpHeader(rt.Context(), output, "Content-Security-Policy",
                              "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
                              "connect-src 'self'; img-src 'self' data:; form-action 'none'; "
                              "frame-ancestors 'none'; base-uri 'none'");
-  OrthancPluginSetHttpHeader(Context(), output, "X-Frame-Options", "DENY");
-  OrthancPluginSetHttpHeader(Context(), output, "Cache-Control", "no-store");
+  OrthancPluginSetHttpHeader(rt.Context(), output, "X-Frame-Options", "DENY");
+  OrthancPluginSetHttpHeader(rt.Context(), output, "Cache-Control", "no-store");
   const std::string_view page = ui::Page();
-  AnswerText(output, 200, std::string(page), "text/html; charset=utf-8");
+  AnswerText(rt.Context(), output, 200, std::string(page), "text/html; charset=utf-8");
 }
-
-// Forced fetches of the test route: at most kForcedTests per server in any kForcedTestWindow. Each one
-// is a request to the identity provider, and any Orthanc user may call the route.
-constexpr size_t kForcedTests = 5;
-constexpr std::chrono::seconds kForcedTestWindow{60};
-service::RateGate g_forcedTests(kForcedTests, kForcedTestWindow);
 
 // POST /dicomweb-oauth/servers/{name}/test: a fresh acquisition by default (the point is to prove
 // the identity provider answers); body {"Fresh": false} reuses a cached token. A forced fetch over
 // the budget is answered GW-429 (as 503) with Retry-After (the cached token is not offered instead: the
 // caller asked whether the IdP answers now).
-void PostTestServer(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
-  if (request->method != OrthancPluginHttpMethod_Post) return AnswerMethodNotAllowed(output, "POST");
-  if (RefusedCrossSite(output, request)) return;
+void PostTestServer(PluginRuntime& rt, OrthancPluginRestOutput* output, const OrthancPluginHttpRequest* request) {
+  if (request->method != OrthancPluginHttpMethod_Post) return MethodNotAllowed(rt, output, "POST");
+  if (RefusedCrossSite(rt, output, request)) return;
   bool fresh = true;
   if (request->bodySize > 0) {
     auto body = json::Parse(std::string_view(static_cast<const char*>(request->body), request->bodySize), "GW-400");
     if (!body.Ok() || !body.Value().IsObject()) {
-      return AnswerError(output, MakeError("GW-400", "the body must be a JSON object such as {\"Fresh\": false}", 400));
+      return AnswerError(rt.Context(), output,
+                         MakeError("GW-400", "the body must be a JSON object such as {\"Fresh\": false}", 400));
     }
     auto it = body.Value().FindMember("Fresh");
     if (it != body.Value().MemberEnd()) {
-      if (!it->value.IsBool()) return AnswerError(output, MakeError("GW-400", "\"Fresh\" must be true or false", 400));
+      if (!it->value.IsBool()) {
+        return AnswerError(rt.Context(), output, MakeError("GW-400", "\"Fresh\" must be true or false", 400));
+      }
       fresh = it->value.GetBool();
     }
   }
   const std::string server = request->groups[0];
   // Unknown names are answered (404) without an IdP call and without a gate entry.
-  if (fresh && g_gateway->Config().servers.count(server) > 0) {
-    if (const auto wait = g_forcedTests.TryPass(server); wait.count() > 0) {
+  if (fresh && rt.Gateway()->Config().servers.count(server) > 0) {
+    // At most PluginRuntime::kForcedTests per server and window (PluginRuntime.h says why).
+    if (const auto wait = rt.ForcedTests().TryPass(server); wait.count() > 0) {
       const std::string retry = std::to_string(wait.count());
-      OrthancPluginSetHttpHeader(Context(), output, "Retry-After", retry.c_str());
-      const std::string why = std::to_string(kForcedTests) + " fresh tokens for '" + server +
-                              "' were requested in the last " + std::to_string(kForcedTestWindow.count()) +
+      OrthancPluginSetHttpHeader(rt.Context(), output, "Retry-After", retry.c_str());
+      const std::string why = std::to_string(PluginRuntime::kForcedTests) + " fresh tokens for '" + server +
+                              "' were requested in the last " +
+                              std::to_string(PluginRuntime::kForcedTestWindow.count()) +
                               " s: retry in " + retry + " s, or send {\"Fresh\": false}";
       // Orthanc 1.10.1 cannot send 429 (StatusMap.h): 503 says "try later" too, Retry-After says when.
-      return AnswerError(output, MakeError("GW-429", why, proxy::RepresentableStatus(429)));
+      return AnswerError(rt.Context(), output, MakeError("GW-429", why, proxy::RepresentableStatus(429)));
     }
   }
-  Answer(output, g_gateway->TestServer(server, fresh));
+  Answer(rt, output, rt.Gateway()->TestServer(server, fresh));
 }
 
 // GET /dicomweb-oauth/health/{live,ready,startup}: probes for orchestrators (gw/service/Health.h).
-void GetHealth(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
-  if (request->method != OrthancPluginHttpMethod_Get) return AnswerMethodNotAllowed(output, "GET");
+void GetHealth(PluginRuntime& rt, OrthancPluginRestOutput* output, const OrthancPluginHttpRequest* request) {
+  if (request->method != OrthancPluginHttpMethod_Get) return MethodNotAllowed(rt, output, "GET");
   service::HealthProbe probe;
   if (!service::ParseHealthProbe(request->groups[0], probe)) {
-    return AnswerError(output, MakeError("GW-404", "health probes are live, ready and startup", 404));
+    return AnswerError(rt.Context(), output, MakeError("GW-404", "health probes are live, ready and startup", 404));
   }
-  Answer(output, g_gateway->Health(probe));
+  Answer(rt, output, rt.Gateway()->Health(probe));
 }
 
-void GetMetrics(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
-  if (request->method != OrthancPluginHttpMethod_Get) return AnswerMethodNotAllowed(output, "GET");
-  AnswerText(output, 200, g_gateway->MetricsText(), "text/plain; version=0.0.4");
+void GetMetrics(PluginRuntime& rt, OrthancPluginRestOutput* output, const OrthancPluginHttpRequest* request) {
+  if (request->method != OrthancPluginHttpMethod_Get) return MethodNotAllowed(rt, output, "GET");
+  AnswerText(rt.Context(), output, 200, rt.Gateway()->MetricsText(), "text/plain; version=0.0.4");
 }
 
 // Orthanc's own metrics have no labels and hold 32-bit floats: each labelled series becomes one
@@ -171,8 +204,9 @@ void GetMetrics(OrthancPluginRestOutput* output, const char*, const OrthancPlugi
 // /tools/metrics-prometheus prints as is. Histograms push their _count and _sum.
 void RefreshOrthancMetrics() {
   GuardVoid("refreshing Orthanc's metrics", nullptr, [] {
-    if (!g_gateway) return;
-    for (const auto& family : g_gateway->Metrics().Collect()) {
+    const auto runtime = PluginRuntime::Enter();
+    if (!runtime || runtime->Gateway() == nullptr) return;
+    for (const auto& family : runtime->Gateway()->Metrics().Collect()) {
       for (const auto& sample : family.samples) {
         if (sample.name.size() > 7 && sample.name.compare(sample.name.size() - 7, 7, "_bucket") == 0) continue;
         std::string name = sample.name;
@@ -188,32 +222,31 @@ void RefreshOrthancMetrics() {
           }
           name += "}";
         }
-        OrthancPluginSetMetricsValue(Context(), name.c_str(), static_cast<float>(sample.value),
+        OrthancPluginSetMetricsValue(runtime->Context(), name.c_str(), static_cast<float>(sample.value),
                                      OrthancPluginMetricsType_Default);
       }
     }
   });
 }
 
-void GetDisabledStatus(OrthancPluginRestOutput* output, const char*,
-                       const OrthancPluginHttpRequest* request) {
-  if (request->method != OrthancPluginHttpMethod_Get) return AnswerMethodNotAllowed(output, "GET");
+void GetDisabledStatus(PluginRuntime& rt, OrthancPluginRestOutput* output, const OrthancPluginHttpRequest* request) {
+  if (request->method != OrthancPluginHttpMethod_Get) return MethodNotAllowed(rt, output, "GET");
   json::Writer w;
   w.StartObject();
   w.Key("status");
   w.String("disabled");
   w.Key("reason");
-  w.String(g_disabledReason);
+  w.String(rt.DisabledReason());
   w.EndObject();
-  AnswerJson(output, 200, w.Take());
+  AnswerJson(rt.Context(), output, 200, w.Take());
 }
 
 // An idle plugin (no DicomWebOAuth section, or Enabled false) never holds Orthanc back.
-void GetDisabledHealth(OrthancPluginRestOutput* output, const char*, const OrthancPluginHttpRequest* request) {
-  if (request->method != OrthancPluginHttpMethod_Get) return AnswerMethodNotAllowed(output, "GET");
+void GetDisabledHealth(PluginRuntime& rt, OrthancPluginRestOutput* output, const OrthancPluginHttpRequest* request) {
+  if (request->method != OrthancPluginHttpMethod_Get) return MethodNotAllowed(rt, output, "GET");
   service::HealthProbe probe;
   if (!service::ParseHealthProbe(request->groups[0], probe)) {
-    return AnswerError(output, MakeError("GW-404", "health probes are live, ready and startup", 404));
+    return AnswerError(rt.Context(), output, MakeError("GW-404", "health probes are live, ready and startup", 404));
   }
   json::Writer w;
   w.StartObject();
@@ -224,61 +257,31 @@ void GetDisabledHealth(OrthancPluginRestOutput* output, const char*, const Ortha
   w.Key("gateway");
   w.String("disabled");
   w.EndObject();
-  AnswerJson(output, 200, w.Take());
+  AnswerJson(rt.Context(), output, 200, w.Take());
 }
 
 }  // namespace
 
-// The plugin's only on-change callback: Orthanc allows several, but one place keeps the order
-// of reactions explicit.
-OrthancPluginErrorCode OnChange(OrthancPluginChangeType type, OrthancPluginResourceType, const char* resourceId) {
-  // Success even on a failure: Orthanc would only log it again; the barrier logged GW-500.
-  return Guard("change handler", nullptr, OrthancPluginErrorCode_Success, [&] {
-    if (type == OrthancPluginChangeType_OrthancStarted) {
-      OnOrthancStarted();  // proxy mode: loopback definitions (ProxyRoute.h); logs, never throws
-      if (g_inject) g_inject->OnOrthancStarted();
-      if (g_gateway) g_gateway->PrefetchCredentials();  // the startup probe waits for these
-    } else if (type == OrthancPluginChangeType_JobFailure && resourceId != nullptr) {
-      if (g_inject) g_inject->OnJobFailure(resourceId);
-    }
-    return OrthancPluginErrorCode_Success;
-  });
+void RegisterRoutes(OrthancPluginContext* context) {
+  RegisterRoute<GetStatus>(context, "/dicomweb-oauth/status");
+  RegisterRoute<GetServers>(context, "/dicomweb-oauth/servers");
+  RegisterRoute<PostReload>(context, "/dicomweb-oauth/reload");
+  RegisterRoute<PostDryRun>(context, "/dicomweb-oauth/reload/dry-run");
+  RegisterRoute<GetUi>(context, "/dicomweb-oauth/ui");
+  RegisterRoute<PostTestServer>(context, "/dicomweb-oauth/servers/([^/]+)/test");
+  RegisterRoute<GetMetrics>(context, "/dicomweb-oauth/metrics");
+  RegisterRoute<GetHealth>(context, "/dicomweb-oauth/health/([^/]+)");
+  OrthancPluginRegisterRefreshMetricsCallback(context, RefreshOrthancMetrics);
 }
 
-void InstallGateway(std::unique_ptr<service::Gateway> gateway) {
-  g_gateway = std::move(gateway);
-  g_gateway->StartWatching();
-  g_inject = InjectGlue::Install(*g_gateway);
-  OrthancPluginRegisterOnChangeCallback(Context(), OnChange);
+void RegisterDisabledRoutes(OrthancPluginContext* context) {
+  RegisterRoute<GetDisabledStatus>(context, "/dicomweb-oauth/status");
+  RegisterRoute<GetDisabledHealth>(context, "/dicomweb-oauth/health/([^/]+)");
+  RegisterRoute<GetUi>(context, "/dicomweb-oauth/ui");  // shows "disabled" and why
 }
 
-void UninstallGateway() {
-  g_inject.reset();
-  if (g_gateway) g_gateway->Stop();
-  g_gateway.reset();
+void ExtendExplorer(OrthancPluginContext* context) {
+  OrthancPluginExtendOrthancExplorer(context, ui::ExplorerScript());
 }
-
-size_t ServerCount() { return g_gateway ? g_gateway->Config().servers.size() : 0; }
-
-void RegisterRoutes() {
-  RegisterRoute<GetStatus>("/dicomweb-oauth/status");
-  RegisterRoute<GetServers>("/dicomweb-oauth/servers");
-  RegisterRoute<PostReload>("/dicomweb-oauth/reload");
-  RegisterRoute<PostDryRun>("/dicomweb-oauth/reload/dry-run");
-  RegisterRoute<GetUi>("/dicomweb-oauth/ui");
-  RegisterRoute<PostTestServer>("/dicomweb-oauth/servers/([^/]+)/test");
-  RegisterRoute<GetMetrics>("/dicomweb-oauth/metrics");
-  RegisterRoute<GetHealth>("/dicomweb-oauth/health/([^/]+)");
-  OrthancPluginRegisterRefreshMetricsCallback(Context(), RefreshOrthancMetrics);
-}
-
-void RegisterDisabledRoutes(const std::string& reason) {
-  g_disabledReason = reason;
-  RegisterRoute<GetDisabledStatus>("/dicomweb-oauth/status");
-  RegisterRoute<GetDisabledHealth>("/dicomweb-oauth/health/([^/]+)");
-  RegisterRoute<GetUi>("/dicomweb-oauth/ui");  // shows "disabled" and why
-}
-
-void ExtendExplorer() { OrthancPluginExtendOrthancExplorer(Context(), ui::ExplorerScript()); }
 
 }  // namespace gw::plugin

@@ -1,13 +1,13 @@
 #!/usr/bin/python3
 """The plugin in a real Orthanc 1.10.1 next to the DICOMweb plugin: loading, configuration errors,
-status/servers/reload routes, Lua 5.4 at run time, hot reload (REST and file watch)."""
+status/servers/reload routes, Lua 5.4 at run time, hot reload (REST and file watch), a clean stop."""
 # gw-test-timeout: 300
 import json
 import subprocess
 import time
 
 from harness import testing, wait_until, env
-from gwtest import assert_no_secret, copy_scripts, gateway_orthanc
+from gwtest import assert_no_secret, copy_scripts, gateway_orthanc, proxy_request
 
 SECRET = "foundation-client-secret-8f2b"
 PASSWORD = "foundation-dicomweb-password-71c"
@@ -229,6 +229,46 @@ class CheckConfigCli(testing.TestCase):
         r = self.run_cli(cfg)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("LUA-003", r.stdout + r.stderr)
+
+
+
+class PluginStops(testing.TestCase):
+    """Finalize retires the plugin's one runtime object (docs/architecture.md, "Stop"): the inject glue,
+    the proxy route and the gateway are torn down in order after callbacks of every kind ran, and
+    Orthanc exits cleanly."""
+
+    def test_stop_after_every_kind_of_callback_is_clean(self):
+        audit_file = self.ws.dir("audit-stop") / "audit.jsonl"
+        orthanc = self.use(gateway_orthanc(
+            self.ws, name="orthanc-stop",
+            servers={"via-proxy": keycloak_server(Mode="proxy"), "via-inject": keycloak_server(Mode="inject")},
+            section={"WatchScripts": True, "Audit": {"File": str(audit_file), "FsyncIntervalMs": 0}}))
+        # A REST route, the incoming filter (every request), the proxy route, Orthanc's metrics refresh.
+        self.assertEqual(orthanc.get_json("/dicomweb-oauth/status")["servers"]["configured"], 2)
+        refused = proxy_request(orthanc, "via-proxy", "GET", "studies")  # without the loopback secret
+        self.assertEqual(refused.status, 403, refused.text)
+        self.assertEqual(refused.json()["error"]["code"], "PXY-006")
+        self.assertEqual(orthanc.rest("GET", "/tools/metrics-prometheus").status, 200)
+
+        code = orthanc.stop()
+        log = orthanc.log_text()
+        self.assertEqual(code, 0, log[-3000:])
+        self.assertIn("[dicomweb-oauth] stopped", log)
+        self.assertNotIn("GW-500", log)
+        # The audit trail was flushed and closed by the gateway's teardown: the refusal is on disk.
+        records = [json.loads(line) for line in audit_file.read_text(encoding="utf-8").splitlines()]
+        self.assertTrue(any(r["event"] == "proxy.request" and r["server"] == "via-proxy" for r in records),
+                        [r["event"] for r in records])
+        assert_no_secret(self, [SECRET, PASSWORD], log)
+
+    def test_disabled_plugin_stops_cleanly(self):
+        orthanc = gateway_orthanc(self.ws, name="orthanc-stop-disabled", section={"Enabled": False})
+        self.use(orthanc)
+        self.assertEqual(orthanc.get_json("/dicomweb-oauth/status")["status"], "disabled")
+        code = orthanc.stop()
+        log = orthanc.log_text()
+        self.assertEqual(code, 0, log[-3000:])
+        self.assertIn("[dicomweb-oauth] stopped", log)
 
 
 if __name__ == "__main__":
