@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "gw/common/ErrorCatalog.h"
 #include "gw/common/Json.h"
 #include "gw/common/Log.h"
 #include "gw/crypto/AesGcm.h"
@@ -214,7 +215,8 @@ Status SharedTokenSource::Validate(const token::TokenRecord& record) const {
   try {
     return options_.validator(record);
   } catch (const std::exception&) {
-    return MakeError("TOK-005", "token for server '" + server_ + "' could not be validated (the check failed)", 503);
+    return CatalogError(codes::kValidationFailed,
+                        "token for server '" + server_ + "' could not be validated (the check failed)");
   }
 }
 

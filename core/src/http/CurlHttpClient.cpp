@@ -321,7 +321,7 @@ Result<HttpResponse> CurlHttpClient::PerformOnce(const HttpRequest& request) {
     f.errbuf = errbuf;
     const char* code = CodeFor(f);
     std::string reason;
-    if (std::strcmp(code, "NET-006") == 0) {
+    if (IsResponseTooLarge(code)) {
       reason = "response larger than " + std::to_string(request.maxResponseBytes) + " bytes (body) or " +
                std::to_string(options_.maxHeaderBytes) + " bytes (headers)";
     } else {

@@ -12,6 +12,7 @@
 
 #include <strings.h>
 
+#include "gw/common/ErrorCatalog.h"
 #include "gw/common/SecretRegistry.h"
 #include "gw/proxy/ProxyErrors.h"
 
@@ -186,39 +187,44 @@ Result<long> UpstreamClient::Perform(const UpstreamRequest& request, IRequestBod
   const std::string where = HostPortOf(request.url);
   const bool https = request.url.size() >= 8 && strncasecmp(request.url.c_str(), "https://", 8) == 0;
   const bool http = request.url.size() >= 7 && strncasecmp(request.url.c_str(), "http://", 7) == 0;
-  if (!https && !http) return UpstreamUnreachable(MakeError("NET-004", "only http and https URLs are allowed", 502));
+  if (!https && !http) {
+    return UpstreamUnreachable(CatalogError(codes::kNetInvalidRequest, "only http and https URLs are allowed"));
+  }
   if (request.method.empty() ||
       !std::all_of(request.method.begin(), request.method.end(), [](char c) { return IsTokenChar(c); })) {
-    return UpstreamUnreachable(MakeError("NET-004", "invalid HTTP method", 502));
+    return UpstreamUnreachable(CatalogError(codes::kNetInvalidRequest, "invalid HTTP method"));
   }
 
   SList headerList(nullptr, &curl_slist_free_all);
   for (const auto& [name, value] : request.headers) {
     if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return IsTokenChar(c); })) {
-      return UpstreamUnreachable(MakeError("NET-004", "invalid request header name", 502));
+      return UpstreamUnreachable(CatalogError(codes::kNetInvalidRequest, "invalid request header name"));
     }
     for (char c : value) {
       if (c == '\r' || c == '\n' || c == '\0') {
-        return UpstreamUnreachable(MakeError("NET-004", "request header '" + name + "' contains CR, LF or NUL", 502));
+        return UpstreamUnreachable(
+            CatalogError(codes::kNetInvalidRequest, "request header '" + name + "' contains CR, LF or NUL"));
       }
     }
     if (!Append(headerList, value.empty() ? name + ";" : name + ": " + value)) {
-      return UpstreamUnreachable(MakeError("NET-005", "out of memory", 502));
+      return UpstreamUnreachable(CatalogError(codes::kNetOther, "out of memory"));
     }
   }
   std::optional<uint64_t> bodySize = body != nullptr ? body->Size() : std::optional<uint64_t>(0);
   // Never "Expect: 100-continue" (an empty Expect: turns libcurl's default off): Orthanc never
   // answers it, so every streamed request would wait for the interim answer (see the header).
   if (!Append(headerList, "Expect:")) {
-    return UpstreamUnreachable(MakeError("NET-005", "out of memory", 502));
+    return UpstreamUnreachable(CatalogError(codes::kNetOther, "out of memory"));
   }
   if (body != nullptr && !bodySize && !Append(headerList, "Transfer-Encoding: chunked")) {
-    return UpstreamUnreachable(MakeError("NET-005", "out of memory", 502));
+    return UpstreamUnreachable(CatalogError(codes::kNetOther, "out of memory"));
   }
 
   http::CurlHandlePool::Lease lease(pool_);
   CURL* h = static_cast<CURL*>(lease.Get());
-  if (h == nullptr) return UpstreamUnreachable(MakeError("NET-005", "could not create a libcurl handle", 502));
+  if (h == nullptr) {
+    return UpstreamUnreachable(CatalogError(codes::kNetOther, "could not create a libcurl handle"));
+  }
 
   Exchange x;
   x.body = body;
@@ -305,11 +311,9 @@ Result<long> UpstreamClient::Perform(const UpstreamRequest& request, IRequestBod
   std::string reason = errbuf[0] != '\0' ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
   EraseAll(reason, request.url);
   reason = SecretRegistry::Redact(reason);
-  const char* net = http::NetErrorCode(rc);
-  if (std::strcmp(net, "NET-002") == 0) {
-    return UpstreamTimedOut(where + ": " + reason);
-  }
-  return UpstreamUnreachable(MakeError(net, where + ": " + reason, 502));
+  const Error net = CatalogError(http::NetErrorCode(rc), where + ": " + reason);
+  if (IsTimeout(net)) return UpstreamTimedOut(net.message);
+  return UpstreamUnreachable(net);
 }
 
 }  // namespace gw::proxy

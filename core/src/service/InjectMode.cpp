@@ -5,6 +5,7 @@
 #include "gw/common/Log.h"
 #include "gw/crypto/Encoding.h"
 #include "gw/crypto/Hash.h"
+#include "gw/proxy/DefinitionMerge.h"
 #include "gw/service/Gateway.h"
 
 namespace gw::service {
@@ -30,16 +31,12 @@ proxy::DicomWebDefinition InjectMode::BuildDefinition(const std::string& server,
   d.certificateFile = s.certificateFile;
   d.certificateKeyFile = s.certificateKeyFile;
   d.certificateKeyPassword = s.certificateKeyPassword;
-  // Keys of an existing DicomWeb.Servers.<name> entry that the gateway does not own stay as they were.
+  // What an existing DicomWeb.Servers.<name> entry adds, merged as proxy mode merges it
+  // (DefinitionMerge.h): the settings left open above, and the keys the definition does not own.
+  // Its Url and HttpHeaders are never taken; its credentials only where the server has none.
   const auto& orthanc = gateway_.Config().orthanc.dicomWebServers;
-  if (auto it = orthanc.find(server); it != orthanc.end() && it->second.raw && it->second.raw->IsObject()) {
-    for (const auto& m : it->second.raw->GetObject()) {
-      const std::string key = m.name.GetString();
-      if (proxy::DicomWebDefinition::IsOwnedKey(key)) continue;
-      if (m.value.IsString()) d.userProperties[key] = m.value.GetString();
-      else if (m.value.IsBool()) d.userProperties[key] = m.value.GetBool() ? "1" : "0";
-      else if (m.value.IsNumber()) d.userProperties[key] = std::to_string(m.value.GetDouble());
-    }
+  if (auto it = orthanc.find(server); it != orthanc.end() && it->second.raw) {
+    proxy::MergeExistingDefinition(d, *it->second.raw);
     if (d.username.empty()) d.username = it->second.username;
     if (d.password.empty()) d.password = it->second.password;
   }

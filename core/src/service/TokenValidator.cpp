@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "gw/common/ErrorCatalog.h"
 #include "gw/crypto/Errors.h"
 
 namespace gw::service {
@@ -70,18 +71,18 @@ Status TokenValidator::Check(const std::string& accessToken) const {
   if (auto decoded = crypto::DecodeJwt(accessToken); decoded.Ok()) {
     const std::string& alg = decoded.Value().alg;
     if (std::find(algorithms_.begin(), algorithms_.end(), alg) == algorithms_.end()) {
-      return MakeError("TOK-005", "token for server '" + server_ + "' failed validation: " +
-                                      std::string(crypto::errc::kUnsupported) + ": algorithm " + Printable(alg) +
-                                      " is not accepted (JWTAlgorithms: " +
-                                      (algorithms_.empty() ? std::string("none usable") : Join(algorithms_)) + ")",
-                       503);
+      return CatalogError(codes::kValidationFailed,
+                          "token for server '" + server_ + "' failed validation: " +
+                              std::string(crypto::errc::kUnsupported) + ": algorithm " + Printable(alg) +
+                              " is not accepted (JWTAlgorithms: " +
+                              (algorithms_.empty() ? std::string("none usable") : Join(algorithms_)) + ")");
     }
   }
   const Result<crypto::DecodedJwt> verified = publicKey_ ? crypto::VerifyJwt(accessToken, *publicKey_, checks_)
                                                          : jwks_->Verify(accessToken, checks_);
   if (verified.Ok()) return Status::Success();
-  return MakeError("TOK-005", "token for server '" + server_ + "' failed validation: " +
-                                  verified.GetError().ToString(), 503);
+  return CatalogError(codes::kValidationFailed,
+                      "token for server '" + server_ + "' failed validation: " + verified.GetError().ToString());
 }
 
 }  // namespace gw::service

@@ -2,11 +2,13 @@
 
 #include <atomic>
 #include <memory>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include "cache/RedisServer.h"
 #include "gw/cache/SharedTokenSource.h"
+#include "gw/common/ErrorCatalog.h"
 #include "gw/common/Log.h"
 #include "gw/crypto/AesGcm.h"
 #include "gw/token/SystemClock.h"
@@ -355,7 +357,7 @@ TEST_CASE("SharedTokenSource/only validated tokens are shared or served", "[cach
   // The "validator": refuses the first token the IdP issues.
   SharedCacheOptions checked;
   checked.validator = [](const token::TokenRecord& r) -> Status {
-    if (r.accessToken.find("-1-") != std::string::npos) return MakeError("TOK-005", "token failed validation: CRY-004 aud", 503);
+    if (r.accessToken.find("-1-") != std::string::npos) return CatalogError("TOK-005", "token failed validation: CRY-004 aud");
     return Status::Success();
   };
 
@@ -405,6 +407,17 @@ TEST_CASE("SharedTokenSource/only validated tokens are shared or served", "[cach
     CHECK(checks == 1);
     CHECK(b.inner->calls == 1);
     CHECK(second.Value().accessToken != first.Value().accessToken);
+  }
+  SECTION("a check that throws refuses the token: TOK-005 with the catalog's status") {
+    // Regression: this path answered 503 while the validator's own refusals were 502.
+    SharedCacheOptions throwing;
+    throwing.validator = [](const token::TokenRecord&) -> Status { throw std::runtime_error("JWKS parse"); };
+    Replica a(server, idp, kKeyA, milliseconds(0), kKeyId, throwing);
+    auto r = a.Fetch();
+    REQUIRE_FALSE(r.Ok());
+    CHECK(r.GetError().code == "TOK-005");
+    CHECK(r.GetError().httpStatus == DefaultHttpStatus("TOK-005"));
+    CHECK(server.Run({"EXISTS", ValueKey()}).integer == 0);
   }
   SECTION("with Redis down the check still applies") {
     Replica a(server, idp, kKeyA, milliseconds(0), kKeyId, checked);

@@ -48,6 +48,24 @@ TEST_CASE("DefinitionMerge: what the entry says fills what the definition leaves
   CHECK(d.userProperties.count("Timeout") == 0);
 }
 
+// Regression: inject mode merged with a copy of its own that wrote every number through
+// std::to_string(double) ("7.000000"); both modes now use this merge.
+TEST_CASE("DefinitionMerge: whole numbers become integer text, whatever their JSON form") {
+  gw::proxy::DicomWebDefinition d;
+  gw::proxy::MergeExistingDefinition(
+      d, *Parse(R"({"Int": 7, "Whole": 7.0, "Negative": -3, "Big": 5000000000, "Huge": 18446744073709551615,
+                   "Fraction": 0.25, "Inexact": 1e300, "Null": null, "Object": {"a": 1}})"));
+  CHECK(d.userProperties.at("Int") == "7");
+  CHECK(d.userProperties.at("Whole") == "7");
+  CHECK(d.userProperties.at("Negative") == "-3");
+  CHECK(d.userProperties.at("Big") == "5000000000");
+  CHECK(d.userProperties.at("Huge") == "18446744073709551615");
+  CHECK(d.userProperties.count("Fraction") == 0);
+  CHECK(d.userProperties.count("Inexact") == 0);  // beyond 2^53 a double names no one integer
+  CHECK(d.userProperties.count("Null") == 0);
+  CHECK(d.userProperties.count("Object") == 0);
+}
+
 TEST_CASE("DefinitionMerge: a non-object entry merges nothing and odd booleans are left open") {
   gw::proxy::DicomWebDefinition d;
   gw::proxy::MergeExistingDefinition(d, *Parse(R"(["https://x/", "u", "p"])"));

@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "crypto/Fixtures.h"
+#include "gw/common/ErrorCatalog.h"
 #include "gw/crypto/AsymmetricKey.h"
 #include "gw/crypto/Encoding.h"
 #include "gw/crypto/Jws.h"
@@ -59,7 +60,7 @@ TEST_CASE("JWTAlgorithms: a token signed with an algorithm not listed is refused
   const auto refused = Validator({"ES256"})->Check(token);
   REQUIRE_FALSE(refused.Ok());
   CHECK(refused.GetError().code == "TOK-005");
-  CHECK(refused.GetError().httpStatus == 503);
+  CHECK(refused.GetError().httpStatus == 502);  // the catalog's: a bad gateway answer, as everywhere
   CHECK(refused.GetError().message.find("CRY-005") != std::string::npos);
   CHECK(refused.GetError().message.find("'RS256' is not accepted (JWTAlgorithms: ES256)") != std::string::npos);
   CHECK(refused.GetError().message.find(token) == std::string::npos);
@@ -77,4 +78,16 @@ TEST_CASE("JWTAlgorithms: none and HMAC tokens are never accepted", "[service][j
   CHECK(hmac.GetError().message.find("'HS256' is not accepted") != std::string::npos);
   // Default list: HS256 is not in it, so the public key is never tried as an HMAC secret either.
   CHECK_FALSE(Validator({})->Check(Sign(gw::crypto::JwsKey::Hmac("shared-secret-of-32-bytes-or-more!"))).Ok());
+}
+
+// Regression: the validator raised TOK-005 with 503 while the catalog and the docs say 502.
+TEST_CASE("TokenValidator: a token that fails validation is TOK-005 with the catalog's status", "[service][jwt][errors]") {
+  std::string token = RsaToken();
+  token.back() = token.back() == 'A' ? 'B' : 'A';  // the signature no longer matches
+  const auto refused = Validator({})->Check(token);
+  REQUIRE_FALSE(refused.Ok());
+  CHECK(refused.GetError().code == gw::codes::kValidationFailed);
+  CHECK(refused.GetError().httpStatus == gw::DefaultHttpStatus(gw::codes::kValidationFailed));
+  CHECK(refused.GetError().httpStatus == 502);
+  CHECK(refused.GetError().message.find(token) == std::string::npos);
 }

@@ -57,9 +57,46 @@ inline Error CatalogError(std::string_view code, std::string message) {
 // any LUA-xxx code counts as a script fault (fail closed: an unknown script failure is a failure).
 bool HasTrait(std::string_view code, ErrorTrait trait);
 
+// The codes that C++ code raises through a helper or decides on, named once. Everything that
+// needs to know what kind of failure an error is asks a predicate below, never `code == "..."`.
+namespace codes {
+// Transport (the libcurl clients: gw/http, gw/proxy/UpstreamClient).
+inline constexpr char kNetConnect[] = "NET-001";         // could not connect or resolve
+inline constexpr char kNetTimeout[] = "NET-002";         // the request timed out
+inline constexpr char kNetTls[] = "NET-003";             // a TLS failure
+inline constexpr char kNetInvalidRequest[] = "NET-004";  // URL, scheme, method or header refused
+inline constexpr char kNetOther[] = "NET-005";           // another transport error
+inline constexpr char kNetTooLarge[] = "NET-006";        // an answer larger than allowed
+// The token engine (gw::token::codes is this namespace).
+inline constexpr char kExpiredRefreshFailed[] = "TOK-001";
+inline constexpr char kAcquisitionFailed[] = "TOK-002";
+inline constexpr char kCircuitOpen[] = "TOK-003";
+inline constexpr char kInvalidTokenResponse[] = "TOK-004";
+inline constexpr char kValidationFailed[] = "TOK-005";
+inline constexpr char kUnknownKey[] = "TOK-006";
+inline constexpr char kDeadlineExceeded[] = "TOK-007";
+// Proxy mode's upstream exchange (gw/proxy/ProxyErrors.h builds them).
+inline constexpr char kUpstreamUnreachable[] = "PXY-003";
+inline constexpr char kUpstreamTimedOut[] = "PXY-004";
+inline constexpr char kUpstreamMalformed[] = "PXY-007";
+}  // namespace codes
+
 inline bool IsTimeout(const Error& e) { return HasTrait(e.code, kTraitTimeout); }
 inline bool IsTransient(const Error& e) { return HasTrait(e.code, kTraitTransient); }
 inline bool IsScriptFault(const Error& e) { return HasTrait(e.code, kTraitScriptFault); }
 inline bool IsScriptRefusal(const Error& e) { return HasTrait(e.code, kTraitScriptRefusal); }
+
+// Proxy mode: the target could not be reached at all (nothing was answered): a bodyless request may
+// go to another target.
+inline bool IsUpstreamUnreachable(const Error& e) { return e.code == codes::kUpstreamUnreachable; }
+// Proxy mode: the target failed at the transport level (unreachable, or no answer in time): it is
+// marked unhealthy. An answer that cannot be forwarded says nothing about the target's health.
+inline bool IsUpstreamTransportFailure(const Error& e) {
+  return IsUpstreamUnreachable(e) || e.code == codes::kUpstreamTimedOut;
+}
+// Proxy mode: the upstream answered, but its answer cannot be passed on to the caller.
+inline bool IsUpstreamMalformed(const Error& e) { return e.code == codes::kUpstreamMalformed; }
+// An HTTP answer was larger than the caller allowed (NET-006).
+inline bool IsResponseTooLarge(std::string_view code) { return code == codes::kNetTooLarge; }
 
 }  // namespace gw

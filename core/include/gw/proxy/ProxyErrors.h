@@ -23,6 +23,7 @@
 #include <string_view>
 
 #include "gw/common/Error.h"
+#include "gw/common/ErrorCatalog.h"
 
 namespace gw::proxy {
 
@@ -34,17 +35,19 @@ inline Error UnknownServer(std::string_view name) {
 
 // `net` is the transport error (NET-xxx); its code and message are kept in the message.
 inline Error UpstreamUnreachable(const Error& net) {
-  return MakeError("PXY-003", "upstream unreachable (" + net.code + "): " + net.message, 502);
+  return MakeError(codes::kUpstreamUnreachable, "upstream unreachable (" + net.code + "): " + net.message, 502);
 }
 
-inline Error UpstreamTimedOut(std::string why) { return MakeError("PXY-004", "upstream timed out: " + why, 504); }
+inline Error UpstreamTimedOut(std::string why) {
+  return MakeError(codes::kUpstreamTimedOut, "upstream timed out: " + why, 504);
+}
 
 inline Error BodyError(std::string why) { return MakeError("PXY-005", "request body error: " + why, 400); }
 
 inline Error LoopbackRefused(std::string why) { return MakeError("PXY-006", why, 403); }
 
 inline Error UpstreamMalformed(std::string why) {
-  return MakeError("PXY-007", "upstream answer cannot be forwarded: " + why, 502);
+  return MakeError(codes::kUpstreamMalformed, "upstream answer cannot be forwarded: " + why, 502);
 }
 
 inline Error UpstreamRedirect(long status) {

@@ -29,7 +29,7 @@ class TokenValidator {
   static Result<std::shared_ptr<const TokenValidator>> Create(const config::ServerConfig& server,
                                                               std::shared_ptr<http::IHttpClient> http);
 
-  // TOK-005 (503) naming the server and the failed check (CRY-xxx; CRY-005 for an algorithm not in
+  // TOK-005 (502, the catalog's status) naming the server and the failed check (CRY-xxx; CRY-005 for an algorithm not in
   // JWTAlgorithms, refused before any signature work); never the token.
   Status Check(const std::string& accessToken) const;
 

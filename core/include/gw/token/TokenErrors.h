@@ -1,34 +1,29 @@
 #pragma once
-// Error codes of the token engine, their HTTP statuses, and the one place that decides which
-// failures are worth retrying.
+// Error codes of the token engine and the one place that decides which failures are worth
+// retrying. Both read the error catalog (gw/common/ErrorCatalog.h): a code's HTTP status is its
+// catalog status, and a failure is retried when the catalog marks its code transient. Nothing here
+// keeps a table of its own.
 //
-//   TOK-001 503 the cached token expired and refreshing it failed (message carries the last
-//               fetch error, e.g. "TOK-001: token for server 'x' expired and refresh failed:
-//               AUTH-001: ...")
-//   TOK-002 503 token acquisition failed (no token was cached, or none valid long enough)
-//   TOK-003 503 circuit breaker open: the IdP is not called until the open period ends
-//   TOK-004 502 the IdP answered without a usable token (missing/empty access_token, expiry in
-//               the past, unparsable answer)
-//   TOK-005 502 the token failed validation (signature, audience, issuer, custom validator)
-//   TOK-006 404 unknown server or cache key
-//   TOK-007 503 deadline exceeded while waiting for a token
+//   TOK-001 the cached token expired and refreshing it failed (message carries the last fetch
+//           error, e.g. "TOK-001: token for server 'x' expired and refresh failed: AUTH-001: ...")
+//   TOK-002 token acquisition failed (no token was cached, or none valid long enough)
+//   TOK-003 circuit breaker open: the IdP is not called until the open period ends
+//   TOK-004 the IdP answered without a usable token (missing/empty access_token, expiry in the
+//           past, unparsable answer)
+//   TOK-005 the token failed validation (signature, audience, issuer, algorithm, custom validator)
+//   TOK-006 unknown server or cache key
+//   TOK-007 deadline exceeded while waiting for a token
 #include <string>
 
 #include "gw/common/Error.h"
+#include "gw/common/ErrorCatalog.h"
 
 namespace gw::token {
 
-namespace codes {
-inline constexpr const char* kExpiredRefreshFailed = "TOK-001";
-inline constexpr const char* kAcquisitionFailed = "TOK-002";
-inline constexpr const char* kCircuitOpen = "TOK-003";
-inline constexpr const char* kInvalidTokenResponse = "TOK-004";
-inline constexpr const char* kValidationFailed = "TOK-005";
-inline constexpr const char* kUnknownKey = "TOK-006";
-inline constexpr const char* kDeadlineExceeded = "TOK-007";
-}  // namespace codes
+// The TOK-xxx constants (codes::kCircuitOpen, ...) live with the catalog; one namespace, two names.
+namespace codes = gw::codes;
 
-// Builds a TOK-xxx error with the status listed above (500 for a code not in the list).
+// A TOK-xxx error with the catalog's status for its code (CatalogError()).
 Error MakeTokenError(const char* code, std::string message);
 
 enum class FailureKind {
@@ -36,7 +31,7 @@ enum class FailureKind {
   Permanent,  // will fail the same way again (bad credentials, bad configuration): never retried
 };
 
-// The retry classification, in one table (ErrorClassification.cpp):
+// Transient exactly when the catalog marks the code transient (kTraitTransient). Why each is:
 //   NET-001 connect/resolve failed ........ Transient
 //   NET-002 timed out ..................... Transient
 //   NET-003 TLS failure ................... Transient (resets during handshakes happen; a bad

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "gw/common/ErrorCatalog.h"
 #include "gw/common/Log.h"
 #include "gw/config/ProxyModeChecks.h"
 #include "gw/crypto/Encoding.h"
@@ -70,8 +71,7 @@ void SetTraceHeaders(const Incoming& in, http::Headers& headers) {
 // the server's FailoverCooldownSeconds, any other answer marks it up. Body errors say nothing.
 void ReportHealth(const Admission& a, const Result<long>& outcome) {
   if (!a.health || a.route == nullptr) return;
-  const bool transport =
-      !outcome.Ok() && (outcome.GetError().code == "PXY-003" || outcome.GetError().code == "PXY-004");
+  const bool transport = !outcome.Ok() && IsUpstreamTransportFailure(outcome.GetError());
   if (!outcome.Ok() && !transport) return;
   if (policy::TargetHealth::IsUpstreamFailure(transport, outcome.Ok() ? outcome.Value() : 0)) {
     if (a.health->Healthy(a.target)) {
@@ -412,8 +412,8 @@ AnswerWriter::Outcome ProxyService::Serve(const Incoming& in, IProxyAnswer& out)
   // nothing written to the caller yet, is decided again (the target is now unhealthy) and sent
   // to the new target, at most once per other target.
   const size_t targets = admission.health ? admission.health->Size() : 1;
-  for (size_t retry = 1; retry < targets && !outcome.Ok() && outcome.GetError().code == "PXY-003" && !writer.Started();
-       ++retry) {
+  for (size_t retry = 1;
+       retry < targets && !outcome.Ok() && IsUpstreamUnreachable(outcome.GetError()) && !writer.Started(); ++retry) {
     ReportHealth(admission, outcome);
     Admission again;
     if (!Admit(in, again, /*count=*/false) || again.target == admission.target) break;
@@ -544,7 +544,7 @@ void BodyExchange::Start() {
     } catch (const std::exception& e) {
       LogError(std::string("GW-500 proxy worker: ") + e.what());
     }
-    if (!outcome.Ok() && outcome.GetError().code == "PXY-007") {
+    if (!outcome.Ok() && IsUpstreamMalformed(outcome.GetError())) {
       if (auto why = channel_->PushFailure()) outcome = *why;
     }
     queue_.Detach();  // AddChunk may be blocked on a full queue: let it return
