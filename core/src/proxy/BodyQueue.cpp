@@ -15,7 +15,15 @@ BodyQueue::PushResult BodyQueue::Push(std::string_view data) {
   changed_.wait(lock, [&] { return detached_ || queued_ == 0 || queued_ + data.size() <= capacity_; });
   if (detached_) return PushResult::Dropped;
   if (!data.empty()) {
-    chunks_.emplace_back(data);
+    if (spare_.empty()) {
+      chunks_.emplace_back(data);
+    } else {
+      std::string buffer = std::move(spare_.back());
+      spare_.pop_back();
+      spareBytes_ -= buffer.capacity();
+      buffer.assign(data.data(), data.size());  // no allocation when the spare is large enough
+      chunks_.push_back(std::move(buffer));
+    }
     queued_ += data.size();
     changed_.notify_all();
   }
@@ -53,6 +61,10 @@ Result<size_t> BodyQueue::Read(char* out, size_t max, std::chrono::milliseconds 
     copied += n;
     frontOffset_ += n;
     if (frontOffset_ == front.size()) {
+      if (spareBytes_ + front.capacity() <= capacity_) {
+        spareBytes_ += front.capacity();
+        spare_.push_back(std::move(front));
+      }
       chunks_.pop_front();
       frontOffset_ = 0;
     }
@@ -66,6 +78,8 @@ void BodyQueue::Detach() {
   std::lock_guard<std::mutex> lock(mutex_);
   detached_ = true;
   chunks_.clear();
+  spare_.clear();
+  spareBytes_ = 0;
   frontOffset_ = 0;
   queued_ = 0;
   changed_.notify_all();
@@ -79,6 +93,11 @@ uint64_t BodyQueue::BytesPushed() const {
 bool BodyQueue::Finished() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return finished_;
+}
+
+size_t BodyQueue::SpareBuffers() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return spare_.size();
 }
 
 size_t BodyQueue::QueuedBytes() const {

@@ -8,6 +8,10 @@
 // Detach() when it will read no more (exchange over, or failed), after which Push() returns at
 // once and drops the data, so Orthanc can finish reading the request and call Execute.
 //
+// Buffers: a chunk's buffer is recycled once read (kept while the spares hold at most `capacity`
+// bytes), so a long body reuses the same few buffers instead of allocating (and, at 1 MiB, mapping
+// and faulting in) a new one per chunk (see docs/PERFORMANCE.md, "Where a proxied byte goes").
+//
 // Thread safety: one producer thread and one consumer thread at a time; every method may be
 // called from either.
 #include <chrono>
@@ -19,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gw/common/Error.h"
 
@@ -51,12 +56,15 @@ class BodyQueue {
   uint64_t BytesPushed() const;
   bool Finished() const;  // Finish() was called
   size_t QueuedBytes() const;
+  size_t SpareBuffers() const;  // read chunks whose buffers wait for reuse
 
  private:
   const size_t capacity_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<std::string> chunks_;
+  std::vector<std::string> spare_;  // buffers of chunks already read, for the next pushes
+  size_t spareBytes_ = 0;           // their capacities
   size_t frontOffset_ = 0;  // bytes of chunks_.front() already read
   size_t queued_ = 0;       // unread bytes in chunks_
   uint64_t pushed_ = 0;
