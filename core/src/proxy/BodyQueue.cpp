@@ -61,17 +61,65 @@ Result<size_t> BodyQueue::Read(char* out, size_t max, std::chrono::milliseconds 
     copied += n;
     frontOffset_ += n;
     if (frontOffset_ == front.size()) {
-      if (spareBytes_ + front.capacity() <= capacity_) {
-        spareBytes_ += front.capacity();
-        spare_.push_back(std::move(front));
-      }
+      Release(std::move(front));
       chunks_.pop_front();
       frontOffset_ = 0;
     }
   }
   queued_ -= copied;
+  if (retaining_ && retainedBytes_ + frontOffset_ > retainLimit_) StopRetaining();
   changed_.notify_all();
   return copied;
+}
+
+void BodyQueue::Release(std::string&& chunk) {
+  if (retaining_ && retainedBytes_ + chunk.size() <= retainLimit_) {
+    retainedBytes_ += chunk.size();
+    retained_.push_back(std::move(chunk));
+    return;
+  }
+  if (retaining_) StopRetaining();
+  if (spareBytes_ + chunk.capacity() <= capacity_) {
+    spareBytes_ += chunk.capacity();
+    spare_.push_back(std::move(chunk));
+  }
+}
+
+void BodyQueue::StopRetaining() {
+  retaining_ = false;
+  for (auto& chunk : retained_) {
+    if (spareBytes_ + chunk.capacity() > capacity_) break;
+    spareBytes_ += chunk.capacity();
+    spare_.push_back(std::move(chunk));
+  }
+  retained_.clear();
+  retainedBytes_ = 0;
+}
+
+void BodyQueue::Retain(size_t limit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  retainLimit_ = limit;
+  retaining_ = !detached_;
+}
+
+bool BodyQueue::Rewind() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!retaining_ || detached_) return false;
+  // The front chunk's read part is back to unread, and the retained chunks go in front of it.
+  queued_ += frontOffset_ + retainedBytes_;
+  frontOffset_ = 0;
+  while (!retained_.empty()) {
+    chunks_.push_front(std::move(retained_.back()));
+    retained_.pop_back();
+  }
+  retainedBytes_ = 0;
+  changed_.notify_all();
+  return true;
+}
+
+bool BodyQueue::Replayable() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return retaining_;
 }
 
 void BodyQueue::Detach() {
@@ -80,6 +128,9 @@ void BodyQueue::Detach() {
   chunks_.clear();
   spare_.clear();
   spareBytes_ = 0;
+  retained_.clear();
+  retainedBytes_ = 0;
+  retaining_ = false;
   frontOffset_ = 0;
   queued_ = 0;
   changed_.notify_all();
