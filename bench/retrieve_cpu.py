@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""Retrieve CPU benchmark: what one WADO-RS retrieve of a large study costs the receiving Orthanc
-(Orthanc A, where the gateway runs) in CPU time and in bytes through system calls, direct against
-proxy mode (or any of bench/data_path.py's modes), on the `orthanc` upstream kind.
+"""Retrieve CPU benchmark: what one WADO-RS retrieve of a large study (or, --workload stow, one STOW
+of it, or of several studies at once) costs Orthanc A, where the gateway runs, in CPU time, direct
+against proxy mode (or any of bench/data_path.py's modes), on the `orthanc` upstream kind.
 
 Wall-clock ratios on a small shared machine move by +-30 % between identical runs; CPU time and
 syscall byte counts do not depend on what else runs. For every retrieve (modes alternate within
@@ -66,7 +66,10 @@ def main(argv=None):
     parser.add_argument("--modes", default="direct,proxy")
     parser.add_argument("--workload", choices=("retrieve", "stow"), default="retrieve",
                         help="stow: A sends the study instead (the proxy's request-body path)")
-    parser.add_argument("--instances", type=int, default=50)
+    parser.add_argument("--instances", type=int, default=50, help="instances per study")
+    parser.add_argument("--studies", type=int, default=1,
+                        help="stow: this many studies at once, one job each (4 with --instances 12: "
+                             "data_path.py's '4 jobs at once')")
     parser.add_argument("--size", type=int, default=1024, help="rows = columns of each instance (1024: 2 MiB)")
     parser.add_argument("--perf", help="directory for perf record data of Orthanc A, one file per mode")
     parser.add_argument("--perf-args", default="-g", help="perf record options (e.g. '--call-graph dwarf -F 1000')")
@@ -78,10 +81,14 @@ def main(argv=None):
         print(f"# retrieve CPU, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
               f"load average {os.getloadavg()[0]:.1f}", flush=True)
         bench = Bench(ws, ["orthanc"])
-        study = make_study(args.instances, seed=502, rows=args.size, columns=args.size)
-        study_id = bench.load(study)
-        mb = study.total_bytes / 1e6
-        bench.stow(server_name("direct", "orthanc"), [(study, study_id)])
+        if args.studies > 1 and args.workload != "stow":
+            parser.error("--studies: stow only")
+        studies = [make_study(args.instances, seed=502 + i, rows=args.size, columns=args.size)
+                   for i in range(args.studies)]
+        loaded = [(s, bench.load(s)) for s in studies]
+        study, study_id = loaded[0]
+        mb = sum(s.total_bytes for s in studies) / 1e6
+        bench.stow(server_name("direct", "orthanc"), loaded)
         a, b = bench.a.process.pid, bench.b.process.pid
         samples = {m: [] for m in modes}
         for rep in range(args.reps + 1):
@@ -98,7 +105,7 @@ def main(argv=None):
                 ub, sb = cpu_seconds(b)
                 ha = http_threads_cpu(a)
                 if args.workload == "stow":
-                    _, last, _ = bench.stow(server_name(mode, "orthanc"), [(study, study_id)])
+                    _, last, _ = bench.stow(server_name(mode, "orthanc"), loaded)
                 else:
                     _, last, _ = bench.retrieve(server_name(mode, "orthanc"), study, study_id)
                 ua2, sa2 = cpu_seconds(a)
@@ -116,8 +123,8 @@ def main(argv=None):
                 print(f"rep {rep} {mode:7s} last {last:.3f} s  A user {s['a_user']:.2f} sys {s['a_sys']:.2f} s  "
                       f"(HTTP threads {s['a_http']:.2f} s)  B {s['b_cpu']:.2f} s",
                       flush=True)
-        print(f"\n{args.workload} of {args.instances} instances ({mb:.0f} MB), medians of {args.reps} "
-              "(Orthanc A = the receiving side, where the gateway runs):\n")
+        print(f"\n{args.workload} of {args.studies} x {args.instances} instances ({mb:.0f} MB), medians of "
+              f"{args.reps} (Orthanc A: where the gateway runs, the {'sender' if args.workload == 'stow' else 'receiver'}):\n")
         print("| mode | last instance | A user CPU | A system CPU | A CPU total | of which HTTP threads | B CPU |")
         print("|---|---|---|---|---|---|---|")
         for mode in modes:
