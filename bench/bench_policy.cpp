@@ -8,8 +8,12 @@
 // classed as "blocked" (the thread slept: a voluntary context switch, e.g. a futex wait on a lock
 // another thread held), "preempted" (an involuntary switch: the shared machine took the CPU), or
 // "on CPU" (neither), with the percentiles of the on-CPU samples alone.
-// Usage: bench_policy [iterations per thread [chain [threads]]]   (e.g. 100000 read_only 2, to profile
-// one configuration; scripts from the source tree it was built from, or $GW_SOURCE_DIR)
+// Each decision is then counted in dicomweb_oauth_policy_decisions_total as the proxy route does
+// (policy::DecisionCounters, series resolved once); `counting` "registry" counts through a registry
+// lookup per consulted policy instead (the route before, a mutex per lookup), "none" not at all.
+// Usage: bench_policy [iterations per thread [chain [threads [counting]]]]   (e.g. 100000 read_only 2,
+// to profile one configuration; "" and 0 for all; scripts from the source tree it was built from, or
+// $GW_SOURCE_DIR)
 #include <sys/resource.h>
 
 #include <chrono>
@@ -20,7 +24,9 @@
 #include <vector>
 
 #include "BenchSupport.h"
+#include "gw/common/Metrics.h"
 #include "gw/lua/ScriptEngine.h"
+#include "gw/policy/DecisionCounters.h"
 #include "gw/policy/PolicyEngine.h"
 
 namespace {
@@ -33,8 +39,20 @@ struct Figures {
   long long total = 0;
 };
 
+enum class Counting { None, Registry, Resolved };
+
 Figures Measure(const gw::policy::PolicyEngine& engine, const std::vector<std::string>& policies,
-                const gw::policy::PolicyRequest& request, long iterations, int threads) {
+                const gw::policy::PolicyRequest& request, long iterations, int threads, Counting counting) {
+  gw::MetricsRegistry registry;
+  const std::string server(request.server);
+  gw::policy::DecisionCounters counters(registry, "upstream", server, policies);
+  const auto count = [&](const gw::policy::Decision& d) {
+    if (counting == Counting::Resolved) {
+      counters.Count(d);
+    } else if (counting == Counting::Registry) {
+      gw::policy::DecisionCounters::CountUncached(registry, "upstream", server, d);
+    }
+  };
   std::vector<std::vector<long long>> samples(static_cast<size_t>(threads));
   std::vector<std::vector<long long>> calm(static_cast<size_t>(threads));
   std::vector<long long> blocked(static_cast<size_t>(threads)), preempted(static_cast<size_t>(threads));
@@ -52,6 +70,7 @@ Figures Measure(const gw::policy::PolicyEngine& engine, const std::vector<std::s
         getrusage(RUSAGE_THREAD, &before);
         const auto start = std::chrono::steady_clock::now();
         const auto d = engine.Decide(policies, request);
+        count(d);
         const auto end = std::chrono::steady_clock::now();
         getrusage(RUSAGE_THREAD, &after);
         // A call preempted for longer than the chain's budget (100 ms) is denied, which a loaded
@@ -91,6 +110,14 @@ int main(int argc, char** argv) {
   const long iterations = argc > 1 ? std::atol(argv[1]) : 200000;
   const std::string only = argc > 2 ? argv[2] : "";
   const int onlyThreads = argc > 3 ? std::atoi(argv[3]) : 0;
+  const std::string countingName = argc > 4 ? argv[4] : "resolved";
+  const Counting counting = countingName == "none"       ? Counting::None
+                            : countingName == "registry" ? Counting::Registry
+                                                         : Counting::Resolved;
+  if (countingName != "none" && countingName != "registry" && countingName != "resolved") {
+    std::fprintf(stderr, "counting: none, registry or resolved\n");
+    return 2;
+  }
   auto folder = gw::bench::TempFolder::Create("policy");
   if (!folder) return 1;
   if (!gw::bench::CopyScripts(gw::bench::SourceDir() / "lua/policies/routing",
@@ -132,9 +159,10 @@ int main(int argc, char** argv) {
     if (!only.empty() && label != only) continue;
     for (int threads : {1, 2}) {
       if (onlyThreads != 0 && threads != onlyThreads) continue;
-      const Figures f = Measure(engine, chain, request, iterations, threads);
-      std::printf("%-20s threads=%d iterations=%ld  median %lld ns  p99 %lld ns  p99.9 %lld ns\n", label.c_str(),
-                  threads, iterations * threads, f.all.median, f.all.p99, f.all.p999);
+      const Figures f = Measure(engine, chain, request, iterations, threads, counting);
+      std::printf("%-20s threads=%d iterations=%ld counting=%s  median %lld ns  p99 %lld ns  p99.9 %lld ns\n",
+                  label.c_str(), threads, iterations * threads, countingName.c_str(), f.all.median, f.all.p99,
+                  f.all.p999);
       std::printf("%-20s   tail: blocked %lld (%.3f%%), preempted %lld (%.3f%%); on CPU only: median %lld ns  "
                   "p99 %lld ns  p99.9 %lld ns\n",
                   "", f.blocked, 100.0 * static_cast<double>(f.blocked) / static_cast<double>(f.total), f.preempted,

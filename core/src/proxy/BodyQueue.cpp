@@ -15,7 +15,15 @@ BodyQueue::PushResult BodyQueue::Push(std::string_view data) {
   changed_.wait(lock, [&] { return detached_ || queued_ == 0 || queued_ + data.size() <= capacity_; });
   if (detached_) return PushResult::Dropped;
   if (!data.empty()) {
-    chunks_.emplace_back(data);
+    if (spare_.empty()) {
+      chunks_.emplace_back(data);
+    } else {
+      std::string buffer = std::move(spare_.back());
+      spare_.pop_back();
+      spareBytes_ -= buffer.capacity();
+      buffer.assign(data.data(), data.size());  // no allocation when the spare is large enough
+      chunks_.push_back(std::move(buffer));
+    }
     queued_ += data.size();
     changed_.notify_all();
   }
@@ -53,19 +61,76 @@ Result<size_t> BodyQueue::Read(char* out, size_t max, std::chrono::milliseconds 
     copied += n;
     frontOffset_ += n;
     if (frontOffset_ == front.size()) {
+      Release(std::move(front));
       chunks_.pop_front();
       frontOffset_ = 0;
     }
   }
   queued_ -= copied;
+  if (retaining_ && retainedBytes_ + frontOffset_ > retainLimit_) StopRetaining();
   changed_.notify_all();
   return copied;
+}
+
+void BodyQueue::Release(std::string&& chunk) {
+  if (retaining_ && retainedBytes_ + chunk.size() <= retainLimit_) {
+    retainedBytes_ += chunk.size();
+    retained_.push_back(std::move(chunk));
+    return;
+  }
+  if (retaining_) StopRetaining();
+  if (spareBytes_ + chunk.capacity() <= capacity_) {
+    spareBytes_ += chunk.capacity();
+    spare_.push_back(std::move(chunk));
+  }
+}
+
+void BodyQueue::StopRetaining() {
+  retaining_ = false;
+  for (auto& chunk : retained_) {
+    if (spareBytes_ + chunk.capacity() > capacity_) break;
+    spareBytes_ += chunk.capacity();
+    spare_.push_back(std::move(chunk));
+  }
+  retained_.clear();
+  retainedBytes_ = 0;
+}
+
+void BodyQueue::Retain(size_t limit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  retainLimit_ = limit;
+  retaining_ = !detached_;
+}
+
+bool BodyQueue::Rewind() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!retaining_ || detached_) return false;
+  // The front chunk's read part is back to unread, and the retained chunks go in front of it.
+  queued_ += frontOffset_ + retainedBytes_;
+  frontOffset_ = 0;
+  while (!retained_.empty()) {
+    chunks_.push_front(std::move(retained_.back()));
+    retained_.pop_back();
+  }
+  retainedBytes_ = 0;
+  changed_.notify_all();
+  return true;
+}
+
+bool BodyQueue::Replayable() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return retaining_;
 }
 
 void BodyQueue::Detach() {
   std::lock_guard<std::mutex> lock(mutex_);
   detached_ = true;
   chunks_.clear();
+  spare_.clear();
+  spareBytes_ = 0;
+  retained_.clear();
+  retainedBytes_ = 0;
+  retaining_ = false;
   frontOffset_ = 0;
   queued_ = 0;
   changed_.notify_all();
@@ -79,6 +144,11 @@ uint64_t BodyQueue::BytesPushed() const {
 bool BodyQueue::Finished() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return finished_;
+}
+
+size_t BodyQueue::SpareBuffers() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return spare_.size();
 }
 
 size_t BodyQueue::QueuedBytes() const {

@@ -26,7 +26,13 @@ ClientCallFilter::ClientCallFilter(Gateway& gateway, InjectMode* inject, std::st
       inject_(inject),
       root_(std::move(dicomWebRoot)),
       audit_(gateway.AuditSink()),
-      clientLimit_(ServerRateLimiter::Create(gateway.Config(), ServerRateLimiter::Stage::Client, &gateway.Metrics())) {}
+      clientLimit_(ServerRateLimiter::Create(gateway.Config(), ServerRateLimiter::Stage::Client, &gateway.Metrics())) {
+  for (const auto& [name, cfg] : gateway.Config().servers) {
+    if (!cfg.policies.empty()) {
+      decisions_.emplace(name, std::make_unique<policy::DecisionCounters>(gateway.Metrics(), "client", name, cfg.policies));
+    }
+  }
+}
 
 ClientCallFilter::~ClientCallFilter() = default;
 
@@ -90,7 +96,7 @@ std::optional<policy::Decision> ClientCallFilter::ClientPolicies(const ClientCal
   for (const auto& t : cfg.targets) request.targets.push_back({t.name, t.url, true});
   request.config = cfg.policyConfig.get();
   policy::Decision d = gateway_.Policies().Decide(cfg.policies, request);
-  proxy::CountPolicyDecision(&gateway_.Metrics(), "client", server, d);
+  if (const auto counters = decisions_.find(server); counters != decisions_.end()) counters->second->Count(d);
   LogDebug("policies (client stage) of '" + server + "' " + (d.allow ? "allowed " : "refused ") + call.method + " " +
            call.uri + (user.empty() ? std::string(" (no authenticated user)") : " for user '" + user + "'"));
   return d;

@@ -8,6 +8,16 @@
 // Detach() when it will read no more (exchange over, or failed), after which Push() returns at
 // once and drops the data, so Orthanc can finish reading the request and call Execute.
 //
+// Replay (Retain/Rewind): the consumer may ask that the first `limit` bytes it reads stay
+// available; read chunks are then kept as they are (no copy) instead of being released, and
+// Rewind() puts them back in front of the queue. Once more than `limit` bytes were read, they are
+// released and Rewind() fails.
+//
+// Buffers: a chunk's buffer is recycled once read and not retained (kept while the spares hold at
+// most `capacity` bytes), so a long body reuses the same few buffers instead of allocating (and, at
+// 1 MiB, mapping and faulting in) a new one per chunk (docs/PERFORMANCE.md, "Where the proxy's
+// CPU time goes").
+//
 // Thread safety: one producer thread and one consumer thread at a time; every method may be
 // called from either.
 #include <chrono>
@@ -19,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gw/common/Error.h"
 
@@ -47,16 +58,33 @@ class BodyQueue {
   Result<size_t> Read(char* out, size_t max, std::chrono::milliseconds timeout);
   // Consumer: no more reads. Releases the queued bytes and unblocks the producer.
   void Detach();
+  // Consumer: keep the bytes read from now on, up to `limit` in total, for Rewind(). Call before the
+  // first Read().
+  void Retain(size_t limit);
+  // Consumer: read again from the first byte. False (and nothing changes) unless Retain() was
+  // called and no more than its limit has been read.
+  bool Rewind();
+  // Consumer: every byte read so far is retained (a Rewind() would succeed).
+  bool Replayable() const;
 
   uint64_t BytesPushed() const;
   bool Finished() const;  // Finish() was called
   size_t QueuedBytes() const;
+  size_t SpareBuffers() const;  // read chunks whose buffers wait for reuse
 
  private:
   const size_t capacity_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<std::string> chunks_;
+  std::vector<std::string> spare_;  // buffers of chunks already read, for the next pushes
+  size_t spareBytes_ = 0;           // their capacities
+  void Release(std::string&& chunk);  // a read chunk: retained, recycled or freed
+  void StopRetaining();
+  std::deque<std::string> retained_;  // chunks read completely, in order, while retaining
+  size_t retainedBytes_ = 0;          // their sizes
+  size_t retainLimit_ = 0;
+  bool retaining_ = false;            // every byte read so far is in retained_ + the front's read part
   size_t frontOffset_ = 0;  // bytes of chunks_.front() already read
   size_t queued_ = 0;       // unread bytes in chunks_
   uint64_t pushed_ = 0;

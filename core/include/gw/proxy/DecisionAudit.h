@@ -7,7 +7,6 @@
 #include <string_view>
 
 #include "gw/audit/AuditEvent.h"
-#include "gw/common/Metrics.h"
 #include "gw/policy/PolicyRequest.h"
 
 namespace gw::proxy {
@@ -22,24 +21,6 @@ inline void SetDecisionFields(audit::AuditEvent& event, const policy::Decision& 
   }
 }
 
-// dicomweb_oauth_policy_decisions_total{server,stage,policy,decision}: each consulted policy's
-// verdict. The policies run in order and the first refusal ends the chain, so on a denial the ones
-// before it allowed and `d.policy` denied (a failed policy denies too: policies fail closed); a
-// denial no policy owns (no engine, script missing) counts under policy "_engine".
-inline void CountPolicyDecision(MetricsRegistry* metrics, std::string_view stage, const std::string& server,
-                                const policy::Decision& d) {
-  if (metrics == nullptr) return;
-  const char* help = "Routing policy verdicts per server, stage (client, upstream) and policy";
-  const auto count = [&](const std::string& name, const char* decision) {
-    metrics->GetCounter("dicomweb_oauth_policy_decisions_total", help,
-                        {{"server", server}, {"stage", std::string(stage)}, {"policy", name}, {"decision", decision}})
-        .Inc();
-  };
-  for (const auto& name : d.policies) {
-    if (!d.allow && name == d.policy) break;
-    count(name, "allow");
-  }
-  if (!d.allow) count(d.policy.empty() ? std::string("_engine") : d.policy, "deny");
-}
+// Counting the same decisions: policy::DecisionCounters (dicomweb_oauth_policy_decisions_total).
 
 }  // namespace gw::proxy

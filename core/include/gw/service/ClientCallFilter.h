@@ -33,6 +33,7 @@
 #include "gw/common/Error.h"
 #include "gw/common/TraceContext.h"
 #include "gw/http/HttpTypes.h"
+#include "gw/policy/DecisionCounters.h"
 #include "gw/policy/PolicyRequest.h"
 
 namespace gw::audit {
@@ -100,6 +101,9 @@ class ClientCallFilter {
   std::shared_ptr<audit::IAuditSink> audit_;  // null without an audit log
   // RateLimitRequests at the client stage (docs/operations.md#rate-limits); null without a limit.
   std::unique_ptr<ServerRateLimiter> clientLimit_;
+  // Policy verdict counters of each server with client-stage policies, resolved once (no registry
+  // lock per request).
+  std::map<std::string, std::unique_ptr<policy::DecisionCounters>, std::less<>> decisions_;
 
   mutable std::mutex callsMutex_;
   std::map<std::string, std::chrono::steady_clock::time_point> lastCall_;  // inject-mode server -> last call

@@ -9,6 +9,7 @@
 #include "gw/common/Log.h"
 #include "gw/config/ProxyModeChecks.h"
 #include "gw/crypto/Encoding.h"
+#include "gw/policy/DecisionCounters.h"
 #include "gw/policy/PolicyErrors.h"
 #include "gw/proxy/DecisionAudit.h"
 #include "gw/proxy/DefinitionMerge.h"
@@ -149,6 +150,7 @@ struct ProxyService::Metrics {
   struct Server {
     Counter* byClass[6] = {};  // 1xx..5xx, then "other"
     Histogram* duration = nullptr;
+    std::unique_ptr<policy::DecisionCounters> decisions;  // servers with routing policies
   };
   MetricsRegistry* registry = nullptr;
   std::map<std::string, Server, std::less<>> servers;
@@ -300,7 +302,10 @@ Result<const UpstreamUrl*> ProxyService::Route(const ServerRouting& r, const Inc
   }
   request.config = r.config.get();
   a.decision = deps_.decide(r.policies, request);
-  if (auto metrics = CurrentMetrics()) CountPolicyDecision(metrics->registry, "upstream", in.server, a.decision);
+  if (auto metrics = CurrentMetrics()) {
+    const auto it = metrics->servers.find(in.server);
+    if (it != metrics->servers.end() && it->second.decisions) it->second.decisions->Count(a.decision);
+  }
   if (!a.decision.allow) return MakeError(a.decision.code, a.decision.reason, a.decision.status);
   for (size_t i = 0; i < r.targets.size(); ++i) {
     if (r.targets[i].first == a.decision.target) a.target = i;
@@ -471,6 +476,10 @@ void ProxyService::SetMetrics(MetricsRegistry* registry) {
       m.duration = &registry->GetHistogram("dicomweb_oauth_proxy_request_duration_seconds",
                                            "Proxy-mode request duration, from the request to the end of the answer",
                                            {{"server", server}}, kBounds);
+      const auto routing = routing_.find(server);
+      if (routing != routing_.end() && !routing->second->policies.empty()) {
+        m.decisions = std::make_unique<policy::DecisionCounters>(*registry, "upstream", server, routing->second->policies);
+      }
     }
   }
   std::lock_guard<std::mutex> lock(mutex_);

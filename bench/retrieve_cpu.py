@@ -1,0 +1,142 @@
+#!/usr/bin/python3
+"""Retrieve CPU benchmark: what one WADO-RS retrieve of a large study (or, --workload stow, one STOW
+of it, or of several studies at once) costs Orthanc A, where the gateway runs, in CPU time, direct
+against proxy mode (or any of bench/data_path.py's modes), on the `orthanc` upstream kind.
+
+Wall-clock ratios on a small shared machine move by +-30 % between identical runs; CPU time and
+syscall byte counts do not depend on what else runs. For every retrieve (modes alternate within
+each repetition, in a rotating order; repetition 0 warms up and is not counted):
+  - user and system CPU time of Orthanc A and of Orthanc B (the upstream), from /proc/PID/stat
+    (all threads, dead ones included; 10 ms resolution, so use studies of 100 MB or more);
+  - the part of A's CPU time spent on its HTTP server threads (civetweb workers: the proxy route
+    runs there; in direct mode they serve only the bench's own REST calls), the rest being mostly
+    the DICOMweb client's retrieve thread (receiving, parsing, storing);
+  - time to the last instance stored (as bench/data_path.py) and every instance checked by content.
+With --perf DIR, `perf record -g` samples Orthanc A during the counted retrieves of each mode into
+DIR/<mode>.data (perf report -i DIR/proxy.data --no-children).
+
+Run it in a private network namespace, from the repository, with the plugin built:
+  unshare -r -n -- python3 tests/integration/netns_run.py bench/retrieve_cpu.py --reps 4
+or through bench/run_data_path.sh's environment (GW_PLUGIN, GW_SOURCE_DIR).
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
+
+from data_path import Bench, server_name  # noqa: E402
+from harness import Workspace  # noqa: E402
+from harness.dicom import make_study  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """(user, system) CPU seconds of a process, its threads (live and finished) included."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def http_threads_cpu(pid):
+    """CPU seconds of the process's HTTP server threads (they live as long as Orthanc)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                text = f.read()
+        except FileNotFoundError:
+            continue
+        name, rest = text.split("(", 1)[1].rsplit(")", 1)
+        if name.startswith("civetweb-worker"):
+            fields = rest.split()
+            total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=4)
+    parser.add_argument("--modes", default="direct,proxy")
+    parser.add_argument("--workload", choices=("retrieve", "stow"), default="retrieve",
+                        help="stow: A sends the study instead (the proxy's request-body path)")
+    parser.add_argument("--instances", type=int, default=50, help="instances per study")
+    parser.add_argument("--studies", type=int, default=1,
+                        help="stow: this many studies at once, one job each (4 with --instances 12: "
+                             "data_path.py's '4 jobs at once')")
+    parser.add_argument("--size", type=int, default=1024, help="rows = columns of each instance (1024: 2 MiB)")
+    parser.add_argument("--perf", help="directory for perf record data of Orthanc A, one file per mode")
+    parser.add_argument("--perf-args", default="-g", help="perf record options (e.g. '--call-graph dwarf -F 1000')")
+    args = parser.parse_args(argv)
+    modes = args.modes.split(",")
+    ws = Workspace("bench_retrieve_cpu")
+    failed = True
+    try:
+        print(f"# retrieve CPU, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)
+        bench = Bench(ws, ["orthanc"])
+        if args.studies > 1 and args.workload != "stow":
+            parser.error("--studies: stow only")
+        studies = [make_study(args.instances, seed=502 + i, rows=args.size, columns=args.size)
+                   for i in range(args.studies)]
+        loaded = [(s, bench.load(s)) for s in studies]
+        study, study_id = loaded[0]
+        mb = sum(s.total_bytes for s in studies) / 1e6
+        bench.stow(server_name("direct", "orthanc"), loaded)
+        a, b = bench.a.process.pid, bench.b.process.pid
+        samples = {m: [] for m in modes}
+        for rep in range(args.reps + 1):
+            order = modes[rep % len(modes):] + modes[:rep % len(modes)]
+            for mode in order:
+                recorder = None
+                if args.perf and rep > 0:
+                    Path(args.perf).mkdir(parents=True, exist_ok=True)
+                    out = Path(args.perf) / f"{mode}-{rep}.data"
+                    recorder = subprocess.Popen(["perf", "record", *args.perf_args.split(), "-q", "-o", str(out), "-p", str(a)],
+                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    time.sleep(0.5)  # perf attaches to every thread before the retrieve starts
+                ua, sa = cpu_seconds(a)
+                ub, sb = cpu_seconds(b)
+                ha = http_threads_cpu(a)
+                if args.workload == "stow":
+                    _, last, _ = bench.stow(server_name(mode, "orthanc"), loaded)
+                else:
+                    _, last, _ = bench.retrieve(server_name(mode, "orthanc"), study, study_id)
+                ua2, sa2 = cpu_seconds(a)
+                ub2, sb2 = cpu_seconds(b)
+                ha2 = http_threads_cpu(a)
+                if recorder:
+                    recorder.send_signal(2)
+                    recorder.wait(60)
+                if rep == 0:
+                    continue
+                samples[mode].append({"last_s": last, "a_user": ua2 - ua, "a_sys": sa2 - sa,
+                                      "b_cpu": (ub2 - ub) + (sb2 - sb),
+                                      "a_http": ha2 - ha})
+                s = samples[mode][-1]
+                print(f"rep {rep} {mode:7s} last {last:.3f} s  A user {s['a_user']:.2f} sys {s['a_sys']:.2f} s  "
+                      f"(HTTP threads {s['a_http']:.2f} s)  B {s['b_cpu']:.2f} s",
+                      flush=True)
+        print(f"\n{args.workload} of {args.studies} x {args.instances} instances ({mb:.0f} MB), medians of "
+              f"{args.reps} (Orthanc A: where the gateway runs, the {'sender' if args.workload == 'stow' else 'receiver'}):\n")
+        print("| mode | last instance | A user CPU | A system CPU | A CPU total | of which HTTP threads | B CPU |")
+        print("|---|---|---|---|---|---|---|")
+        for mode in modes:
+            med = {k: statistics.median(x[k] for x in samples[mode]) for k in samples[mode][0]}
+            total = statistics.median(x["a_user"] + x["a_sys"] for x in samples[mode])
+            print(f"| {mode} | {med['last_s']:.3f} s | {med['a_user']:.2f} s | {med['a_sys']:.2f} s | {total:.2f} s | "
+                  f"{med['a_http']:.2f} s | {med['b_cpu']:.2f} s |")
+        print(f"# load average at the end {os.getloadavg()[0]:.1f}")
+        failed = False
+    finally:
+        ws.close(failed)
+
+
+if __name__ == "__main__":
+    main()
