@@ -61,7 +61,7 @@ class Gateway : public proxy::ICredentialSource {
   // background, so that the startup and readiness probes mean something before the first request.
   void PrefetchCredentials();
   // Where the proxy keeps the health it observes of a server's targets (null when it tracks none,
-  // e.g. inject mode). The tracker lives in the proxy (plugin/ProxyRoute.cpp).
+  // e.g. inject mode). The tracker lives in the proxy service (gw/proxy/ProxyService.h).
   using TargetHealthLookup = service::TargetHealthLookup;
 
   // GET /dicomweb-oauth/servers: name, upstream URL, provider, mode, routing policies, targets

@@ -6,7 +6,7 @@
 //
 // The definition gets `Username`/`Password` from DicomWebOAuth.Servers.<name>, or from
 // DicomWeb.Servers.<name> when that entry already points at the route (a Python plugin
-// configuration), exactly as the proxy builds it (plugin/ProxyRoute.cpp, BuildDefinition).
+// configuration), exactly as both modes build it (gw/proxy/DefinitionMerge.h).
 #include <vector>
 
 #include "gw/config/Diagnostic.h"
