@@ -38,6 +38,10 @@ ORTHANC_METRICS = {
     "orthanc_store_dicom_duration_ms",
 }
 REGISTRATION = re.compile(r'Get(Counter|Gauge|Histogram)\(\s*"(dicomweb_oauth_[a-z0-9_]+)"')
+# A family name held in a named constant (`static constexpr const char* kFamily = "dicomweb_oauth_..."`)
+# and registered through it (`GetCounter(DecisionCounters::kFamily, ...)`).
+NAME_CONSTANT = re.compile(r'\b(k[A-Za-z0-9_]*)\s*=\s*"(dicomweb_oauth_[a-z0-9_]+)"')
+REGISTRATION_BY_CONSTANT = re.compile(r'Get(Counter|Gauge|Histogram)\(\s*(?:[A-Za-z_][A-Za-z0-9_]*::)*(k[A-Za-z0-9_]*)\s*,')
 METRIC_NAME = re.compile(r"\b((?:dicomweb_oauth|orthanc)_[a-z0-9_]+)\b")
 # Label names of a selector / by-clause are not metric names: they never start with these prefixes.
 
@@ -45,10 +49,20 @@ METRIC_NAME = re.compile(r"\b((?:dicomweb_oauth|orthanc)_[a-z0-9_]+)\b")
 def exported_families(source_dir):
     """{family: type} from the gateway's sources (core/ and plugin/)."""
     families = {}
-    for sub in ("core", "plugin"):
-        for path in sorted(p for ext in ("*.cpp", "*.h") for p in (source_dir / sub).rglob(ext)):
-            for kind, name in REGISTRATION.findall(path.read_text(encoding="utf-8", errors="replace")):
-                families[name] = kind.lower()
+    texts = [path.read_text(encoding="utf-8", errors="replace")
+             for sub in ("core", "plugin")
+             for path in sorted(p for ext in ("*.cpp", "*.h") for p in (source_dir / sub).rglob(ext))]
+    constants = {}
+    for text in texts:
+        for constant, name in NAME_CONSTANT.findall(text):
+            constants.setdefault(constant, set()).add(name)
+    for text in texts:
+        for kind, name in REGISTRATION.findall(text):
+            families[name] = kind.lower()
+        for kind, constant in REGISTRATION_BY_CONSTANT.findall(text):
+            # A constant name defined with two different families cannot tell which one is meant.
+            if len(constants.get(constant, ())) == 1:
+                families[next(iter(constants[constant]))] = kind.lower()
     return families
 
 
