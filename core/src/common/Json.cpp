@@ -59,6 +59,15 @@ std::string Canonical(const rapidjson::Value& value) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
+std::optional<int64_t> WholeNumber(const rapidjson::Value& v) {
+  constexpr double kExactIntegers = 9007199254740992.0;  // 2^53
+  if (v.IsInt64()) return v.GetInt64();
+  if (!v.IsDouble()) return std::nullopt;
+  const double x = v.GetDouble();
+  if (!std::isfinite(x) || x != std::trunc(x) || std::fabs(x) > kExactIntegers) return std::nullopt;
+  return static_cast<int64_t>(x);
+}
+
 bool ReadJsonNumber(const char* text, size_t length, JsonNumber& out) {
   static const locale_t c = newlocale(LC_ALL_MASK, "C", static_cast<locale_t>(nullptr));
   const std::string s(text, length);  // NUL-terminated for the C functions

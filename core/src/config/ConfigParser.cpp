@@ -10,6 +10,7 @@
 
 #include "gw/common/Encoding.h"
 #include "gw/common/Json.h"
+#include "gw/common/JsonNumber.h"
 #include "gw/config/ConfigKeys.h"
 #include "gw/config/HttpUrl.h"
 #include "gw/config/JsonPath.h"
@@ -194,11 +195,8 @@ class Parser {
     if (!v) return std::nullopt;
     const std::string path = JoinPath(parent, key);
     int64_t value = 0;
-    if (v->IsInt64()) {
-      value = v->GetInt64();
-    } else if (v->IsDouble() && std::isfinite(v->GetDouble()) && std::trunc(v->GetDouble()) == v->GetDouble() &&
-               std::fabs(v->GetDouble()) < 9.0e15) {
-      value = static_cast<int64_t>(v->GetDouble());
+    if (auto whole = json::WholeNumber(*v)) {
+      value = *whole;
     } else if (v->IsUint64()) {
       value = std::numeric_limits<int64_t>::max();
     } else {

@@ -1,30 +1,22 @@
 #include "gw/proxy/DefinitionMerge.h"
 
-#include <cmath>
-#include <cstdint>
 #include <optional>
 #include <string>
+
+#include "gw/common/JsonNumber.h"
 
 namespace gw::proxy {
 
 namespace {
 
-constexpr double kExactIntegers = 9007199254740992.0;  // 2^53: every integer up to it is a double
-
 // A value of DicomWeb.Servers.<name> carried over as a DICOMweb user property (string form).
 std::optional<std::string> PropertyText(const rapidjson::Value& v) {
   if (v.IsString()) return std::string(v.GetString(), v.GetStringLength());
   if (v.IsBool()) return std::string(v.GetBool() ? "1" : "0");
-  if (v.IsInt64()) return std::to_string(v.GetInt64());
-  if (v.IsUint64()) return std::to_string(v.GetUint64());
   // 7.0 is the integer 7 (never "7.000000"); a fraction has no exact text form Orthanc would read
   // back the same way, so it is left out rather than rounded.
-  if (v.IsDouble()) {
-    const double x = v.GetDouble();
-    if (std::isfinite(x) && x == std::trunc(x) && std::fabs(x) <= kExactIntegers) {
-      return std::to_string(static_cast<int64_t>(x));
-    }
-  }
+  if (auto whole = json::WholeNumber(v)) return std::to_string(*whole);
+  if (v.IsUint64()) return std::to_string(v.GetUint64());  // above int64
   return std::nullopt;
 }
 

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "gw/common/Json.h"
+#include "gw/common/JsonNumber.h"
 #include "support/SmallStack.h"
 
 using namespace gw;
@@ -102,4 +103,25 @@ TEST_CASE("Json/Parse returns a usable document whose strings outlive the text",
   }
   CHECK(std::string(doc["name"].GetString()) == "value");
   CHECK(doc["list"][2].GetInt() == 3);
+}
+
+TEST_CASE("Json/WholeNumber: integers and fraction-free doubles within 2^53, nothing else", "[json]") {
+  auto whole = [](const char* text) {
+    rapidjson::Document d;
+    d.Parse(text);
+    REQUIRE_FALSE(d.HasParseError());
+    return gw::json::WholeNumber(d);
+  };
+  CHECK(whole("7") == 7);
+  CHECK(whole("-12") == -12);
+  CHECK(whole("7.0") == 7);
+  CHECK(whole("-3e2") == -300);
+  CHECK(whole("9007199254740992.0") == 9007199254740992LL);
+  CHECK(whole("9223372036854775807") == 9223372036854775807LL);  // int64 itself
+  CHECK_FALSE(whole("7.5"));
+  CHECK_FALSE(whole("1e300"));                  // integral, but far beyond exact integers
+  CHECK_FALSE(whole("18446744073709551615"));   // uint64 above int64
+  CHECK_FALSE(whole("\"7\""));
+  CHECK_FALSE(whole("true"));
+  CHECK_FALSE(whole("null"));
 }

@@ -2,6 +2,9 @@
 // JSON numbers read from their text (gw/common/Json.cpp): used by gw::json::Parse and the Lua bridge.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+
+#include <rapidjson/document.h>
 
 namespace gw::json {
 
@@ -19,5 +22,10 @@ struct JsonNumber {
   double d = 0;
 };
 bool ReadJsonNumber(const char* text, size_t length, JsonNumber& out);
+
+// A value that is a whole number: an integer that fits int64, or a double without a fraction (7.0)
+// within +-2^53, where every integer is exact as a double. nullopt for anything else (fractions,
+// larger doubles, uint64 above int64, non-numbers).
+std::optional<int64_t> WholeNumber(const rapidjson::Value& v);
 
 }  // namespace gw::json
