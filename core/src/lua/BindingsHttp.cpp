@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "gw/common/ErrorCatalog.h"
 #include "gw/common/SecretRegistry.h"
 #include "gw/crypto/Encoding.h"
 #include "gw/http/IHttpClient.h"
@@ -184,7 +185,7 @@ int Request(lua_State* L) {
   // libcurl and OpenSSL (a TLS handshake) need more stack than a script may leave on an Orthanc
   // HTTP thread (100 KiB in all): the exchange runs on a thread with a known stack when this one
   // is short of it.
-  Result<http::HttpResponse> result = MakeError("NET-005", "the HTTP exchange did not run");
+  Result<http::HttpResponse> result = CatalogError(codes::kNetOther, "the HTTP exchange did not run");
   std::string threadError;
   if (!RunWithStack(kHttpStackBytes, [&] { result = client->Perform(request); }, threadError)) {
     return PushFailure(L, "NET-005", "cannot start the HTTP exchange: " + threadError);

@@ -293,7 +293,6 @@ constexpr Override kOverrides[] = {
     {"SIG-001", 400, "aws_sigv4.lua", "a request the signer refuses is the caller's request, not a failure"},
     {"LUA-004", 500, "ScriptState.cpp", "a script's top level ran out of time while loading: a refused reload"},
     {"LUA-004", 500, "PolicyEngine.cpp", "the chain's budget was used up: the engine answers POL-002 for it"},
-    {"NET-005", 500, "BindingsHttp.cpp", "the placeholder of an exchange that never ran, handed to a script"},
 };
 
 bool Overridden(const StatusSite& site) {
