@@ -23,10 +23,19 @@ class BenchSmoke(testing.TestCase):
             self.assertTrue((Path(tmp) / "smoke.json").is_file())
         expected = {f"{w} / {k} / {m}" for w in ("STOW 8 x 5 KB", "retrieve 8 x 5 KB", "2 jobs at once")
                     for k in ("orthanc", "far") for m in data_path.MODES}
-        self.assertEqual(set(raw) - {"targets_missed"}, expected)
+        self.assertEqual(set(raw) - {"targets_missed", "cpu_steal_fraction"}, expected)
+        self.assertTrue(0 <= raw["cpu_steal_fraction"] <= 1)
         for key in expected:
             first, last = raw[key]["first_s"][0], raw[key]["last_s"][0]
             self.assertTrue(0 < first <= last, (key, first, last))
+            ratio = raw[key]["ratio_to_direct"]
+            self.assertEqual(len(ratio), 1, key)
+            self.assertAlmostEqual(ratio[0], raw[key.rsplit(" / ", 1)[0] + " / direct"]["last_s"][0] / last, places=9)
+
+    def test_a_subset_of_workloads_and_modes_runs_alone(self):
+        raw = data_path.main(["--smoke", "--kinds", "orthanc", "--modes", "proxy", "--workloads", "2 jobs"])
+        self.assertEqual(set(raw) - {"targets_missed", "cpu_steal_fraction"},
+                         {"2 jobs at once / orthanc / direct", "2 jobs at once / orthanc / proxy"})
 
 
 if __name__ == "__main__":
