@@ -877,9 +877,28 @@ class Parser {
     const ProviderResolution resolved = ResolveProvider(s);
     ApplyProviderRules(object, p, resolved, s);
     ApplyMode(p, resolved, mode, config, s);
+    CheckDroppedDicomWebHeaders(config, s);
     ParseRouting(object, p, config, s);
     raw_ = nullptr;
     s.raw = std::move(raw);
+  }
+
+  // The gateway writes the DICOMweb definition of every server it manages, so extra headers in the
+  // DicomWeb plugin's own entry of that name never reach the upstream. An Authorization header there
+  // is expected (the static token the gateway replaces); any other header would vanish silently,
+  // which is how a migration from a hand-written entry loses an API key or a tenant header.
+  void CheckDroppedDicomWebHeaders(const GatewayConfig& config, const ServerConfig& s) {
+    const auto entry = config.orthanc.dicomWebServers.find(s.name);
+    if (entry == config.orthanc.dicomWebServers.end()) return;
+    std::string names;
+    for (const auto& [name, value] : entry->second.httpHeaders) {
+      if (Lower(name) == "authorization" || s.httpHeaders.count(name) != 0) continue;
+      names += (names.empty() ? "" : ", ") + name;
+    }
+    if (names.empty()) return;
+    Warning("CFG-004", "DicomWeb.Servers." + s.name + ".HttpHeaders",
+            "not sent: the gateway writes this server's DICOMweb definition itself and keeps only its own "
+            "headers; move " + names + " to DicomWebOAuth.Servers." + s.name + ".HttpHeaders");
   }
 
   // ProviderType auto with a Google CredentialsFile and a TokenEndpoint of another provider: which

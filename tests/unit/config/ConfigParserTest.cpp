@@ -930,3 +930,39 @@ TEST_CASE("ConfigParser/a SigningAlgorithm in lower case reaches the script in t
   REQUIRE(d != nullptr);
   CHECK(d->message.find("none of ClientSecret, PrivateKeyFile, ClientCertificate is set") != std::string::npos);
 }
+
+TEST_CASE("ConfigParser/regression: extra headers of the DicomWeb plugin's own entry for a managed server are not lost silently",
+          "[config][parser]") {
+  SECTION("a header other than Authorization is named, with where it belongs, and no value is shown") {
+    const ParseResult r = ParseJson(WithServer(
+        BaseServer(), "",
+        R"("DicomWeb": {"Servers": {"s": {"Url": "https://dicom.example.com/v2/",
+             "HttpHeaders": {"Authorization": "Bearer static-1234", "X-Api-Key": "k-secret-5678"}}}})"));
+    INFO(Dump(r.diagnostics));
+    REQUIRE(r.Ok());  // a warning: the configuration still loads
+    const Diagnostic* d = Find(r.diagnostics, "CFG-004", "DicomWeb.Servers.s.HttpHeaders");
+    REQUIRE(d != nullptr);
+    CHECK(d->severity == Severity::Warning);
+    CHECK(d->message.find("X-Api-Key") != std::string::npos);
+    CHECK(d->message.find("DicomWebOAuth.Servers.s.HttpHeaders") != std::string::npos);
+    CHECK(d->message.find("Authorization") == std::string::npos);
+    CHECK(d->message.find("k-secret-5678") == std::string::npos);
+    CHECK(d->message.find("static-1234") == std::string::npos);
+  }
+  SECTION("only the Authorization header the gateway replaces: nothing to say") {
+    const ParseResult r = ParseJson(WithServer(
+        BaseServer(), "", R"("DicomWeb": {"Servers": {"s": {"Url": "https://d.example/", "HttpHeaders": {"authorization": "x"}}}})"));
+    CHECK(Find(r.diagnostics, "CFG-004", "DicomWeb.Servers.s.HttpHeaders") == nullptr);
+  }
+  SECTION("a header the gateway's own entry also sets: nothing is lost") {
+    const ParseResult r = ParseJson(WithServer(
+        BaseServer(R"("HttpHeaders": {"X-Api-Key": "k"})"),
+        "", R"("DicomWeb": {"Servers": {"s": {"Url": "https://d.example/", "HttpHeaders": {"X-Api-Key": "k"}}}})"));
+    CHECK(Find(r.diagnostics, "CFG-004", "DicomWeb.Servers.s.HttpHeaders") == nullptr);
+  }
+  SECTION("an entry of a server the gateway does not manage is left alone") {
+    const ParseResult r = ParseJson(WithServer(
+        BaseServer(), "", R"("DicomWeb": {"Servers": {"other": {"Url": "https://d.example/", "HttpHeaders": {"X-A": "1"}}}})"));
+    CHECK(Find(r.diagnostics, "CFG-004", "DicomWeb.Servers.other.HttpHeaders") == nullptr);
+  }
+}
