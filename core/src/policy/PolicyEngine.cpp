@@ -68,7 +68,7 @@ Decision PolicyEngine::Decide(const std::vector<std::string>& policies, const Po
   if (policies.empty()) return combined;
 
   const auto deadline = std::chrono::steady_clock::now() + budget_;
-  const RequestTable table(request, RequestTable::Build::Lazy);
+  const RequestTable table(request, RequestTable::Build::Lazy, policies.size() > 1);
   combined.policies.reserve(policies.size());
   for (const std::string& policy : policies) {
     combined.policies.push_back(policy);

@@ -266,6 +266,21 @@ int LazyPairs(lua_State* L) {
   return 3;
 }
 
+// The metatable of a lazy request table, with its own copy of `blob`: a script that keeps its
+// table never reaches the RequestTable's memory. stack: ... -> ..., metatable
+void PushMetatable(lua_State* L, const std::string& blob) {
+  std::memcpy(lua_newuserdatauv(L, blob.size(), 0), blob.data(), blob.size());  // stack: blob
+  lua_createtable(L, 0, 3);                      // stack: blob, metatable
+  lua_pushvalue(L, -2);
+  lua_pushcclosure(L, &LazyIndex, 1);            // stack: blob, metatable, __index
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, &LazyPairs);              // a light C function: nothing allocated
+  lua_setfield(L, -2, "__pairs");
+  lua_pushboolean(L, 0);                         // getmetatable gives false, setmetatable fails
+  lua_setfield(L, -2, "__metatable");
+  lua_remove(L, -2);                             // stack: metatable
+}
+
 char kChainKey;  // registry key (its address) of a state's chain cache, see PushLazyTable
 
 // A token no other RequestTable of the process ever gets. Threads take ranges of a shared counter,
@@ -283,7 +298,8 @@ uint64_t NextToken() {
 
 }  // namespace
 
-RequestTable::RequestTable(const PolicyRequest& request, Build build) : request_(request), build_(build) {
+RequestTable::RequestTable(const PolicyRequest& request, Build build, bool shared)
+    : request_(request), build_(build), shared_(shared) {
   if (build_ != Build::Lazy) return;
   token_ = NextToken();
   blob_.resize(BlobBound(request_));
@@ -317,6 +333,25 @@ void RequestTable::Push(lua_State* L) const {
 
 void RequestTable::PushLazyTable(lua_State* L) const {
   const PolicyRequest& r = request_;
+  if (!shared_) {  // one policy: nothing to share, the cache would only cost
+    lua_createtable(L, 0, 14);                    // stack: request
+    SetField(L, "stage", ToString(r.stage));
+    SetField(L, "server", r.server);
+    SetField(L, "mode", r.mode);
+    SetField(L, "method", r.method);
+    SetField(L, "path", r.path);
+    if (!r.operation.empty()) SetField(L, "operation", r.operation);
+    if (!r.user.empty()) SetField(L, "user", r.user);
+    if (!r.ip.empty()) SetField(L, "ip", r.ip);
+    if (!r.authorization.empty()) SetField(L, "authorization", r.authorization);
+    if (r.config && r.config->IsObject()) {
+      lua::PushJson(L, *r.config);                // stack: request, config
+      lua_setfield(L, -2, "config");
+    }
+    PushMetatable(L, blob_);                      // stack: request, metatable
+    lua_setmetatable(L, -2);                      // stack: request
+    return;
+  }
   // The state's chain cache: registry[&kChainKey] = { [kToken] = token of the RequestTable that
   // filled it, [kMeta] = its metatable (with its copy of the blob), then the scalar values }.
   lua_rawgetp(L, LUA_REGISTRYINDEX, &kChainKey);  // stack: cache | nil
@@ -348,18 +383,8 @@ void RequestTable::PushLazyTable(lua_State* L) const {
     store(kUser, r.user);
     store(kIp, r.ip);
     store(kAuthorization, r.authorization);
-    // Its own copy of the blob: a script that keeps its table never reaches this object's memory.
-    std::memcpy(lua_newuserdatauv(L, blob_.size(), 0), blob_.data(), blob_.size());  // stack: cache, blob
-    lua_createtable(L, 0, 3);                     // stack: cache, blob, metatable
-    lua_pushvalue(L, -2);
-    lua_pushcclosure(L, &LazyIndex, 1);           // stack: cache, blob, metatable, __index
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, &LazyPairs);             // a light C function: nothing allocated
-    lua_setfield(L, -2, "__pairs");
-    lua_pushboolean(L, 0);                        // getmetatable gives false, setmetatable fails
-    lua_setfield(L, -2, "__metatable");
-    lua_rawseti(L, cache, kMeta);                 // stack: cache, blob
-    lua_pop(L, 1);                                // stack: cache
+    PushMetatable(L, blob_);                      // stack: cache, metatable
+    lua_rawseti(L, cache, kMeta);                 // stack: cache
     lua_pushinteger(L, static_cast<lua_Integer>(token_));
     lua_rawseti(L, cache, kToken);
   }
