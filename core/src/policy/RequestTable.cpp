@@ -369,20 +369,22 @@ void RequestTable::PushLazyTable(lua_State* L) const {
     // The first policy of this chain in this state: the values and the metatable are made once
     // here and shared by the tables of the following policies (strings are immutable, the
     // metatable protected and unreachable: nothing a policy does to its table reaches the next).
-    const auto store = [&](int slot, std::string_view value) {
-      if (value.empty()) lua_pushnil(L);
+    // As in the eager table: the first five fields are always there (an empty path is ""), the
+    // optional ones only when not empty (nil: left out).
+    const auto store = [&](int slot, std::string_view value, bool optional) {
+      if (optional && value.empty()) lua_pushnil(L);
       else lua_pushlstring(L, value.data(), value.size());
       lua_rawseti(L, cache, slot);
     };
-    store(kStage, ToString(r.stage));
-    store(kServer, r.server);
-    store(kMode, r.mode);
-    store(kMethod, r.method);
-    store(kPath, r.path);
-    store(kOperation, r.operation);
-    store(kUser, r.user);
-    store(kIp, r.ip);
-    store(kAuthorization, r.authorization);
+    store(kStage, ToString(r.stage), false);
+    store(kServer, r.server, false);
+    store(kMode, r.mode, false);
+    store(kMethod, r.method, false);
+    store(kPath, r.path, false);
+    store(kOperation, r.operation, true);
+    store(kUser, r.user, true);
+    store(kIp, r.ip, true);
+    store(kAuthorization, r.authorization, true);
     PushMetatable(L, blob_);                      // stack: cache, metatable
     lua_rawseti(L, cache, kMeta);                 // stack: cache
     lua_pushinteger(L, static_cast<lua_Integer>(token_));

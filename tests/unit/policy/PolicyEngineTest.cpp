@@ -258,6 +258,13 @@ TEST_CASE("Regression: a policy of a chain gets a pristine request table althoug
   CHECK(policies.Decide({"mutates", "echo"}, data.View()).reason == "POST studies/1.2.3");
   data.method = "PUT";
   CHECK(policies.Decide({"mutates", "echo"}, data.View()).reason == "PUT studies/1.2.3");
+  // An empty path is still there ("", as in a lone policy's table); an empty user is left out.
+  data.path = "";
+  CHECK(policies.Decide({"mutates", "echo"}, data.View()).reason == "PUT ");
+  CHECK(policies.Decide({"echo"}, data.View()).reason == "PUT ");
+  const auto user = policies.Decide({"echo", "checks"}, data.View());
+  CHECK(user.code == "POL-001");  // checks refuses with what it saw: no user, the empty path
+  CHECK(user.reason == "PUT cloud  application/json primary 10 nil false");
 }
 
 TEST_CASE("PolicyEngine/a refusal's reason is the script's own words, read from the error's origin", "[policy][errors]") {
