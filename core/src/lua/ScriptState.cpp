@@ -403,42 +403,44 @@ Status ScriptState::Invoke(size_t script, size_t function, const ScriptMeta& met
     LuaState::CallScope scope(*state_, context);
     result = RunProtected(state_->Get(), job);
   }
-  const std::string where = meta.info.name + "." + meta.functions[function];
+  // Named only when there is an error to report: "read_only.decide" is past the short-string
+  // buffer, so building it on every call was a malloc and a free per policy call.
+  const auto where = [&] { return meta.info.name + "." + meta.functions[function]; };
   if (context.killed == KillReason::Deadline) {
-    return MakeError("LUA-004", where + ": exceeded the call's time budget", 504);
+    return MakeError("LUA-004", where() + ": exceeded the call's time budget", 504);
   }
   if (context.killed == KillReason::Memory || state_->MemoryExhausted()) {
     state_->MarkBroken();
-    return MakeError("LUA-005", where + ": exceeded the memory limit of " + std::to_string(state_->MemoryLimit()) +
+    return MakeError("LUA-005", where() + ": exceeded the memory limit of " + std::to_string(state_->MemoryLimit()) +
                                     " bytes");
   }
   if (context.killed == KillReason::Stack) {
-    return MakeError("LUA-006", where + ": stopped: calls nested too deeply for this thread's C stack "
+    return MakeError("LUA-006", where() + ": stopped: calls nested too deeply for this thread's C stack "
                                         "(recursion through pcall, metamethods, __tostring or library callbacks)");
   }
   if (!result.Ok()) {
     state_->MarkBroken();  // our own glue failed: do not trust this state any more
-    return MakeError("LUA-006", where + ": " + result.message);
+    return MakeError("LUA-006", where() + ": " + result.message);
   }
   if (StackTop() != 0) state_->MarkBroken();
   // A single C function (string.rep, table.sort, table.concat) runs to its end without the hook:
   // whatever a call returns past its deadline is discarded, never honoured (a late "allow").
   if (Clock::now() >= deadline) {
-    return MakeError("LUA-004", where + ": exceeded the call's time budget (its result arrived after the deadline "
+    return MakeError("LUA-004", where() + ": exceeded the call's time budget (its result arrived after the deadline "
                                         "and was discarded)", 504);
   }
   switch (outcome) {
     case Outcome::Success: return Status::Success();
-    case Outcome::Raised: return MakeError("LUA-006", where + ": " + message);
-    case Outcome::Invalid: return MakeError("LUA-008", where + ": invalid return value: " + message);
-    case Outcome::BadArgument: return MakeError("LUA-006", where + ": the argument cannot be converted: " + message);
+    case Outcome::Raised: return MakeError("LUA-006", where() + ": " + message);
+    case Outcome::Invalid: return MakeError("LUA-008", where() + ": invalid return value: " + message);
+    case Outcome::BadArgument: return MakeError("LUA-006", where() + ": the argument cannot be converted: " + message);
     case Outcome::ReturnedError: {
       // The script's own words travel as a field: callers (PolicyEngine) never cut the message.
       auto origin = std::make_shared<ErrorOrigin>();
       origin->script = meta.info.name;
       origin->function = meta.functions[function];
       origin->reason = message;
-      Error e = code.empty() ? MakeError("LUA-009", where + " returned an error: " + message, httpStatus)
+      Error e = code.empty() ? MakeError("LUA-009", where() + " returned an error: " + message, httpStatus)
                              : MakeError(code, message, httpStatus);
       e.origin = std::move(origin);
       return e;
@@ -446,7 +448,7 @@ Status ScriptState::Invoke(size_t script, size_t function, const ScriptMeta& met
     case Outcome::None: break;
   }
   state_->MarkBroken();
-  return MakeError("LUA-006", where + ": the call did not complete");
+  return MakeError("LUA-006", where() + ": the call did not complete");
 }
 
 }  // namespace gw::lua

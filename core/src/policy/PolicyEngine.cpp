@@ -68,7 +68,8 @@ Decision PolicyEngine::Decide(const std::vector<std::string>& policies, const Po
   if (policies.empty()) return combined;
 
   const auto deadline = std::chrono::steady_clock::now() + budget_;
-  const RequestTable table(request, RequestTable::Build::Lazy);
+  const RequestTable table(request, RequestTable::Build::Lazy, policies.size() > 1);
+  combined.policies.reserve(policies.size());
   for (const std::string& policy : policies) {
     combined.policies.push_back(policy);
     const auto left =
@@ -96,11 +97,11 @@ Decision PolicyEngine::Decide(const std::vector<std::string>& policies, const Po
       denied.policies = std::move(combined.policies);
       return denied;
     }
-    Decision d = std::move(parsed).Value();
+    Decision& d = parsed.Value();  // in place: a Decision is seven strings and vectors to move
     if (!d.allow) {
       d.policy = policy;
       d.policies = std::move(combined.policies);
-      return d;
+      return std::move(d);
     }
     Merge(combined, std::move(d));
   }

@@ -2,6 +2,7 @@
 
 #include <strings.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -10,6 +11,8 @@
 
 namespace gw::policy {
 namespace {
+
+constexpr uint64_t kTokenRange = 1 << 16;
 
 bool Is(std::string_view name, const char* lower) {
   const size_t n = std::char_traits<char>::length(lower);
@@ -106,11 +109,15 @@ class BlobWriter {
     std::memcpy(out_ + size_, t.data(), t.size());
     size_ += t.size();
   }
-  void LowerText(std::string_view t) {
+  // Returns the lower-cased copy it wrote.
+  std::string_view LowerText(std::string_view t) {
     U32(t.size());
-    LowerInto(t, out_ + size_);
+    char* lower = out_ + size_;
+    LowerInto(t, lower);
     size_ += t.size();
+    return {lower, t.size()};
   }
+  size_t Size() const { return size_; }
   void Byte(bool b) { out_[size_++] = b ? 1 : 0; }
 
  private:
@@ -131,24 +138,16 @@ size_t BlobBound(const PolicyRequest& r) {
   return n;
 }
 
-// Writes the blob of `r` into `out` (BlobBound bytes at least).
-void WriteBlob(const PolicyRequest& r, char* out) {
+// Writes the blob of `r` into `out` (BlobBound bytes at least); returns its size.
+size_t WriteBlob(const PolicyRequest& r, char* out) {
   BlobWriter w(out);
   w.U32(0);  // header count, written once known
   uint32_t shown = 0;
   if (r.headers != nullptr) {
-    char lower[32];
     for (const auto& [name, value] : *r.headers) {
       if (Hidden(name)) continue;
       ++shown;
-      w.LowerText(name);
-      // Only two names have their value cut; they are short enough to lower-case on the stack.
-      std::string_view shownValue = value;
-      if (name.size() < sizeof lower) {
-        LowerInto(name, lower);
-        shownValue = ShownValue(std::string_view(lower, name.size()), value);
-      }
-      w.Text(shownValue);
+      w.Text(ShownValue(w.LowerText(name), value));
     }
   }
   std::memcpy(out, &shown, sizeof shown);
@@ -165,6 +164,7 @@ void WriteBlob(const PolicyRequest& r, char* out) {
     w.Text(t.url);
     w.Byte(t.healthy);
   }
+  return w.Size();
 }
 
 class BlobReader {
@@ -251,7 +251,7 @@ int RawNext(lua_State* L) {
   return 1;
 }
 
-// __pairs(request), upvalue 1: the blob. Builds every field not read yet, then iterates raw.
+// __pairs(request). Builds every field not read yet (through __index), then iterates raw.
 int LazyPairs(lua_State* L) {
   for (const auto& [name, which] : kLazyFields) {
     if (lua_getfield(L, 1, name) == LUA_TNIL) {  // through __index: builds and stores it
@@ -266,9 +266,48 @@ int LazyPairs(lua_State* L) {
   return 3;
 }
 
+// The metatable of a lazy request table, with its own copy of `blob`: a script that keeps its
+// table never reaches the RequestTable's memory. stack: ... -> ..., metatable
+void PushMetatable(lua_State* L, const std::string& blob) {
+  std::memcpy(lua_newuserdatauv(L, blob.size(), 0), blob.data(), blob.size());  // stack: blob
+  lua_createtable(L, 0, 3);                      // stack: blob, metatable
+  lua_pushvalue(L, -2);
+  lua_pushcclosure(L, &LazyIndex, 1);            // stack: blob, metatable, __index
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, &LazyPairs);              // a light C function: nothing allocated
+  lua_setfield(L, -2, "__pairs");
+  lua_pushboolean(L, 0);                         // getmetatable gives false, setmetatable fails
+  lua_setfield(L, -2, "__metatable");
+  lua_remove(L, -2);                             // stack: metatable
+}
+
+char kChainKey;  // registry key (its address) of a state's chain cache, see PushLazyTable
+
+// A token no other RequestTable of the process ever gets. Threads take ranges of a shared counter,
+// so making a table writes no shared cache line (one shared increment per 65536 tables).
+uint64_t NextToken() {
+  static std::atomic<uint64_t> next{1};
+  thread_local uint64_t current = 0;
+  thread_local uint64_t end = 0;
+  if (current == end) {
+    current = next.fetch_add(kTokenRange, std::memory_order_relaxed);
+    end = current + kTokenRange;
+  }
+  return current++;
+}
+
 }  // namespace
 
+RequestTable::RequestTable(const PolicyRequest& request, Build build, bool shared)
+    : request_(request), build_(build), shared_(shared) {
+  if (build_ != Build::Lazy) return;
+  token_ = NextToken();
+  blob_.resize(BlobBound(request_));
+  blob_.resize(WriteBlob(request_, blob_.data()));
+}
+
 void RequestTable::Push(lua_State* L) const {
+  if (build_ == Build::Lazy) return PushLazyTable(L);
   const PolicyRequest& r = request_;
   lua_createtable(L, 0, 14);                     // stack: request
   SetField(L, "stage", ToString(r.stage));
@@ -284,27 +323,92 @@ void RequestTable::Push(lua_State* L) const {
     lua::PushJson(L, *r.config);                 // stack: request, config
     lua_setfield(L, -2, "config");
   }
-  if (build_ == Build::Eager) {
-    PushQuery(L, r.query);                       // stack: request, query
-    lua_setfield(L, -2, "query");                // stack: request
-    PushHeaders(L, r.headers);                   // stack: request, headers
-    lua_setfield(L, -2, "headers");
-    PushTargets(L, r.targets);                   // stack: request, targets
-    lua_setfield(L, -2, "targets");
+  PushQuery(L, r.query);                         // stack: request, query
+  lua_setfield(L, -2, "query");                  // stack: request
+  PushHeaders(L, r.headers);                     // stack: request, headers
+  lua_setfield(L, -2, "headers");
+  PushTargets(L, r.targets);                     // stack: request, targets
+  lua_setfield(L, -2, "targets");
+}
+
+void RequestTable::PushLazyTable(lua_State* L) const {
+  const PolicyRequest& r = request_;
+  if (!shared_) {  // one policy: nothing to share, the cache would only cost
+    lua_createtable(L, 0, 14);                    // stack: request
+    SetField(L, "stage", ToString(r.stage));
+    SetField(L, "server", r.server);
+    SetField(L, "mode", r.mode);
+    SetField(L, "method", r.method);
+    SetField(L, "path", r.path);
+    if (!r.operation.empty()) SetField(L, "operation", r.operation);
+    if (!r.user.empty()) SetField(L, "user", r.user);
+    if (!r.ip.empty()) SetField(L, "ip", r.ip);
+    if (!r.authorization.empty()) SetField(L, "authorization", r.authorization);
+    if (r.config && r.config->IsObject()) {
+      lua::PushJson(L, *r.config);                // stack: request, config
+      lua_setfield(L, -2, "config");
+    }
+    PushMetatable(L, blob_);                      // stack: request, metatable
+    lua_setmetatable(L, -2);                      // stack: request
     return;
   }
-  WriteBlob(r, static_cast<char*>(lua_newuserdatauv(L, BlobBound(r), 0)));  // stack: request, blob
-  lua_createtable(L, 0, 3);                      // stack: request, blob, metatable
-  lua_pushvalue(L, -2);
-  lua_pushcclosure(L, &LazyIndex, 1);
-  lua_setfield(L, -2, "__index");
-  lua_pushvalue(L, -2);
-  lua_pushcclosure(L, &LazyPairs, 1);
-  lua_setfield(L, -2, "__pairs");
-  lua_pushboolean(L, 0);                         // getmetatable gives false, setmetatable fails
-  lua_setfield(L, -2, "__metatable");
-  lua_setmetatable(L, -3);                       // stack: request, blob
-  lua_pop(L, 1);                                 // stack: request
+  // The state's chain cache: registry[&kChainKey] = { [kToken] = token of the RequestTable that
+  // filled it, [kMeta] = its metatable (with its copy of the blob), then the scalar values }.
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kChainKey);  // stack: cache | nil
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_createtable(L, kSlots, 0);                // stack: cache (one per state, reused)
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &kChainKey);
+  }
+  const int cache = lua_gettop(L);
+  lua_rawgeti(L, cache, kToken);
+  const bool filled = lua_tointeger(L, -1) == static_cast<lua_Integer>(token_);
+  lua_pop(L, 1);
+  if (!filled) {
+    // The first policy of this chain in this state: the values and the metatable are made once
+    // here and shared by the tables of the following policies (strings are immutable, the
+    // metatable protected and unreachable: nothing a policy does to its table reaches the next).
+    // As in the eager table: the first five fields are always there (an empty path is ""), the
+    // optional ones only when not empty (nil: left out).
+    const auto store = [&](int slot, std::string_view value, bool optional) {
+      if (optional && value.empty()) lua_pushnil(L);
+      else lua_pushlstring(L, value.data(), value.size());
+      lua_rawseti(L, cache, slot);
+    };
+    store(kStage, ToString(r.stage), false);
+    store(kServer, r.server, false);
+    store(kMode, r.mode, false);
+    store(kMethod, r.method, false);
+    store(kPath, r.path, false);
+    store(kOperation, r.operation, true);
+    store(kUser, r.user, true);
+    store(kIp, r.ip, true);
+    store(kAuthorization, r.authorization, true);
+    PushMetatable(L, blob_);                      // stack: cache, metatable
+    lua_rawseti(L, cache, kMeta);                 // stack: cache
+    lua_pushinteger(L, static_cast<lua_Integer>(token_));
+    lua_rawseti(L, cache, kToken);
+  }
+  lua_createtable(L, 0, 14);                      // stack: cache, request
+  // Same fields, same order as the eager table.
+  constexpr std::pair<int, const char*> kFields[] = {
+      {kStage, "stage"}, {kServer, "server"}, {kMode, "mode"}, {kMethod, "method"}, {kPath, "path"},
+      {kOperation, "operation"}, {kUser, "user"}, {kIp, "ip"}, {kAuthorization, "authorization"}};
+  for (const auto& [slot, name] : kFields) {
+    if (lua_rawgeti(L, cache, slot) == LUA_TNIL) {  // stack: cache, request, value
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_setfield(L, -2, name);                    // stack: cache, request
+  }
+  if (r.config && r.config->IsObject()) {
+    lua::PushJson(L, *r.config);                  // stack: cache, request, config (fresh per policy)
+    lua_setfield(L, -2, "config");
+  }
+  lua_rawgeti(L, cache, kMeta);                   // stack: cache, request, metatable
+  lua_setmetatable(L, -2);                        // stack: cache, request
+  lua_remove(L, cache);                           // stack: request
 }
 
 }  // namespace gw::policy

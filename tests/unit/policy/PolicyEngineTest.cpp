@@ -221,6 +221,52 @@ TEST_CASE("Regression: a request table kept past its call reads its own copy, no
   CHECK(d.reason == "first-accept first-query primary");
 }
 
+TEST_CASE("Regression: a policy of a chain gets a pristine request table although an earlier one changed its own", "[policy]") {
+  // The policies of a chain share the values and the metatable the first one's table was made
+  // from (RequestTable.h): what a policy does to its table must still never reach the next one.
+  PolicyFolder folder(std::vector<std::string>{});
+  folder.AddPolicy("mutates", R"(
+    request.method = 'DELETE'
+    request.server = 'elsewhere'
+    request.path = nil
+    request.headers.accept = 'changed'
+    request.targets[1].name = 'evil'
+    request.query.limit = '0'
+    request.user = 'mallory'
+    return {allow = true})");
+  folder.AddPolicy("checks", R"(
+    local seen = table.concat({request.method, request.server, tostring(request.path), request.headers.accept,
+      request.targets[1].name, request.query.limit, tostring(request.user), tostring(getmetatable(request))}, ' ')
+    if seen ~= 'GET cloud studies application/json primary 10 nil false' then return nil, seen end
+    return {allow = true})");
+  auto engine = LoadEngine(folder);
+  PolicyEngine policies(*engine, std::chrono::milliseconds(10000));
+  RequestData data;
+  data.headers = {{"Accept", "application/json"}};
+  data.query = {{"limit", "10"}};
+  for (int i = 0; i < 3; ++i) {  // the same state serves the chain again: the cache is refilled
+    const auto d = policies.Decide({"mutates", "checks", "mutates", "checks"}, data.View());
+    INFO(d.code + " " + d.reason);
+    CHECK(d.allow);
+  }
+  // The next request's chain sees its own values, not those cached for the previous one.
+  data.method = "POST";
+  data.path = "studies/1.2.3";
+  folder.AddPolicy("echo", "return {allow = true, reason = request.method .. ' ' .. request.path}");
+  auto reloaded = engine->Reload();
+  REQUIRE(reloaded.Ok());
+  CHECK(policies.Decide({"mutates", "echo"}, data.View()).reason == "POST studies/1.2.3");
+  data.method = "PUT";
+  CHECK(policies.Decide({"mutates", "echo"}, data.View()).reason == "PUT studies/1.2.3");
+  // An empty path is still there ("", as in a lone policy's table); an empty user is left out.
+  data.path = "";
+  CHECK(policies.Decide({"mutates", "echo"}, data.View()).reason == "PUT ");
+  CHECK(policies.Decide({"echo"}, data.View()).reason == "PUT ");
+  const auto user = policies.Decide({"echo", "checks"}, data.View());
+  CHECK(user.code == "POL-001");  // checks refuses with what it saw: no user, the empty path
+  CHECK(user.reason == "PUT cloud  application/json primary 10 nil false");
+}
+
 TEST_CASE("PolicyEngine/a refusal's reason is the script's own words, read from the error's origin", "[policy][errors]") {
   PolicyFolder folder(std::vector<std::string>{});
   // The reason quotes the words the engine's message uses as a prefix: nothing is cut from it.
