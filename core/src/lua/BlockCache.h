@@ -8,7 +8,8 @@
 // Blocks up to kMaxBlock bytes are rounded up to 16-byte classes; larger ones go to malloc as they
 // are. 1024 rather than 256: a policy's request table has a 16-slot hash part (384 bytes) and its
 // lazy fields' data userdata is ~0.5 KiB; above 256 both went through malloc and free every call
-// (and the frees of a collection overflowed glibc's per-thread cache into _int_free). At most kMaxCachedBytes stay cached per state; the rest is freed. Built with
+// (and the frees of a collection overflowed glibc's per-thread cache into _int_free).
+// At most kMaxCachedBytes stay cached per state; the rest is freed. Built with
 // AddressSanitizer, nothing is cached, so use-after-free in the glue stays detectable.
 // Not thread safe: owned by one LuaState.
 #include <array>
