@@ -280,3 +280,92 @@ TEST_CASE("MemoryBody/reads and rewinds", "[proxy][queue]") {
   REQUIRE(body.Rewind());
   CHECK(ReadAll(body, 1) == "abcdef");
 }
+
+// --- Lend: the producer's buffer is read in place once no replay is kept ---
+
+TEST_CASE("BodyQueue/a lent chunk is read from the producer's buffer, after the queued chunks", "[proxy][queue]") {
+  BodyQueue queue(1 << 20);
+  const std::string first = Pattern(1000);
+  REQUIRE(queue.Push(first) == BodyQueue::PushResult::Queued);  // copied: queued before the lent one
+  std::string lent = Pattern(300000, 1000);
+  const std::string expected = first + lent;
+  std::string got;
+  std::thread consumer([&] {
+    std::string buf(70000, '\0');
+    while (got.size() < expected.size()) {
+      auto r = queue.Read(buf.data(), buf.size(), 5s);
+      REQUIRE(r.Ok());
+      got.append(buf.data(), r.Value());
+    }
+  });
+  REQUIRE(queue.Lend(lent) == BodyQueue::PushResult::Queued);
+  // Lend returned: every byte was read, the buffer is the producer's again.
+  lent.assign(lent.size(), 'x');
+  consumer.join();
+  CHECK(got == expected);
+  CHECK(queue.QueuedBytes() == 0);
+  CHECK(queue.SpareBuffers() == 1);  // only the copied chunk's buffer: the lent one was never copied
+  CHECK(queue.BytesPushed() == expected.size());
+}
+
+TEST_CASE("BodyQueue/Lend waits until the consumer has read every lent byte", "[proxy][queue]") {
+  BodyQueue queue(1 << 20);
+  const std::string lent = Pattern(5000);
+  std::atomic<bool> returned{false};
+  std::thread producer([&] {
+    REQUIRE(queue.Lend(lent) == BodyQueue::PushResult::Queued);
+    returned = true;
+  });
+  std::string buf(4999, '\0');
+  auto r = queue.Read(buf.data(), buf.size(), 5s);
+  REQUIRE(r.Ok());
+  CHECK(r.Value() == 4999);
+  std::this_thread::sleep_for(50ms);  // the producer must still be lending (one byte is unread)
+  CHECK_FALSE(returned);
+  r = queue.Read(buf.data(), buf.size(), 5s);
+  REQUIRE(r.Ok());
+  CHECK(r.Value() == 1);
+  CHECK(buf[0] == lent.back());
+  producer.join();
+  CHECK(returned);
+}
+
+TEST_CASE("BodyQueue/Lend copies while the replay window is kept, and Rewind still replays", "[proxy][queue]") {
+  BodyQueue queue(1 << 20);
+  QueueBody body(queue, std::nullopt, 10000, 5s);
+  std::string a = Pattern(6000), b = Pattern(6000, 6000), c = Pattern(6000, 12000);
+  // Retaining: Lend returns at once (no consumer yet) and the bytes are the queue's own.
+  REQUIRE(queue.Lend(a) == BodyQueue::PushResult::Queued);
+  a.assign(a.size(), 'x');
+  std::string buf(8000, '\0');
+  auto r = body.Read(buf.data(), buf.size());
+  REQUIRE(r.Ok());
+  CHECK(r.Value() == 6000);
+  CHECK(body.Rewind());
+  CHECK(body.Replayable());
+  REQUIRE(queue.Lend(b) == BodyQueue::PushResult::Queued);  // still retaining: copied
+  std::string got;
+  std::thread consumer([&] { got = ReadAll(body, 5000); });
+  // The consumer reads past the 10000-byte window: retention stops, and c is lent.
+  REQUIRE(queue.Lend(c) == BodyQueue::PushResult::Queued);
+  c.assign(c.size(), 'x');
+  queue.Finish();
+  consumer.join();
+  CHECK(got == Pattern(18000));
+  CHECK_FALSE(body.Rewind());
+}
+
+TEST_CASE("BodyQueue/detach releases a blocked Lend", "[proxy][queue]") {
+  BodyQueue queue(1 << 20);
+  const std::string lent = Pattern(5000);
+  std::atomic<int> result{-1};
+  std::thread producer([&] { result = static_cast<int>(queue.Lend(lent)); });
+  std::string buf(100, '\0');
+  REQUIRE(queue.Read(buf.data(), buf.size(), 5s).Ok());
+  queue.Detach();
+  producer.join();
+  CHECK(result == static_cast<int>(BodyQueue::PushResult::Dropped));
+  CHECK(queue.QueuedBytes() == 0);
+  CHECK(queue.Lend(lent) == BodyQueue::PushResult::Dropped);  // later data is dropped at once
+  CHECK(queue.BytesPushed() == 10000);
+}
