@@ -9,27 +9,6 @@ namespace gw::proxy {
 
 BodyQueue::PushResult BodyQueue::Push(std::string_view data) {
   std::unique_lock<std::mutex> lock(mutex_);
-  return PushLocked(lock, data);
-}
-
-BodyQueue::PushResult BodyQueue::Lend(std::string_view data) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  if (retaining_ || data.empty() || detached_ || finished_ || failure_) return PushLocked(lock, data);
-  pushed_ += data.size();
-  // No capacity wait: the lent bytes take no memory of the queue. They come after the chunks still
-  // queued (one producer: nothing is pushed meanwhile).
-  lent_ = data;
-  lentOffset_ = 0;
-  queued_ += data.size();
-  changed_.notify_all();
-  changed_.wait(lock, [&] { return detached_ || lentOffset_ == lent_.size(); });
-  const bool read = lentOffset_ == lent_.size();
-  lent_ = {};
-  lentOffset_ = 0;
-  return read ? PushResult::Queued : PushResult::Dropped;
-}
-
-BodyQueue::PushResult BodyQueue::PushLocked(std::unique_lock<std::mutex>& lock, std::string_view data) {
   pushed_ += data.size();
   if (detached_ || finished_ || failure_) return PushResult::Dropped;
   // Wait for room; a chunk larger than the capacity is still accepted into an empty queue.
@@ -86,13 +65,6 @@ Result<size_t> BodyQueue::Read(char* out, size_t max, std::chrono::milliseconds 
       chunks_.pop_front();
       frontOffset_ = 0;
     }
-  }
-  if (copied < max && chunks_.empty() && lentOffset_ < lent_.size()) {
-    // Lent bytes are never retained (Lend copies while retaining).
-    const size_t n = std::min(max - copied, lent_.size() - lentOffset_);
-    std::memcpy(out + copied, lent_.data() + lentOffset_, n);
-    copied += n;
-    lentOffset_ += n;
   }
   queued_ -= copied;
   if (retaining_ && retainedBytes_ + frontOffset_ > retainLimit_) StopRetaining();
@@ -160,7 +132,7 @@ void BodyQueue::Detach() {
   retainedBytes_ = 0;
   retaining_ = false;
   frontOffset_ = 0;
-  queued_ = 0;  // a lent buffer is no longer read; its Lend() returns Dropped
+  queued_ = 0;
   changed_.notify_all();
 }
 

@@ -18,13 +18,6 @@
 // 1 MiB, mapping and faulting in) a new one per chunk (docs/PERFORMANCE.md, "Where the proxy's
 // CPU time goes").
 //
-// Lending (Lend): once no replay is kept, the producer's bytes need not be copied into the queue at
-// all: Lend() shows the caller's buffer to the consumer, whose Read() copies straight from it, and
-// returns once every byte was read (or the consumer detached), so the caller may then reuse its
-// buffer. That saves one copy of every byte of a long body (Orthanc's chunk into the queue; the
-// consumer's copy into libcurl's upload buffer is needed either way). While the replay window is
-// kept, Lend() copies as Push() does (the replay needs the bytes after the caller's buffer is gone).
-//
 // Thread safety: one producer thread and one consumer thread at a time; every method may be
 // called from either.
 #include <chrono>
@@ -54,9 +47,6 @@ class BodyQueue {
   // Dropped: the consumer has detached (the bytes are counted, not kept). Pushing after Finish()
   // or Fail() is a programming error and is dropped.
   PushResult Push(std::string_view data);
-  // Producer: as Push(), but without a copy once no replay is kept: blocks until the consumer has
-  // read all of `data` (or detached). Never call it from the consumer's thread.
-  PushResult Lend(std::string_view data);
   // Producer: the body is complete.
   void Finish();
   // Producer: the body will not be completed (`error` is what the consumer's Read returns).
@@ -86,10 +76,7 @@ class BodyQueue {
   const size_t capacity_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
-  PushResult PushLocked(std::unique_lock<std::mutex>& lock, std::string_view data);
   std::deque<std::string> chunks_;
-  std::string_view lent_;   // the producer's buffer, read after chunks_ (Lend)
-  size_t lentOffset_ = 0;   // bytes of lent_ already read
   std::vector<std::string> spare_;  // buffers of chunks already read, for the next pushes
   size_t spareBytes_ = 0;           // their capacities
   void Release(std::string&& chunk);  // a read chunk: retained, recycled or freed
@@ -99,7 +86,7 @@ class BodyQueue {
   size_t retainLimit_ = 0;
   bool retaining_ = false;            // every byte read so far is in retained_ + the front's read part
   size_t frontOffset_ = 0;  // bytes of chunks_.front() already read
-  size_t queued_ = 0;       // unread bytes in chunks_ and lent_
+  size_t queued_ = 0;       // unread bytes in chunks_
   uint64_t pushed_ = 0;
   bool finished_ = false;
   bool detached_ = false;

@@ -55,10 +55,7 @@ struct UpstreamClientOptions {
   std::string userAgent = "dicomweb-oauth-gateway";
   size_t maxHeaderBytes = 256 * 1024;  // response headers; beyond: PXY-007
   long receiveBufferBytes = 512 * 1024;
-  // libcurl's maximum (2 MiB): a whole 1 MiB chunk of Orthanc's (BodyQueue::Lend) fits in one read
-  // callback next to the chunked framing, so Orthanc's thread is released after one copy rather
-  // than after a send of the buffer and a second read for the last bytes.
-  long uploadBufferBytes = 2 * 1024 * 1024;
+  long uploadBufferBytes = 1024 * 1024;
 };
 
 class UpstreamClient {

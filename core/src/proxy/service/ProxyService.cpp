@@ -570,9 +570,7 @@ void BodyExchange::AddChunk(std::string_view data) {
     return;
   }
   if (!worker_.joinable()) return;
-  // Orthanc's buffer is valid until this returns: past the replay window the exchange's thread
-  // copies straight from it into libcurl's upload buffer (one copy of every byte less).
-  queue_.Lend(data);
+  queue_.Push(data);
 }
 
 AnswerWriter::Outcome BodyExchange::Execute(IProxyAnswer& out) {
