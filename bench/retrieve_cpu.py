@@ -12,8 +12,13 @@ each repetition, in a rotating order; repetition 0 warms up and is not counted):
     runs there; in direct mode they serve only the bench's own REST calls), the rest being mostly
     the DICOMweb client's retrieve thread (receiving, parsing, storing);
   - time to the last instance stored (as bench/data_path.py) and every instance checked by content.
+  (a proxied STOW's exchange threads carry the name of the HTTP thread that started them but end
+  with their request, before the CPU time is read: they count in A's total only.)
 With --perf DIR, `perf record -g` samples Orthanc A during the counted retrieves of each mode into
-DIR/<mode>.data (perf report -i DIR/proxy.data --no-children).
+DIR/<mode>-<rep>.data (perf report -i DIR/proxy-1.data --no-children), and the samples of A's
+busiest threads are printed per transfer with their top functions (`perf script`, per thread id:
+the route's or the exchange's thread is the HTTP worker whose functions are the gateway's and
+libcurl's; run unprivileged, perf samples user space only).
 
 Run it in a private network namespace, from the repository, with the plugin built:
   unshare -r -n -- python3 tests/integration/netns_run.py bench/retrieve_cpu.py --reps 4
@@ -58,6 +63,41 @@ def http_threads_cpu(pid):
             fields = rest.split()
             total += (int(fields[11]) + int(fields[12])) / TICK
     return total
+
+
+def perf_threads(path, top=5, functions=4):
+    """Lines summarising a perf data file: samples per thread (busiest first) and their top functions."""
+    out = subprocess.run(["perf", "script", "-i", str(path), "-F", "comm,tid,ip,sym"],
+                         capture_output=True, text=True).stdout
+    per_thread = {}
+    tid = None
+    for line in out.splitlines():
+        if not line.strip():
+            continue
+        if not line.startswith("\t"):  # a sample's first line: comm (may contain spaces), tid, [ip symbol]
+            fields = line.split()
+            at = next((i for i, f in enumerate(fields) if f.isdigit()), None)
+            if at is None:
+                tid = None
+                continue
+            tid = (fields[at], " ".join(fields[:at]))
+            entry = per_thread.setdefault(tid, {"samples": 0, "functions": {}})
+            entry["samples"] += 1
+            leaf = " ".join(fields[at + 2:])
+            if leaf:  # without a call graph the leaf is on this line
+                entry["functions"][leaf] = entry["functions"].get(leaf, 0) + 1
+                tid = None
+        elif tid is not None:  # with a call graph the leaf is the first frame
+            leaf = " ".join(line.split()[1:]) or "?"
+            counts = per_thread[tid]["functions"]
+            counts[leaf] = counts.get(leaf, 0) + 1
+            tid = None
+    lines = []
+    for (thread, name), entry in sorted(per_thread.items(), key=lambda kv: -kv[1]["samples"])[:top]:
+        best = sorted(entry["functions"].items(), key=lambda kv: -kv[1])[:functions]
+        lines.append(f"    {entry['samples']:5d} samples  thread {thread} {name}: " +
+                     ", ".join(f"{fn[:50]} {n}" for fn, n in best))
+    return lines
 
 
 def main(argv=None):
@@ -114,6 +154,9 @@ def main(argv=None):
                 if recorder:
                     recorder.send_signal(2)
                     recorder.wait(60)
+                    print(f"perf {out.name}, busiest threads of Orthanc A:", flush=True)
+                    for line in perf_threads(out):
+                        print(line, flush=True)
                 if rep == 0:
                     continue
                 samples[mode].append({"last_s": last, "a_user": ua2 - ua, "a_sys": sa2 - sa,
