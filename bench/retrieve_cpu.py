@@ -8,6 +8,7 @@ syscall byte counts do not depend on what else runs. For every retrieve (modes a
 each repetition, in a rotating order; repetition 0 warms up and is not counted):
   - user and system CPU time of Orthanc A and of Orthanc B (the upstream), from /proc/PID/stat
     (all threads, dead ones included; 10 ms resolution, so use studies of 100 MB or more);
+  - A's minor page faults (every first touch of fresh memory: expensive on a paravirtualised VM);
   - the part of A's CPU time spent on its HTTP server threads (civetweb workers: the proxy route
     runs there; in direct mode they serve only the bench's own REST calls), the rest being mostly
     the DICOMweb client's retrieve thread (receiving, parsing, storing);
@@ -47,6 +48,12 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def minor_faults(pid):
+    """Minor page faults of a process, its threads (live and finished) included."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
 
 
 def http_threads_cpu(pid):
@@ -143,6 +150,7 @@ def main(argv=None):
                     time.sleep(0.5)  # perf attaches to every thread before the retrieve starts
                 ua, sa = cpu_seconds(a)
                 ub, sb = cpu_seconds(b)
+                fa = minor_faults(a)
                 ha = http_threads_cpu(a)
                 if args.workload == "stow":
                     _, last, _ = bench.stow(server_name(mode, "orthanc"), loaded)
@@ -150,6 +158,7 @@ def main(argv=None):
                     _, last, _ = bench.retrieve(server_name(mode, "orthanc"), study, study_id)
                 ua2, sa2 = cpu_seconds(a)
                 ub2, sb2 = cpu_seconds(b)
+                fa2 = minor_faults(a)
                 ha2 = http_threads_cpu(a)
                 if recorder:
                     recorder.send_signal(2)
@@ -159,22 +168,23 @@ def main(argv=None):
                         print(line, flush=True)
                 if rep == 0:
                     continue
-                samples[mode].append({"last_s": last, "a_user": ua2 - ua, "a_sys": sa2 - sa,
+                samples[mode].append({"last_s": last, "a_user": ua2 - ua, "a_sys": sa2 - sa, "a_faults": fa2 - fa,
                                       "b_cpu": (ub2 - ub) + (sb2 - sb),
                                       "a_http": ha2 - ha})
                 s = samples[mode][-1]
                 print(f"rep {rep} {mode:7s} last {last:.3f} s  A user {s['a_user']:.2f} sys {s['a_sys']:.2f} s  "
-                      f"(HTTP threads {s['a_http']:.2f} s)  B {s['b_cpu']:.2f} s",
+                      f"(HTTP threads {s['a_http']:.2f} s)  B {s['b_cpu']:.2f} s  A minor faults {s['a_faults']}",
                       flush=True)
         print(f"\n{args.workload} of {args.studies} x {args.instances} instances ({mb:.0f} MB), medians of "
               f"{args.reps} (Orthanc A: where the gateway runs, the {'sender' if args.workload == 'stow' else 'receiver'}):\n")
-        print("| mode | last instance | A user CPU | A system CPU | A CPU total | of which HTTP threads | B CPU |")
-        print("|---|---|---|---|---|---|---|")
+        print("| mode | last instance | A user CPU | A system CPU | A CPU total | of which HTTP threads | B CPU | "
+              "A minor page faults |")
+        print("|---|---|---|---|---|---|---|---|")
         for mode in modes:
             med = {k: statistics.median(x[k] for x in samples[mode]) for k in samples[mode][0]}
             total = statistics.median(x["a_user"] + x["a_sys"] for x in samples[mode])
             print(f"| {mode} | {med['last_s']:.3f} s | {med['a_user']:.2f} s | {med['a_sys']:.2f} s | {total:.2f} s | "
-                  f"{med['a_http']:.2f} s | {med['b_cpu']:.2f} s |")
+                  f"{med['a_http']:.2f} s | {med['b_cpu']:.2f} s | {med['a_faults']:.0f} |")
         print(f"# load average at the end {os.getloadavg()[0]:.1f}")
         failed = False
     finally:
