@@ -8,12 +8,18 @@ syscall byte counts do not depend on what else runs. For every retrieve (modes a
 each repetition, in a rotating order; repetition 0 warms up and is not counted):
   - user and system CPU time of Orthanc A and of Orthanc B (the upstream), from /proc/PID/stat
     (all threads, dead ones included; 10 ms resolution, so use studies of 100 MB or more);
+  - A's minor page faults (every first touch of fresh memory: expensive on a paravirtualised VM);
   - the part of A's CPU time spent on its HTTP server threads (civetweb workers: the proxy route
     runs there; in direct mode they serve only the bench's own REST calls), the rest being mostly
     the DICOMweb client's retrieve thread (receiving, parsing, storing);
   - time to the last instance stored (as bench/data_path.py) and every instance checked by content.
+  (a proxied STOW's exchange threads carry the name of the HTTP thread that started them but end
+  with their request, before the CPU time is read: they count in A's total only.)
 With --perf DIR, `perf record -g` samples Orthanc A during the counted retrieves of each mode into
-DIR/<mode>.data (perf report -i DIR/proxy.data --no-children).
+DIR/<mode>-<rep>.data (perf report -i DIR/proxy-1.data --no-children), and the samples of A's
+busiest threads are printed per transfer with their top functions (`perf script`, per thread id:
+the route's or the exchange's thread is the HTTP worker whose functions are the gateway's and
+libcurl's; run unprivileged, perf samples user space only).
 
 Run it in a private network namespace, from the repository, with the plugin built:
   unshare -r -n -- python3 tests/integration/netns_run.py bench/retrieve_cpu.py --reps 4
@@ -44,6 +50,12 @@ def cpu_seconds(pid):
     return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
+def minor_faults(pid):
+    """Minor page faults of a process, its threads (live and finished) included."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
 def http_threads_cpu(pid):
     """CPU seconds of the process's HTTP server threads (they live as long as Orthanc)."""
     total = 0
@@ -58,6 +70,41 @@ def http_threads_cpu(pid):
             fields = rest.split()
             total += (int(fields[11]) + int(fields[12])) / TICK
     return total
+
+
+def perf_threads(path, top=5, functions=4):
+    """Lines summarising a perf data file: samples per thread (busiest first) and their top functions."""
+    out = subprocess.run(["perf", "script", "-i", str(path), "-F", "comm,tid,ip,sym"],
+                         capture_output=True, text=True).stdout
+    per_thread = {}
+    tid = None
+    for line in out.splitlines():
+        if not line.strip():
+            continue
+        if not line.startswith("\t"):  # a sample's first line: comm (may contain spaces), tid, [ip symbol]
+            fields = line.split()
+            at = next((i for i, f in enumerate(fields) if f.isdigit()), None)
+            if at is None:
+                tid = None
+                continue
+            tid = (fields[at], " ".join(fields[:at]))
+            entry = per_thread.setdefault(tid, {"samples": 0, "functions": {}})
+            entry["samples"] += 1
+            leaf = " ".join(fields[at + 2:])
+            if leaf:  # without a call graph the leaf is on this line
+                entry["functions"][leaf] = entry["functions"].get(leaf, 0) + 1
+                tid = None
+        elif tid is not None:  # with a call graph the leaf is the first frame
+            leaf = " ".join(line.split()[1:]) or "?"
+            counts = per_thread[tid]["functions"]
+            counts[leaf] = counts.get(leaf, 0) + 1
+            tid = None
+    lines = []
+    for (thread, name), entry in sorted(per_thread.items(), key=lambda kv: -kv[1]["samples"])[:top]:
+        best = sorted(entry["functions"].items(), key=lambda kv: -kv[1])[:functions]
+        lines.append(f"    {entry['samples']:5d} samples  thread {thread} {name}: " +
+                     ", ".join(f"{fn[:50]} {n}" for fn, n in best))
+    return lines
 
 
 def main(argv=None):
@@ -103,6 +150,7 @@ def main(argv=None):
                     time.sleep(0.5)  # perf attaches to every thread before the retrieve starts
                 ua, sa = cpu_seconds(a)
                 ub, sb = cpu_seconds(b)
+                fa = minor_faults(a)
                 ha = http_threads_cpu(a)
                 if args.workload == "stow":
                     _, last, _ = bench.stow(server_name(mode, "orthanc"), loaded)
@@ -110,28 +158,33 @@ def main(argv=None):
                     _, last, _ = bench.retrieve(server_name(mode, "orthanc"), study, study_id)
                 ua2, sa2 = cpu_seconds(a)
                 ub2, sb2 = cpu_seconds(b)
+                fa2 = minor_faults(a)
                 ha2 = http_threads_cpu(a)
                 if recorder:
                     recorder.send_signal(2)
                     recorder.wait(60)
+                    print(f"perf {out.name}, busiest threads of Orthanc A:", flush=True)
+                    for line in perf_threads(out):
+                        print(line, flush=True)
                 if rep == 0:
                     continue
-                samples[mode].append({"last_s": last, "a_user": ua2 - ua, "a_sys": sa2 - sa,
+                samples[mode].append({"last_s": last, "a_user": ua2 - ua, "a_sys": sa2 - sa, "a_faults": fa2 - fa,
                                       "b_cpu": (ub2 - ub) + (sb2 - sb),
                                       "a_http": ha2 - ha})
                 s = samples[mode][-1]
                 print(f"rep {rep} {mode:7s} last {last:.3f} s  A user {s['a_user']:.2f} sys {s['a_sys']:.2f} s  "
-                      f"(HTTP threads {s['a_http']:.2f} s)  B {s['b_cpu']:.2f} s",
+                      f"(HTTP threads {s['a_http']:.2f} s)  B {s['b_cpu']:.2f} s  A minor faults {s['a_faults']}",
                       flush=True)
         print(f"\n{args.workload} of {args.studies} x {args.instances} instances ({mb:.0f} MB), medians of "
               f"{args.reps} (Orthanc A: where the gateway runs, the {'sender' if args.workload == 'stow' else 'receiver'}):\n")
-        print("| mode | last instance | A user CPU | A system CPU | A CPU total | of which HTTP threads | B CPU |")
-        print("|---|---|---|---|---|---|---|")
+        print("| mode | last instance | A user CPU | A system CPU | A CPU total | of which HTTP threads | B CPU | "
+              "A minor page faults |")
+        print("|---|---|---|---|---|---|---|---|")
         for mode in modes:
             med = {k: statistics.median(x[k] for x in samples[mode]) for k in samples[mode][0]}
             total = statistics.median(x["a_user"] + x["a_sys"] for x in samples[mode])
             print(f"| {mode} | {med['last_s']:.3f} s | {med['a_user']:.2f} s | {med['a_sys']:.2f} s | {total:.2f} s | "
-                  f"{med['a_http']:.2f} s | {med['b_cpu']:.2f} s |")
+                  f"{med['a_http']:.2f} s | {med['b_cpu']:.2f} s | {med['a_faults']:.0f} |")
         print(f"# load average at the end {os.getloadavg()[0]:.1f}")
         failed = False
     finally:

@@ -34,7 +34,7 @@ Outcome Read(const std::string& boundary, std::string_view body, size_t piece, s
   for (size_t at = 0; at < body.size(); at += piece) {
     if (!reader.Feed(body.substr(at, piece), keep).Ok()) return out;
   }
-  out.ok = reader.Finish().Ok();
+  out.ok = reader.Finish(keep).Ok();
   GW_FUZZ_CHECK(out.parts.size() == reader.PartsEmitted(), "PartsEmitted differs from the parts delivered");
   return out;
 }

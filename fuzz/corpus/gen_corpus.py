@@ -147,6 +147,17 @@ write("multipart", "limits", b"\x01\x03\x03" + CT + PARTS)
 write("multipart", "quoted", b'\x00\x05\x00multipart/related; boundary="b"; type=application/dicom\n'
       b"--b\r\nContent-Type: a\r\n folded\r\n\r\nx\r\n--b--")
 write("multipart", "unterminated", b"\x02\x09\x00multipart/mixed;boundary=--\n----\r\n\r\nbody\r\n---")
+# Parts with Content-Length: honest, shorter and longer than the part, the delimiter inside a body
+# with an honest length, a length past the end of the answer, non-numeric and repeated lengths.
+write("multipart", "lengths", b"\x01\x05\x00" + CT +
+      b"--frontier\r\nContent-Length: 4\r\n\r\nabcd\r\n--frontier\r\nContent-Length: 2\r\n\r\nxyz\r\n"
+      b"--frontier\r\nContent-Length: 9\r\n\r\nuvw\r\n--frontier\r\ncontent-length: 17\r\n\r\n"
+      b"a\r\n--frontier\r\nb:c\r\n--frontier\r\nContent-Length: -1\r\nContent-Length: 0x1\r\n\r\nq\r\n"
+      b"--frontier\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\nend\r\n--frontier\r\n"
+      b"Content-Length: 99999\r\n\r\nlast\r\n--frontier--")
+write("multipart", "lengths-limit", b"\x01\x02\x01" + CT +
+      b"--frontier\r\nContent-Length: 70\r\n\r\n" + b"p" * 70 + b"\r\n--frontier\r\nContent-Length: 40\r\n\r\n" +
+      b"q" * 60 + b"\r\n--frontier--")
 
 # ---- upstream_url -----------------------------------------------------------------------------
 for name, lines in {

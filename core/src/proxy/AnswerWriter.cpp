@@ -115,7 +115,7 @@ AnswerWriter::Outcome AnswerWriter::Finish(const Result<long>& exchange) {
     return Outcome::Complete;
   }
   if (multipart_) {
-    if (Status s = multipart_->Finish(); !s) {
+    if (Status s = multipart_->Finish([this](MultipartReader::Part& part) { return SendPart(part); }); !s) {
       failure_ = s.GetError();
       if (started_) return Abort();
       output_.SendError(s.GetError());

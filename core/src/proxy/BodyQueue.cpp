@@ -7,6 +7,58 @@
 
 namespace gw::proxy {
 
+namespace {
+
+// The process-wide pool of chunk buffers (see BodyQueue.h). Its lock is taken when a queue needs a
+// buffer it has no spare for, and when a queue gives its buffers back: a few times per request.
+class BufferPool {
+ public:
+  // A buffer of at least `size` bytes of capacity, or an empty string (allocate as usual).
+  std::string Take(size_t size) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (size_t i = buffers_.size(); i-- > 0;) {
+      if (buffers_[i].capacity() >= size) {
+        std::string buffer = std::move(buffers_[i]);
+        buffers_.erase(buffers_.begin() + static_cast<std::ptrdiff_t>(i));
+        bytes_ -= buffer.capacity();
+        return buffer;
+      }
+    }
+    return {};
+  }
+  void Give(std::string&& buffer) {
+    if (buffer.capacity() < BodyQueue::kPoolMinBufferBytes) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (bytes_ + buffer.capacity() > BodyQueue::kPoolBytes) return;  // freed by the caller
+    bytes_ += buffer.capacity();
+    buffers_.push_back(std::move(buffer));
+  }
+  size_t Bytes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return bytes_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> buffers_;
+  size_t bytes_ = 0;
+};
+
+BufferPool& Pool() {
+  static BufferPool* pool = new BufferPool();  // never destroyed: queues may outlive static destruction order
+  return *pool;
+}
+
+}  // namespace
+
+BodyQueue::~BodyQueue() {
+  for (auto& chunk : chunks_) Pool().Give(std::move(chunk));
+  for (auto& chunk : retained_) Pool().Give(std::move(chunk));
+  for (auto& buffer : spare_) Pool().Give(std::move(buffer));
+}
+
+size_t BodyQueue::PooledBytes() { return Pool().Bytes(); }
+
 BodyQueue::PushResult BodyQueue::Push(std::string_view data) {
   std::unique_lock<std::mutex> lock(mutex_);
   pushed_ += data.size();
@@ -16,7 +68,9 @@ BodyQueue::PushResult BodyQueue::Push(std::string_view data) {
   if (detached_) return PushResult::Dropped;
   if (!data.empty()) {
     if (spare_.empty()) {
-      chunks_.emplace_back(data);
+      std::string buffer = data.size() >= kPoolMinBufferBytes ? Pool().Take(data.size()) : std::string();
+      buffer.assign(data.data(), data.size());  // no allocation when a pooled buffer was found
+      chunks_.push_back(std::move(buffer));
     } else {
       std::string buffer = std::move(spare_.back());
       spare_.pop_back();
@@ -82,13 +136,18 @@ void BodyQueue::Release(std::string&& chunk) {
   if (spareBytes_ + chunk.capacity() <= capacity_) {
     spareBytes_ += chunk.capacity();
     spare_.push_back(std::move(chunk));
+  } else {
+    Pool().Give(std::move(chunk));
   }
 }
 
 void BodyQueue::StopRetaining() {
   retaining_ = false;
   for (auto& chunk : retained_) {
-    if (spareBytes_ + chunk.capacity() > capacity_) break;
+    if (spareBytes_ + chunk.capacity() > capacity_) {
+      Pool().Give(std::move(chunk));  // the window's buffers serve the next request's window
+      continue;
+    }
     spareBytes_ += chunk.capacity();
     spare_.push_back(std::move(chunk));
   }
@@ -125,9 +184,12 @@ bool BodyQueue::Replayable() const {
 void BodyQueue::Detach() {
   std::lock_guard<std::mutex> lock(mutex_);
   detached_ = true;
+  for (auto& chunk : chunks_) Pool().Give(std::move(chunk));
   chunks_.clear();
+  for (auto& buffer : spare_) Pool().Give(std::move(buffer));
   spare_.clear();
   spareBytes_ = 0;
+  for (auto& chunk : retained_) Pool().Give(std::move(chunk));
   retained_.clear();
   retainedBytes_ = 0;
   retaining_ = false;

@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "gw/proxy/BodyQueue.h"
 #include "gw/proxy/MemoryBody.h"
@@ -279,4 +281,44 @@ TEST_CASE("MemoryBody/reads and rewinds", "[proxy][queue]") {
   CHECK(ReadAll(body, 4) == "abcdef");
   REQUIRE(body.Rewind());
   CHECK(ReadAll(body, 1) == "abcdef");
+}
+
+TEST_CASE("BodyQueue/a finished request's buffers serve the next request's replay window", "[proxy][queue]") {
+  // The replay window's chunks are kept until it closes, so without the pool every request copied
+  // its first 8 MiB into freshly mapped memory (page faults per request: docs/PERFORMANCE.md).
+  const std::string mib = Pattern(1 << 20);
+  std::string buf(1 << 20, '\0');
+  auto run = [&](size_t chunks) {
+    BodyQueue queue;
+    QueueBody body(queue, std::nullopt, QueueBody::kDefaultReplayLimit, 5s);
+    for (size_t i = 0; i < chunks; ++i) {
+      REQUIRE(queue.Push(mib) == BodyQueue::PushResult::Queued);
+      auto r = body.Read(buf.data(), buf.size());
+      REQUIRE(r.Ok());
+      REQUIRE(r.Value() == mib.size());
+    }
+  };
+  run(20);  // 20 MiB through one request: its buffers (the window's 8 and a few) go to the pool
+  const size_t full = BodyQueue::PooledBytes();
+  CHECK(full >= 8 * (1 << 20));
+  {
+    BodyQueue queue;
+    QueueBody body(queue, std::nullopt, QueueBody::kDefaultReplayLimit, 5s);
+    for (int i = 0; i < 3; ++i) REQUIRE(queue.Push(mib) == BodyQueue::PushResult::Queued);
+    // Three buffers came from the pool instead of new allocations.
+    CHECK(BodyQueue::PooledBytes() + 3 * (1 << 20) <= full);
+    queue.Finish();
+    CHECK(ReadAll(body, 1 << 20) == mib + mib + mib);
+  }
+  {
+    // Three requests end at once holding 8 MiB each: the pool keeps no more than its bound.
+    std::vector<std::unique_ptr<BodyQueue>> queues;
+    for (int q = 0; q < 3; ++q) {
+      queues.push_back(std::make_unique<BodyQueue>(16 << 20));
+      for (int i = 0; i < 8; ++i) REQUIRE(queues.back()->Push(mib) == BodyQueue::PushResult::Queued);
+    }
+    queues.clear();
+    CHECK(BodyQueue::PooledBytes() <= BodyQueue::kPoolBytes);
+    CHECK(BodyQueue::PooledBytes() + (1 << 20) > BodyQueue::kPoolBytes);
+  }
 }

@@ -20,7 +20,7 @@ bool ReadInPieces(const std::string& body, size_t piece, size_t maxHeaderBytes, 
   for (size_t at = 0; at < body.size(); at += piece) {
     if (!reader.Feed(std::string_view(body).substr(at, piece), keep).Ok()) return false;
   }
-  return reader.Finish().Ok();
+  return reader.Finish(keep).Ok();
 }
 
 }  // namespace

@@ -10,6 +10,15 @@
 // headers, a part or its headers over the limits, data after a delimiter that is neither "--" nor
 // padding + CRLF. After an error every further call fails with the same error.
 //
+// Parts with a Content-Length (what Orthanc and most DICOMweb servers send): when a part declares
+// one valid length N (digits only, the same value if repeated, N <= maxPartBytes), its body is not
+// searched for the delimiter. The reader waits for N bytes plus the delimiter's length and checks
+// that the delimiter is exactly at N. If it is, the part ends there, even if the body itself
+// contains the delimiter (then the sender did not follow RFC 2046; the bytes go on as data, the
+// caller's answer is re-framed with another boundary). If it is not (a wrong or lying length), the
+// reader searches from the part's first byte, as it does without a length, so the parts are then
+// exactly those of the search. Every limit and error stays as without a length.
+//
 // Not thread safe: one reader per answer.
 #include <cstddef>
 #include <functional>
@@ -45,8 +54,10 @@ class MultipartReader {
   static std::optional<std::string> ParameterOf(std::string_view contentType, std::string_view name);
 
   Status Feed(std::string_view data, const PartHandler& onPart);
-  // The body is complete: PXY-007 unless the close delimiter has been seen.
-  Status Finish();
+  // The body is complete: PXY-007 unless the close delimiter has been seen. Parts still waiting for
+  // their declared length (a length longer than the rest of the answer) are searched and delivered
+  // to `onPart` first.
+  Status Finish(const PartHandler& onPart);
 
   bool Closed() const { return state_ == State::Epilogue; }
   size_t PartsEmitted() const { return parts_; }
@@ -57,6 +68,15 @@ class MultipartReader {
   Status Fail(std::string why);
   Status ParseHeaders(std::string_view block);
   Status Step(const PartHandler& onPart, bool& progressed);
+  Status Run(const PartHandler& onPart);
+  Status Deliver(const PartHandler& onPart, bool& progressed);  // part_ is complete
+  std::string_view Pending() const { return std::string_view(buffer_).substr(head_); }
+  void ClearBuffer() {
+    buffer_.clear();
+    head_ = 0;
+  }
+  void StartSearch();  // a declared length is dropped: the part's bytes are searched
+  std::optional<size_t> DeclaredLength() const;
 
   const std::string dashBoundary_;   // "--" + boundary
   const std::string delimiter_;      // CRLF + "--" + boundary
@@ -64,9 +84,13 @@ class MultipartReader {
   const size_t maxHeaderBytes_;
 
   State state_ = State::Preamble;
-  std::string buffer_;     // unparsed bytes (preamble tail, delimiter tail, header block)
-  Part part_;              // the part being read
+  std::string buffer_;     // unparsed bytes (preamble tail, delimiter tail, header block) from head_ on
+  size_t head_ = 0;        // bytes of buffer_ already consumed (dropped on the next Feed: one move
+                           // per Feed, not one per part, when a piece holds many small parts)
+  Part part_;              // the part being read; in State::Body its unparsed bytes come first,
+                           // then Pending() (not empty only while expected_ is set)
   size_t scanFrom_ = 0;    // in part_.body: where the delimiter search resumes
+  std::optional<size_t> expected_;  // the part's declared length, while it is trusted
   bool atStart_ = true;    // preamble: nothing consumed yet (the first delimiter needs no CRLF)
   size_t parts_ = 0;
   Error error_;
