@@ -296,20 +296,10 @@ uint64_t NextToken() {
   return current++;
 }
 
-}  // namespace
-
-RequestTable::RequestTable(const PolicyRequest& request, Build build, bool shared)
-    : request_(request), build_(build), shared_(shared) {
-  if (build_ != Build::Lazy) return;
-  token_ = NextToken();
-  blob_.resize(BlobBound(request_));
-  blob_.resize(WriteBlob(request_, blob_.data()));
-}
-
-void RequestTable::Push(lua_State* L) const {
-  if (build_ == Build::Lazy) return PushLazyTable(L);
-  const PolicyRequest& r = request_;
-  lua_createtable(L, 0, 14);                     // stack: request
+// A new request table with the plain fields (no headers, query or targets): what both the eager
+// build and a lone policy's lazy table start from.
+void PushScalarFields(lua_State* L, const PolicyRequest& r) {
+  lua_createtable(L, 0, 14);
   SetField(L, "stage", ToString(r.stage));
   SetField(L, "server", r.server);
   SetField(L, "mode", r.mode);
@@ -323,6 +313,22 @@ void RequestTable::Push(lua_State* L) const {
     lua::PushJson(L, *r.config);                 // stack: request, config
     lua_setfield(L, -2, "config");
   }
+}
+
+}  // namespace
+
+RequestTable::RequestTable(const PolicyRequest& request, Build build, bool shared)
+    : request_(request), build_(build), shared_(shared) {
+  if (build_ != Build::Lazy) return;
+  token_ = NextToken();
+  blob_.resize(BlobBound(request_));
+  blob_.resize(WriteBlob(request_, blob_.data()));
+}
+
+void RequestTable::Push(lua_State* L) const {
+  if (build_ == Build::Lazy) return PushLazyTable(L);
+  const PolicyRequest& r = request_;
+  PushScalarFields(L, r);                        // stack: request
   PushQuery(L, r.query);                         // stack: request, query
   lua_setfield(L, -2, "query");                  // stack: request
   PushHeaders(L, r.headers);                     // stack: request, headers
@@ -334,20 +340,7 @@ void RequestTable::Push(lua_State* L) const {
 void RequestTable::PushLazyTable(lua_State* L) const {
   const PolicyRequest& r = request_;
   if (!shared_) {  // one policy: nothing to share, the cache would only cost
-    lua_createtable(L, 0, 14);                    // stack: request
-    SetField(L, "stage", ToString(r.stage));
-    SetField(L, "server", r.server);
-    SetField(L, "mode", r.mode);
-    SetField(L, "method", r.method);
-    SetField(L, "path", r.path);
-    if (!r.operation.empty()) SetField(L, "operation", r.operation);
-    if (!r.user.empty()) SetField(L, "user", r.user);
-    if (!r.ip.empty()) SetField(L, "ip", r.ip);
-    if (!r.authorization.empty()) SetField(L, "authorization", r.authorization);
-    if (r.config && r.config->IsObject()) {
-      lua::PushJson(L, *r.config);                // stack: request, config
-      lua_setfield(L, -2, "config");
-    }
+    PushScalarFields(L, r);                       // stack: request
     PushMetatable(L, blob_);                      // stack: request, metatable
     lua_setmetatable(L, -2);                      // stack: request
     return;
