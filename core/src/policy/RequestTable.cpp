@@ -2,6 +2,7 @@
 
 #include <strings.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -13,6 +14,30 @@ namespace gw::policy {
 namespace {
 
 constexpr uint64_t kTokenRange = 1 << 16;
+
+// The plain fields of a request table, in its order. The first five are always set (an empty path
+// is ""), the others only when not empty (nil: left out).
+struct Scalar {
+  const char* name;
+  std::string_view value;
+  bool optional;
+};
+constexpr size_t kScalarCount = 9;
+std::array<Scalar, kScalarCount> Scalars(const PolicyRequest& r) {
+  return {{{"stage", ToString(r.stage), false},
+           {"server", r.server, false},
+           {"mode", r.mode, false},
+           {"method", r.method, false},
+           {"path", r.path, false},
+           {"operation", r.operation, true},
+           {"user", r.user, true},
+           {"ip", r.ip, true},
+           {"authorization", r.authorization, true}}};
+}
+
+// Slots of a state's chain cache (see PushLazyTable): the token of the RequestTable that filled
+// it, its metatable, then the Scalars' values in order.
+enum Slot : int { kToken = 1, kMeta, kFirstValue, kSlots = kFirstValue + kScalarCount - 1 };
 
 bool Is(std::string_view name, const char* lower) {
   const size_t n = std::char_traits<char>::length(lower);
@@ -300,15 +325,9 @@ uint64_t NextToken() {
 // build and a lone policy's lazy table start from.
 void PushScalarFields(lua_State* L, const PolicyRequest& r) {
   lua_createtable(L, 0, 14);
-  SetField(L, "stage", ToString(r.stage));
-  SetField(L, "server", r.server);
-  SetField(L, "mode", r.mode);
-  SetField(L, "method", r.method);
-  SetField(L, "path", r.path);
-  if (!r.operation.empty()) SetField(L, "operation", r.operation);
-  if (!r.user.empty()) SetField(L, "user", r.user);
-  if (!r.ip.empty()) SetField(L, "ip", r.ip);
-  if (!r.authorization.empty()) SetField(L, "authorization", r.authorization);
+  for (const Scalar& field : Scalars(r)) {
+    if (!field.optional || !field.value.empty()) SetField(L, field.name, field.value);
+  }
   if (r.config && r.config->IsObject()) {
     lua::PushJson(L, *r.config);                 // stack: request, config
     lua_setfield(L, -2, "config");
@@ -346,7 +365,7 @@ void RequestTable::PushLazyTable(lua_State* L) const {
     return;
   }
   // The state's chain cache: registry[&kChainKey] = { [kToken] = token of the RequestTable that
-  // filled it, [kMeta] = its metatable (with its copy of the blob), then the scalar values }.
+  // filled it, [kMeta] = its metatable (with its copy of the blob), then the Scalars' values }.
   lua_rawgetp(L, LUA_REGISTRYINDEX, &kChainKey);  // stack: cache | nil
   if (!lua_istable(L, -1)) {
     lua_pop(L, 1);
@@ -362,38 +381,25 @@ void RequestTable::PushLazyTable(lua_State* L) const {
     // The first policy of this chain in this state: the values and the metatable are made once
     // here and shared by the tables of the following policies (strings are immutable, the
     // metatable protected and unreachable: nothing a policy does to its table reaches the next).
-    // As in the eager table: the first five fields are always there (an empty path is ""), the
-    // optional ones only when not empty (nil: left out).
-    const auto store = [&](int slot, std::string_view value, bool optional) {
-      if (optional && value.empty()) lua_pushnil(L);
-      else lua_pushlstring(L, value.data(), value.size());
-      lua_rawseti(L, cache, slot);
-    };
-    store(kStage, ToString(r.stage), false);
-    store(kServer, r.server, false);
-    store(kMode, r.mode, false);
-    store(kMethod, r.method, false);
-    store(kPath, r.path, false);
-    store(kOperation, r.operation, true);
-    store(kUser, r.user, true);
-    store(kIp, r.ip, true);
-    store(kAuthorization, r.authorization, true);
+    int slot = kFirstValue;
+    for (const Scalar& field : Scalars(r)) {
+      if (field.optional && field.value.empty()) lua_pushnil(L);
+      else lua_pushlstring(L, field.value.data(), field.value.size());
+      lua_rawseti(L, cache, slot++);
+    }
     PushMetatable(L, blob_);                      // stack: cache, metatable
     lua_rawseti(L, cache, kMeta);                 // stack: cache
     lua_pushinteger(L, static_cast<lua_Integer>(token_));
     lua_rawseti(L, cache, kToken);
   }
   lua_createtable(L, 0, 14);                      // stack: cache, request
-  // Same fields, same order as the eager table.
-  constexpr std::pair<int, const char*> kFields[] = {
-      {kStage, "stage"}, {kServer, "server"}, {kMode, "mode"}, {kMethod, "method"}, {kPath, "path"},
-      {kOperation, "operation"}, {kUser, "user"}, {kIp, "ip"}, {kAuthorization, "authorization"}};
-  for (const auto& [slot, name] : kFields) {
-    if (lua_rawgeti(L, cache, slot) == LUA_TNIL) {  // stack: cache, request, value
+  int slot = kFirstValue;  // same fields, same order as the eager table
+  for (const Scalar& field : Scalars(r)) {
+    if (lua_rawgeti(L, cache, slot++) == LUA_TNIL) {  // stack: cache, request, value
       lua_pop(L, 1);
       continue;
     }
-    lua_setfield(L, -2, name);                    // stack: cache, request
+    lua_setfield(L, -2, field.name);              // stack: cache, request
   }
   if (r.config && r.config->IsObject()) {
     lua::PushJson(L, *r.config);                  // stack: cache, request, config (fresh per policy)

@@ -14,8 +14,8 @@
 // table's metatable is protected (getmetatable gives false, setmetatable fails); pairs() builds
 // every field first; only raw access (next, rawget) can tell a field that was not read yet.
 // The data is filtered and laid out once, when the RequestTable is made. Each policy of a chain
-// gets a table of its own, but (`shared`) the policies after the first one in the same Lua state (a thread
-// keeps its state for the whole chain) reuse what the first one made: the interned values and the
+// gets a table of its own, but (`shared`) the policies after the first one in the same Lua state
+// (a thread keeps its state for the whole chain) reuse what the first one made: the interned values and the
 // metatable with its copy of the data, kept in the state's registry under this RequestTable's
 // token (unique in the process). Making them again per policy was a third of a chain's
 // instructions (bench_policy, callgrind). The cache keeps the last request's filtered values (no
@@ -38,10 +38,6 @@ class RequestTable final : public lua::Argument {
 
  private:
   void PushLazyTable(lua_State* L) const;
-  // Slots of a state's chain cache (RequestTable.cpp).
-  enum Slot : int {
-    kToken = 1, kMeta, kStage, kServer, kMode, kMethod, kPath, kOperation, kUser, kIp, kAuthorization, kSlots = kAuthorization
-  };
 
   const PolicyRequest& request_;
   const Build build_;
