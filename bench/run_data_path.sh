@@ -20,6 +20,8 @@ if [[ -z ${GW_TEST_TMPDIR:-} ]]; then
   if [[ -w /dev/shm && ${avail_kib:-0} -gt $((8 * 1024 * 1024)) ]]; then
     tmpfs_dir=$(mktemp -d /dev/shm/gw-bench.XXXXXX)
     GW_TEST_TMPDIR=$tmpfs_dir
+    # An interrupted run must not leave gigabytes of studies in memory.
+    trap 'rm -rf "$tmpfs_dir"; exit 130' INT TERM
   else
     GW_TEST_TMPDIR=$build/bench-tmp
   fi
