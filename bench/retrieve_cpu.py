@@ -43,17 +43,21 @@ from harness.dicom import make_study  # noqa: E402
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+def proc_stat(pid):
+    """The fields of /proc/PID/stat after the command name (which may contain spaces and ')')."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid):
     """(user, system) CPU seconds of a process, its threads (live and finished) included."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    fields = proc_stat(pid)
     return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
 def minor_faults(pid):
     """Minor page faults of a process, its threads (live and finished) included."""
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[7])
+    return int(proc_stat(pid)[7])
 
 
 def http_threads_cpu(pid):
