@@ -51,10 +51,19 @@ BufferPool& Pool() {
 
 }  // namespace
 
-BodyQueue::~BodyQueue() {
+BodyQueue::~BodyQueue() { DropBuffers(); }
+
+void BodyQueue::DropBuffers() {
   for (auto& chunk : chunks_) Pool().Give(std::move(chunk));
-  for (auto& chunk : retained_) Pool().Give(std::move(chunk));
+  chunks_.clear();
   for (auto& buffer : spare_) Pool().Give(std::move(buffer));
+  spare_.clear();
+  spareBytes_ = 0;
+  for (auto& chunk : retained_) Pool().Give(std::move(chunk));
+  retained_.clear();
+  retainedBytes_ = 0;
+  frontOffset_ = 0;
+  queued_ = 0;
 }
 
 size_t BodyQueue::PooledBytes() { return Pool().Bytes(); }
@@ -184,17 +193,8 @@ bool BodyQueue::Replayable() const {
 void BodyQueue::Detach() {
   std::lock_guard<std::mutex> lock(mutex_);
   detached_ = true;
-  for (auto& chunk : chunks_) Pool().Give(std::move(chunk));
-  chunks_.clear();
-  for (auto& buffer : spare_) Pool().Give(std::move(buffer));
-  spare_.clear();
-  spareBytes_ = 0;
-  for (auto& chunk : retained_) Pool().Give(std::move(chunk));
-  retained_.clear();
-  retainedBytes_ = 0;
+  DropBuffers();
   retaining_ = false;
-  frontOffset_ = 0;
-  queued_ = 0;
   changed_.notify_all();
 }
 

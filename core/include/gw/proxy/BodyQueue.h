@@ -97,6 +97,7 @@ class BodyQueue {
   size_t spareBytes_ = 0;           // their capacities
   void Release(std::string&& chunk);  // a read chunk: retained, recycled or freed
   void StopRetaining();
+  void DropBuffers();  // every buffer to the pool (or freed), the queue emptied; caller holds mutex_
   std::deque<std::string> retained_;  // chunks read completely, in order, while retaining
   size_t retainedBytes_ = 0;          // their sizes
   size_t retainLimit_ = 0;
