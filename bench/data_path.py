@@ -32,6 +32,12 @@ Run with bench/run_data_path.sh (it builds nothing: build the plugin first). Out
 stdout, raw figures as JSON (--json FILE). --smoke runs tiny workloads once (a check that the bench
 still works, used by tests/integration/test_bench_data_path_smoke.py), --memory the 1 GB memory
 measurement (Orthanc A restarted before each mode).
+
+--split-cpus gives each side its own CPU, as when the gateway's host and the upstream's are two
+machines: Orthanc A and the header-adding nginx on one CPU, Orthanc B, its front and the relay on
+the other (every thread, pinned after start; threads started later inherit it). Without it, all share
+both CPUs, and a workload that keeps both busy (4 jobs at once) measures CPU contention: any work
+the gateway adds then lengthens the transfer by the same amount (docs/PERFORMANCE.md).
 """
 import argparse
 import hashlib
@@ -173,6 +179,33 @@ def verify(orthanc, before, studies, what):
             got[digest] -= 1
 
 
+def process_tree(root):
+    """`root` and all its descendants' PIDs (nginx's workers, for instance)."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def pin(root, cpu):
+    """Pins every thread of `root` and of its descendants to `cpu`."""
+    for pid in process_tree(root):
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                os.sched_setaffinity(int(task.name), {cpu})
+            except (ProcessLookupError, FileNotFoundError):
+                pass  # the thread ended meanwhile
+
+
 class Bench:
     def __init__(self, ws, kinds, orthanc_env=None, far_delay_ms=FAR_DELAY_MS):
         self.ws = ws
@@ -232,6 +265,33 @@ class Bench:
                         env=orthanc_env, verbosity="")
         self.a.start()
         self.wait_definitions()
+
+    def split_cpus(self):
+        """The sender's side (A, the header-adding nginx) on the first CPU this process may use, the
+        upstream's side on the second."""
+        allowed = sorted(os.sched_getaffinity(0))
+        if len(allowed) < 2:
+            raise BenchError("--split-cpus needs two CPUs")
+        sender, receiver = allowed[:2]
+        pin(self.a.process.pid, sender)
+        pin(self.nginx.process.pid, sender)
+        upstream = [self.b.process.pid, self.front.nginx.process.pid]
+        if getattr(self, "relay", None) is not None:
+            upstream.append(self.relay.pid)
+        for pid in upstream:
+            pin(pid, receiver)
+
+    def affinity(self):
+        """CPUs that the threads of each Orthanc may run on, as of now (the report shows the split)."""
+        def cpus(pid):
+            allowed = set()
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                try:
+                    allowed |= os.sched_getaffinity(int(task.name))
+                except (ProcessLookupError, FileNotFoundError):
+                    pass
+            return sorted(allowed)
+        return {"orthanc-a": cpus(self.a.process.pid), "upstream": cpus(self.b.process.pid)}
 
     def wait_definitions(self):
         names = {server_name(m, k) for m in ("inject", "proxy") for k in self.kinds}
@@ -456,6 +516,8 @@ def main(argv=None):
                              "texts (e.g. '50 x 2 MiB,4 jobs'; a retrieve follows its STOW)")
     parser.add_argument("--orthanc-env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment of Orthanc A (e.g. glibc malloc tunables); repeatable")
+    parser.add_argument("--split-cpus", action="store_true",
+                        help="Orthanc A's side on one CPU, the upstream's side on another (as two hosts)")
     parser.add_argument("--json", help="write raw results to this file")
     args = parser.parse_args(argv)
     kinds = [k for k in args.kinds.split(",") if k]
@@ -464,13 +526,18 @@ def main(argv=None):
     modes = [m for m in args.modes.split(",") if m]
     if any(m not in MODES for m in modes):
         parser.error(f"--modes: one or more of {','.join(MODES)}")
+    if args.split_cpus and args.memory:
+        parser.error("--split-cpus: not with --memory (it restarts Orthanc A for each mode)")
     speed_modes = tuple(m for m in MODES if m == "direct" or m in modes)
     ws = Workspace("bench_data_path")
     failed = True
     try:
         print(f"# data path, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
-              f"load average {os.getloadavg()[0]:.1f}", flush=True)
+              f"load average {os.getloadavg()[0]:.1f}" + (", sides on separate CPUs" if args.split_cpus else ""),
+              flush=True)
         bench = Bench(ws, kinds, dict(kv.split("=", 1) for kv in args.orthanc_env), args.far_delay_ms)
+        if args.split_cpus:
+            bench.split_cpus()
         if args.memory:
             raw = run_memory(bench, modes, kinds[0])
         else:
@@ -481,6 +548,8 @@ def main(argv=None):
             raw = report_speed(results, kinds, reps, modes=speed_modes)
             stolen = (steal1[0] - steal0[0]) / max(1, steal1[1] - steal0[1])
             raw["cpu_steal_fraction"] = stolen
+            raw["split_cpus"] = args.split_cpus
+            raw["cpu_affinity"] = bench.affinity()  # read after the runs, over every thread then alive
             print(f"# CPU time taken by the hypervisor (steal) during the runs: {100 * stolen:.1f} %")
         print(f"# load average at the end {os.getloadavg()[0]:.1f}")
         if args.json:
