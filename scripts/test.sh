@@ -13,7 +13,7 @@ fast=0
 [[ ${1:-} == --fast ]] && fast=1
 jobs=$(nproc 2>/dev/null || echo 2)
 # The integration tests run again with every Orthanc under valgrind (docs/testing.md).
-GW_VALGRIND_TESTS='^integration/(test_hardening_json|test_hostile_recursion)$'
+GW_VALGRIND_TESTS='^integration/(test_hardening_json|test_hostile_recursion|test_hardening_routes|test_proxy_security)$'
 
 gw_install_deps
 gw_install_node_fixtures "$GW_ROOT/tests/fixtures/idp"
