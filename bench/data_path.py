@@ -196,12 +196,17 @@ def process_tree(root):
     return tree
 
 
+def threads(pid):
+    """The thread ids of process `pid`, as of now."""
+    return [int(task.name) for task in Path(f"/proc/{pid}/task").glob("*")]
+
+
 def pin(root, cpu):
     """Pins every thread of `root` and of its descendants to `cpu`."""
     for pid in process_tree(root):
-        for task in Path(f"/proc/{pid}/task").glob("*"):
+        for tid in threads(pid):
             try:
-                os.sched_setaffinity(int(task.name), {cpu})
+                os.sched_setaffinity(tid, {cpu})
             except (ProcessLookupError, FileNotFoundError):
                 pass  # the thread ended meanwhile
 
@@ -285,11 +290,11 @@ class Bench:
         """CPUs that the threads of each Orthanc may run on, as of now (the report shows the split)."""
         def cpus(pid):
             allowed = set()
-            for task in Path(f"/proc/{pid}/task").glob("*"):
+            for tid in threads(pid):
                 try:
-                    allowed |= os.sched_getaffinity(int(task.name))
+                    allowed |= os.sched_getaffinity(tid)
                 except (ProcessLookupError, FileNotFoundError):
-                    pass
+                    pass  # the thread ended meanwhile
             return sorted(allowed)
         return {"orthanc-a": cpus(self.a.process.pid), "upstream": cpus(self.b.process.pid)}
 
