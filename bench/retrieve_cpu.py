@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integ
 from data_path import Bench, server_name  # noqa: E402
 from harness import Workspace  # noqa: E402
 from harness.dicom import make_study  # noqa: E402
+from gwtest import rss_bytes  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -111,6 +112,71 @@ def perf_threads(path, top=5, functions=4):
     return lines
 
 
+ROLES = (  # (role, libraries the call chain must contain, libraries it must not)
+    ("gateway, on the HTTP thread (route)", ("libOrthancOAuthGateway", "libcivetweb"), ()),
+    ("gateway, exchange thread", ("libOrthancOAuthGateway",), ("libcivetweb",)),
+    ("DICOMweb client", ("libOrthancDicomWeb",), ()),
+    ("Orthanc's HTTP server, outside the plugin", ("libcivetweb",), ("libOrthancOAuthGateway", "libOrthancDicomWeb")),
+)
+
+
+def perf_roles(path):
+    """Samples of a perf data file recorded with DWARF call graphs, by (role, what): roles_from_script."""
+    return roles_from_script(subprocess.run(["perf", "script", "-i", str(path), "-F", "ip,sym,dso"],
+                                            capture_output=True, text=True).stdout)
+
+
+def roles_from_script(text):
+    """`perf script -F ip,sym,dso` output with call chains, counted by (role, what): the role from the
+    libraries on the call chain (ROLES), `what` page faults, a system call, copies, or the leaf function."""
+    counts = {}
+
+    def count(frames):
+        if not frames:
+            return
+        chain = " ".join(dso for _, dso in frames)
+        role = next((name for name, need, exclude in ROLES
+                     if all(lib in chain for lib in need) and not any(lib in chain for lib in exclude)), "other")
+        names = [sym for sym, _ in frames]
+        syscall = next((n for n in names if n.startswith("__x64_sys_")), None)
+        if "asm_exc_page_fault" in names:
+            what = "page faults"
+        elif syscall:
+            what = "syscall " + syscall[len("__x64_sys_"):]
+        elif "memcpy" in names[0] or "memmove" in names[0]:
+            what = "copies (memcpy)"
+        else:
+            what = names[0][:40]
+        counts[(role, what)] = counts.get((role, what), 0) + 1
+
+    frames = []
+    for line in text.splitlines():
+        parts = line.split(None, 1)
+        if not line.strip():  # a blank line ends a sample
+            count(frames)
+            frames = []
+        elif len(parts) == 2 and line.startswith(("\t", " ")):  # a frame: address, symbol, (library)
+            sym, _, dso = parts[1].rpartition(" (")
+            frames.append((sym.split("+")[0], dso.rstrip(")")))
+    count(frames)
+    return counts
+
+
+def print_roles(per_mode, reps, top=4):
+    """Per role: samples per transfer in each mode, and the mode with the most samples' largest parts."""
+    modes = list(per_mode)
+    roles = sorted({role for counts in per_mode.values() for role, _ in counts},
+                   key=lambda r: -sum(n for c in per_mode.values() for (role, _), n in c.items() if role == r))
+    print(f"\nOrthanc A's samples per transfer by role (perf, mean of {reps}; with -F 1000, one sample is 1 ms):\n")
+    print("| role | " + " | ".join(modes) + " | largest parts (" + modes[-1] + ") |")
+    print("|---|" + "---|" * (len(modes) + 1))
+    for role in roles:
+        cells = [sum(n for (r, _), n in per_mode[m].items() if r == role) / reps for m in modes]
+        parts = sorted(((n, what) for (r, what), n in per_mode[modes[-1]].items() if r == role), reverse=True)[:top]
+        print(f"| {role} | " + " | ".join(f"{c:.0f}" for c in cells) + " | " +
+              ", ".join(f"{what} {n / reps:.0f}" for n, what in parts) + " |")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=4)
@@ -122,16 +188,26 @@ def main(argv=None):
                         help="stow: this many studies at once, one job each (4 with --instances 12: "
                              "data_path.py's '4 jobs at once')")
     parser.add_argument("--size", type=int, default=1024, help="rows = columns of each instance (1024: 2 MiB)")
+    parser.add_argument("--orthanc-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="environment of Orthanc A (e.g. glibc malloc tunables); repeatable")
     parser.add_argument("--perf", help="directory for perf record data of Orthanc A, one file per mode")
     parser.add_argument("--perf-args", default="-g", help="perf record options (e.g. '--call-graph dwarf -F 1000')")
+    parser.add_argument("--perf-roles", action="store_true",
+                        help="with --perf: record DWARF call graphs at 1000 Hz and print A's samples by role "
+                             "(DICOMweb client, Orthanc's HTTP server, the gateway's route and exchange threads)")
     args = parser.parse_args(argv)
     modes = args.modes.split(",")
+    if args.perf_roles:
+        if not args.perf:
+            parser.error("--perf-roles needs --perf DIR")
+        args.perf_args = "--call-graph dwarf,32768 -F 1000"
+    roles = {m: {} for m in modes}
     ws = Workspace("bench_retrieve_cpu")
     failed = True
     try:
         print(f"# retrieve CPU, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
               f"load average {os.getloadavg()[0]:.1f}", flush=True)
-        bench = Bench(ws, ["orthanc"])
+        bench = Bench(ws, ["orthanc"], dict(kv.split("=", 1) for kv in args.orthanc_env))
         if args.studies > 1 and args.workload != "stow":
             parser.error("--studies: stow only")
         studies = [make_study(args.instances, seed=502 + i, rows=args.size, columns=args.size)
@@ -157,9 +233,9 @@ def main(argv=None):
                 fa = minor_faults(a)
                 ha = http_threads_cpu(a)
                 if args.workload == "stow":
-                    _, last, _ = bench.stow(server_name(mode, "orthanc"), loaded)
+                    _, last, growth = bench.stow(server_name(mode, "orthanc"), loaded)
                 else:
-                    _, last, _ = bench.retrieve(server_name(mode, "orthanc"), study, study_id)
+                    _, last, growth = bench.retrieve(server_name(mode, "orthanc"), study, study_id)
                 ua2, sa2 = cpu_seconds(a)
                 ub2, sb2 = cpu_seconds(b)
                 fa2 = minor_faults(a)
@@ -170,29 +246,37 @@ def main(argv=None):
                     print(f"perf {out.name}, busiest threads of Orthanc A:", flush=True)
                     for line in perf_threads(out):
                         print(line, flush=True)
+                    if args.perf_roles:
+                        for key, n in perf_roles(out).items():
+                            roles[mode][key] = roles[mode].get(key, 0) + n
                 if rep == 0:
                     continue
                 samples[mode].append({"last_s": last, "a_user": ua2 - ua, "a_sys": sa2 - sa, "a_faults": fa2 - fa,
                                       "b_cpu": (ub2 - ub) + (sb2 - sb),
-                                      "a_http": ha2 - ha})
+                                      "a_http": ha2 - ha, "a_rss_growth": growth, "a_rss_after": rss_bytes(a)})
                 s = samples[mode][-1]
                 print(f"rep {rep} {mode:7s} last {last:.3f} s  A user {s['a_user']:.2f} sys {s['a_sys']:.2f} s  "
-                      f"(HTTP threads {s['a_http']:.2f} s)  B {s['b_cpu']:.2f} s  A minor faults {s['a_faults']}",
+                      f"(HTTP threads {s['a_http']:.2f} s)  B {s['b_cpu']:.2f} s  A minor faults {s['a_faults']}  "
+                      f"A RSS +{s['a_rss_growth'] / 2**20:.0f} MiB at peak, {s['a_rss_after'] / 2**20:.0f} MiB after",
                       flush=True)
         print(f"\n{args.workload} of {args.studies} x {args.instances} instances ({mb:.0f} MB), medians of "
               f"{args.reps} (Orthanc A: where the gateway runs, the {'sender' if args.workload == 'stow' else 'receiver'}):\n")
         print("| mode | last instance | A user CPU | A system CPU | A CPU total | of which HTTP threads | B CPU | "
-              "A minor page faults |")
-        print("|---|---|---|---|---|---|---|---|")
+              "A minor page faults | A peak RSS growth | A RSS after |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for mode in modes:
             med = {k: statistics.median(x[k] for x in samples[mode]) for k in samples[mode][0]}
             total = statistics.median(x["a_user"] + x["a_sys"] for x in samples[mode])
             print(f"| {mode} | {med['last_s']:.3f} s | {med['a_user']:.2f} s | {med['a_sys']:.2f} s | {total:.2f} s | "
-                  f"{med['a_http']:.2f} s | {med['b_cpu']:.2f} s | {med['a_faults']:.0f} |")
+                  f"{med['a_http']:.2f} s | {med['b_cpu']:.2f} s | {med['a_faults']:.0f} | "
+                  f"{med['a_rss_growth'] / 2**20:.0f} MiB | {med['a_rss_after'] / 2**20:.0f} MiB |")
+        if args.perf_roles:
+            print_roles(roles, args.reps)
         print(f"# load average at the end {os.getloadavg()[0]:.1f}")
         failed = False
     finally:
         ws.close(failed)
+    return samples
 
 
 if __name__ == "__main__":
