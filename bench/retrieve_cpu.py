@@ -12,6 +12,7 @@ each repetition, in a rotating order; repetition 0 warms up and is not counted):
   - the part of A's CPU time spent on its HTTP server threads (civetweb workers: the proxy route
     runs there; in direct mode they serve only the bench's own REST calls), the rest being mostly
     the DICOMweb client's retrieve thread (receiving, parsing, storing);
+  - A's resident memory: growth at the peak of the transfer and level after it;
   - time to the last instance stored (as bench/data_path.py) and every instance checked by content.
   (a proxied STOW's exchange threads carry the name of the HTTP thread that started them but end
   with their request, before the CPU time is read: they count in A's total only.)
@@ -19,7 +20,10 @@ With --perf DIR, `perf record -g` samples Orthanc A during the counted retrieves
 DIR/<mode>-<rep>.data (perf report -i DIR/proxy-1.data --no-children), and the samples of A's
 busiest threads are printed per transfer with their top functions (`perf script`, per thread id:
 the route's or the exchange's thread is the HTTP worker whose functions are the gateway's and
-libcurl's; run unprivileged, perf samples user space only).
+libcurl's; run unprivileged, perf samples user space only). --perf-roles records DWARF call graphs
+instead and ends with A's samples per transfer by role: the DICOMweb client, Orthanc's HTTP server
+outside the plugin, the gateway's route and its exchange thread (docs/PERFORMANCE.md, "What the
+proxy's CPU time is made of"). --orthanc-env NAME=VALUE adds to Orthanc A's environment.
 
 Run it in a private network namespace, from the repository, with the plugin built:
   unshare -r -n -- python3 tests/integration/netns_run.py bench/retrieve_cpu.py --reps 4
