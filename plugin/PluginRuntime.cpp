@@ -23,7 +23,7 @@ PluginRuntime::Lease PluginRuntime::Enter() noexcept { return g_runtime.Acquire(
 
 bool PluginRuntime::Publish(std::unique_ptr<PluginRuntime> runtime) {
   if (!g_runtime.Publish(runtime.get())) return false;
-  runtime.release();  // owned by the slot until Retire()
+  static_cast<void>(runtime.release());  // owned by the slot until Retire()
   return true;
 }
 

@@ -5,6 +5,7 @@ GW_APT_PACKAGES=(
   # build
   cmake g++ make pkg-config
   clang libclang-rt-14-dev  # the libFuzzer targets of fuzz/ (clang's libFuzzer and sanitizer runtimes)
+  clang-tidy  # static analysis of core/, plugin/, tools/ (ctest static/clang-tidy, .clang-tidy)
   liblua5.4-dev libcurl4-openssl-dev libssl-dev rapidjson-dev orthanc-dev catch2 libhiredis-dev
   # real components used by integration tests and the demo
   orthanc orthanc-dicomweb nginx libnginx-mod-http-js redis-server dcmtk dicom3tools openssl

@@ -19,14 +19,13 @@ namespace {
 // Longest line Open() will look back for (records are far smaller; AuditLog caps them at 64 KiB).
 constexpr off_t kMaxTail = 1 << 20;
 
-std::string Errno() { return std::strerror(errno); }
 
 Status ReadAt(int fd, off_t from, std::string& into, const std::string& path) {
   size_t got = 0;
   while (got < into.size()) {
     const ssize_t n = ::pread(fd, into.data() + got, into.size() - got, from + static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return MakeError("AUD-001", "cannot read the audit file " + path + ": " + Errno());
+    if (n <= 0) return MakeError("AUD-001", "cannot read the audit file " + path + ": " + SystemErrorText(errno));
     got += static_cast<size_t>(n);
   }
   return Status::Success();
@@ -99,7 +98,7 @@ rapidjson::Document KeyRecord(const ChainKey& key, const char* reason, const Che
 Result<std::unique_ptr<AuditFileWriter>> AuditFileWriter::Open(WriterOptions options) {
   const std::string& path = options.path;
   const int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return MakeError("AUD-001", "cannot open the audit file " + path + ": " + Errno());
+  if (fd < 0) return MakeError("AUD-001", "cannot open the audit file " + path + ": " + SystemErrorText(errno));
   auto fail = [fd](Error e) {
     ::close(fd);
     return e;
@@ -107,14 +106,14 @@ Result<std::unique_ptr<AuditFileWriter>> AuditFileWriter::Open(WriterOptions opt
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     return fail(MakeError("AUD-002", "the audit file " + path +
                                          " is locked by another process (two Orthanc instances cannot share one "
-                                         "audit file): " + Errno()));
+                                         "audit file): " + SystemErrorText(errno)));
   }
   struct stat st {};
-  if (::fstat(fd, &st) != 0) return fail(MakeError("AUD-001", "cannot stat the audit file " + path + ": " + Errno()));
+  if (::fstat(fd, &st) != 0) return fail(MakeError("AUD-001", "cannot stat the audit file " + path + ": " + SystemErrorText(errno)));
   if (!S_ISREG(st.st_mode)) return fail(MakeError("AUD-001", "the audit file " + path + " is not a regular file"));
   if ((st.st_mode & 077) != 0) {
     if (::fchmod(fd, 0600) != 0) {
-      return fail(MakeError("AUD-001", "cannot restrict the audit file " + path + " to mode 0600: " + Errno()));
+      return fail(MakeError("AUD-001", "cannot restrict the audit file " + path + " to mode 0600: " + SystemErrorText(errno)));
     }
     LogWarning("audit: " + path + " was readable by others; its mode is now 0600");
   }
@@ -176,7 +175,7 @@ Result<std::unique_ptr<AuditFileWriter>> AuditFileWriter::Open(WriterOptions opt
     checkpointFd = ::open(options.checkpointFile.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (checkpointFd < 0) {
       return fail(MakeError("AUD-011", "cannot open the audit checkpoint file " + options.checkpointFile + ": " +
-                                           Errno()));
+                                           SystemErrorText(errno)));
     }
   }
   std::unique_ptr<AuditFileWriter> writer(new AuditFileWriter(std::move(options), fd, checkpointFd,
@@ -230,7 +229,7 @@ void AuditFileWriter::Checkpoint(const ChainPosition& position) {
     const ssize_t n = ::write(checkpointFd_, line.data(), line.size());
     const bool ok = n == static_cast<ssize_t>(line.size()) && ::fdatasync(checkpointFd_) == 0;
     if (!ok && !checkpointFileFailing_) {
-      LogError("AUD-011 audit: cannot write the checkpoint file " + options_.checkpointFile + ": " + Errno() +
+      LogError("AUD-011 audit: cannot write the checkpoint file " + options_.checkpointFile + ": " + SystemErrorText(errno) +
                " (checkpoints still go to the log)");
     }
     checkpointFileFailing_ = !ok;
@@ -298,10 +297,10 @@ Status AuditFileWriter::Append(const std::string& data) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       Error e = MakeError("AUD-004", "cannot write the audit file " + options_.path + ": " +
-                                         (n < 0 ? Errno() : std::string("no progress")));
+                                         (n < 0 ? SystemErrorText(errno) : std::string("no progress")));
       // Never leave half a line: the next attempt must start on a line boundary.
       if (written > 0 && ::ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
-        e.message += "; cutting the partial line failed too: " + Errno();
+        e.message += "; cutting the partial line failed too: " + SystemErrorText(errno);
       }
       return e;
     }

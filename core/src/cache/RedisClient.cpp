@@ -93,7 +93,8 @@ struct RedisClient::Connection {
   }
 };
 
-RedisClient::RedisClient(RedisEndpoint endpoint, RedisClientOptions options, std::shared_ptr<MetricsRegistry> metrics)
+RedisClient::RedisClient(RedisEndpoint endpoint, RedisClientOptions options,
+                         const std::shared_ptr<MetricsRegistry>& metrics)
     : endpoint_(std::move(endpoint)), options_(options) {
   if (metrics) {
     upGauge_ = &metrics->GetGauge("dicomweb_oauth_shared_cache_up",

@@ -50,7 +50,7 @@ struct Wipe {
 SharedTokenSource::SharedTokenSource(std::shared_ptr<token::ITokenSource> inner, std::shared_ptr<RedisClient> redis,
                                      std::string encryptionKey, std::string keyId,
                                      std::shared_ptr<token::IClock> clock, std::string server,
-                                     std::shared_ptr<MetricsRegistry> metrics, SharedCacheOptions options)
+                                     const std::shared_ptr<MetricsRegistry>& metrics, SharedCacheOptions options)
     : inner_(std::move(inner)),
       redis_(std::move(redis)),
       key_(std::move(encryptionKey)),

@@ -1,5 +1,7 @@
 #include "gw/common/Error.h"
 
+#include <cstring>
+
 namespace gw {
 
 bool IsErrorCode(std::string_view code) {
@@ -12,6 +14,12 @@ bool IsErrorCode(std::string_view code) {
     if (code[i] < '0' || code[i] > '9') return false;
   }
   return true;
+}
+
+std::string SystemErrorText(int errnoValue) {
+  char buffer[256];
+  // GNU strerror_r: returns either a constant string or `buffer`, filled.
+  return strerror_r(errnoValue, buffer, sizeof buffer);
 }
 
 }  // namespace gw

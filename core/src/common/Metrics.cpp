@@ -251,7 +251,7 @@ Gauge& MetricsRegistry::GetGauge(std::string_view name, std::string_view help, c
 }
 
 Histogram& MetricsRegistry::GetHistogram(std::string_view name, std::string_view help,
-                                         const MetricLabels& labels, std::vector<double> upperBounds) {
+                                         const MetricLabels& labels, const std::vector<double>& upperBounds) {
   MetricLabels sorted = SortedLabels(labels);
   std::lock_guard<std::mutex> lock(mutex_);
   Family& f = FamilyFor(name, help, MetricType::Histogram, sorted, &upperBounds);

@@ -67,23 +67,24 @@ KeySpec<T> File(const char* name, std::string T::*member) {
 }
 
 template <class T>
-KeySpec<T> Choice(const char* name, std::vector<std::string> choices, typename KeySpec<T>::ChoiceSetter set) {
+KeySpec<T> Choice(const char* name, const std::vector<std::string>& choices, typename KeySpec<T>::ChoiceSetter set) {
   KeySpec<T> k = Own<T>(name, KeyType::Choice);
-  k.choices = std::move(choices);
+  k.choices = choices;
   k.setChoice = set;
   return k;
 }
 
 template <class T>
-KeySpec<T> Choice(const char* name, std::string T::*member, std::vector<std::string> choices) {
+KeySpec<T> Choice(const char* name, std::string T::*member, const std::vector<std::string>& choices) {
   KeySpec<T> k = With(name, KeyType::Choice, member);
-  k.choices = std::move(choices);
+  k.choices = choices;
   return k;
 }
 
 template <class T>
 std::vector<std::string> Names(const std::vector<KeySpec<T>>& specs) {
   std::vector<std::string> names;
+  names.reserve(specs.size());
   for (const auto& k : specs) names.push_back(k.name);
   return names;
 }

@@ -448,7 +448,7 @@ class Parser {
             "is not a Google credential file (a JSON object with a \"type\" field): " + file);
       return {};
     }
-    const std::string value(type->GetString(), std::min<size_t>(type->GetStringLength(), 64));
+    std::string value(type->GetString(), std::min<size_t>(type->GetStringLength(), 64));
     if (IsGoogleCredentialType(value)) return value;
     if (value == "authorized_user") {
       Error("CFG-002", path,

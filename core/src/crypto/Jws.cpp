@@ -41,8 +41,8 @@ std::string RawToDer(std::string_view raw) {
   Owned<BIGNUM> s(BN_bin2bn(in + kP256CoordinateBytes, kP256CoordinateBytes, nullptr));
   Owned<ECDSA_SIG> sig(ECDSA_SIG_new());
   if (!r || !s || !sig || ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) return {};
-  r.release();  // owned by sig now
-  s.release();
+  static_cast<void>(r.release());  // owned by sig now
+  static_cast<void>(s.release());
   unsigned char* der = nullptr;
   const int len = i2d_ECDSA_SIG(sig.get(), &der);
   if (len <= 0) return {};

@@ -242,13 +242,13 @@ Result<HttpResponse> CurlHttpClient::PerformOnce(const HttpRequest& request) {
     const std::string line = value.empty() ? name + ";" : name + ": " + value;
     curl_slist* next = curl_slist_append(headerList.get(), line.c_str());
     if (next == nullptr) return NetError("NET-005", where, "out of memory");
-    headerList.release();
+    static_cast<void>(headerList.release());  // `next` heads the same list: hand it over, not free it
     headerList.reset(next);
   }
   if (!callerSetExpect) {
     curl_slist* next = curl_slist_append(headerList.get(), "Expect:");
     if (next == nullptr) return NetError("NET-005", where, "out of memory");
-    headerList.release();
+    static_cast<void>(headerList.release());  // `next` heads the same list: hand it over, not free it
     headerList.reset(next);
   }
 

@@ -61,7 +61,7 @@ std::string ReadAllowedFile(lua_State* L, std::string_view path, const char* fun
   CallContext& context = RequireContext(L, function);
 
   const std::optional<std::string> resolved = RealPath(std::string(path));
-  if (!resolved) Fail(path, std::strerror(errno));
+  if (!resolved) Fail(path, SystemErrorText(errno));
   bool allowed = false;
   for (const std::string& folder : context.services->Options().fileAllowlist) {
     const std::optional<std::string> canonicalFolder = RealPath(folder);
@@ -73,11 +73,11 @@ std::string ReadAllowedFile(lua_State* L, std::string_view path, const char* fun
   if (!allowed) Fail(path, "outside the folders scripts may read");
 
   const FileDescriptor file(::open(resolved->c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-  if (file.Get() < 0) Fail(path, std::strerror(errno));
+  if (file.Get() < 0) Fail(path, SystemErrorText(errno));
   const std::optional<std::string> opened = RealPath("/proc/self/fd/" + std::to_string(file.Get()));
   if (opened && *opened != *resolved) Fail(path, "changed while being opened");
   struct stat info {};
-  if (::fstat(file.Get(), &info) != 0) Fail(path, std::strerror(errno));
+  if (::fstat(file.Get(), &info) != 0) Fail(path, SystemErrorText(errno));
   if (!S_ISREG(info.st_mode)) Fail(path, "not a regular file");
   if (static_cast<size_t>(info.st_size) > kMaxFileBytes) Fail(path, "larger than 1 MiB");
 
@@ -88,7 +88,7 @@ std::string ReadAllowedFile(lua_State* L, std::string_view path, const char* fun
     const ssize_t n = ::read(file.Get(), &contents[total], contents.size() - total);
     if (n < 0) {
       if (errno == EINTR) continue;
-      Fail(path, std::strerror(errno));
+      Fail(path, SystemErrorText(errno));
     }
     if (n == 0) break;
     total += static_cast<size_t>(n);

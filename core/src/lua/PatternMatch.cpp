@@ -415,7 +415,7 @@ int FindOrMatch(lua_State* L, bool find) {
     const char* found = PlainFind(s + init, length - init, p, patternLength);
     if (found != nullptr) {
       lua_pushinteger(L, static_cast<lua_Integer>(found - s) + 1);
-      lua_pushinteger(L, static_cast<lua_Integer>(found - s + patternLength));
+      lua_pushinteger(L, static_cast<lua_Integer>(found - s) + static_cast<lua_Integer>(patternLength));
       return 2;
     }
   } else {
@@ -563,7 +563,8 @@ int GSub(lua_State* L) {
       changed = AppendReplacement(L, matcher, out, src, e, type) || changed;
       src = previousEnd = e;
     } else if (src < end) {
-      luaL_addchar(&out, *src++);
+      // The analyzer assumes luaL_argexpected may return on a bad type: it raises a Lua error.
+      luaL_addchar(&out, *src++);  // NOLINT(clang-analyzer-core.NullDereference)
     } else {
       break;
     }

@@ -46,9 +46,9 @@ ScriptWatcher::~ScriptWatcher() {
 Status ScriptWatcher::Start() {
   if (thread_.joinable()) return Status::Success();
   inotify_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (inotify_ < 0) return MakeError("LUA-010", std::string("inotify unavailable: ") + std::strerror(errno));
+  if (inotify_ < 0) return MakeError("LUA-010", std::string("inotify unavailable: ") + SystemErrorText(errno));
   wake_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_ < 0) return MakeError("LUA-010", std::string("eventfd unavailable: ") + std::strerror(errno));
+  if (wake_ < 0) return MakeError("LUA-010", std::string("eventfd unavailable: ") + SystemErrorText(errno));
   WatchRoots();
   thread_ = std::thread([this] { Run(); });
   return Status::Success();
@@ -106,7 +106,7 @@ void ScriptWatcher::Run() {
     pollfd fds[2] = {{wake_, POLLIN, 0}, {inotify_, POLLIN, 0}};
     const int ready = ::poll(fds, 2, timeoutMs);
     if (ready < 0 && errno != EINTR) {
-      LogError(std::string("script watcher stopped: poll failed: ") + std::strerror(errno));
+      LogError(std::string("script watcher stopped: poll failed: ") + SystemErrorText(errno));
       return;
     }
     if (ready > 0 && (fds[0].revents & POLLIN)) return;  // Stop()

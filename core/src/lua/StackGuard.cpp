@@ -2,9 +2,10 @@
 
 #include <pthread.h>
 
-#include <cstring>
 #include <exception>
 #include <limits>
+
+#include "gw/common/Error.h"
 
 namespace gw::lua {
 namespace {
@@ -66,7 +67,7 @@ bool RunWithStack(size_t stackBytes, const std::function<void()>& work, std::str
   }
   pthread_attr_t attr;
   if (int status = pthread_attr_init(&attr); status != 0) {
-    error = std::strerror(status);
+    error = SystemErrorText(status);
     return false;
   }
   Job job{&work, nullptr};
@@ -75,7 +76,7 @@ bool RunWithStack(size_t stackBytes, const std::function<void()>& work, std::str
   if (status == 0) status = pthread_create(&thread, &attr, &RunJob, &job);
   pthread_attr_destroy(&attr);
   if (status != 0) {
-    error = std::strerror(status);
+    error = SystemErrorText(status);
     return false;
   }
   pthread_join(thread, nullptr);

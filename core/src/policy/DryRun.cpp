@@ -23,6 +23,7 @@ std::vector<ScriptChange> CompareSnapshots(const lua::SnapshotInfo& serving, con
     if (after.count(name) == 0) changes[name] = {name, old->kind, "removed", old->version, ""};
   }
   std::vector<ScriptChange> out;
+  out.reserve(changes.size());
   for (auto& [name, change] : changes) out.push_back(std::move(change));
   return out;
 }

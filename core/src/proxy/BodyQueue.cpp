@@ -120,7 +120,7 @@ Result<size_t> BodyQueue::Read(char* out, size_t max, std::chrono::milliseconds 
   while (copied < max && !chunks_.empty()) {
     std::string& front = chunks_.front();
     const size_t n = std::min(max - copied, front.size() - frontOffset_);
-    std::memcpy(out + copied, front.data() + frontOffset_, n);
+    std::memcpy(out + copied, front.data() + frontOffset_, n);  // NOLINT(bugprone-not-null-terminated-result): bytes
     copied += n;
     frontOffset_ += n;
     if (frontOffset_ == front.size()) {

@@ -35,7 +35,7 @@ bool IsBoundaryChar(char c) {
 
 }  // namespace
 
-MultipartReader::MultipartReader(std::string boundary, size_t maxPartBytes, size_t maxHeaderBytes)
+MultipartReader::MultipartReader(const std::string& boundary, size_t maxPartBytes, size_t maxHeaderBytes)
     : dashBoundary_("--" + boundary),
       delimiter_("\r\n--" + boundary),
       maxPartBytes_(maxPartBytes),
@@ -88,9 +88,9 @@ Result<std::string> MultipartReader::BoundaryOf(std::string_view contentType) {
   return *boundary;
 }
 
-Status MultipartReader::Fail(std::string why) {
+Status MultipartReader::Fail(const std::string& why) {
   state_ = State::Failed;
-  error_ = UpstreamMalformed(std::move(why));
+  error_ = UpstreamMalformed(why);
   ClearBuffer();
   part_ = Part{};
   expected_.reset();

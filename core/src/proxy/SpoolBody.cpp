@@ -21,8 +21,6 @@ Error SpoolError(const std::string& why) {
   return MakeError("PXY-009", "cannot spool the request body: " + why, 500);
 }
 
-std::string Errno() { return std::strerror(errno); }
-
 }  // namespace
 
 SpoolBody::SpoolBody(int fd, std::string directory, crypto::Sha256Hasher digest)
@@ -53,7 +51,7 @@ Result<std::unique_ptr<SpoolBody>> SpoolBody::Create(const std::string& director
     // File systems without O_TMPFILE: a named file, unlinked at once.
     std::string pattern = dir + "/dicomweb-oauth-spool-XXXXXX";
     fd = ::mkostemp(pattern.data(), O_CLOEXEC);
-    if (fd < 0) return SpoolError("no temporary file in " + dir + ": " + Errno());
+    if (fd < 0) return SpoolError("no temporary file in " + dir + ": " + SystemErrorText(errno));
     ::unlink(pattern.c_str());
     ::fchmod(fd, 0600);
   }
@@ -71,7 +69,7 @@ Status SpoolBody::Append(std::string_view data) {
     const ssize_t n = ::write(fd_, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return SpoolError("writing to " + directory_ + " failed: " + Errno());
+      return SpoolError("writing to " + directory_ + " failed: " + SystemErrorText(errno));
     }
     data.remove_prefix(static_cast<size_t>(n));
     size_ += static_cast<uint64_t>(n);
@@ -103,7 +101,7 @@ Result<size_t> SpoolBody::Read(char* out, size_t max) {
     const ssize_t n = ::pread(fd_, out, want, static_cast<off_t>(position_));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return SpoolError("reading the spool file failed: " + Errno());
+      return SpoolError("reading the spool file failed: " + SystemErrorText(errno));
     }
     if (n == 0) return SpoolError("the spool file is shorter than written");
     position_ += static_cast<uint64_t>(n);

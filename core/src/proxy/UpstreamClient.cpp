@@ -167,7 +167,7 @@ using SList = std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)>;
 bool Append(SList& list, const std::string& line) {
   curl_slist* next = curl_slist_append(list.get(), line.c_str());
   if (next == nullptr) return false;
-  list.release();
+  static_cast<void>(list.release());  // `next` heads the same list: hand it over, not free it
   list.reset(next);
   return true;
 }

@@ -32,9 +32,9 @@ Gateway::~Gateway() {
 }
 
 Result<std::unique_ptr<Gateway>> Gateway::Create(config::GatewayConfig config,
-                                                 std::shared_ptr<http::IHttpClient> httpClient,
+                                                 const std::shared_ptr<http::IHttpClient>& httpClient,
                                                  std::shared_ptr<token::IClock> clock) {
-  return GatewayBuilder::Build(std::move(config), std::move(httpClient), std::move(clock));
+  return GatewayBuilder::Build(std::move(config), httpClient, std::move(clock));
 }
 
 const token::TokenHandle* Gateway::HandleOf(const std::string& server) const {

@@ -68,7 +68,7 @@ gw::Status GatewayBuilder::ApplyContracts(config::GatewayConfig& config) {
 }
 
 Result<std::unique_ptr<Gateway>> GatewayBuilder::Build(config::GatewayConfig config,
-                                                       std::shared_ptr<http::IHttpClient> httpClient,
+                                                       const std::shared_ptr<http::IHttpClient>& httpClient,
                                                        std::shared_ptr<token::IClock> clock) {
   std::map<std::string, std::string> providers;
   for (const auto& [name, server] : config.servers) {
@@ -94,13 +94,13 @@ Result<std::unique_ptr<Gateway>> GatewayBuilder::Build(config::GatewayConfig con
   gateway->policies_ = std::make_unique<policy::PolicyEngine>(
       *gateway->engine_, std::chrono::milliseconds(gateway->config_.global.policyTimeoutMs));
   gateway->RecordReload(ReloadTrigger::Start, first);
-  if (gw::Status tokens = WireTokens(*gateway, std::move(httpClient), std::move(clock)); !tokens.Ok()) {
+  if (gw::Status tokens = WireTokens(*gateway, httpClient, std::move(clock)); !tokens.Ok()) {
     return tokens.GetError();
   }
   return gateway;
 }
 
-gw::Status GatewayBuilder::WireTokens(Gateway& g, std::shared_ptr<http::IHttpClient> http,
+gw::Status GatewayBuilder::WireTokens(Gateway& g, const std::shared_ptr<http::IHttpClient>& http,
                                       std::shared_ptr<token::IClock> clock) {
   if (!clock) clock = token::SystemClock::Instance();
   g.metrics_ = std::make_shared<MetricsRegistry>();

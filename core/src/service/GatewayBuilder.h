@@ -29,13 +29,13 @@ std::function<gw::Status(const lua::SnapshotInfo&)> SnapshotValidatorFor(const c
 class GatewayBuilder {
  public:
   static Result<std::unique_ptr<Gateway>> Build(config::GatewayConfig config,
-                                                std::shared_ptr<http::IHttpClient> httpClient,
+                                                const std::shared_ptr<http::IHttpClient>& httpClient,
                                                 std::shared_ptr<token::IClock> clock);
 
  private:
   // A configuration parsed without the provider contracts gets them from the scripts here.
   static gw::Status ApplyContracts(config::GatewayConfig& config);
-  static gw::Status WireTokens(Gateway& gateway, std::shared_ptr<http::IHttpClient> http,
+  static gw::Status WireTokens(Gateway& gateway, const std::shared_ptr<http::IHttpClient>& http,
                                std::shared_ptr<token::IClock> clock);
 };
 

@@ -4,14 +4,17 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "gw/common/Error.h"
 #include "gw/common/ErrorCatalog.h"
 
 namespace fs = std::filesystem;
@@ -350,4 +353,12 @@ TEST_CASE("ErrorCatalog/docs list the same codes with the same statuses", "[comm
     INFO(info.code << " missing from docs/errors.md");
     CHECK(inErrorsPage.count(std::string(info.code)) == 1);
   }
+}
+
+TEST_CASE("SystemErrorText: the text of an errno value, the same from every thread", "[error]") {
+  CHECK(gw::SystemErrorText(ENOENT) == "No such file or directory");
+  CHECK(gw::SystemErrorText(123456) == "Unknown error 123456");  // not a constant string: the caller's buffer
+  std::string fromThread;
+  std::thread([&] { fromThread = gw::SystemErrorText(EACCES); }).join();
+  CHECK(fromThread == "Permission denied");
 }

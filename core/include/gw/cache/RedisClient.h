@@ -63,7 +63,7 @@ class RedisClient {
   // `metrics` may be null; otherwise the gauge dicomweb_oauth_shared_cache_up (1 reachable, 0 in
   // an outage) is kept current.
   explicit RedisClient(RedisEndpoint endpoint, RedisClientOptions options = {},
-                       std::shared_ptr<MetricsRegistry> metrics = nullptr);
+                       const std::shared_ptr<MetricsRegistry>& metrics = nullptr);
   ~RedisClient();
   RedisClient(const RedisClient&) = delete;
   RedisClient& operator=(const RedisClient&) = delete;

@@ -81,7 +81,7 @@ class SharedTokenSource final : public token::ITokenSource {
   // names the server in metric labels and log lines. `metrics` may be null.
   SharedTokenSource(std::shared_ptr<token::ITokenSource> inner, std::shared_ptr<RedisClient> redis,
                     std::string encryptionKey, std::string keyId, std::shared_ptr<token::IClock> clock,
-                    std::string server, std::shared_ptr<MetricsRegistry> metrics = nullptr,
+                    std::string server, const std::shared_ptr<MetricsRegistry>& metrics = nullptr,
                     SharedCacheOptions options = {});
   ~SharedTokenSource() override;
 

@@ -45,6 +45,10 @@ inline Error MakeError(std::string code, std::string message, int httpStatus = 5
 // Scripts may give their own codes (policies, providers); anything else is not passed on as a code.
 bool IsErrorCode(std::string_view code);
 
+// The text of an errno value ("No such file or directory"), safe to call from any thread
+// (std::strerror may share one buffer between threads).
+std::string SystemErrorText(int errnoValue);
+
 // Result<T>: either a value or an Error. Small on purpose: Ok(), Value(), GetError().
 template <class T>
 class Result {

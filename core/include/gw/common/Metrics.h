@@ -120,7 +120,7 @@ class MetricsRegistry {
   Gauge& GetGauge(std::string_view name, std::string_view help, const MetricLabels& labels = {});
   // Empty `upperBounds`: DefaultBuckets(). Bounds are fixed by the family's first registration.
   Histogram& GetHistogram(std::string_view name, std::string_view help, const MetricLabels& labels = {},
-                          std::vector<double> upperBounds = {});
+                          const std::vector<double>& upperBounds = {});
 
   // Prometheus client defaults, in seconds: 0.005 ... 10.
   static const std::vector<double>& DefaultBuckets();

@@ -43,7 +43,7 @@ class MultipartReader {
 
   static constexpr size_t kDefaultMaxHeaderBytes = 64 * 1024;
 
-  MultipartReader(std::string boundary, size_t maxPartBytes, size_t maxHeaderBytes = kDefaultMaxHeaderBytes);
+  MultipartReader(const std::string& boundary, size_t maxPartBytes, size_t maxHeaderBytes = kDefaultMaxHeaderBytes);
 
   // The boundary parameter of a multipart Content-Type (quoted or not), or PXY-007 when the type
   // is not multipart or the boundary is missing or invalid (1..70 characters, RFC 2046).
@@ -65,7 +65,7 @@ class MultipartReader {
  private:
   enum class State { Preamble, AfterDelimiter, Headers, Body, Epilogue, Failed };
 
-  Status Fail(std::string why);
+  Status Fail(const std::string& why);
   Status ParseHeaders(std::string_view block);
   Status Step(const PartHandler& onPart, bool& progressed);
   Status Run(const PartHandler& onPart);

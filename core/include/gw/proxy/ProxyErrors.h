@@ -21,13 +21,14 @@
 //   PXY-013 403  incoming filter: PUT/DELETE of a DICOMweb server definition the gateway owns
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "gw/common/Error.h"
 #include "gw/common/ErrorCatalog.h"
 
 namespace gw::proxy {
 
-inline Error PathRefused(std::string why) { return MakeError("PXY-001", "path refused: " + why, 400); }
+inline Error PathRefused(const std::string& why) { return MakeError("PXY-001", "path refused: " + why, 400); }
 
 inline Error UnknownServer(std::string_view name) {
   return MakeError("PXY-002", "no DICOMweb server '" + std::string(name) + "' in proxy mode", 404);
@@ -38,15 +39,15 @@ inline Error UpstreamUnreachable(const Error& net) {
   return MakeError(codes::kUpstreamUnreachable, "upstream unreachable (" + net.code + "): " + net.message, 502);
 }
 
-inline Error UpstreamTimedOut(std::string why) {
+inline Error UpstreamTimedOut(const std::string& why) {
   return MakeError(codes::kUpstreamTimedOut, "upstream timed out: " + why, 504);
 }
 
-inline Error BodyError(std::string why) { return MakeError("PXY-005", "request body error: " + why, 400); }
+inline Error BodyError(const std::string& why) { return MakeError("PXY-005", "request body error: " + why, 400); }
 
-inline Error LoopbackRefused(std::string why) { return MakeError("PXY-006", why, 403); }
+inline Error LoopbackRefused(std::string why) { return MakeError("PXY-006", std::move(why), 403); }
 
-inline Error UpstreamMalformed(std::string why) {
+inline Error UpstreamMalformed(const std::string& why) {
   return MakeError(codes::kUpstreamMalformed, "upstream answer cannot be forwarded: " + why, 502);
 }
 

@@ -42,7 +42,7 @@ class Gateway : public proxy::ICredentialSource {
   // checks that every server's provider script is in it. Fails (nothing started) with LUA-xxx
   // or CFG-002 naming the server and the missing script.
   static Result<std::unique_ptr<Gateway>> Create(config::GatewayConfig config,
-                                                 std::shared_ptr<http::IHttpClient> httpClient,
+                                                 const std::shared_ptr<http::IHttpClient>& httpClient,
                                                  std::shared_ptr<token::IClock> clock = nullptr);
   ~Gateway();
 
