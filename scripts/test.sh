@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds everything and runs every test: unit tests, Lua script tests and integration tests with a real
-# Orthanc, a real identity provider, nginx and Redis (each inside a private network namespace), then the
+# Builds everything and runs every test: unit tests, Lua script tests, integration tests with a real
+# Orthanc, a real identity provider, nginx and Redis (each inside a private network namespace) and
+# static analysis (clang-tidy, docs/testing.md), then the
 # unit and integration suites again under AddressSanitizer + UndefinedBehaviorSanitizer, then the
 # libFuzzer targets of fuzz/ (clang) for a bounded time each.
 # Usage: ./scripts/test.sh [--fast]   (--fast: skip the sanitizer and fuzzing passes)
