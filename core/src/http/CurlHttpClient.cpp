@@ -11,6 +11,7 @@
 
 #include "gw/common/ErrorCatalog.h"
 #include "gw/common/SecretRegistry.h"
+#include "gw/http/CurlHeaderList.h"
 
 namespace gw::http {
 
@@ -32,17 +33,6 @@ void Erase(std::string& text, const std::string& needle) {
   }
 }
 
-bool IsTokenChar(char c) {
-  // RFC 9110 tchar
-  return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
-
-bool IsValidHeaderValue(const std::string& v) {
-  for (char c : v) {
-    if (c == '\r' || c == '\n' || c == '\0') return false;
-  }
-  return true;
-}
 
 struct Transfer {
   HttpResponse* response = nullptr;
@@ -222,35 +212,26 @@ Result<HttpResponse> CurlHttpClient::PerformOnce(const HttpRequest& request) {
   const bool https = target.Value().scheme == "https";
 
   if (request.method.empty() ||
-      !std::all_of(request.method.begin(), request.method.end(), [](char c) { return IsTokenChar(c); })) {
+      !IsHttpToken(request.method)) {
     return NetError("NET-004", where, "invalid HTTP method");
   }
   if (request.timeout.count() <= 0) return NetError("NET-002", where, "no time left for the request");
 
   // Header list; "Expect:" disables 100-continue (an extra round trip for nothing here).
-  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headerList(nullptr, &curl_slist_free_all);
+  CurlHeaderList headerList;
   bool callerSetExpect = false;
   for (const auto& [name, value] : request.headers) {
-    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return IsTokenChar(c); })) {
-      return NetError("NET-004", where, "invalid request header name");
-    }
-    if (!IsValidHeaderValue(value)) {
+    if (!IsHttpToken(name)) return NetError("NET-004", where, "invalid request header name");
+    if (HasLineBreakOrNul(value)) {
       return NetError("NET-004", where, "request header '" + name + "' contains CR, LF or NUL");
     }
     if (strcasecmp(name.c_str(), "expect") == 0) callerSetExpect = true;
     // "Name;" is libcurl's way to send a header with an empty value.
-    const std::string line = value.empty() ? name + ";" : name + ": " + value;
-    curl_slist* next = curl_slist_append(headerList.get(), line.c_str());
-    if (next == nullptr) return NetError("NET-005", where, "out of memory");
-    static_cast<void>(headerList.release());  // `next` heads the same list: hand it over, not free it
-    headerList.reset(next);
+    if (!headerList.Append(value.empty() ? name + ";" : name + ": " + value)) {
+      return NetError("NET-005", where, "out of memory");
+    }
   }
-  if (!callerSetExpect) {
-    curl_slist* next = curl_slist_append(headerList.get(), "Expect:");
-    if (next == nullptr) return NetError("NET-005", where, "out of memory");
-    static_cast<void>(headerList.release());  // `next` heads the same list: hand it over, not free it
-    headerList.reset(next);
-  }
+  if (!callerSetExpect && !headerList.Append("Expect:")) return NetError("NET-005", where, "out of memory");
 
   CurlHandlePool::Lease lease(pool_);
   CURL* h = static_cast<CURL*>(lease.Get());
@@ -275,7 +256,7 @@ Result<HttpResponse> CurlHttpClient::PerformOnce(const HttpRequest& request) {
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(std::max<int64_t>(1, request.connectTimeout.count())));
   curl_easy_setopt(h, CURLOPT_USERAGENT, options_.userAgent.c_str());
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headerList.get());
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headerList.Get());
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &OnBody);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &OnHeader);

@@ -8,6 +8,7 @@
 #include "gw/common/ErrorCatalog.h"
 #include "gw/common/SecretRegistry.h"
 #include "gw/crypto/Encoding.h"
+#include "gw/http/HttpTypes.h"
 #include "gw/http/IHttpClient.h"
 #include "lua/AllowedFile.h"
 #include "lua/BindingRegistry.h"
@@ -20,18 +21,6 @@ namespace {
 
 constexpr const char* kFn = "gw.http.request";
 
-bool IsTokenChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool IsToken(std::string_view text) {
-  return !text.empty() && std::all_of(text.begin(), text.end(), IsTokenChar);
-}
-
-bool HasLineBreakOrNul(std::string_view text) {
-  return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
-}
 
 bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
   if (text.size() < prefix.size()) return false;
@@ -100,11 +89,11 @@ void ReadHeaders(lua_State* L, http::Headers& out) {
     const char* name = lua_tolstring(L, -2, &nameLength);
     const char* value = lua_tolstring(L, -1, &valueLength);
     const std::string_view nameView(name, nameLength);
-    if (!IsToken(nameView)) {
+    if (!http::IsHttpToken(nameView)) {
       throw BindingError(std::string(kFn) + ": invalid header name '" + std::string(nameView.substr(0, 64)) + "'");
     }
     // The value is not quoted in the message: it may be a credential.
-    if (HasLineBreakOrNul(std::string_view(value, valueLength))) {
+    if (http::HasLineBreakOrNul(std::string_view(value, valueLength))) {
       throw BindingError(std::string(kFn) + ": the value of header '" + std::string(nameView.substr(0, 64)) +
                          "' contains a line break or NUL");
     }
@@ -155,7 +144,7 @@ int Request(lua_State* L) {
     request.method = std::string(*method);
     std::transform(request.method.begin(), request.method.end(), request.method.begin(),
                    [](char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c; });
-    if (!IsToken(request.method)) throw BindingError(std::string(kFn) + ": invalid method");
+    if (!http::IsHttpToken(request.method)) throw BindingError(std::string(kFn) + ": invalid method");
   }
   ReadHeaders(L, request.headers);
   if (auto body = FieldString(L, 1, "body", kFn)) request.body = std::string(*body);

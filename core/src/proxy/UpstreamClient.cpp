@@ -14,6 +14,8 @@
 
 #include "gw/common/ErrorCatalog.h"
 #include "gw/common/SecretRegistry.h"
+#include "gw/http/CurlHeaderList.h"
+#include "gw/http/HttpTypes.h"
 #include "gw/proxy/ProxyErrors.h"
 
 namespace gw::proxy {
@@ -162,19 +164,6 @@ void EraseAll(std::string& text, const std::string& needle) {
   }
 }
 
-using SList = std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)>;
-
-bool Append(SList& list, const std::string& line) {
-  curl_slist* next = curl_slist_append(list.get(), line.c_str());
-  if (next == nullptr) return false;
-  static_cast<void>(list.release());  // `next` heads the same list: hand it over, not free it
-  list.reset(next);
-  return true;
-}
-
-bool IsTokenChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
 
 }  // namespace
 
@@ -191,32 +180,30 @@ Result<long> UpstreamClient::Perform(const UpstreamRequest& request, IRequestBod
     return UpstreamUnreachable(CatalogError(codes::kNetInvalidRequest, "only http and https URLs are allowed"));
   }
   if (request.method.empty() ||
-      !std::all_of(request.method.begin(), request.method.end(), [](char c) { return IsTokenChar(c); })) {
+      !http::IsHttpToken(request.method)) {
     return UpstreamUnreachable(CatalogError(codes::kNetInvalidRequest, "invalid HTTP method"));
   }
 
-  SList headerList(nullptr, &curl_slist_free_all);
+  http::CurlHeaderList headerList;
   for (const auto& [name, value] : request.headers) {
-    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) { return IsTokenChar(c); })) {
+    if (!http::IsHttpToken(name)) {
       return UpstreamUnreachable(CatalogError(codes::kNetInvalidRequest, "invalid request header name"));
     }
-    for (char c : value) {
-      if (c == '\r' || c == '\n' || c == '\0') {
-        return UpstreamUnreachable(
-            CatalogError(codes::kNetInvalidRequest, "request header '" + name + "' contains CR, LF or NUL"));
-      }
+    if (http::HasLineBreakOrNul(value)) {
+      return UpstreamUnreachable(
+          CatalogError(codes::kNetInvalidRequest, "request header '" + name + "' contains CR, LF or NUL"));
     }
-    if (!Append(headerList, value.empty() ? name + ";" : name + ": " + value)) {
+    if (!headerList.Append(value.empty() ? name + ";" : name + ": " + value)) {
       return UpstreamUnreachable(CatalogError(codes::kNetOther, "out of memory"));
     }
   }
   std::optional<uint64_t> bodySize = body != nullptr ? body->Size() : std::optional<uint64_t>(0);
   // Never "Expect: 100-continue" (an empty Expect: turns libcurl's default off): Orthanc never
   // answers it, so every streamed request would wait for the interim answer (see the header).
-  if (!Append(headerList, "Expect:")) {
+  if (!headerList.Append("Expect:")) {
     return UpstreamUnreachable(CatalogError(codes::kNetOther, "out of memory"));
   }
-  if (body != nullptr && !bodySize && !Append(headerList, "Transfer-Encoding: chunked")) {
+  if (body != nullptr && !bodySize && !headerList.Append("Transfer-Encoding: chunked")) {
     return UpstreamUnreachable(CatalogError(codes::kNetOther, "out of memory"));
   }
 
@@ -250,7 +237,7 @@ Result<long> UpstreamClient::Perform(const UpstreamRequest& request, IRequestBod
   curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &OnProgress);
   curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
   curl_easy_setopt(h, CURLOPT_USERAGENT, options_.userAgent.c_str());
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headerList.get());
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headerList.Get());
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &OnHeader);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &OnBody);

@@ -27,3 +27,26 @@ TEST_CASE("AddHeaderLine/folding with no header before it is ignored", "[http]")
   AddHeaderLine("  stray continuation\r\n", h);
   CHECK(h.empty());
 }
+
+// What every outgoing request is checked against: both libcurl clients and gw.http.request.
+TEST_CASE("IsHttpToken / HasLineBreakOrNul: smuggling spellings refused", "[http][hostile]") {
+  using gw::http::HasLineBreakOrNul;
+  using gw::http::IsHttpToken;
+  for (const char* ok : {"GET", "DELETE", "X-Custom_1", "a!#$%&'*+-.^_`|~z"}) {
+    INFO(ok);
+    CHECK(IsHttpToken(ok));
+  }
+  const std::string nul("X\0Y", 3);
+  for (const std::string& bad : {std::string(), std::string("GET /x HTTP/1.1\r\n"), std::string("Bad Name"),
+                                 std::string("X:Y"), std::string("X\tY"), nul, std::string("X\xc3\xa9"),
+                                 std::string("(comment)"), std::string("a/b"), std::string("\"q\"")}) {
+    INFO(bad);
+    CHECK_FALSE(IsHttpToken(bad));
+  }
+  CHECK_FALSE(HasLineBreakOrNul("Bearer abc.def"));
+  CHECK_FALSE(HasLineBreakOrNul(""));
+  CHECK(HasLineBreakOrNul("a\r\nInjected: 1"));
+  CHECK(HasLineBreakOrNul("a\nInjected: 1"));
+  CHECK(HasLineBreakOrNul("a\rb"));
+  CHECK(HasLineBreakOrNul(nul));
+}

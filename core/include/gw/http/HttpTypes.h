@@ -18,6 +18,12 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 // the previous header (obsolete folding); a blank line or one without a name is ignored.
 void AddHeaderLine(std::string_view line, Headers& headers);
 
+// What every outgoing request is checked against before it is sent (both libcurl clients and
+// gw.http.request): a method or header name is an RFC 9110 token (non-empty, tchar only), and a
+// header value holds no CR, LF or NUL (no header or request smuggled in).
+bool IsHttpToken(std::string_view text);
+bool HasLineBreakOrNul(std::string_view text);
+
 struct TlsOptions {
   bool verifyPeer = true;          // false only when the operator explicitly set VerifySSL: false
   std::string caBundle;            // PEM file; empty: system default
