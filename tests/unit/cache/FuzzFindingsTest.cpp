@@ -23,8 +23,10 @@ TEST_CASE("Fuzz finding: a shared record expiring centuries ahead is refused, no
   // clock arithmetic unchecked: signed overflow (undefined; found by fuzz/fuzz_redis with an expiry
   // in 2217), in practice an expiry wrapped to some other time.
   auto clock = std::make_shared<token::ManualClock>();
-  cache::SharedTokenSource source(std::make_shared<NoSource>(),
-                                  std::make_shared<cache::RedisClient>(cache::RedisEndpoint{"127.0.0.1", 1}),
+  cache::RedisEndpoint unused;  // never connected to: Seal/Open only
+  unused.host = "127.0.0.1";
+  unused.port = 1;
+  cache::SharedTokenSource source(std::make_shared<NoSource>(), std::make_shared<cache::RedisClient>(unused),
                                   std::string(32, 'k'), "key-id", clock, "pacs");
   token::TokenRecord record;
   record.accessToken = "token";
