@@ -179,6 +179,8 @@ class MetricsPopulated(testing.TestCase):
         # STOW + QIDO through proxy mode and inject mode.
         for name, seed in (("cloud", 61), ("inj", 62)):
             study = make_study(3, seed=seed)
+            if name == "cloud":
+                self.cloud_stow_bytes = sum(len(d) for d in study.instances)
             job = self.stow(name, study)
             self.assertEqual(job["State"], "Success", job)
             self.assertEqual(self.upstream.backend.study_hashes(study.study_instance_uid), study.sha256_by_sop)
@@ -283,6 +285,13 @@ class MetricsPopulated(testing.TestCase):
                  lambda: v(a, "dicomweb_oauth_proxy_requests_total", server="cloud", status_class="2xx") >= 4
                  and v(a, "dicomweb_oauth_proxy_requests_total", server="down", status_class="5xx") >= 1
                  and a.value("dicomweb_oauth_proxy_requests_total", server="cloud", status_class="5xx") is not None),
+            "dicomweb_oauth_proxy_body_bytes_total":
+                ("cloud's STOW body (its instances and the multipart framing) sent, answers received; "
+                 "nothing for inject-mode inj",
+                 lambda: v(a, "dicomweb_oauth_proxy_body_bytes_total", server="cloud", direction="request")
+                 > self.cloud_stow_bytes
+                 and v(a, "dicomweb_oauth_proxy_body_bytes_total", server="cloud", direction="response") > 0
+                 and a.value("dicomweb_oauth_proxy_body_bytes_total", server="inj", direction="request") is None),
             p + "_bucket": ("cloud's requests timed", lambda: v(a, p + "_bucket", server="cloud", le="+Inf") >= 4),
             p + "_sum": ("time spent", lambda: v(a, p + "_sum", server="cloud") > 0),
             p + "_count": ("one per request",

@@ -7,6 +7,7 @@
 
 #include "FakeCredentials.h"
 #include "FakeProxyAnswer.h"
+#include "gw/common/Metrics.h"
 #include "gw/proxy/HeaderPolicy.h"
 #include "gw/proxy/ProxyService.h"
 #include "gw/proxy/RequestAudit.h"
@@ -434,4 +435,59 @@ TEST_CASE("ProxyService: Detach stops auditing") {
   f.service->Serve(f.Request("GET", "studies"), out);
   CHECK(out.status == 200);
   CHECK(f.audit->events.empty());
+}
+
+TEST_CASE("ProxyService: body bytes are counted per server and direction, refused bodies not at all") {
+  gw::MetricsRegistry registry;
+  Fixture f(OneServer());
+  f.service->SetMetrics(&registry);
+  auto bytes = [&](const char* direction) {
+    return registry
+        .GetCounter("dicomweb_oauth_proxy_body_bytes_total", "", {{"server", "cloud"}, {"direction", direction}})
+        .Value();
+  };
+  CHECK(bytes("request") == 0);  // the series exist before the first request
+  CHECK(bytes("response") == 0);
+
+  auto exchange = gw::proxy::BodyExchange::Open(f.service, f.Request("POST", "studies"));
+  exchange->AddChunk("first piece,");
+  exchange->AddChunk("second piece");
+  FakeProxyAnswer stow;
+  exchange->Execute(stow);
+  REQUIRE(stow.status == 200);
+  CHECK(bytes("request") == 24);
+  CHECK(bytes("response") == stow.body.size());  // {"got":24}
+
+  FakeProxyAnswer qido;
+  f.service->Serve(f.Request("GET", "studies"), qido);
+  REQUIRE(qido.status == 200);
+  CHECK(bytes("request") == 24);  // a GET has no body
+  CHECK(bytes("response") == stow.body.size() + qido.body.size());
+
+  SECTION("a body the route refused (no loopback secret) was never sent: not counted") {
+    auto refused = gw::proxy::BodyExchange::Open(f.service, Incoming::Describe("POST", "cloud", "studies", {}, {}));
+    refused->AddChunk(std::string(1000, 'x'));
+    FakeProxyAnswer out;
+    refused->Execute(out);
+    REQUIRE(out.error);
+    CHECK(bytes("request") == 24);
+  }
+  SECTION("a failed exchange counts the body it took; the gateway's error body is not an answer's") {
+    f.upstream.answer = [](const FakeUpstream::Seen&) -> gw::Result<long> {
+      return gw::MakeError("PXY-003", "unreachable", 502);
+    };
+    auto failed = gw::proxy::BodyExchange::Open(f.service, f.Request("POST", "studies"));
+    failed->AddChunk("0123456789");
+    FakeProxyAnswer out;
+    failed->Execute(out);
+    REQUIRE(out.error);
+    CHECK(out.error->code == "PXY-003");
+    CHECK(bytes("request") == 34);
+    CHECK(bytes("response") == stow.body.size() + qido.body.size());
+  }
+  SECTION("the text format carries both directions") {
+    const std::string text = registry.RenderPrometheus();
+    CHECK(text.find("dicomweb_oauth_proxy_body_bytes_total{direction=\"request\",server=\"cloud\"} 24") !=
+          std::string::npos);
+  }
 }

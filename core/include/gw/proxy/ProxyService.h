@@ -108,12 +108,19 @@ class ProxyService : public std::enable_shared_from_this<ProxyService> {
   // For BodyExchange and tests.
   Result<long> Exchange(const ServerRoute& route, const ForwardRequest& request, IResponseSink& sink) const;
   const AnswerLimits& Limits() const { return limits_; }
+  // The body bytes of one request: what Orthanc's DICOMweb client sent to the route (forwarded
+  // upstream) and what the route answered it.
+  struct BodyBytes {
+    uint64_t request = 0;
+    uint64_t response = 0;
+  };
   // Ends a request: metrics, then the audit record.
   void Record(const Incoming& in, const char* outcome, long status, const Error* error, Clock::time_point started,
-              uint64_t bytes, const Admission* routed) const;
-  // Ends an exchange: log line, target health, audit record.
+              BodyBytes bytes, const Admission* routed) const;
+  // Ends an exchange: log line, target health, metrics, audit record. `requestBytes`: the body
+  // received from the client (0 for a bodyless request).
   void Done(const Incoming& in, const Admission& a, const Result<long>& outcome, const AnswerWriter& writer,
-            Clock::time_point started) const;
+            Clock::time_point started, uint64_t requestBytes = 0) const;
   void Refused(const Incoming& in, const Admission& a, const Error& e, Clock::time_point started,
                IProxyAnswer& out) const;
 
@@ -174,6 +181,7 @@ class BodyExchange {
   std::unique_ptr<QueueBody> body_;
   std::unique_ptr<SpoolBody> spool_;  // signing providers only
   std::optional<uint64_t> declared_;
+  uint64_t received_ = 0;  // body bytes taken from the client (the metric's direction="request")
   std::optional<Error> spoolError_;
   std::unique_ptr<ResponseChannel> channel_;
   std::thread worker_;

@@ -150,6 +150,8 @@ struct ProxyService::Metrics {
   struct Server {
     Counter* byClass[6] = {};  // 1xx..5xx, then "other"
     Histogram* duration = nullptr;
+    Counter* requestBytes = nullptr;   // body bytes from Orthanc's DICOMweb client, sent upstream
+    Counter* responseBytes = nullptr;  // body bytes answered to it
     std::unique_ptr<policy::DecisionCounters> decisions;  // servers with routing policies
   };
   MetricsRegistry* registry = nullptr;
@@ -363,7 +365,7 @@ Status ProxyService::Admit(const Incoming& in, Admission& a, bool count) const {
 }
 
 void ProxyService::Record(const Incoming& in, const char* outcome, long status, const Error* error,
-                          Clock::time_point started, uint64_t bytes, const Admission* routed) const {
+                          Clock::time_point started, BodyBytes bytes, const Admission* routed) const {
   if (auto metrics = CurrentMetrics()) {
     auto it = metrics->servers.find(in.server);
     if (it == metrics->servers.end()) it = metrics->servers.find(kUnknownServer);
@@ -371,6 +373,8 @@ void ProxyService::Record(const Incoming& in, const char* outcome, long status, 
       const long cls = status / 100;
       it->second.byClass[cls >= 1 && cls <= 5 ? cls - 1 : 5]->Inc();
       it->second.duration->Observe(std::chrono::duration<double>(Clock::now() - started).count());
+      it->second.requestBytes->Inc(bytes.request);
+      it->second.responseBytes->Inc(bytes.response);
     }
   }
   auto sink = AuditSink();
@@ -379,27 +383,28 @@ void ProxyService::Record(const Incoming& in, const char* outcome, long status, 
   end.outcome = outcome;
   end.status = status;
   end.error = error;
-  end.bytes = bytes;
+  end.bytes = bytes.response;
   end.durationMs = MillisecondsSince(started);
   end.routed = routed;
   sink->Record(BuildRequestAudit(in, end));
 }
 
 void ProxyService::Done(const Incoming& in, const Admission& a, const Result<long>& outcome,
-                        const AnswerWriter& writer, Clock::time_point started) const {
+                        const AnswerWriter& writer, Clock::time_point started, uint64_t requestBytes) const {
   LogDone(in, outcome, writer, started);
   ReportHealth(a, outcome);
+  const BodyBytes bytes{requestBytes, writer.BodyBytes()};
   if (outcome.Ok() && !writer.Failure()) {
-    Record(in, "forwarded", outcome.Value(), nullptr, started, writer.BodyBytes(), &a);
+    Record(in, "forwarded", outcome.Value(), nullptr, started, bytes, &a);
     return;
   }
   const Error& e = writer.Failure() ? *writer.Failure() : outcome.GetError();
-  Record(in, "failed", e.httpStatus, &e, started, writer.BodyBytes(), &a);
+  Record(in, "failed", e.httpStatus, &e, started, bytes, &a);
 }
 
 void ProxyService::Refused(const Incoming& in, const Admission& a, const Error& e, Clock::time_point started,
                            IProxyAnswer& out) const {
-  Record(in, "denied", e.httpStatus, &e, started, 0, &a);
+  Record(in, "denied", e.httpStatus, &e, started, {}, &a);
   out.SendRefusal(e, a.retryAfter);
 }
 
@@ -476,6 +481,15 @@ void ProxyService::SetMetrics(MetricsRegistry* registry) {
       m.duration = &registry->GetHistogram("dicomweb_oauth_proxy_request_duration_seconds",
                                            "Proxy-mode request duration, from the request to the end of the answer",
                                            {{"server", server}}, kBounds);
+      static const char* kBytesHelp =
+          "Proxy-mode body bytes by server: direction=request, received from Orthanc's DICOMweb client and "
+          "forwarded upstream (once, replays not counted again); direction=response, answered to it";
+      m.requestBytes =
+          &registry->GetCounter("dicomweb_oauth_proxy_body_bytes_total", kBytesHelp,
+                                {{"server", server}, {"direction", "request"}});
+      m.responseBytes =
+          &registry->GetCounter("dicomweb_oauth_proxy_body_bytes_total", kBytesHelp,
+                                {{"server", server}, {"direction", "response"}});
       const auto routing = routing_.find(server);
       if (routing != routing_.end() && !routing->second->policies.empty()) {
         m.decisions = std::make_unique<policy::DecisionCounters>(*registry, "upstream", server, routing->second->policies);
@@ -563,6 +577,7 @@ void BodyExchange::Start() {
 
 void BodyExchange::AddChunk(std::string_view data) {
   if (refusal_) return;  // refused: the body is read and dropped
+  received_ += data.size();
   if (spool_) {
     if (!spoolError_) {
       if (Status s = spool_->Append(data); !s) spoolError_ = s.GetError();
@@ -588,7 +603,7 @@ AnswerWriter::Outcome BodyExchange::Execute(IProxyAnswer& out) {
   auto outcome = channel_->DrainInto(writer);
   worker_.join();
   const auto result = writer.Finish(outcome);
-  service_->Done(in_, admission_, outcome, writer, started_);
+  service_->Done(in_, admission_, outcome, writer, started_, received_);
   return result;
 }
 
@@ -598,7 +613,7 @@ AnswerWriter::Outcome BodyExchange::ExecuteSpooled(IProxyAnswer& out) {
   if (!complete) {
     const Error& e = complete.GetError();
     LogRefusal(in_, e);
-    service_->Record(in_, "denied", e.httpStatus, &e, started_, 0, &admission_);
+    service_->Record(in_, "denied", e.httpStatus, &e, started_, {}, &admission_);
     out.SendError(e);
     return AnswerWriter::Outcome::Complete;
   }
@@ -606,7 +621,7 @@ AnswerWriter::Outcome BodyExchange::ExecuteSpooled(IProxyAnswer& out) {
   AnswerWriter writer(out, service_->Limits());
   auto outcome = service_->Exchange(*admission_.route, admission_.request, writer);
   const auto result = writer.Finish(outcome);
-  service_->Done(in_, admission_, outcome, writer, started_);
+  service_->Done(in_, admission_, outcome, writer, started_, received_);
   return result;
 }
 
