@@ -457,6 +457,10 @@ TEST_CASE("ProxyService: body bytes are counted per server and direction, refuse
   REQUIRE(stow.status == 200);
   CHECK(bytes("request") == 24);
   CHECK(bytes("response") == stow.body.size());  // {"got":24}
+  REQUIRE(f.audit->events.size() == 1);  // the same figures in the request's audit record
+  const std::string record = RecordingAuditSink::Text(f.audit->events[0]);
+  CHECK(record.find("\"bytes\":" + std::to_string(stow.body.size()) + ",") != std::string::npos);
+  CHECK(record.find("\"requestBytes\":24,") != std::string::npos);
 
   FakeProxyAnswer qido;
   f.service->Serve(f.Request("GET", "studies"), qido);
@@ -471,6 +475,7 @@ TEST_CASE("ProxyService: body bytes are counted per server and direction, refuse
     refused->Execute(out);
     REQUIRE(out.error);
     CHECK(bytes("request") == 24);
+    CHECK(RecordingAuditSink::Text(f.audit->events.back()).find("\"requestBytes\":0,") != std::string::npos);
   }
   SECTION("a failed exchange counts the body it took; the gateway's error body is not an answer's") {
     f.upstream.answer = [](const FakeUpstream::Seen&) -> gw::Result<long> {

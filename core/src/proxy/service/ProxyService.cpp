@@ -384,6 +384,7 @@ void ProxyService::Record(const Incoming& in, const char* outcome, long status, 
   end.status = status;
   end.error = error;
   end.bytes = bytes.response;
+  end.requestBytes = bytes.request;
   end.durationMs = MillisecondsSince(started);
   end.routed = routed;
   sink->Record(BuildRequestAudit(in, end));

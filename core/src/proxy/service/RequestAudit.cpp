@@ -25,6 +25,7 @@ audit::AuditEvent BuildRequestAudit(const Incoming& in, const RequestEnd& end) {
     SetDecisionFields(event, end.routed->decision, wentUpstream, end.routed->targetName);
   }
   event.Set("bytes", static_cast<int64_t>(end.bytes));
+  event.Set("requestBytes", static_cast<int64_t>(end.requestBytes));
   event.Set("durationMs", end.durationMs);
   return event;
 }
