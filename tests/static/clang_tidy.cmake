@@ -14,25 +14,20 @@ else()
   file(GLOB_RECURSE sources CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR}
        ${PROJECT_SOURCE_DIR}/core/src/*.cpp ${PROJECT_SOURCE_DIR}/plugin/*.cpp ${PROJECT_SOURCE_DIR}/tools/*.cpp)
   list(SORT sources)
-  math(EXPR last "${shards} - 1")
-  foreach(shard RANGE ${last})
-    set(patterns "")
-    set(index 0)
-    foreach(source ${sources})
-      math(EXPR owner "${index} % ${shards}")
-      if(owner EQUAL shard)
-        # run-clang-tidy joins its file arguments into one regular expression searched in each
-        # absolute path of compile_commands.json.
-        string(REPLACE "." "\\." escaped "${source}")
-        list(APPEND patterns "/${escaped}$")
-      endif()
-      math(EXPR index "${index} + 1")
-    endforeach()
-    math(EXPR number "${shard} + 1")
-    add_test(NAME static/clang-tidy/${number}
+  # run-clang-tidy joins its file arguments into one regular expression searched in each absolute
+  # path of compile_commands.json: each file becomes "/<path>$", with '.' and '+' escaped.
+  set(index 0)
+  foreach(source ${sources})
+    math(EXPR shard "${index} % ${shards} + 1")
+    string(REGEX REPLACE "([.+])" "\\\\\\1" escaped "${source}")
+    list(APPEND patterns_${shard} "/${escaped}$")
+    math(EXPR index "${index} + 1")
+  endforeach()
+  foreach(shard RANGE 1 ${shards})
+    add_test(NAME static/clang-tidy/${shard}
              COMMAND ${GW_RUN_CLANG_TIDY} -quiet -j 1 -clang-tidy-binary ${GW_CLANG_TIDY}
-                     -p ${CMAKE_BINARY_DIR} ${patterns}
+                     -p ${CMAKE_BINARY_DIR} ${patterns_${shard}}
              WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
-    set_tests_properties(static/clang-tidy/${number} PROPERTIES LABELS static TIMEOUT 1800 COST 10000)
+    set_tests_properties(static/clang-tidy/${shard} PROPERTIES LABELS static TIMEOUT 1800 COST 10000)
   endforeach()
 endif()

@@ -490,6 +490,24 @@ TEST_CASE("ProxyService: body bytes are counted per server and direction, refuse
     CHECK(bytes("request") == 34);
     CHECK(bytes("response") == stow.body.size() + qido.body.size());
   }
+  SECTION("a server name the caller made up adds no series and counts nothing") {
+    // The name comes from the URI: hostile spellings must neither grow the registry nor reach a
+    // configured server's counters.
+    for (const std::string& name : std::vector<std::string>{"cloud/../cloud", "CLOUD", "cloud%00", "cloud\n",
+                                                           std::string(4096, 'a')}) {
+      auto unknown = gw::proxy::BodyExchange::Open(f.service, f.Request("POST", "studies", {}, {}, name));
+      unknown->AddChunk(std::string(1000, 'x'));
+      FakeProxyAnswer out;
+      unknown->Execute(out);
+      REQUIRE(out.error);
+    }
+    CHECK(bytes("request") == 24);
+    const std::string text = registry.RenderPrometheus();
+    CHECK(text.find("dicomweb_oauth_proxy_body_bytes_total{direction=\"request\",server=\"_unknown\"} 0") !=
+          std::string::npos);
+    CHECK(text.find("CLOUD") == std::string::npos);
+    CHECK(text.find("aaaa") == std::string::npos);
+  }
   SECTION("the text format carries both directions") {
     const std::string text = registry.RenderPrometheus();
     CHECK(text.find("dicomweb_oauth_proxy_body_bytes_total{direction=\"request\",server=\"cloud\"} 24") !=

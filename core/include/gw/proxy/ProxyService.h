@@ -108,8 +108,8 @@ class ProxyService : public std::enable_shared_from_this<ProxyService> {
   // For BodyExchange and tests.
   Result<long> Exchange(const ServerRoute& route, const ForwardRequest& request, IResponseSink& sink) const;
   const AnswerLimits& Limits() const { return limits_; }
-  // The body bytes of one request: what Orthanc's DICOMweb client sent to the route (forwarded
-  // upstream) and what the route answered it.
+  // The body bytes of one request: what Orthanc's DICOMweb client sent to the route for the
+  // upstream and what the route answered it.
   struct BodyBytes {
     uint64_t request = 0;
     uint64_t response = 0;
@@ -181,7 +181,7 @@ class BodyExchange {
   std::unique_ptr<QueueBody> body_;
   std::unique_ptr<SpoolBody> spool_;  // signing providers only
   std::optional<uint64_t> declared_;
-  uint64_t received_ = 0;  // body bytes taken from the client (the metric's direction="request")
+  uint64_t received_ = 0;  // body bytes taken from the client, for Done()
   std::optional<Error> spoolError_;
   std::unique_ptr<ResponseChannel> channel_;
   std::thread worker_;

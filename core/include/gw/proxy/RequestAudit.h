@@ -18,7 +18,7 @@ struct RequestEnd {
   long status = 0;              // what the caller got
   const Error* error = nullptr;
   uint64_t bytes = 0;           // answer body bytes sent to the caller
-  uint64_t requestBytes = 0;    // request body bytes taken from the caller and forwarded upstream
+  uint64_t requestBytes = 0;    // request body bytes taken from the caller to send upstream
   int64_t durationMs = 0;
   // How the request was routed, as far as admission got (null when it never ran).
   const Admission* routed = nullptr;

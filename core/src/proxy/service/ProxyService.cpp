@@ -483,8 +483,9 @@ void ProxyService::SetMetrics(MetricsRegistry* registry) {
                                            "Proxy-mode request duration, from the request to the end of the answer",
                                            {{"server", server}}, kBounds);
       static const char* kBytesHelp =
-          "Proxy-mode body bytes by server: direction=request, received from Orthanc's DICOMweb client and "
-          "forwarded upstream (once, replays not counted again); direction=response, answered to it";
+          "Proxy-mode body bytes by server: direction=request, received from Orthanc's DICOMweb client for an "
+          "admitted request, to be sent upstream (once: replays not counted again); direction=response, answered "
+          "to it";
       m.requestBytes =
           &registry->GetCounter("dicomweb_oauth_proxy_body_bytes_total", kBytesHelp,
                                 {{"server", server}, {"direction", "request"}});
