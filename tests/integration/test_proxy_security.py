@@ -223,6 +223,49 @@ class ProxySecurity(testing.TestCase):
         entry = self.upstream.new_entries(mark)[0]
         self.assertEqual(entry["auth"], "active")
         self.assertNotIn("CFG-008", a.log_text())  # the kept credentials satisfy the start-up check
+        # What a probe or script written for the Python plugin reads from its routes (its API 2.0).
+        status = a.get_json("/dicomweb-oauth/status")
+        self.assertEqual(status["api_version"], "2.0")
+        self.assertEqual(status["data"]["status"], "healthy")
+        self.assertEqual(status["data"]["servers_configured"], 1)
+        self.assertEqual(status["data"]["token_managers"], 1)
+        servers = a.get_json("/dicomweb-oauth/servers")["data"]["servers"]
+        self.assertEqual([(s["name"], s["has_cached_token"], s["token_valid"]) for s in servers],
+                         [("cloud", True, True)])
+        self.assertEqual(servers[0]["token_endpoint"], self.idp.token_url())
+        r = a.rest("POST", "/dicomweb-oauth/servers/cloud/test")
+        self.assertEqual(r.status, 200, r.text)
+        self.assertEqual({k: r.json()[k] for k in ("server", "status", "token_acquired", "has_token")},
+                         {"server": "cloud", "status": "success", "token_acquired": True, "has_token": True})
+        pages = [a.rest("GET", p).body for p in ("/dicomweb-oauth/status", "/dicomweb-oauth/servers")]
+        assert_no_secret(self, [ORTHANC_PASSWORD, SECRET], a.log_text(), r.body, *pages)
+
+    def test_python_plugin_configuration_without_mode_is_served_in_inject_mode(self):
+        # The Python plugin had no `Mode`: its users' configuration, copied as it is, has none. The
+        # gateway then serves the server in inject mode: the definition that pointed at the route
+        # now names the real upstream with a fresh bearer token, and the Orthanc credentials of that
+        # definition stay out of it.
+        server = proxy_server(self.idp, self.upstream)
+        del server["Mode"]
+        a = self.use(gateway_orthanc(
+            self.ws, name="python-compat-inject", users={"orthanc": ORTHANC_PASSWORD},
+            servers={"cloud": server},
+            dicomweb={"Servers": {"cloud": {"Url": "http://localhost:8042/oauth-dicom-web/servers/cloud/",
+                                            "Username": "orthanc", "Password": ORTHANC_PASSWORD}}}))
+        self.assertEqual(a.get_json("/dicomweb-oauth/servers")["servers"][0]["mode"], "inject")
+        upstream_url = self.upstream.dicomweb_url.rstrip("/") + "/"
+        defined = wait_until(lambda: (lambda s: s if s["Url"] == upstream_url else None)(
+            a.get_json("/dicom-web/servers?expand")["cloud"]), 15, "the upstream definition")
+        self.assertNotIn("oauth-dicom-web", json.dumps(defined))
+        # The Orthanc user of that entry was for the route: it is not carried into a definition
+        # bound for the upstream.
+        self.assertNotIn("Username", defined)
+        mark = self.upstream.log_mark()
+        r = a.rest("POST", "/dicom-web/servers/cloud/qido", json={"Uri": "/studies"})
+        self.assertEqual(r.status, 200, r.text)
+        entry = self.upstream.new_entries(mark)[0]
+        self.assertEqual(entry["auth"], "active")  # the bearer token arrived, not Orthanc's Basic credentials
+        self.assertEqual(a.get_json("/dicomweb-oauth/status")["data"]["status"], "healthy")
         assert_no_secret(self, [ORTHANC_PASSWORD, SECRET], a.log_text())
 
     def test_orthanc_authentication_without_a_loopback_user_is_warned_at_start(self):

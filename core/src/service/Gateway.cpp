@@ -56,7 +56,7 @@ JsonAnswer Gateway::TestServer(const std::string& server, bool fresh) {
   auto record = fresh ? handle->FetchNow() : handle->Get();
   const auto elapsedMs =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-  if (!record.Ok()) return views::ErrorAnswer(record.GetError());
+  if (!record.Ok()) return views::TestFailureAnswer(server, record.GetError());
   return views::TestAnswer(server, *record.Value(), elapsedMs);
 }
 

@@ -6,6 +6,7 @@
 #include "gw/crypto/Encoding.h"
 #include "gw/crypto/Hash.h"
 #include "gw/proxy/DefinitionMerge.h"
+#include "gw/proxy/DicomWebDefinition.h"
 #include "gw/service/Gateway.h"
 
 namespace gw::service {
@@ -33,12 +34,16 @@ proxy::DicomWebDefinition InjectMode::BuildDefinition(const std::string& server,
   d.certificateKeyPassword = s.certificateKeyPassword;
   // What an existing DicomWeb.Servers.<name> entry adds, merged as proxy mode merges it
   // (DefinitionMerge.h): the settings left open above, and the keys the definition does not own.
-  // Its Url and HttpHeaders are never taken; its credentials only where the server has none.
+  // Its Url and HttpHeaders are never taken; its credentials only where the server has none, and
+  // never from an entry that pointed at the proxy route (the Python plugin's set-up): those are an
+  // Orthanc user's, for the loopback call, and have no business in a definition bound upstream.
   const auto& orthanc = gateway_.Config().orthanc.dicomWebServers;
   if (auto it = orthanc.find(server); it != orthanc.end() && it->second.raw) {
     proxy::MergeExistingDefinition(d, *it->second.raw);
-    if (d.username.empty()) d.username = it->second.username;
-    if (d.password.empty()) d.password = it->second.password;
+    if (!proxy::IsLoopbackRouteUrl(it->second.url, server)) {
+      if (d.username.empty()) d.username = it->second.username;
+      if (d.password.empty()) d.password = it->second.password;
+    }
   }
   d.httpHeaders["Authorization"] = authorization;
   return d;

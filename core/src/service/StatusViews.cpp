@@ -45,6 +45,27 @@ void WriteTargets(json::Writer& w, const config::ServerConfig& server, const pol
   w.EndArray();
 }
 
+// The Python plugin `orthanc-dicomweb-oauth` answered its status and servers routes in an envelope
+// (its "API 2.0"); clients written for it (probes, scripts) read `data.*`. The gateway's own fields
+// stay at the top level and these are added beside them, so both kinds of client keep working.
+constexpr const char* kPythonApiVersion = "2.0";
+
+void WritePythonEnvelope(json::Writer& w, token::SystemTime now) {
+  w.Key("plugin_version");
+  w.String(GW_VERSION);
+  w.Key("api_version");
+  w.String(kPythonApiVersion);
+  w.Key("timestamp");
+  w.String(IsoTime(now));
+}
+
+// What the Python plugin called a cached token and a valid one: a token is held, and it has not
+// run out (a refresh may be failing meanwhile: the token still serves).
+bool HoldsToken(const token::TokenState* state) { return state != nullptr && state->expiresAt.has_value(); }
+bool TokenUsable(const token::TokenState* state, token::SystemTime now) {
+  return HoldsToken(state) && state->status != token::TokenStatus::Expired && *state->expiresAt > now;
+}
+
 }  // namespace
 
 std::string IsoTime(token::SystemTime t) {
@@ -190,16 +211,22 @@ void WriteAuditState(json::Writer& w, const config::AuditConfig& a, const audit:
   w.EndObject();
 }
 
-JsonAnswer ErrorAnswer(const Error& e) {
+namespace {
+// {"ok": false, "error": {...}} and what `more` adds, with the error's status (500 without one).
+JsonAnswer ErrorAnswerWith(const Error& e, const std::function<void(json::Writer&)>& more) {
   json::Writer w;
   w.StartObject();
   w.Key("ok");
   w.Bool(false);
   w.Key("error");
   WriteError(w, e);
+  if (more) more(w);
   w.EndObject();
   return JsonAnswer{e.httpStatus > 0 ? e.httpStatus : 500, w.Take()};
 }
+}  // namespace
+
+JsonAnswer ErrorAnswer(const Error& e) { return ErrorAnswerWith(e, nullptr); }
 
 JsonAnswer TestAnswer(const std::string& server, const token::TokenRecord& r, int64_t elapsedMs) {
   const auto clockNow = token::SystemClock::Instance();
@@ -235,8 +262,24 @@ JsonAnswer TestAnswer(const std::string& server, const token::TokenRecord& r, in
   w.EndObject();
   w.Key("elapsedMs");
   w.Int(elapsedMs);
+  // The Python plugin's answer (a client of it checks `status`).
+  w.Key("status");
+  w.String("success");
+  w.Key("token_acquired");
+  w.Bool(true);
+  w.Key("has_token");
+  w.Bool(true);
   w.EndObject();
   return {200, w.Take()};
+}
+
+JsonAnswer TestFailureAnswer(const std::string& server, const Error& e) {
+  return ErrorAnswerWith(e, [&server](json::Writer& w) {
+    w.Key("server");
+    w.String(server);
+    w.Key("status");  // the Python plugin's answer to a failed acquisition
+    w.String("error");
+  });
 }
 
 JsonAnswer ServersAnswer(const config::GatewayConfig& config, const ProviderLookup& providerOf,
@@ -283,6 +326,30 @@ JsonAnswer ServersAnswer(const config::GatewayConfig& config, const ProviderLook
     w.EndObject();
   }
   w.EndArray();
+  WritePythonEnvelope(w, now);
+  w.Key("data");
+  w.StartObject();
+  w.Key("servers");
+  w.StartArray();
+  for (const auto& [name, server] : config.servers) {
+    const auto st = states.find(name);
+    const token::TokenState* state = st == states.end() ? nullptr : &st->second;
+    w.StartObject();
+    w.Key("name");
+    w.String(name);
+    w.Key("url");
+    w.String(server.url);
+    w.Key("token_endpoint");
+    if (server.tokenEndpoint.empty()) w.Null();
+    else w.String(server.tokenEndpoint);
+    w.Key("has_cached_token");
+    w.Bool(HoldsToken(state));
+    w.Key("token_valid");
+    w.Bool(TokenUsable(state, now));
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
   w.EndObject();
   return {200, w.Take()};
 }
@@ -353,6 +420,16 @@ JsonAnswer StatusAnswer(const config::GatewayConfig& config, const ProviderLooku
     w.EndObject();
   }
   w.EndObject();
+  w.EndObject();
+  WritePythonEnvelope(w, now);
+  w.Key("data");
+  w.StartObject();
+  w.Key("status");  // the Python plugin said "healthy"; "degraded" and "error" as above
+  w.String(healthy ? (reload.ok && tokensOk ? "healthy" : "degraded") : "error");
+  w.Key("token_managers");  // servers with a token source (a signing provider has none)
+  w.Uint(states.size());
+  w.Key("servers_configured");
+  w.Uint(config.servers.size());
   w.EndObject();
   w.EndObject();
   return {healthy ? 200 : 503, w.Take()};

@@ -8,6 +8,7 @@
 #include "gw/service/ReloadHistory.h"
 #include "gw/service/RequestSigner.h"
 #include "gw/service/StatusViews.h"
+#include "gw/token/SystemClock.h"
 #include "service/GatewayBuilder.h"
 
 using namespace gw;
@@ -212,4 +213,89 @@ TEST_CASE("GatewayBuilder/servers that differ only in data-path settings share o
   CHECK(TokenIdentity(a) == TokenIdentity(b));
   CHECK(TokenIdentity(a) != TokenIdentity(c));
   CHECK(TokenIdentity(config::ServerConfig{}).empty());
+}
+
+TEST_CASE("StatusViews/the fields clients of the Python plugin read", "[service][status][compat]") {
+  // orthanc-dicomweb-oauth answered status and servers inside {plugin_version, api_version,
+  // timestamp, data}, and test with {server, status, token_acquired, has_token}: a probe or script
+  // written for it must keep working, beside the gateway's own fields.
+  const auto now = std::chrono::system_clock::now();
+  config::GatewayConfig cfg;
+  cfg.servers["held"].url = "https://a.example/dicom-web/";
+  cfg.servers["held"].tokenEndpoint = "https://idp.example/token";
+  cfg.servers["held"].raw = Raw(R"({"ClientId": "c", "ClientSecret": "compat-secret-value"})");
+  cfg.servers["lapsed"].url = "https://b.example/dicom-web/";
+  cfg.servers["never"].url = "https://c.example/dicom-web/";
+  cfg.servers["signing"].url = "https://d.example/dicom-web/";  // a signing provider: no token state
+  std::map<std::string, token::TokenState> states;
+  states["held"].status = token::TokenStatus::Valid;
+  states["held"].expiresAt = now + std::chrono::minutes(30);
+  states["lapsed"].status = token::TokenStatus::Expired;
+  states["lapsed"].expiresAt = now - std::chrono::minutes(1);
+  states["never"].status = token::TokenStatus::Error;
+
+  SECTION("servers: data.servers with the Python plugin's five fields, the gateway's list unchanged") {
+    const JsonAnswer a = views::ServersAnswer(cfg, NoProvider, states, {});
+    CHECK(a.body.find("compat-secret-value") == std::string::npos);
+    const auto doc = Parse(a.body);
+    CHECK(std::string(doc["api_version"].GetString()) == "2.0");
+    CHECK_FALSE(std::string(doc["plugin_version"].GetString()).empty());
+    CHECK(std::string(doc["timestamp"].GetString()).size() == 20);  // YYYY-MM-DDTHH:MM:SSZ
+    REQUIRE(doc["servers"].Size() == 4);
+    const auto& list = doc["data"]["servers"];
+    REQUIRE(list.Size() == 4);
+    std::map<std::string, const rapidjson::Value*> by;
+    for (const auto& s : list.GetArray()) by[s["name"].GetString()] = &s;
+    CHECK(std::string((*by["held"])["url"].GetString()) == "https://a.example/dicom-web/");
+    CHECK(std::string((*by["held"])["token_endpoint"].GetString()) == "https://idp.example/token");
+    CHECK((*by["held"])["has_cached_token"].GetBool());
+    CHECK((*by["held"])["token_valid"].GetBool());
+    CHECK((*by["lapsed"])["has_cached_token"].GetBool());
+    CHECK_FALSE((*by["lapsed"])["token_valid"].GetBool());
+    CHECK_FALSE((*by["never"])["has_cached_token"].GetBool());
+    CHECK_FALSE((*by["never"])["token_valid"].GetBool());
+    CHECK((*by["never"])["token_endpoint"].IsNull());
+    CHECK_FALSE((*by["signing"])["has_cached_token"].GetBool());
+  }
+  SECTION("status: data.status is 'healthy' only when the gateway says 'ok'") {
+    std::map<std::string, token::TokenState> good{{"held", states["held"]}};
+    auto doc = Parse(views::StatusAnswer(cfg, NoProvider, Snapshot(3), ReloadRecord{}, good, {}).body);
+    CHECK(std::string(doc["status"].GetString()) == "ok");
+    CHECK(std::string(doc["data"]["status"].GetString()) == "healthy");
+    CHECK(doc["data"]["token_managers"].GetUint() == 1);
+    CHECK(doc["data"]["servers_configured"].GetUint() == 4);
+    CHECK(std::string(doc["api_version"].GetString()) == "2.0");
+    CHECK(std::string(doc["plugin_version"].GetString()) == doc["plugin"]["version"].GetString());
+
+    doc = Parse(views::StatusAnswer(cfg, NoProvider, Snapshot(3), ReloadRecord{}, states, {}).body);
+    CHECK(std::string(doc["status"].GetString()) == "degraded");
+    CHECK(std::string(doc["data"]["status"].GetString()) == "degraded");
+
+    const JsonAnswer none = views::StatusAnswer(cfg, NoProvider, Snapshot(0), ReloadRecord{}, good, {});
+    CHECK(none.status == 503);
+    CHECK(std::string(Parse(none.body)["data"]["status"].GetString()) == "error");
+  }
+  SECTION("test: status 'success' with a token, 'error' with the gateway's error and status otherwise") {
+    token::TokenRecord r;
+    r.accessToken = "compat-access-token";
+    r.tokenType = "Bearer";
+    r.expiresAt = token::SystemClock::Instance()->SteadyNow() + std::chrono::minutes(5);
+    const JsonAnswer ok = views::TestAnswer("held", r, 12);
+    CHECK(ok.status == 200);
+    CHECK(ok.body.find("compat-access-token") == std::string::npos);
+    const auto doc = Parse(ok.body);
+    CHECK(std::string(doc["status"].GetString()) == "success");
+    CHECK(doc["token_acquired"].GetBool());
+    CHECK(doc["has_token"].GetBool());
+    CHECK(std::string(doc["server"].GetString()) == "held");
+    CHECK(doc["ok"].GetBool());
+
+    const JsonAnswer failed = views::TestFailureAnswer("held", MakeError("TOK-002", "the IdP refused", 503));
+    CHECK(failed.status == 503);
+    const auto f = Parse(failed.body);
+    CHECK(std::string(f["status"].GetString()) == "error");
+    CHECK(std::string(f["server"].GetString()) == "held");
+    CHECK(std::string(f["error"]["code"].GetString()) == "TOK-002");
+    CHECK_FALSE(f["ok"].GetBool());
+  }
 }

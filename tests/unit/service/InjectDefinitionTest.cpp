@@ -99,3 +99,21 @@ TEST_CASE("InjectDefinition: without a DicomWeb.Servers entry only the server's 
   CHECK(d.userProperties.empty());
   CHECK(d.httpHeaders.size() == 1);
 }
+
+TEST_CASE("InjectDefinition: an entry that pointed at the proxy route gives no credentials", "[service][inject][definition]") {
+  // The Python plugin's set-up without `Mode`: DicomWeb.Servers.cloud names this Orthanc's route
+  // with an Orthanc user. That user is for the loopback call, never for the upstream.
+  const std::string routeEntry = R"("DicomWeb": {"Servers": {"cloud": {
+      "Url": "http://localhost:8042/oauth-dicom-web/servers/cloud/", "Username": "orthanc",
+      "Password": "orthanc-pw", "HasDelete": "1"}}})";
+  const auto d = Build("", routeEntry);
+  CHECK(d.url == "https://dicom.example.com/");
+  CHECK(d.username.empty());
+  CHECK(d.password.empty());
+  REQUIRE(d.hasDelete);  // its other settings are merged as before
+  CHECK(*d.hasDelete);
+  // The server's own credentials are still the server's.
+  const auto own = Build(R"("Username": "svc", "Password": "svc-pw")", routeEntry);
+  CHECK(own.username == "svc");
+  CHECK(own.password == "svc-pw");
+}

@@ -59,8 +59,15 @@ void WriteAuditState(json::Writer& w, const config::AuditConfig& config, const a
 // {"ok": false, "error": {...}} with the error's status (500 when it has none).
 JsonAnswer ErrorAnswer(const Error& e);
 
+// The status, servers and test answers also carry the fields the Python plugin
+// `orthanc-dicomweb-oauth` answered, so that its clients keep working (docs/operations.md,
+// "Clients of the Python plugin"): `plugin_version`, `api_version`, `timestamp` and `data` on
+// status and servers, `status`/`token_acquired`/`has_token` on test.
+
 // POST /dicomweb-oauth/servers/{name}/test, success: the token's metadata, never the token.
 JsonAnswer TestAnswer(const std::string& server, const token::TokenRecord& record, int64_t elapsedMs);
+// The same route when the acquisition failed: ErrorAnswer's body with `server` and `status: "error"`.
+JsonAnswer TestFailureAnswer(const std::string& server, const Error& e);
 
 // GET /dicomweb-oauth/servers.
 JsonAnswer ServersAnswer(const config::GatewayConfig& config, const ProviderLookup& providerOf,
