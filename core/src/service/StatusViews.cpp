@@ -426,7 +426,7 @@ JsonAnswer StatusAnswer(const config::GatewayConfig& config, const ProviderLooku
   w.StartObject();
   w.Key("status");  // the Python plugin said "healthy"; "degraded" and "error" as above
   w.String(healthy ? (reload.ok && tokensOk ? "healthy" : "degraded") : "error");
-  w.Key("token_managers");  // servers with a token source (a signing provider has none)
+  w.Key("token_managers");  // servers with a cached credential (a provider that only signs has none)
   w.Uint(states.size());
   w.Key("servers_configured");
   w.Uint(config.servers.size());

@@ -226,7 +226,7 @@ TEST_CASE("StatusViews/the fields clients of the Python plugin read", "[service]
   cfg.servers["held"].raw = Raw(R"({"ClientId": "c", "ClientSecret": "compat-secret-value"})");
   cfg.servers["lapsed"].url = "https://b.example/dicom-web/";
   cfg.servers["never"].url = "https://c.example/dicom-web/";
-  cfg.servers["signing"].url = "https://d.example/dicom-web/";  // a signing provider: no token state
+  cfg.servers["signing"].url = "https://d.example/dicom-web/";  // a provider that only signs: no state
   std::map<std::string, token::TokenState> states;
   states["held"].status = token::TokenStatus::Valid;
   states["held"].expiresAt = now + std::chrono::minutes(30);
