@@ -367,8 +367,9 @@ JsonAnswer StatusAnswer(const config::GatewayConfig& config, const ProviderLooku
 
   json::Writer w;
   w.StartObject();
+  const std::string status = healthy ? (reload.ok && tokensOk ? "ok" : "degraded") : "error";
   w.Key("status");
-  w.String(healthy ? (reload.ok && tokensOk ? "ok" : "degraded") : "error");
+  w.String(status);
   w.Key("plugin");
   w.StartObject();
   w.Key("name");
@@ -424,8 +425,8 @@ JsonAnswer StatusAnswer(const config::GatewayConfig& config, const ProviderLooku
   WritePythonEnvelope(w, now);
   w.Key("data");
   w.StartObject();
-  w.Key("status");  // the Python plugin said "healthy"; "degraded" and "error" as above
-  w.String(healthy ? (reload.ok && tokensOk ? "healthy" : "degraded") : "error");
+  w.Key("status");  // the Python plugin's word for "ok" was "healthy"
+  w.String(status == "ok" ? "healthy" : status);
   w.Key("token_managers");  // servers with a cached credential (a provider that only signs has none)
   w.Uint(states.size());
   w.Key("servers_configured");
