@@ -169,7 +169,7 @@ JsonAnswer Gateway::Health(HealthProbe probe) const {
         continue;
       }
       const token::TokenState& st = it->second;
-      s.usable = st.expiresAt && *st.expiresAt > now && st.status != token::TokenStatus::Expired;
+      s.usable = token::HasUsableToken(st, now);
       s.attempted = st.fetchSuccesses + st.fetchFailures > 0;
       s.expected = config_.global.health.acquireAtStart;
     }

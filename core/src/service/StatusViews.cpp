@@ -59,12 +59,6 @@ void WritePythonEnvelope(json::Writer& w, token::SystemTime now) {
   w.String(IsoTime(now));
 }
 
-// What the Python plugin called a cached token and a valid one: a token is held, and it has not
-// run out (a refresh may be failing meanwhile: the token still serves).
-bool HoldsToken(const token::TokenState* state) { return state != nullptr && state->expiresAt.has_value(); }
-bool TokenUsable(const token::TokenState* state, token::SystemTime now) {
-  return HoldsToken(state) && state->status != token::TokenStatus::Expired && *state->expiresAt > now;
-}
 
 }  // namespace
 
@@ -342,10 +336,11 @@ JsonAnswer ServersAnswer(const config::GatewayConfig& config, const ProviderLook
     w.Key("token_endpoint");
     if (server.tokenEndpoint.empty()) w.Null();
     else w.String(server.tokenEndpoint);
+    // The Python plugin's "cached" and "valid" token: one is held; it is usable (readiness's test).
     w.Key("has_cached_token");
-    w.Bool(HoldsToken(state));
+    w.Bool(state != nullptr && state->expiresAt.has_value());
     w.Key("token_valid");
-    w.Bool(TokenUsable(state, now));
+    w.Bool(state != nullptr && token::HasUsableToken(*state, now));
     w.EndObject();
   }
   w.EndArray();

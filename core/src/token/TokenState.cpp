@@ -13,4 +13,8 @@ const char* ToString(TokenStatus status) {
   return "?";
 }
 
+bool HasUsableToken(const TokenState& state, SystemTime now) {
+  return state.expiresAt && *state.expiresAt > now && state.status != TokenStatus::Expired;
+}
+
 }  // namespace gw::token

@@ -112,6 +112,16 @@ TEST_CASE("InjectDefinition: an entry that pointed at the proxy route gives no c
   CHECK(d.password.empty());
   REQUIRE(d.hasDelete);  // its other settings are merged as before
   CHECK(*d.hasDelete);
+  // Other spellings of the same route (no trailing slash, another host name or port for this
+  // Orthanc, https) are the route too.
+  for (const char* url : {"http://localhost:8042/oauth-dicom-web/servers/cloud",
+                          "http://127.0.0.1:9999/oauth-dicom-web/servers/cloud/",
+                          "https://orthanc.internal/oauth-dicom-web/servers/cloud/"}) {
+    const auto variant = Build("", std::string(R"("DicomWeb": {"Servers": {"cloud": {"Url": ")") + url +
+                                       R"(", "Username": "orthanc", "Password": "orthanc-pw"}}})");
+    CHECK(variant.username.empty());
+    CHECK(variant.password.empty());
+  }
   // The server's own credentials are still the server's.
   const auto own = Build(R"("Username": "svc", "Password": "svc-pw")", routeEntry);
   CHECK(own.username == "svc");

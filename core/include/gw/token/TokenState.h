@@ -39,4 +39,8 @@ struct TokenState {
   uint64_t callerWaits = 0;  // Get() calls that had to wait for a fetch
 };
 
+// A token is held and has not run out (a refresh may be failing meanwhile: the token still serves).
+// What readiness and the status pages call a usable token.
+bool HasUsableToken(const TokenState& state, SystemTime now);
+
 }  // namespace gw::token
